@@ -1,0 +1,16 @@
+"""Shared fixtures. Broker fixtures live in tests/kafka_fixtures.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["tests.kafka_fixtures"]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
