@@ -1,0 +1,74 @@
+"""``schakel covenant``: check covenant files before they take effect."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from services.cli.output import console, print_problems
+from services.config import Paths, check_covenants
+
+app = typer.Typer(help="Check and inspect covenant files.", no_args_is_help=True)
+
+
+@app.command("check")
+def check_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Covenant files or folders (default: covenants/).")
+    ] = None,
+    schemas: Annotated[Path | None, typer.Option(help="Folder of signal JSON Schemas.")] = None,
+    today: Annotated[
+        str | None, typer.Option(help="Check as of this date (YYYY-MM-DD), e.g. before a renewal.")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Report every problem with file, line and a fix hint; exit code 1 on any error."""
+    defaults = Paths.from_env()
+    day = date.fromisoformat(today) if today else date.today()
+    _, _, result = check_covenants(
+        paths or list(defaults.covenants), schemas or defaults.schemas, defaults.reference, today=day
+    )
+    if output == "json":
+        typer.echo(
+            orjson.dumps(
+                {
+                    "ok": result.ok,
+                    "covenants": [c.covenant.key for c in result.covenants],
+                    "problems": [
+                        {
+                            "file": p.file,
+                            "line": p.line,
+                            "column": p.column,
+                            "severity": p.severity,
+                            "message": p.message,
+                            "hint": p.hint,
+                        }
+                        for p in result.problems
+                    ],
+                },
+                option=orjson.OPT_INDENT_2,
+            ).decode()
+        )
+    else:
+        out = console()
+        print_problems(result.problems, out)
+        errors, warnings = len(result.errors), len(result.problems) - len(result.errors)
+        verdict = "[green]OK[/green]" if result.ok else "[red]FAILED[/red]"
+        out.print(
+            f"{verdict}: {len(result.covenants)} covenant version(s), {len(result.rules)} valid rule(s); "
+            f"{errors} error(s), {warnings} warning(s)"
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of covenant files (published as schemas/covenant.schema.json)."""
+    from services.core.covenant.jsonschema import covenant_json_schema
+
+    typer.echo(orjson.dumps(covenant_json_schema(), option=orjson.OPT_INDENT_2).decode())

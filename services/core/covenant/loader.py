@@ -1,0 +1,195 @@
+"""Read covenant YAML files into models, remembering the line of every value.
+
+Parsing keeps a map from each value's path (``("rules", 0, "share", "ean")``) to its line, so
+that every later problem — structural here, semantic in the checker — names file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from services.core.covenant.model import Covenant
+from services.core.covenant.problems import Problem
+
+PathKey = tuple[str | int, ...]
+MAX_COVENANT_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadedCovenant:
+    """A covenant model plus where it came from, for error messages and audit."""
+
+    covenant: Covenant
+    file: str
+    lines: Mapping[PathKey, int] = field(repr=False)
+
+    def line(self, *path: str | int) -> int:
+        """Line of the value at ``path``, or of its nearest ancestor that has one."""
+        key: PathKey = tuple(path)
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return 1
+
+
+@dataclass
+class LoadResult:
+    """Everything the loader read: the covenants that parsed and the problems found."""
+
+    covenants: list[LoadedCovenant] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data and a line map."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[PathKey, int] = {}
+        self.problems: list[Problem] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._scalar(key_node)
+                if isinstance(key, Iterable) and not isinstance(key, str):
+                    key = str(key)
+                if key in result:
+                    self.problems.append(
+                        Problem(
+                            self.file,
+                            key_node.start_mark.line + 1,
+                            f"duplicate key {key!r}",
+                            "each key may appear once; merge the two entries",
+                        )
+                    )
+                sub = (*path, key)
+                result[key] = self.build(value_node, sub)
+                self.lines[sub] = key_node.start_mark.line + 1
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if path == ("version",) and isinstance(node, yaml.ScalarNode):
+            return node.value  # keep "2025.10" as written, not the float 2025.1
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        return self._constructor.construct_object(node, deep=True)
+
+
+def parse_covenant(text: str, file: str) -> LoadResult:
+    """Parse one covenant document; never raises for bad input, returns problems instead."""
+    result = LoadResult()
+    if len(text) > MAX_COVENANT_BYTES:
+        result.problems.append(Problem(file, 0, "file is larger than 1 MiB", "split the covenant"))
+        return result
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        column = mark.column + 1 if mark else 0
+        result.problems.append(
+            Problem(file, line, f"YAML syntax: {exc.problem or exc}", "fix the YAML syntax", column=column)
+        )
+        return result
+    except yaml.YAMLError as exc:
+        result.problems.append(Problem(file, 0, f"YAML syntax: {exc}", "fix the YAML syntax"))
+        return result
+    if node is None:
+        result.problems.append(Problem(file, 0, "file is empty", "write a covenant; see docs/covenants.md"))
+        return result
+    builder = _Builder(file)
+    try:
+        data = builder.build(node, ())
+    except yaml.YAMLError as exc:
+        result.problems.append(Problem(file, 0, f"YAML value: {exc}", "fix the value"))
+        return result
+    result.problems.extend(builder.problems)
+    if not isinstance(data, dict):
+        result.problems.append(
+            Problem(file, 1, "a covenant file must be a mapping", "start with `covenant: <id>`")
+        )
+        return result
+    try:
+        covenant = Covenant.model_validate(data)
+    except ValidationError as exc:
+        loaded = LoadedCovenant(Covenant.model_construct(), file, builder.lines)
+        result.problems.extend(_structure_problems(exc, loaded))
+        return result
+    result.covenants.append(LoadedCovenant(covenant, file, builder.lines))
+    return result
+
+
+def _structure_problems(exc: ValidationError, where: LoadedCovenant) -> Iterator[Problem]:
+    for err in exc.errors(include_url=False):
+        loc = tuple(_yaml_key(p) for p in err["loc"])
+        # pydantic appends union-member names ("list[...]", "RegionSelector"); drop them
+        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p[:1].isupper())))
+        dotted = ".".join(str(p) for p in loc) or "covenant"
+        kind = err["type"]
+        if kind == "missing":
+            message, hint = f"{dotted}: required key is missing", "add it; see docs/covenants.md"
+        elif kind == "extra_forbidden":
+            message, hint = f"{dotted}: unknown key", "remove it or fix its spelling"
+        elif kind == "literal_error":
+            message, hint = f"{dotted}: {err['msg']}", "use one of the listed values"
+        elif kind == "string_pattern_mismatch":
+            message = f"{dotted}: does not match {err['ctx']['pattern']}"
+            hint = "ids are lower-case slugs (a-z, 0-9, -); municipality codes look like GM0363"
+        else:
+            message, hint = f"{dotted}: {err['msg']}", "see docs/covenants.md"
+        yield Problem(where.file, where.line(*loc), message, hint)
+
+
+def _yaml_key(part: str | int) -> str | int:
+    return {"from_": "from"}.get(part, part) if isinstance(part, str) else part
+
+
+def load_files(paths: Iterable[Path]) -> LoadResult:
+    """Load every covenant file under the given files or directories (``*.yaml``, ``*.yml``).
+
+    Directories are searched recursively, except ``reference/`` and ``barriers/`` folders,
+    which hold reference data rather than covenants.
+    """
+    result = LoadResult()
+    for file in covenant_files(paths):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            result.problems.append(Problem(str(file), 0, f"cannot read: {exc.__class__.__name__}", "check the path and encoding (UTF-8)"))
+            continue
+        one = parse_covenant(text, str(file))
+        result.covenants.extend(one.covenants)
+        result.problems.extend(one.problems)
+    return result
+
+
+SKIP_DIRS = frozenset({"reference", "barriers"})
+
+
+def covenant_files(paths: Iterable[Path]) -> list[Path]:
+    """The covenant files named by ``paths``, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                f
+                for f in sorted(path.rglob("*"))
+                if f.suffix in (".yaml", ".yml")
+                and f.is_file()
+                and not SKIP_DIRS.intersection(f.relative_to(path).parts[:-1])
+            )
+        else:
+            found.append(path)
+    return found

@@ -1,0 +1,163 @@
+"""The covenant file format as data (see docs/covenants.md for the grammar).
+
+These pydantic models check the *shape* of a covenant file. Whether it makes sense — known
+partners and signal types, fields that exist in the schema, conditions that compile — is
+checked by :mod:`services.core.covenant.checker`, which knows the schema registry.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+MUNICIPALITY_CODE = r"^GM[0-9]{4}$"
+
+PartyRole = Literal["supplier", "recipient", "approver"]
+PartyKind = Literal[
+    "energy",
+    "water",
+    "housing",
+    "rural",
+    "chemicals",
+    "waste",
+    "residents",
+    "municipality",
+    "police",
+    "prosecution",
+    "riec",
+    "campaign",
+    "hub",
+]
+Reidentify = Literal["never", "on-request"]
+
+_DURATION = re.compile(r"^P(?:([0-9]+)Y)?(?:([0-9]+)M)?(?:([0-9]+)W)?(?:([0-9]+)D)?$")
+
+
+def retention_days(text: str) -> int:
+    """Days in an ISO 8601 date duration (P180D, P6M, P1Y2M, P2W); a month counts 31 days.
+
+    Retention is an upper bound on how long a recipient keeps data, so rounding months up is
+    the conservative reading.
+    """
+    match = _DURATION.match(text)
+    if not match or text == "P":
+        raise ValueError(f"{text!r} is not an ISO 8601 duration such as P180D, P6M or P1Y")
+    years, months, weeks, days = (int(g) if g else 0 for g in match.groups())
+    return years * 366 + months * 31 + weeks * 7 + days
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PartyKey(_Strict):
+    """A partner's Ed25519 public key for signing signals, with its validity window."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    ed25519: Annotated[str, Field(min_length=40, max_length=64)]
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class Party(_Strict):
+    """A signatory of the covenant; the mapping key is its partner id (topic names use it)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    kind: PartyKind
+    roles: Annotated[list[PartyRole], Field(min_length=1)]
+    municipality: Annotated[str, Field(pattern=MUNICIPALITY_CODE)] | None = None
+    public_keys: list[PartyKey] = []
+
+
+class Validity(_Strict):
+    """The period a covenant version is in force: ``from`` inclusive, ``until`` inclusive."""
+
+    from_: Annotated[date, Field(alias="from")]
+    until: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.from_ <= day and (self.until is None or day <= self.until)
+
+
+class Revocation(_Strict):
+    """A covenant ended early; nothing is delivered under it from ``date`` on.
+
+    (Not ``on:`` — YAML 1.1 reads that key as the boolean true.)
+    """
+
+    day: Annotated[date, Field(alias="date")]
+    reason: Annotated[str, Field(min_length=1)]
+
+
+class RegionSelector(_Strict):
+    """A region taken from the reference data (covenants/reference/municipalities_nh.csv)."""
+
+    riec: str | None = None
+    safety_region: str | None = None
+    police_unit: str | None = None
+    province: Literal["Noord-Holland"] | None = None
+
+
+class Rule(_Strict):
+    """One covenant article turned into a rule: who may give what to whom, and how."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    article: Annotated[str, Field(min_length=1)]
+    purpose: Annotated[str, Field(pattern=SLUG)]
+    from_: Annotated[list[Annotated[str, Field(pattern=SLUG)]], Field(alias="from", min_length=1)]
+    types: Annotated[list[str], Field(min_length=1)]
+    to: list[Annotated[str, Field(pattern=SLUG)]] = []
+    when: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    share: dict[str, str] = {}
+    retention: str
+    reidentify: Reidentify = "never"
+    stacking: bool = False
+    """The signal may also be used by the hub's stacking (IIPSy) analysis."""
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        retention_days(value)
+        return value
+
+    @property
+    def retention_period(self) -> timedelta:
+        return timedelta(days=retention_days(self.retention))
+
+
+class Covenant(_Strict):
+    """One version of one covenant, as written in one YAML file."""
+
+    covenant: Annotated[str, Field(pattern=SLUG)]
+    version: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)*$")]
+    title: Annotated[str, Field(min_length=1)]
+    legal_basis: Annotated[list[str], Field(min_length=1)]
+    purposes: Annotated[dict[Annotated[str, Field(pattern=SLUG)], str], Field(min_length=1)]
+    valid: Validity
+    revoked: Revocation | None = None
+    parties: Annotated[dict[Annotated[str, Field(pattern=SLUG)], Party], Field(min_length=2)]
+    regions: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")],
+        list[Annotated[str, Field(pattern=MUNICIPALITY_CODE)]] | RegionSelector,
+    ] = {}
+    rules: list[Rule] = []
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        # YAML reads 2025.1 as a float and 3 as an int; a version is a label, keep it as text
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    def in_force(self, day: date) -> bool:
+        """True when this version allows anything on ``day``."""
+        if self.revoked is not None and day >= self.revoked.day:
+            return False
+        return self.valid.covers(day)
+
+    @property
+    def key(self) -> str:
+        return f"{self.covenant}@{self.version}"

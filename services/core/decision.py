@@ -1,0 +1,93 @@
+"""What the policy decided for one signal and one recipient, and what a rejection looks like.
+
+A :class:`Decision` names the covenant, version, rule and article that made it — the thing a
+privacy officer needs to account for a disclosure (or a withholding). Exchange ids are
+deterministic, so a replay of the same signal yields the same ids and idempotent writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Result = Literal["delivered", "withheld"]
+
+EXCHANGE_NAMESPACE = uuid.UUID("6f1c7d1e-3f4b-5a0e-9b8c-5c68616b656c")
+"""Namespace of Schakel exchange ids (UUIDv5); never change it, ids must stay reproducible."""
+
+NO_RECIPIENT = "-"
+"""Recipient of the single withheld decision for a signal that no rule covers at all."""
+
+
+def exchange_id(source: str, signal_id: str, recipient: str) -> str:
+    """The id of the exchange of one signal with one recipient; stable across replays."""
+    return str(uuid.uuid5(EXCHANGE_NAMESPACE, f"{source}\x1f{signal_id}\x1f{recipient}"))
+
+
+def rejection_id(source: str, signal_id: str) -> str:
+    """The id of the rejection record of one (source, signal id)."""
+    return str(uuid.uuid5(EXCHANGE_NAMESPACE, f"{source}\x1f{signal_id}\x1frejected"))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """The covenant rule behind a decision."""
+
+    covenant_id: str
+    covenant_version: str
+    rule_id: str
+    article: str
+    purpose: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "id": self.covenant_id,
+            "version": self.covenant_version,
+            "rule": self.rule_id,
+            "article": self.article,
+            "purpose": self.purpose,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Delivered (with the transformed payload) or withheld (with the reason)."""
+
+    exchange_id: str
+    signal_id: str
+    source: str
+    signal_type: str
+    recipient: str
+    result: Result
+    decided_at: datetime
+    rule: RuleRef | None
+    reason: str | None = None
+    payload: dict[str, Any] | None = field(default=None, repr=False)
+    disclosed: Mapping[str, str] = field(default_factory=dict)
+    """Dotted field path -> the share spec applied (keep, pseudonymise, generalise:...)."""
+    withheld_fields: tuple[str, ...] = ()
+    pseudonyms: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Dotted field path -> pseudonym issued to the recipient."""
+    subjects: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Dotted field path -> hub-internal pseudonym of every identifier in the signal."""
+    retention_days: int | None = None
+    reidentify: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return self.result == "delivered"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A signal refused before any policy was applied; it goes to the dead-letter topic."""
+
+    rejection_id: str
+    signal_id: str | None
+    source: str | None
+    code: str
+    reason: str
+    decided_at: datetime

@@ -1,0 +1,70 @@
+"""One signal in, its outcome out: the pure step shared by the stream router and replay.
+
+Keeping this in one place is what makes ``schakel replay`` show exactly what the running hub
+would decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.core.decision import Decision, Rejection, rejection_id
+from services.core.envelope import peek
+from services.core.errors import SignalRejected
+from services.core.policy import Policy
+from services.core.schema_registry import SchemaRegistry
+from services.core.signal import Signal, accept_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Either an accepted signal with its decisions, or a rejection."""
+
+    signal: Signal | None
+    decisions: list[Decision] = field(default_factory=list)
+    rejection: Rejection | None = None
+
+
+def process(
+    raw: bytes | str,
+    registry: SchemaRegistry,
+    policy: Policy,
+    now: datetime,
+    *,
+    expected_source: str | None = None,
+    at_signal_time: bool = False,
+) -> Outcome:
+    """Validate one raw envelope and decide it; bad input becomes a rejection, never an error.
+
+    ``at_signal_time`` decides as of the signal's own time (replaying history against the
+    covenant versions in force then) instead of ``now``.
+    """
+    try:
+        signal = accept_bytes(raw, registry, expected_source=expected_source)
+    except SignalRejected as exc:
+        return Outcome(signal=None, rejection=reject(raw, exc, now, source=expected_source))
+    return Outcome(signal=signal, decisions=policy.decide(signal, signal.time if at_signal_time else now))
+
+
+def reject(
+    raw: bytes | str, exc: SignalRejected, now: datetime, *, source: str | None
+) -> Rejection:
+    """The rejection record for input that failed validation."""
+    peeked_id, peeked_source = peek(raw)
+    signal_id = exc.signal_id or peeked_id
+    source = source or peeked_source
+    if signal_id is not None:
+        rid = rejection_id(source or "-", signal_id)
+    else:
+        data = raw.encode() if isinstance(raw, str) else raw
+        rid = rejection_id(source or "-", "sha256:" + hashlib.sha256(data).hexdigest())
+    return Rejection(
+        rejection_id=rid,
+        signal_id=signal_id,
+        source=source,
+        code=exc.code,
+        reason=exc.message,
+        decided_at=now,
+    )

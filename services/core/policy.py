@@ -1,0 +1,241 @@
+"""The compiled policy: a pure function from (signal, now) to one decision per recipient.
+
+Deny by default: a recipient only receives what a rule in force allows, with only the fields
+that rule shares; everything else is withheld, and each withholding is a decision too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.core.covenant.condition import CompiledCondition
+from services.core.covenant.model import Covenant
+from services.core.decision import NO_RECIPIENT, Decision, RuleRef, exchange_id
+from services.core.errors import ConditionEvaluationError
+from services.core.pseudonyms import INTERNAL, Pseudonymiser
+from services.core.signal import Signal
+
+LOCAL_TIME = ZoneInfo("Europe/Amsterdam")
+"""Covenant validity dates are Dutch calendar days."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStep:
+    """How one shared field is produced for one recipient."""
+
+    path: tuple[str, ...]
+    dotted: str
+    spec: str
+    apply: Callable[[Any], Any] | None  # None: keep as is
+    pseudonym: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One rule of one covenant version for one signal type and one recipient."""
+
+    ref: RuleRef
+    covenant: Covenant = field(repr=False)
+    rule_key: tuple[str, str]
+    recipient: str
+    condition: CompiledCondition | None = field(repr=False)
+    steps: tuple[FieldStep, ...] = field(repr=False)
+    shared: frozenset[str] = field(repr=False)
+    retention_days: int
+    reidentify: bool
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Compiled covenants. Build it with :func:`services.core.covenant.compiler.compile_policy`."""
+
+    index: Mapping[tuple[str, str], tuple[Plan, ...]]
+    pseudonymiser: Pseudonymiser = field(repr=False)
+    covenants: tuple[Covenant, ...] = field(repr=False)
+    suppliers: frozenset[str] = frozenset()
+    recipients: frozenset[str] = frozenset()
+    stacking: Collection[tuple[str, str]] = frozenset()
+    """(source, type) pairs some rule allows the hub to use for stacking."""
+
+    def decide(self, signal: Signal, now: datetime) -> list[Decision]:
+        """One decision per recipient any rule names for this source and type, in recipient order.
+
+        When no rule at all covers the (source, type), a single withheld decision with recipient
+        ``-`` records that nothing was allowed.
+        """
+        subjects = {
+            path: self.pseudonymiser.pseudonym(INTERNAL, kind, signal.identifiers[path])
+            for path, kind in _identifier_kinds(signal)
+        }
+        plans = self.index.get((signal.source, signal.type))
+        if not plans:
+            return [
+                Decision(
+                    exchange_id=exchange_id(signal.source, signal.id, NO_RECIPIENT),
+                    signal_id=signal.id,
+                    source=signal.source,
+                    signal_type=signal.type,
+                    recipient=NO_RECIPIENT,
+                    result="withheld",
+                    decided_at=now,
+                    rule=None,
+                    reason=f"no covenant rule allows {signal.type} from {signal.source}",
+                    withheld_fields=signal.leaf_paths(),
+                    subjects=subjects,
+                )
+            ]
+        day = now.astimezone(LOCAL_TIME).date()
+        activation = {
+            "data": signal.data,
+            "source": signal.source,
+            "type": signal.type,
+            "time": signal.envelope.time.isoformat(),
+        }
+        conditions: dict[tuple[str, str], str | None] = {}
+        decided: dict[str, Decision] = {}
+        first_refusal: dict[str, tuple[Plan, str]] = {}
+        leaves: tuple[str, ...] | None = None
+        for plan in plans:
+            if plan.recipient in decided:
+                continue
+            refusal = _refusal(plan, day, activation, conditions)
+            if refusal is not None:
+                first_refusal.setdefault(plan.recipient, (plan, refusal))
+                continue
+            if leaves is None:
+                leaves = signal.leaf_paths()
+            decided[plan.recipient] = self._deliver(plan, signal, now, subjects, leaves)
+        for recipient, (plan, reason) in first_refusal.items():
+            if recipient not in decided:
+                decided[recipient] = Decision(
+                    exchange_id=exchange_id(signal.source, signal.id, recipient),
+                    signal_id=signal.id,
+                    source=signal.source,
+                    signal_type=signal.type,
+                    recipient=recipient,
+                    result="withheld",
+                    decided_at=now,
+                    rule=plan.ref,
+                    reason=reason,
+                    withheld_fields=leaves if leaves is not None else signal.leaf_paths(),
+                    subjects=subjects,
+                )
+        return [decided[r] for r in sorted(decided)]
+
+    def _deliver(
+        self,
+        plan: Plan,
+        signal: Signal,
+        now: datetime,
+        subjects: Mapping[str, str],
+        leaves: tuple[str, ...],
+    ) -> Decision:
+        payload: dict[str, Any] = {}
+        disclosed: dict[str, str] = {}
+        pseudonyms: dict[str, str] = {}
+        for step in plan.steps:
+            value = _get(signal.data, step.path)
+            if value is _MISSING:
+                continue
+            if step.apply is not None:
+                value = step.apply(value)
+            _put(payload, step.path, value)
+            disclosed[step.dotted] = step.spec
+            if step.pseudonym:
+                pseudonyms[step.dotted] = value
+        withheld = tuple(p for p in leaves if not _covered(p, plan.shared))
+        return Decision(
+            exchange_id=exchange_id(signal.source, signal.id, plan.recipient),
+            signal_id=signal.id,
+            source=signal.source,
+            signal_type=signal.type,
+            recipient=plan.recipient,
+            result="delivered",
+            decided_at=now,
+            rule=plan.ref,
+            payload=payload,
+            disclosed=disclosed,
+            withheld_fields=withheld,
+            pseudonyms=pseudonyms,
+            subjects=subjects,
+            retention_days=plan.retention_days,
+            reidentify=plan.reidentify,
+        )
+
+    def allows_stacking(self, signal: Signal) -> bool:
+        """Whether any rule lets the hub use this (source, type) for stacking analysis."""
+        return (signal.source, signal.type) in self.stacking
+
+    def in_force(self, now: datetime) -> list[Covenant]:
+        """The covenant versions in force at ``now``."""
+        day = now.astimezone(LOCAL_TIME).date()
+        return [c for c in self.covenants if c.in_force(day)]
+
+
+def _refusal(
+    plan: Plan,
+    day: Any,
+    activation: Mapping[str, Any],
+    conditions: dict[tuple[str, str], str | None],
+) -> str | None:
+    """Why this plan does not deliver, or None when it does."""
+    cov = plan.covenant
+    if not cov.in_force(day):
+        if cov.revoked is not None and day >= cov.revoked.day:
+            return f"covenant {cov.key} was revoked on {cov.revoked.day}"
+        if day < cov.valid.from_:
+            return f"covenant {cov.key} is not in force before {cov.valid.from_}"
+        return f"covenant {cov.key} expired on {cov.valid.until}"
+    if plan.condition is None:
+        return None
+    if plan.rule_key not in conditions:
+        try:
+            met = plan.condition(activation)
+        except ConditionEvaluationError as exc:
+            conditions[plan.rule_key] = f"condition of rule {plan.ref.rule_id} could not be evaluated: {exc}"
+        else:
+            conditions[plan.rule_key] = None if met else f"condition of rule {plan.ref.rule_id} not met"
+    return conditions[plan.rule_key]
+
+
+def _identifier_kinds(signal: Signal) -> list[tuple[str, str]]:
+    kinds = []
+    for path in signal.identifiers:
+        info = signal.schema.fields.get(path)
+        if info is not None and info.identifier is not None:
+            kinds.append((path, info.identifier))
+    return kinds
+
+
+def _get(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for part in path:
+        if not isinstance(value, dict):
+            return _MISSING
+        value = value.get(part, _MISSING)
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+def _put(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = value
+
+
+def _covered(path: str, shared: frozenset[str]) -> bool:
+    if path in shared:
+        return True
+    while "." in path:
+        path = path.rsplit(".", 1)[0]
+        if path in shared:
+            return True
+    return False

@@ -1,0 +1,100 @@
+"""The two outputs of a decision: the recipient's feed message and the audit record.
+
+Feed messages carry only what the rule shares. Audit records carry what BIO2 measure 8.15 and
+the Logius "Logboek Dataverwerkingen" ask for (action, object, result, origin, actor,
+timestamp, processing activity, trace id) plus the covenant rule, the fields disclosed and how,
+the pseudonyms issued and the reason — and never a raw identifier: subjects appear only as
+hub-internal pseudonyms.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.core.decision import Decision, Rejection
+from services.core.signal import Signal
+
+ACTIONS = {"delivered": "disclose", "withheld": "withhold"}
+
+
+def feed_message(decision: Decision, signal: Signal) -> dict[str, Any]:
+    """The message a recipient receives for a delivered decision."""
+    assert decision.delivered and decision.rule is not None
+    return {
+        "exchange_id": decision.exchange_id,
+        "type": decision.signal_type,
+        "source": decision.source,
+        "time": _iso(signal.time),
+        "covenant": decision.rule.as_dict(),
+        "data": decision.payload,
+        "retention_days": decision.retention_days,
+        "reidentify": decision.reidentify,
+    }
+
+
+def feed_key(decision: Decision) -> str:
+    """Kafka key of a feed message: per-subject ordering without revealing the subject.
+
+    The first pseudonym issued (in share order) keys the message, so everything one recipient
+    receives about one subject lands in one partition, in order. Without a pseudonym the
+    exchange id spreads messages evenly.
+    """
+    for pseudonym in decision.pseudonyms.values():
+        return pseudonym
+    return decision.exchange_id
+
+
+def audit_record(decision: Decision, *, actor: str) -> dict[str, Any]:
+    """The audit record of a delivered or withheld decision."""
+    rule = decision.rule
+    return {
+        "record_id": decision.exchange_id,
+        "action": ACTIONS[decision.result],
+        "result": decision.result,
+        "object": decision.signal_type,
+        "signal_id": decision.signal_id,
+        "origin": decision.source,
+        "recipient": decision.recipient,
+        "actor": actor,
+        "timestamp": _iso(decision.decided_at),
+        "processing_activity": rule.purpose if rule else None,
+        "trace_id": decision.signal_id,
+        "covenant": rule.as_dict() if rule else None,
+        "fields": dict(decision.disclosed),
+        "withheld_fields": list(decision.withheld_fields),
+        "pseudonyms": dict(decision.pseudonyms),
+        "subjects": dict(decision.subjects),
+        "reason": decision.reason,
+        "retention_days": decision.retention_days,
+        "reidentify": decision.reidentify,
+    }
+
+
+def rejection_record(rejection: Rejection, *, actor: str) -> dict[str, Any]:
+    """The audit record of a signal refused before policy (it went to the dead letters)."""
+    return {
+        "record_id": rejection.rejection_id,
+        "action": "reject",
+        "result": "rejected",
+        "object": None,
+        "signal_id": rejection.signal_id,
+        "origin": rejection.source,
+        "recipient": None,
+        "actor": actor,
+        "timestamp": _iso(rejection.decided_at),
+        "processing_activity": None,
+        "trace_id": rejection.signal_id,
+        "covenant": None,
+        "fields": {},
+        "withheld_fields": [],
+        "pseudonyms": {},
+        "subjects": {},
+        "reason": f"{rejection.code}: {rejection.reason}",
+        "retention_days": None,
+        "reidentify": False,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
