@@ -1,0 +1,135 @@
+"""``schakel keys``: create, rotate and inspect the hub's key store.
+
+Output shows versions, dates, key ids and public-key fingerprints, never key material.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.core.errors import KeyStoreError
+from services.keys import KEYS_ENV_VAR, default_keys_path
+from services.keys.file_store import FileKeyStore
+
+app = typer.Typer(
+    help=(
+        "Manage the key store: pseudonym keys (versioned, rotated) and the checkpoint "
+        f"signing key. The key file is --path, else ${KEYS_ENV_VAR}, else ./var/keys.json."
+    ),
+    no_args_is_help=True,
+)
+
+PathOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--path",
+        help=f"Key file (default: ${KEYS_ENV_VAR}, else ./var/keys.json).",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+
+def _fail(error: KeyStoreError) -> NoReturn:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _open(path: Path | None) -> FileKeyStore:
+    try:
+        return FileKeyStore.open(path or default_keys_path())
+    except KeyStoreError as error:
+        _fail(error)
+
+
+@app.command()
+def init(path: PathOption = None) -> None:
+    """Create a new key store with one pseudonym key and one checkpoint signing key."""
+    target = path or default_keys_path()
+    try:
+        store = FileKeyStore.create(target)
+    except KeyStoreError as error:
+        _fail(error)
+    signing = store.signing_key()
+    typer.echo(f"Created key store {store.path} (mode 0600; keep it secret, back it up).")
+    typer.echo(f"Pseudonym key: version {store.active_pseudonym_key().version}")
+    typer.echo(f"Checkpoint signing key: {signing.key_id}")
+    typer.echo(f"Public key fingerprint: {signing.fingerprint()}")
+
+
+@app.command()
+def rotate(
+    path: PathOption = None,
+    signing: Annotated[
+        bool,
+        typer.Option(
+            "--signing",
+            help="Rotate the checkpoint signing key instead of the pseudonym key.",
+        ),
+    ] = False,
+) -> None:
+    """Add a new pseudonym key version (the old one keeps recognising its pseudonyms).
+
+    With --signing, replace the checkpoint signing key; its public key stays listed so
+    older checkpoints remain verifiable. A running hub picks up the new key when it reloads.
+    """
+    store = _open(path)
+    try:
+        if signing:
+            key = store.rotate_signing_key()
+            typer.echo(f"New checkpoint signing key: {key.key_id}")
+            typer.echo(f"Public key fingerprint: {key.fingerprint()}")
+        else:
+            previous = store.active_pseudonym_key().version
+            new = store.rotate_pseudonym_key()
+            typer.echo(
+                f"New pseudonym key: version {new.version} (version {previous} retired; it "
+                "still recognises and re-identifies its pseudonyms)"
+            )
+    except KeyStoreError as error:
+        _fail(error)
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@app.command("list")
+def list_keys(path: PathOption = None) -> None:
+    """Show the pseudonym key versions and the checkpoint signing keys (no secrets)."""
+    store = _open(path)
+    console = Console()
+    pseudonyms = Table(title=f"Pseudonym keys in {store.path}")
+    for column in ("Version", "Created (UTC)", "Retired (UTC)", "Active"):
+        pseudonyms.add_column(column, no_wrap=True)
+    active = store.active_pseudonym_key().version
+    for key in store.pseudonym_keys():
+        pseudonyms.add_row(
+            str(key.version),
+            _when(key.created),
+            _when(key.retired),
+            "yes" if key.version == active else "no",
+        )
+    console.print(pseudonyms)
+
+    # The key id is the start of the public key's SHA-256 fingerprint (see `init`).
+    signing = Table(title="Checkpoint signing keys")
+    for column in ("Key id", "Created (UTC)", "Retired (UTC)", "Active"):
+        signing.add_column(column, no_wrap=True)
+    for old in store.retired_signing_keys():
+        signing.add_row(old.key_id, _when(old.created), _when(old.retired), "no")
+    current = store.signing_key()
+    signing.add_row(current.key_id, _when(current.created), "-", "yes")
+    console.print(signing)
+
+
+@app.command("public-key")
+def public_key(path: PathOption = None) -> None:
+    """Print the checkpoint signing public key as PEM, for audit verifiers."""
+    typer.echo(_open(path).signing_key().public_key_pem(), nl=False)

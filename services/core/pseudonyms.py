@@ -1,0 +1,344 @@
+"""Per-domain pseudonyms for identifier values.
+
+A *domain* is one recipient under one covenant. Inside a domain the same identifier always gets
+the same pseudonym, so a recipient can link its own signals; across domains the pseudonyms are
+unrelated, so two recipients cannot join their feeds (PRODUCT.md §4). The hub itself uses the
+:data:`INTERNAL` domain for stacking and look-ups; those pseudonyms never leave the hub.
+
+Construction, per key version and domain:
+
+* a domain key is derived with HKDF-SHA256 from the version's secret, with
+  ``info = "schakel/pseudonym/v1|<covenant>|<recipient>|<hmac or siv>"``, once, then cached;
+* the plaintext is ``f"{kind}\\x1f{canonical}"`` so equal values of different kinds differ;
+* **irreversible** domains: HMAC-SHA-256, truncated to 128 bits, base32 lower-case without
+  padding, written ``p{version}.{token}``;
+* **reversible** domains (the covenant allows re-identification on request): deterministic
+  AES-SIV with the domain description as associated data, url-safe base64 without padding,
+  written ``r{version}.{token}``.
+
+The key version is part of the text, so keys can rotate without breaking history: old
+pseudonyms stay recognisable (:meth:`Pseudonymiser.all_pseudonyms`) and, in reversible
+domains, re-identifiable. This module is pure: keys come from a :class:`KeyStore`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from services.core.errors import KeyStoreError, SchakelError
+from services.core.keys import KeyStore, PseudonymKey
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+__all__ = [
+    "INTERNAL",
+    "Domain",
+    "PseudonymError",
+    "Pseudonymiser",
+    "UnknownKeyVersionError",
+]
+
+_LABEL: Final = "schakel/pseudonym/v1"
+_SEPARATOR: Final = "\x1f"  # ASCII unit separator between kind and canonical value
+_HMAC_BYTES: Final = 16  # 128-bit tokens
+_HMAC_TOKEN_CHARS: Final = 26  # ceil(128 / 5)
+_SIV_KEY_BYTES: Final = 64  # AES-256-SIV
+_HMAC_KEY_BYTES: Final = 32
+_SHA256_BLOCK: Final = 64
+
+_B32_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz234567"
+# Every pair of base32 characters, indexed by 10 bits: 13 look-ups encode a 128-bit token,
+# several times faster than base64.b32encode (which is pure Python on 3.11).
+_B32_PAIRS: Final = tuple(a + b for a in _B32_ALPHABET for b in _B32_ALPHABET)
+_B32_CHARS: Final = frozenset(_B32_ALPHABET)
+
+
+class PseudonymError(SchakelError):
+    """A pseudonym can't be made, parsed or re-identified. Never carries the identifier."""
+
+
+class UnknownKeyVersionError(PseudonymError, KeyStoreError):
+    """A pseudonym names a key version the key store does not hold.
+
+    Both a :class:`PseudonymError` (the pseudonym can't be resolved) and a
+    :class:`KeyStoreError` (the store lacks a key), so either ``except`` catches it.
+    """
+
+
+def _check_name(what: str, value: str) -> None:
+    if not value:
+        raise PseudonymError(f"a pseudonym domain needs a {what}")
+    if "|" in value or not value.isprintable():
+        raise PseudonymError(
+            f"the {what} of a pseudonym domain may not contain '|' or control characters"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """Where a pseudonym is valid: one recipient under one covenant.
+
+    ``reversible`` is True where the covenant allows re-identification on request; such
+    domains use AES-SIV, the others a one-way HMAC.
+    """
+
+    covenant_id: str
+    recipient: str
+    reversible: bool
+
+    def __post_init__(self) -> None:
+        # '|' separates the parts of the derivation label, so it may not occur in them:
+        # ("a|b", "c") and ("a", "b|c") must not share a domain key.
+        _check_name("covenant id", self.covenant_id)
+        _check_name("recipient", self.recipient)
+
+    @property
+    def description(self) -> str:
+        """The domain as text: the AES-SIV associated data and the base of the HKDF info."""
+        return f"{_LABEL}|{self.covenant_id}|{self.recipient}"
+
+    def __str__(self) -> str:
+        return f"{self.covenant_id}/{self.recipient}"
+
+
+INTERNAL: Final = Domain(covenant_id="hub", recipient="internal", reversible=False)
+"""The hub-internal domain for stacking and look-ups. Its pseudonyms never leave the hub."""
+
+
+def _derive(secret: bytes, info: str, length: int) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=length, salt=None, info=info.encode("utf-8")
+    ).derive(secret)
+
+
+def _hmac_states(key: bytes) -> tuple[_Hash, _Hash]:
+    """The HMAC-SHA-256 inner and outer hash states after absorbing the padded key.
+
+    Copying these per message is the RFC 2104 computation without re-hashing the key pads
+    on every call; the result equals ``hmac.digest(key, msg, "sha256")``.
+    """
+    padded = key.ljust(_SHA256_BLOCK, b"\x00")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+    return inner, outer
+
+
+_TWO_U64: Final = struct.Struct(">QQ")
+_LOW60: Final = (1 << 60) - 1
+
+
+def _b32_token(digest: bytes) -> str:
+    """The first 128 bits of ``digest`` as RFC 4648 base32, lower case, without padding.
+
+    128 bits are 26 base32 characters (the last one padded with two zero bits), read here as
+    13 ten-bit pairs from two 64-bit words, which keeps the integers small and fast.
+    """
+    hi, lo = _TWO_U64.unpack_from(digest)
+    t = _B32_PAIRS
+    mid = ((hi & 15) << 6) | (lo >> 58)  # 4 bits of hi and 6 of lo straddle the words
+    lo = (lo << 2) & _LOW60  # the remaining 58 bits of lo plus the 2 padding bits
+    return (
+        f"{t[hi >> 54]}{t[(hi >> 44) & 1023]}{t[(hi >> 34) & 1023]}{t[(hi >> 24) & 1023]}"
+        f"{t[(hi >> 14) & 1023]}{t[(hi >> 4) & 1023]}{t[mid]}"
+        f"{t[lo >> 50]}{t[(lo >> 40) & 1023]}{t[(lo >> 30) & 1023]}"
+        f"{t[(lo >> 20) & 1023]}{t[(lo >> 10) & 1023]}{t[lo & 1023]}"
+    )
+
+
+def _message(kind: str, canonical: str) -> bytes:
+    if not kind or _SEPARATOR in kind:
+        raise PseudonymError("an identifier kind must be non-empty and free of the \\x1f separator")
+    if not canonical:
+        raise PseudonymError(f"an empty {kind} value cannot be pseudonymised")
+    try:
+        return f"{kind}{_SEPARATOR}{canonical}".encode()
+    except UnicodeEncodeError:
+        raise PseudonymError(f"the {kind} value is not valid Unicode text") from None
+
+
+_HmacEntry = tuple[str, "_Hash", "_Hash"]
+_SivEntry = tuple[str, AESSIV, list[bytes]]
+_CacheKey = tuple[bytes, str, str]
+
+
+class Pseudonymiser:
+    """Makes, recognises and (where allowed) reverses per-domain pseudonyms.
+
+    Domain keys are derived once per (key version, domain) and cached, because this runs for
+    every identifier field of every signal times every recipient. The cache is keyed by the
+    key's secret, so a store that reloads or rotates is picked up without stale keys.
+    Thread-safe: cached states are only ever copied, never updated in place.
+    """
+
+    __slots__ = ("_hmac", "_keys", "_siv")
+
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+        self._hmac: dict[_CacheKey, _HmacEntry] = {}
+        self._siv: dict[_CacheKey, _SivEntry] = {}
+
+    def __repr__(self) -> str:
+        return f"Pseudonymiser(domains_cached={len(self._hmac) + len(self._siv)})"
+
+    # -- domain keys ---------------------------------------------------------------------
+
+    def _hmac_entry(self, domain: Domain, key: PseudonymKey) -> _HmacEntry:
+        cache_key = (key.secret, domain.covenant_id, domain.recipient)
+        entry = self._hmac.get(cache_key)
+        if entry is None:
+            derived = _derive(key.secret, f"{domain.description}|hmac", _HMAC_KEY_BYTES)
+            inner, outer = _hmac_states(derived)
+            entry = (f"p{key.version}.", inner, outer)
+            self._hmac[cache_key] = entry
+        return entry
+
+    def _siv_entry(self, domain: Domain, key: PseudonymKey) -> _SivEntry:
+        cache_key = (key.secret, domain.covenant_id, domain.recipient)
+        entry = self._siv.get(cache_key)
+        if entry is None:
+            derived = _derive(key.secret, f"{domain.description}|siv", _SIV_KEY_BYTES)
+            entry = (f"r{key.version}.", AESSIV(derived), [domain.description.encode("utf-8")])
+            self._siv[cache_key] = entry
+        return entry
+
+    def _make(self, domain: Domain, key: PseudonymKey, message: bytes) -> str:
+        if domain.reversible:
+            prefix, siv, associated = self._siv_entry(domain, key)
+            token = base64.urlsafe_b64encode(siv.encrypt(message, associated))
+            return prefix + token.rstrip(b"=").decode("ascii")
+        prefix, inner, outer = self._hmac_entry(domain, key)
+        h = inner.copy()
+        h.update(message)
+        o = outer.copy()
+        o.update(h.digest())
+        return prefix + _b32_token(o.digest())
+
+    # -- public API ----------------------------------------------------------------------
+
+    def pseudonym(self, domain: Domain, kind: str, canonical: str) -> str:
+        """The pseudonym of a canonical identifier value in ``domain``, under the active key.
+
+        ``kind`` is the identifier kind (e.g. ``"ean"``); ``canonical`` its normalised value.
+        The same inputs and key version always give the same pseudonym.
+        """
+        # The hot path, kept inline: it runs for every identifier field times every recipient.
+        if not kind or not canonical or _SEPARATOR in kind:
+            message = _message(kind, canonical)  # raises the precise error
+        else:
+            try:
+                message = f"{kind}{_SEPARATOR}{canonical}".encode()
+            except UnicodeEncodeError:
+                message = _message(kind, canonical)  # raises the precise error
+        key = self._keys.active_pseudonym_key()
+        if domain.reversible:
+            return self._make(domain, key, message)
+        entry = self._hmac.get((key.secret, domain.covenant_id, domain.recipient))
+        if entry is None:
+            entry = self._hmac_entry(domain, key)
+        prefix, inner, outer = entry
+        h = inner.copy()
+        h.update(message)
+        o = outer.copy()
+        o.update(h.digest())
+        return prefix + _b32_token(o.digest())
+
+    def all_pseudonyms(self, domain: Domain, kind: str, canonical: str) -> list[str]:
+        """The value's pseudonym under every key version, oldest first.
+
+        Used to find a subject's records across key rotations.
+        """
+        message = _message(kind, canonical)
+        return [self._make(domain, key, message) for key in self._keys.pseudonym_keys()]
+
+    def key_version_of(self, pseudonym: str) -> int:
+        """The key version a pseudonym was made with (read from its ``p``/``r`` prefix)."""
+        return _parse(pseudonym)[1]
+
+    def reidentify(self, domain: Domain, pseudonym: str) -> tuple[str, str]:
+        """The ``(kind, canonical)`` a reversible pseudonym stands for.
+
+        Only for reversible domains, and only with the domain the pseudonym was issued in.
+        The caller is responsible for authorisation and for auditing the request.
+
+        Raises :class:`PseudonymError` when the domain is irreversible, the pseudonym is
+        one-way, malformed, altered or from another domain, and
+        :class:`UnknownKeyVersionError` when its key version is not in the store.
+        """
+        if not domain.reversible:
+            raise PseudonymError(
+                f"domain {domain} is not reversible: its covenant does not allow re-identification"
+            )
+        mode, version, token = _parse(pseudonym)
+        if mode != "r":
+            raise PseudonymError(
+                "the pseudonym is one-way (prefix 'p') and cannot be re-identified; "
+                f"it was not issued in the reversible domain {domain}"
+            )
+        key = next((k for k in self._keys.pseudonym_keys() if k.version == version), None)
+        if key is None:
+            raise UnknownKeyVersionError(
+                f"the pseudonym was made with key version {version}, which the key store "
+                "does not hold; restore the key store that issued it"
+            )
+        try:
+            sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError):
+            sealed = b""
+        # Only the canonical encoding counts: a token whose unused low bits were changed
+        # decodes to the same bytes but is not a pseudonym the hub issued.
+        if not sealed or base64.urlsafe_b64encode(sealed).rstrip(b"=") != token.encode("ascii"):
+            raise PseudonymError("the pseudonym token is not valid base64; it was altered")
+        _, siv, associated = self._siv_entry(domain, key)
+        try:
+            plain = siv.decrypt(sealed, associated)
+        except (InvalidTag, ValueError):
+            raise PseudonymError(
+                f"the pseudonym was not issued in domain {domain} or it was altered"
+            ) from None
+        # Authentic ciphertexts always hold "kind\x1fvalue"; anything else needs a forged key.
+        try:
+            kind, separator, canonical = plain.decode("utf-8").partition(_SEPARATOR)
+        except UnicodeDecodeError:  # pragma: no cover - only reachable with a forged key
+            separator = ""
+        if not separator:  # pragma: no cover - only reachable with a forged key
+            raise PseudonymError("the pseudonym does not decrypt to a kind and value")
+        return kind, canonical
+
+
+_URLSAFE_B64: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _parse(pseudonym: str) -> tuple[str, int, str]:
+    """Split ``p3.token``/``r3.token`` into mode, version and token, checking the form."""
+    head, dot, token = pseudonym.partition(".")
+    mode, digits = head[:1], head[1:]
+    if (
+        not dot
+        or mode not in ("p", "r")
+        or not (digits.isascii() and digits.isdigit())
+        or digits.startswith("0")
+    ):
+        raise PseudonymError(
+            "not a pseudonym: expected 'p<version>.<token>' or 'r<version>.<token>'"
+        )
+    if mode == "p":
+        if (
+            len(token) != _HMAC_TOKEN_CHARS
+            or not _B32_CHARS.issuperset(token)
+            or _B32_ALPHABET.index(token[-1]) & 3  # the two padding bits must be zero
+        ):
+            raise PseudonymError("the pseudonym token is malformed; it was altered")
+    elif not token or not _URLSAFE_B64.issuperset(token):
+        raise PseudonymError("the pseudonym token is malformed; it was altered")
+    return mode, int(digits), token
