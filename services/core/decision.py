@@ -7,6 +7,7 @@ deterministic, so a replay of the same signal yields the same ids and idempotent
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,14 +23,26 @@ NO_RECIPIENT = "-"
 """Recipient of the single withheld decision for a signal that no rule covers at all."""
 
 
+_NAMESPACE_BYTES = EXCHANGE_NAMESPACE.bytes
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(EXCHANGE_NAMESPACE, name))`` at a tenth of the cost (hot path)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def exchange_id(source: str, signal_id: str, recipient: str) -> str:
     """The id of the exchange of one signal with one recipient; stable across replays."""
-    return str(uuid.uuid5(EXCHANGE_NAMESPACE, f"{source}\x1f{signal_id}\x1f{recipient}"))
+    return _uuid5(f"{source}\x1f{signal_id}\x1f{recipient}")
 
 
 def rejection_id(source: str, signal_id: str) -> str:
     """The id of the rejection record of one (source, signal id)."""
-    return str(uuid.uuid5(EXCHANGE_NAMESPACE, f"{source}\x1f{signal_id}\x1frejected"))
+    return _uuid5(f"{source}\x1f{signal_id}\x1frejected")
 
 
 @dataclass(frozen=True, slots=True)

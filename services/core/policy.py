@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,8 @@ class FieldStep:
     spec: str
     apply: Callable[[Any], Any] | None  # None: keep as is
     pseudonym: bool
+    flat: bool
+    """A top-level field (the common case: read without walking a path)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,10 @@ class Plan:
     shared: frozenset[str] = field(repr=False)
     retention_days: int
     reidentify: bool
+    withheld_cache: dict[tuple[str, ...], tuple[str, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """Fields this plan withholds, per shape of signal data (the set of paths present)."""
 
 
 _MISSING = object()
@@ -63,6 +69,9 @@ class Policy:
     recipients: frozenset[str] = frozenset()
     stacking: Collection[tuple[str, str]] = frozenset()
     """(source, type) pairs some rule allows the hub to use for stacking."""
+    _by_day: dict[date, Mapping[tuple[str, str], tuple[Plan, ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def decide(self, signal: Signal, now: datetime) -> list[Decision]:
         """One decision per recipient any rule names for this source and type, in recipient order.
@@ -76,22 +85,9 @@ class Policy:
         }
         plans = self.index.get((signal.source, signal.type))
         if not plans:
-            return [
-                Decision(
-                    exchange_id=exchange_id(signal.source, signal.id, NO_RECIPIENT),
-                    signal_id=signal.id,
-                    source=signal.source,
-                    signal_type=signal.type,
-                    recipient=NO_RECIPIENT,
-                    result="withheld",
-                    decided_at=now,
-                    rule=None,
-                    reason=f"no covenant rule allows {signal.type} from {signal.source}",
-                    withheld_fields=signal.leaf_paths(),
-                    subjects=subjects,
-                )
-            ]
+            return [self._uncovered(signal, now, subjects)]
         day = now.astimezone(LOCAL_TIME).date()
+        in_force = self._in_force(day).get((signal.source, signal.type), ())
         activation = {
             "data": signal.data,
             "source": signal.source,
@@ -100,19 +96,21 @@ class Policy:
         }
         conditions: dict[tuple[str, str], str | None] = {}
         decided: dict[str, Decision] = {}
-        first_refusal: dict[str, tuple[Plan, str]] = {}
-        leaves: tuple[str, ...] | None = None
-        for plan in plans:
+        refusals: dict[str, tuple[Plan, str]] = {}
+        leaves = signal.leaf_paths()
+        for plan in in_force:
             if plan.recipient in decided:
                 continue
-            refusal = _refusal(plan, day, activation, conditions)
+            refusal = _condition_refusal(plan, activation, conditions)
             if refusal is not None:
-                first_refusal.setdefault(plan.recipient, (plan, refusal))
+                refusals.setdefault(plan.recipient, (plan, refusal))
                 continue
-            if leaves is None:
-                leaves = signal.leaf_paths()
             decided[plan.recipient] = self._deliver(plan, signal, now, subjects, leaves)
-        for recipient, (plan, reason) in first_refusal.items():
+        # recipients only a covenant out of force names: withheld, saying why (expired, ...)
+        for plan in plans:
+            if plan.recipient not in decided and plan.recipient not in refusals:
+                refusals[plan.recipient] = (plan, _validity_refusal(plan.covenant, day))
+        for recipient, (plan, reason) in refusals.items():
             if recipient not in decided:
                 decided[recipient] = Decision(
                     exchange_id=exchange_id(signal.source, signal.id, recipient),
@@ -124,10 +122,39 @@ class Policy:
                     decided_at=now,
                     rule=plan.ref,
                     reason=reason,
-                    withheld_fields=leaves if leaves is not None else signal.leaf_paths(),
+                    withheld_fields=leaves,
                     subjects=subjects,
                 )
         return [decided[r] for r in sorted(decided)]
+
+    def _uncovered(self, signal: Signal, now: datetime, subjects: Mapping[str, str]) -> Decision:
+        return Decision(
+            exchange_id=exchange_id(signal.source, signal.id, NO_RECIPIENT),
+            signal_id=signal.id,
+            source=signal.source,
+            signal_type=signal.type,
+            recipient=NO_RECIPIENT,
+            result="withheld",
+            decided_at=now,
+            rule=None,
+            reason=f"no covenant rule allows {signal.type} from {signal.source}",
+            withheld_fields=signal.leaf_paths(),
+            subjects=subjects,
+        )
+
+    def _in_force(self, day: date) -> Mapping[tuple[str, str], tuple[Plan, ...]]:
+        """The index restricted to covenant versions in force on ``day`` (cached per day)."""
+        cached = self._by_day.get(day)
+        if cached is None:
+            cached = {
+                key: kept
+                for key, plans in self.index.items()
+                if (kept := tuple(p for p in plans if p.covenant.in_force(day)))
+            }
+            if len(self._by_day) >= 4:
+                self._by_day.clear()
+            self._by_day[day] = cached
+        return cached
 
     def _deliver(
         self,
@@ -140,17 +167,25 @@ class Policy:
         payload: dict[str, Any] = {}
         disclosed: dict[str, str] = {}
         pseudonyms: dict[str, str] = {}
+        data = signal.data
         for step in plan.steps:
-            value = _get(signal.data, step.path)
+            value = data.get(step.dotted, _MISSING) if step.flat else _get(data, step.path)
             if value is _MISSING:
                 continue
             if step.apply is not None:
                 value = step.apply(value)
-            _put(payload, step.path, value)
+            if step.flat:
+                payload[step.dotted] = value
+            else:
+                _put(payload, step.path, value)
             disclosed[step.dotted] = step.spec
             if step.pseudonym:
                 pseudonyms[step.dotted] = value
-        withheld = tuple(p for p in leaves if not _covered(p, plan.shared))
+        withheld = plan.withheld_cache.get(leaves)
+        if withheld is None:
+            withheld = tuple(p for p in leaves if not _covered(p, plan.shared))
+            if len(plan.withheld_cache) < 256:  # signals of one type have few field shapes
+                plan.withheld_cache[leaves] = withheld
         return Decision(
             exchange_id=exchange_id(signal.source, signal.id, plan.recipient),
             signal_id=signal.id,
@@ -179,29 +214,37 @@ class Policy:
         return [c for c in self.covenants if c.in_force(day)]
 
 
-def _refusal(
+def _validity_refusal(cov: Covenant, day: date) -> str:
+    """Why a covenant version out of force allows nothing on ``day``."""
+    if cov.revoked is not None and day >= cov.revoked.day:
+        return f"covenant {cov.key} was revoked on {cov.revoked.day}"
+    if day < cov.valid.from_:
+        return f"covenant {cov.key} is not in force before {cov.valid.from_}"
+    return f"covenant {cov.key} expired on {cov.valid.until}"
+
+
+def _condition_refusal(
     plan: Plan,
-    day: Any,
     activation: Mapping[str, Any],
     conditions: dict[tuple[str, str], str | None],
 ) -> str | None:
-    """Why this plan does not deliver, or None when it does."""
-    cov = plan.covenant
-    if not cov.in_force(day):
-        if cov.revoked is not None and day >= cov.revoked.day:
-            return f"covenant {cov.key} was revoked on {cov.revoked.day}"
-        if day < cov.valid.from_:
-            return f"covenant {cov.key} is not in force before {cov.valid.from_}"
-        return f"covenant {cov.key} expired on {cov.valid.until}"
+    """Why this plan's condition keeps it from delivering, or None when it delivers.
+
+    A rule's condition is evaluated once per signal however many recipients it names.
+    """
     if plan.condition is None:
         return None
     if plan.rule_key not in conditions:
         try:
             met = plan.condition(activation)
         except ConditionEvaluationError as exc:
-            conditions[plan.rule_key] = f"condition of rule {plan.ref.rule_id} could not be evaluated: {exc}"
+            conditions[plan.rule_key] = (
+                f"condition of rule {plan.ref.rule_id} could not be evaluated: {exc}"
+            )
         else:
-            conditions[plan.rule_key] = None if met else f"condition of rule {plan.ref.rule_id} not met"
+            conditions[plan.rule_key] = (
+                None if met else f"condition of rule {plan.ref.rule_id} not met"
+            )
     return conditions[plan.rule_key]
 
 

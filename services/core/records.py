@@ -10,6 +10,7 @@ hub-internal pseudonyms.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from services.core.decision import Decision, Rejection
@@ -96,5 +97,7 @@ def rejection_record(rejection: Rejection, *, actor: str) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4096)
 def _iso(moment: datetime) -> str:
+    """RFC 3339 text; cached, as a batch's decisions share one decision time."""
     return moment.isoformat().replace("+00:00", "Z")

@@ -217,3 +217,12 @@ def _leaves(value: dict, prefix: str = "") -> list[str]:
         else:
             out.append(f"{prefix}{key}")
     return out
+
+
+def test_exchange_ids_are_standard_uuid5():
+    import uuid
+
+    from services.core.decision import EXCHANGE_NAMESPACE, exchange_id
+
+    expected = uuid.uuid5(EXCHANGE_NAMESPACE, "liander\x1fsig-1\x1friec-nh")
+    assert exchange_id("liander", "sig-1", "riec-nh") == str(expected)

@@ -114,4 +114,5 @@ def _step(
         spec=spec.text,
         apply=apply,
         pseudonym=spec.action == "pseudonymise",
+        flat="." not in path,
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -93,17 +94,20 @@ def generaliser(spec: ShareSpec) -> Generaliser:
     raise TransformSpecError(f"{spec.text!r} is not a generaliser")
 
 
+@lru_cache(maxsize=65536)
 def _local(value: str) -> datetime | date:
     if len(value) == 10:
         return date.fromisoformat(value)
     return datetime.fromisoformat(value).astimezone(LOCAL_TIME)
 
 
+@lru_cache(maxsize=65536)
 def _day(value: str) -> str:
     moment = _local(value)
     return (moment.date() if isinstance(moment, datetime) else moment).isoformat()
 
 
+@lru_cache(maxsize=65536)
 def _hour(value: str) -> str:
     moment = _local(value)
     if not isinstance(moment, datetime):
@@ -111,16 +115,19 @@ def _hour(value: str) -> str:
     return moment.replace(minute=0, second=0, microsecond=0).isoformat()
 
 
+@lru_cache(maxsize=65536)
 def _week(value: str) -> str:
     year, week, _ = _local(value).isocalendar()
     return f"{year}-W{week:02d}"
 
 
+@lru_cache(maxsize=65536)
 def _month(value: str) -> str:
     moment = _local(value)
     return f"{moment.year:04d}-{moment.month:02d}"
 
 
+@lru_cache(maxsize=65536)
 def _year(value: str) -> str:
     return f"{_local(value).year:04d}"
 

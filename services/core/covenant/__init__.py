@@ -1,0 +1,1 @@
+"""Covenant model, loader, checker and compiler."""
