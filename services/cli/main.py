@@ -13,9 +13,16 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from services.cli import keys
+    """Attach every verb group to ``app`` (once; imports stay lazy until the CLI runs)."""
+    if app.registered_groups:
+        return
+    from services.cli import covenant, demo, keys, replay, router
 
+    app.add_typer(covenant.app, name="covenant")
+    app.add_typer(demo.app, name="demo")
     app.add_typer(keys.app, name="keys")
+    app.command("replay")(replay.replay_command)
+    app.command("router")(router.router_command)
 
 
 def main() -> None:

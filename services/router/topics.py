@@ -1,0 +1,42 @@
+"""Topic names and the topic layout the hub creates at start-up (never auto-created)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+SIGNALS_PREFIX = "signals."
+FEED_PREFIX = "feed."
+DEAD_LETTER = "signals.dead-letter"
+ALERTS = "signals.schakel"
+"""The hub's own signals (stacked-location alerts) are published like a partner's."""
+
+
+def signals_topic(partner: str) -> str:
+    return f"{SIGNALS_PREFIX}{partner}"
+
+
+def feed_topic(recipient: str) -> str:
+    return f"{FEED_PREFIX}{recipient}"
+
+
+def partner_of(topic: str) -> str | None:
+    """The partner a signals topic belongs to (None for the dead-letter topic or others)."""
+    if topic == DEAD_LETTER or not topic.startswith(SIGNALS_PREFIX):
+        return None
+    return topic.removeprefix(SIGNALS_PREFIX)
+
+
+@dataclass(frozen=True)
+class TopicLayout:
+    """Partition counts per topic kind; the defaults suit a laptop, production sets its own."""
+
+    signal_partitions: int = 4
+    feed_partitions: int = 4
+    dead_letter_partitions: int = 1
+
+    def spec(self, partners: Iterable[str], recipients: Iterable[str]) -> dict[str, int]:
+        topics = {signals_topic(p): self.signal_partitions for p in sorted(partners)}
+        topics.update({feed_topic(r): self.feed_partitions for r in sorted(recipients)})
+        topics[DEAD_LETTER] = self.dead_letter_partitions
+        return topics

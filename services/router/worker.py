@@ -1,0 +1,82 @@
+"""Run one router worker process: wire the dependencies, then hand over to Faust's worker.
+
+The worker reads its configuration from the environment, so ``schakel up`` (and tests) can
+start any number of them as child processes, and an operator can run them on other machines
+against the same Kafka cluster and database.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import faust
+
+from services.audit.engine import make_engine
+from services.audit.store import SqlAuditStore
+from services.broker.settings import KafkaSettings
+from services.config import Loaded, Paths, load_policy
+from services.core.pseudonyms import Pseudonymiser
+from services.keys import default_keys_path
+from services.keys.file_store import FileKeyStore
+from services.router.app import create_app, worker_arguments
+from services.router.loop import LoopConfig
+from services.router.policy_source import PolicySource
+from services.router.topics import signals_topic
+
+log = logging.getLogger("schakel.router")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_worker(
+    *,
+    group_id: str = "schakel-router",
+    batch_max: int = 500,
+    web_port: int | None = None,
+    covenants: Sequence[Path] | None = None,
+    loglevel: str = "info",
+) -> None:
+    """Start one router worker and block until it stops (SIGTERM/SIGINT, or a crash)."""
+    kafka = KafkaSettings.from_env()
+    if kafka is None:
+        raise SystemExit(
+            "SCHAKEL_KAFKA_BOOTSTRAP is not set; start the hub with `schakel up`, or point the "
+            "worker at a Kafka cluster"
+        )
+    paths = Paths.from_env()
+    covenant_paths = list(covenants or paths.covenants)
+    pseudonymiser = Pseudonymiser(FileKeyStore.open(default_keys_path()))
+
+    def load(today: date) -> Loaded:
+        return load_policy(covenant_paths, paths.schemas, paths.reference, pseudonymiser, today=today)
+
+    policies = PolicySource(load, covenant_paths, today=lambda: utc_now().date())
+    store = SqlAuditStore(make_engine())
+    store.create_schema()
+    topics = [signals_topic(p) for p in sorted(policies.current.policy.suppliers)]
+    config = LoopConfig(topics=topics, group_id=group_id, batch_max=batch_max)
+    app, _ = create_app(
+        kafka,
+        store,
+        policies,
+        config,
+        clock=utc_now,
+        datadir=paths.state / "router",
+        web_port=web_port,
+    )
+    worker = faust.Worker(app, **worker_arguments(loglevel))
+
+    def reload_on_hup(*_: object) -> None:
+        policies.request_reload()
+
+    signal.signal(signal.SIGHUP, reload_on_hup)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        store.close()
