@@ -16,13 +16,17 @@ def _register() -> None:
     """Attach every verb group to ``app`` (once; imports stay lazy until the CLI runs)."""
     if app.registered_groups:
         return
-    from services.cli import covenant, demo, keys, replay, router
+    from services.cli import covenant, demo, keys, publish, replay, router, status, subscribe, up
 
     app.add_typer(covenant.app, name="covenant")
     app.add_typer(demo.app, name="demo")
     app.add_typer(keys.app, name="keys")
     app.command("replay")(replay.replay_command)
     app.command("router")(router.router_command)
+    app.command("up")(up.up_command)
+    app.command("publish")(publish.publish_command)
+    app.command("subscribe")(subscribe.subscribe_command)
+    app.command("status")(status.status_command)
 
 
 def main() -> None:

@@ -50,6 +50,8 @@ def create_app(
         web_port=web_port or 6066,
         web_in_thread=False,
     )
+    # The loop has its own batched consumer; Faust's per-message consumer stays off.
+    app.producer_only = True
     router = RouterLoop(kafka, store, policies, config, clock=clock)
 
     class RouterService(Service):

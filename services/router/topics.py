@@ -40,3 +40,9 @@ class TopicLayout:
         topics.update({feed_topic(r): self.feed_partitions for r in sorted(recipients)})
         topics[DEAD_LETTER] = self.dead_letter_partitions
         return topics
+
+
+def recipient_group(recipient: str) -> str:
+    """The consumer group a recipient reads its feed with; the hub reads its committed offsets
+    to learn what was consumed (and so what to re-deliver if the broker loses its data)."""
+    return f"recipient.{recipient}"

@@ -1,0 +1,83 @@
+"""``schakel subscribe``: print a recipient's feed as JSON lines, without duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import OrderedDict
+from typing import Annotated
+
+import orjson
+import typer
+from aiokafka import AIOKafkaConsumer
+
+from services.hub.state import client_settings
+from services.router.topics import feed_topic, recipient_group
+
+SEEN_LIMIT = 1_000_000
+"""Exchange ids remembered for dropping duplicates (a re-delivery after a crash)."""
+
+
+def subscribe_command(
+    recipient: Annotated[str, typer.Option("--as", help="The recipient whose feed to read.")],
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest message.")] = False,
+    follow: Annotated[bool, typer.Option(help="Keep waiting for new messages.")] = False,
+    idle: Annotated[float, typer.Option(help="Without --follow: stop after this many idle seconds.")] = 2.0,
+) -> None:
+    """Reads feed.<recipient> in the recipient's consumer group and commits what it printed,
+    so the hub knows what was consumed (and re-delivers the rest if the broker loses data)."""
+    asyncio.run(_subscribe(recipient, from_beginning=from_beginning, follow=follow, idle=idle))
+
+
+async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle: float) -> None:
+    settings = client_settings()
+    consumer = AIOKafkaConsumer(
+        feed_topic(recipient),
+        group_id=recipient_group(recipient),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        **settings.client_kwargs_aiokafka(),
+    )
+    await consumer.start()
+    seen: OrderedDict[str, None] = OrderedDict()
+    out = sys.stdout.buffer
+    try:
+        if from_beginning:
+            await _wait_for_assignment(consumer)
+            await consumer.seek_to_beginning()
+        last = time.monotonic()
+        while follow or time.monotonic() - last < idle:
+            batch = await consumer.getmany(timeout_ms=300)
+            if not batch:
+                continue
+            last = time.monotonic()
+            for messages in batch.values():
+                for message in messages:
+                    exchange_id = _exchange_id(message.value)
+                    if exchange_id in seen:
+                        continue
+                    seen[exchange_id] = None
+                    if len(seen) > SEEN_LIMIT:
+                        seen.popitem(last=False)
+                    out.write((message.value or b"") + b"\n")
+            out.flush()
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+async def _wait_for_assignment(consumer: AIOKafkaConsumer, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not consumer.assignment():
+        if time.monotonic() > deadline:
+            raise typer.BadParameter("no partitions assigned; is the hub running?")
+        await consumer.getmany(timeout_ms=200)
+
+
+def _exchange_id(value: bytes | None) -> str:
+    try:
+        return str(orjson.loads(value or b"{}").get("exchange_id", ""))
+    except orjson.JSONDecodeError:
+        return ""

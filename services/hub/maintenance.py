@@ -1,0 +1,94 @@
+"""Keeping deliveries whole: what recipients consumed, and recovery when the broker lost data.
+
+The embedded Tansu broker keeps everything in memory; when it restarts, topics, messages and
+committed offsets are gone. The audit store's feed outbox knows every delivered message and
+which ones recipients have consumed, so the hub recreates the topics and re-delivers the
+rest instead of silently writing into the void. Recipients drop duplicates by exchange id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaProducer
+
+from services.audit.model import AuditStore
+from services.broker.settings import KafkaSettings
+from services.broker.topics import KafkaTopicAdmin, missing_topics
+from services.router.topics import FEED_PREFIX, feed_topic, recipient_group
+
+log = logging.getLogger("schakel.hub")
+
+
+@dataclass
+class MaintenanceReport:
+    recreated: list[str]
+    redelivered: int
+    consumed: int
+
+
+class Maintenance:
+    """One tick: detect lost topics (recreate + re-deliver), then record consumption."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        store: AuditStore,
+        spec: Mapping[str, int],
+        recipients: Iterable[str],
+    ) -> None:
+        self._kafka = kafka
+        self._store = store
+        self._spec = dict(spec)
+        self._recipients = sorted(recipients)
+
+    def tick(self) -> MaintenanceReport:
+        with KafkaTopicAdmin(self._kafka) as admin:
+            lost = missing_topics(admin, self._spec)
+            redelivered = 0
+            if lost:
+                log.warning("broker lost %d topic(s); recreating and re-delivering", len(lost))
+                admin.ensure_topics(self._spec)
+                if any(t.startswith(FEED_PREFIX) for t in lost):
+                    redelivered = self.redeliver()
+        return MaintenanceReport(lost, redelivered, self.record_consumption())
+
+    def redeliver(self, limit: int = 1_000_000) -> int:
+        """Produce every outbox entry not yet consumed again, and record where it went."""
+        entries = self._store.undelivered(limit=limit)
+        if not entries:
+            return 0
+        producer = KafkaProducer(acks="all", linger_ms=5, **self._kafka.client_kwargs_kafka_python())
+        try:
+            futures = [
+                (e.exchange_id, producer.send(feed_topic(e.recipient), value=e.value, key=e.key))
+                for e in entries
+            ]
+            produced = []
+            for exchange_id, future in futures:
+                meta = future.get(timeout=30)
+                produced.append((exchange_id, meta.partition, meta.offset))
+            self._store.mark_produced(produced)
+        finally:
+            producer.close(timeout=10)
+        log.warning("re-delivered %d feed message(s) after broker data loss", len(produced))
+        return len(produced)
+
+    def record_consumption(self) -> int:
+        """Mark outbox entries below each recipient group's committed offset as consumed."""
+        admin = KafkaAdminClient(**self._kafka.client_kwargs_kafka_python())
+        marked = 0
+        try:
+            for recipient in self._recipients:
+                group = recipient_group(recipient)
+                answer: Mapping[str, Mapping[Any, Any]] = admin.list_group_offsets([group])
+                offsets = answer.get(group, {})
+                for tp, meta in offsets.items():
+                    if tp.topic == feed_topic(recipient) and meta.offset is not None and meta.offset >= 0:
+                        marked += self._store.mark_consumed(recipient, tp.partition, meta.offset)
+        finally:
+            admin.close()
+        return marked

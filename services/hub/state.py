@@ -1,0 +1,71 @@
+"""Where a running hub can be found: ``$SCHAKEL_STATE_DIR/hub.json``, written by `schakel up`.
+
+Client commands (`publish`, `subscribe`, `status`) use ``SCHAKEL_KAFKA_BOOTSTRAP`` when it is
+set, and otherwise the hub found here, so on a laptop they need no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from services.broker.settings import KafkaSettings
+from services.config import Paths
+from services.core.errors import SchakelError
+
+
+class HubNotRunning(SchakelError):  # noqa: N818 - reads as a sentence in messages
+    """No external cluster is configured and no local hub is running."""
+
+
+@dataclass(frozen=True)
+class HubState:
+    bootstrap: str
+    database_url: str
+    pid: int
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(orjson.dumps(self.__dict__))
+        temporary.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> HubState | None:
+        try:
+            data = orjson.loads(path.read_bytes())
+            return cls(str(data["bootstrap"]), str(data["database_url"]), int(data["pid"]))
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+
+
+def state_path(paths: Paths | None = None) -> Path:
+    return (paths or Paths.from_env()).state / "hub.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def client_settings() -> KafkaSettings:
+    """Kafka settings for a client command: the environment's cluster, or the running hub's."""
+    configured = KafkaSettings.from_env()
+    if configured is not None:
+        return configured
+    path = state_path()
+    state = HubState.read(path)
+    if state is None or not _alive(state.pid):
+        raise HubNotRunning(
+            f"no hub is running (no live {path}); start one with `schakel up`, or set "
+            "SCHAKEL_KAFKA_BOOTSTRAP to use a Kafka cluster"
+        )
+    return KafkaSettings.local(state.bootstrap)

@@ -1,0 +1,170 @@
+"""`schakel up`: broker, topics, audit store, router workers, maintenance and demo partners.
+
+Everything runs on loopback with its state under ``$SCHAKEL_STATE_DIR`` (default ``var/``).
+With ``SCHAKEL_KAFKA_BOOTSTRAP`` set, the external cluster is used and no broker is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.panel import Panel
+
+from services.audit.engine import database_url, make_engine, masked
+from services.audit.store import SqlAuditStore
+from services.broker.runtime import KafkaRuntime, open_kafka
+from services.broker.topics import KafkaTopicAdmin
+from services.config import Paths, load_policy
+from services.core.pseudonyms import Pseudonymiser
+from services.hub.demo import publish_demo
+from services.hub.maintenance import Maintenance
+from services.hub.state import HubState, state_path
+from services.hub.workers import WorkerPool
+from services.keys import default_keys_path
+from services.keys.file_store import FileKeyStore
+from services.router.topics import TopicLayout, feed_topic
+
+log = logging.getLogger("schakel.hub")
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    demo: bool = False
+    workers: int = 1
+    rate: float = 20.0
+    tick_s: float = 2.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_hub(options: HubOptions, console: Console) -> None:
+    """Start everything, print where it is, and run until Ctrl-C or SIGTERM."""
+    paths = Paths.from_env()
+    paths.state.mkdir(parents=True, exist_ok=True)
+    key_path = default_keys_path()
+    store_keys = FileKeyStore.open(key_path) if key_path.exists() else FileKeyStore.create(key_path)
+    loaded = load_policy(
+        list(paths.covenants), paths.schemas, paths.reference, Pseudonymiser(store_keys), today=utc_now().date()
+    )
+    if loaded.policy is None:
+        for problem in loaded.checked.errors:
+            console.print(str(problem), style="red", markup=False)
+        raise SystemExit("covenants have errors; run `schakel covenant check`")
+    policy = loaded.policy
+    spec = TopicLayout().spec(policy.suppliers, policy.recipients)
+    db_url = database_url()
+    store = SqlAuditStore(make_engine(db_url))
+    store.create_schema()
+    runtime = open_kafka(paths.state / "broker")
+    try:
+        with KafkaTopicAdmin(runtime.settings) as admin:
+            created = admin.ensure_topics(spec)
+        env = {
+            "SCHAKEL_KAFKA_BOOTSTRAP": runtime.settings.bootstrap,
+            "SCHAKEL_DATABASE_URL": db_url,
+            "SCHAKEL_KEYS": str(key_path.resolve()),
+            "SCHAKEL_STATE_DIR": str(paths.state.resolve()),
+        }
+        pool = WorkerPool(options.workers, env, paths.state / "logs")
+        pool.start()
+        hub_file = state_path(paths)
+        HubState(runtime.settings.bootstrap, db_url, os.getpid()).write(hub_file)
+        _print_started(console, runtime, db_url, spec, created, pool, options)
+        maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
+        asyncio.run(_supervise(options, runtime, pool, maintenance, policy.suppliers, console))
+    finally:
+        console.print("stopping: router workers, broker, audit store")
+        with contextlib.suppress(OSError):
+            state_path(paths).unlink()
+        with contextlib.suppress(NameError):
+            pool.stop()
+        runtime.close()
+        store.close()
+
+
+async def _supervise(
+    options: HubOptions,
+    runtime: KafkaRuntime,
+    pool: WorkerPool,
+    maintenance: Maintenance,
+    partners: frozenset[str],
+    console: Console,
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    published: Counter[str] = Counter()
+    demo = (
+        asyncio.create_task(
+            publish_demo(runtime.settings, partners, stop, rate=options.rate, clock=utc_now, counts=published)
+        )
+        if options.demo
+        else None
+    )
+    ticks = 0
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), options.tick_s)
+        if stop.is_set():
+            break
+        ticks += 1
+        if runtime.broker is not None and not runtime.broker.is_healthy():
+            console.print("[yellow]embedded broker is not answering; restarting it[/yellow]")
+            await asyncio.to_thread(runtime.broker.restart)
+        for event in pool.supervise():
+            console.print(event, markup=False)
+        try:
+            report = await asyncio.to_thread(maintenance.tick)
+        except Exception as exc:  # noqa: BLE001 - a failed tick is retried on the next one
+            console.print(f"[yellow]maintenance tick failed: {exc.__class__.__name__}: {exc}[/yellow]")
+            continue
+        if report.recreated:
+            console.print(
+                f"[yellow]broker had lost {len(report.recreated)} topic(s): recreated them and "
+                f"re-delivered {report.redelivered} unconsumed feed message(s)[/yellow]"
+            )
+        if options.demo and ticks % 5 == 0:
+            console.print(f"demo partners published {sum(published.values())} signals", markup=False)
+    if demo is not None:
+        await demo
+
+
+def _print_started(
+    console: Console,
+    runtime: KafkaRuntime,
+    db_url: str,
+    spec: dict[str, int],
+    created: list[str],
+    pool: WorkerPool,
+    options: HubOptions,
+) -> None:
+    broker = (
+        f"embedded {runtime.broker.name} on {runtime.settings.bootstrap} (data: {runtime.broker.data_dir})"
+        if runtime.broker is not None
+        else f"external cluster {runtime.settings.bootstrap}"
+    )
+    feeds = sorted(t for t in spec if t.startswith(feed_topic("")))
+    lines = [
+        f"[b]broker[/b]     {broker}",
+        f"[b]audit[/b]      {masked(db_url)}",
+        f"[b]topics[/b]     {len(spec)} ({len(created)} created now), e.g. {', '.join(feeds[:3])}",
+        f"[b]routers[/b]    {options.workers} worker(s), pids {', '.join(map(str, pool.pids()))}; logs in {pool.log_dir}",
+        f"[b]demo[/b]       {'simulated partners at ' + str(options.rate) + ' signals/s' if options.demo else 'off (add --demo)'}",
+        "",
+        "read a feed:   schakel subscribe --as riec-nh --from-beginning --follow",
+        "publish:       schakel publish --as liander examples/signals.jsonl",
+        "status:        schakel status",
+        "stop:          Ctrl-C",
+    ]
+    console.print(Panel("\n".join(lines), title="Schakel hub is up", expand=False))

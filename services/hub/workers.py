@@ -1,0 +1,96 @@
+"""Router workers as supervised child processes.
+
+Each worker is ``python -m services.cli router`` with the hub's settings in its environment,
+so a worker started here behaves exactly like one an operator starts on another machine.
+A worker that dies is restarted (with back-off); its uncommitted batch is re-read by the
+group, and deterministic exchange ids make that harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("schakel.hub")
+
+
+@dataclass
+class Worker:
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    log_path: Path | None = None
+
+
+@dataclass
+class WorkerPool:
+    """Starts, watches and stops N router worker processes."""
+
+    count: int
+    environ: Mapping[str, str]
+    log_dir: Path
+    extra_args: tuple[str, ...] = ()
+    workers: list[Worker] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.workers = [Worker(index=i) for i in range(self.count)]
+        for worker in self.workers:
+            self._spawn(worker)
+
+    def _spawn(self, worker: Worker) -> None:
+        worker.log_path = self.log_dir / f"router-{worker.index}.log"
+        with worker.log_path.open("ab") as sink:
+            worker.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "services.cli", "router", *self.extra_args],
+                env={**os.environ, **self.environ},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self.workers if w.process and w.process.poll() is None]
+
+    def supervise(self) -> list[str]:
+        """Restart workers that exited; returns a line per event for the console."""
+        events = []
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.process is None or worker.process.poll() is None:
+                continue
+            if worker.next_start == 0.0:
+                delay = min(30.0, 0.5 * 2 ** min(worker.restarts, 6))
+                worker.next_start = now + delay
+                events.append(
+                    f"router worker {worker.index} exited with {worker.process.returncode}; "
+                    f"restarting in {delay:.1f} s (log: {worker.log_path})"
+                )
+            elif now >= worker.next_start:
+                worker.restarts += 1
+                worker.next_start = 0.0
+                self._spawn(worker)
+                events.append(f"router worker {worker.index} restarted (pid {worker.process.pid})")
+        return events
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for worker in self.workers:
+            if worker.process and worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            if worker.process is None:
+                continue
+            try:
+                worker.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait(5)
