@@ -119,8 +119,10 @@ class SignalSchema:
 
     Build it through :meth:`SchemaRegistry.load`. Internal: ``_check`` (the compiled
     validator), ``_numbers`` (paths of number fields), ``_unique`` (paths of arrays of scalars
-    whose ``uniqueItems`` is checked here, much faster than fastjsonschema's generic check) and
-    ``_steps`` (one per identifier field).
+    whose ``uniqueItems`` is checked here), ``_one_of_sets`` (a top-level ``anyOf`` of
+    ``required`` sets, checked here) and ``_steps`` (one per identifier field). The two rules
+    are taken out of the compiled schema because fastjsonschema checks them slowly (a generic
+    recursive hash; an exception carrying the whole schema per failed ``anyOf`` branch).
     """
 
     type: str
@@ -135,6 +137,7 @@ class SignalSchema:
     _check: Callable[[Any], Any] = field(repr=False)
     _numbers: tuple[tuple[str, ...], ...] = field(repr=False)
     _unique: tuple[tuple[str, ...], ...] = field(repr=False)
+    _one_of_sets: tuple[tuple[str, ...], ...] = field(repr=False)
     _steps: tuple[_IdentifierStep, ...] = field(repr=False)
 
     def validate(self, data: object, *, signal_id: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -155,7 +158,7 @@ class SignalSchema:
         except fastjsonschema.JsonSchemaValueException as exc:
             failure = _describe_violation(exc)
         else:
-            failure = _extra_checks(cast(dict[str, Any], data), self._numbers, self._unique)
+            failure = _extra_checks(cast(dict[str, Any], data), self)
         if failure is not None:
             raise SignalRejected("schema_violation", failure, signal_id=signal_id)
 
@@ -175,25 +178,25 @@ class SignalSchema:
         return result, canonical
 
 
-def _extra_checks(
-    data: dict[str, Any],
-    numbers: tuple[tuple[str, ...], ...],
-    unique: tuple[tuple[str, ...], ...],
-) -> str | None:
+def _extra_checks(data: dict[str, Any], schema: SignalSchema) -> str | None:
     """Rules checked after the compiled schema, as a message for the first one broken, or None.
 
     Numbers must be finite: JSON has no NaN or infinity, but Python's parsers accept them and
     schema bounds do not catch NaN. Arrays of scalars marked ``uniqueItems`` must not repeat an
-    item (the schema already guaranteed the items are hashable scalars).
+    item (the schema already guaranteed the items are hashable scalars). A top-level ``anyOf``
+    of ``required`` sets needs one set fully present.
     """
-    for parts in numbers:
+    for parts in schema._numbers:
         value = _lookup(data, parts)
         if value.__class__ is float and not _isfinite(value):
             return f"{'.'.join(parts)} must be a finite number"
-    for parts in unique:
+    for parts in schema._unique:
         items = _lookup(data, parts)
         if items is not None and len(set(items)) != len(items):
             return f"{'.'.join(parts)} must not contain duplicate items"
+    sets = schema._one_of_sets
+    if sets and not any(all(name in data for name in names) for names in sets):
+        return "data must have at least one of: " + ", ".join("+".join(n) for n in sets)
     return None
 
 
@@ -473,6 +476,15 @@ def _build(signal_type: str, document: Any) -> SignalSchema:
         )
 
     compiled, unique = _without_scalar_unique_items(document, fields)
+    one_of_sets: tuple[tuple[str, ...], ...] = ()
+    options = compiled.get("anyOf")
+    if isinstance(options, list) and options and all(_is_required_only(o) for o in options):
+        one_of_sets = tuple(tuple(o["required"]) for o in options)
+        _require(
+            all(name in fields for names in one_of_sets for name in names),
+            "anyOf: required must list defined properties",
+        )
+        del compiled["anyOf"]
     try:
         check = fastjsonschema.compile(compiled, use_default=False)
     except (fastjsonschema.JsonSchemaDefinitionException, re.error, ValueError, TypeError) as exc:
@@ -501,8 +513,17 @@ def _build(signal_type: str, document: Any) -> SignalSchema:
             if f.json_type == "number"  # integer rejects NaN and infinity already
         ),
         _unique=unique,
+        _one_of_sets=one_of_sets,
         _steps=tuple(steps),
     )
+
+
+def _is_required_only(option: object) -> bool:
+    """Whether an ``anyOf`` branch only lists required top-level properties."""
+    if not (isinstance(option, dict) and set(option) == {"required"}):
+        return False
+    names = option["required"]
+    return isinstance(names, list) and bool(names) and all(isinstance(n, str) for n in names)
 
 
 _SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean"})

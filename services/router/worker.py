@@ -61,13 +61,15 @@ def run_worker(
     store.create_schema()
     topics = [signals_topic(p) for p in sorted(policies.current.policy.suppliers)]
     config = LoopConfig(topics=topics, group_id=group_id, batch_max=batch_max)
+    datadir = paths.state / "router"
+    datadir.mkdir(parents=True, exist_ok=True)
     app, _ = create_app(
         kafka,
         store,
         policies,
         config,
         clock=utc_now,
-        datadir=paths.state / "router",
+        datadir=datadir,
         web_port=web_port,
     )
     worker = faust.Worker(app, **worker_arguments(loglevel))
