@@ -10,6 +10,10 @@ import typer
 def router_command(
     group: Annotated[str, typer.Option(help="Consumer group shared by all router workers.")] = "schakel-router",
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Records per batch.")] = 500,
+    instance: Annotated[
+        str | None,
+        typer.Option(help="Stable worker name (static group membership: fast restarts)."),
+    ] = None,
     web_port: Annotated[
         int | None, typer.Option(help="Serve Faust's web endpoints on 127.0.0.1:PORT.")
     ] = None,
@@ -23,4 +27,4 @@ def router_command(
     """
     from services.router.worker import run_worker
 
-    run_worker(group_id=group, batch_max=batch, web_port=web_port, loglevel=loglevel)
+    run_worker(group_id=group, instance_id=instance, batch_max=batch, web_port=web_port, loglevel=loglevel)

@@ -50,7 +50,10 @@ class WorkerPool:
         worker.log_path = self.log_dir / f"router-{worker.index}.log"
         with worker.log_path.open("ab") as sink:
             worker.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "services.cli", "router", *self.extra_args],
+                [
+                    sys.executable, "-m", "services.cli", "router",
+                    "--instance", f"router-{worker.index}", *self.extra_args,
+                ],
                 env={**os.environ, **self.environ},
                 stdout=sink,
                 stderr=subprocess.STDOUT,

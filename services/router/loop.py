@@ -43,10 +43,16 @@ Clock = Callable[[], datetime]
 class LoopConfig:
     topics: Sequence[str]
     group_id: str = "schakel-router"
+    instance_id: str | None = None
+    """Static group membership (KIP-345): a worker restarted after a crash takes over its own
+    old membership at once instead of waiting for the group to expire it."""
     batch_max: int = 500
     poll_timeout_ms: int = 200
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 2_000
+    rebalance_timeout_ms: int = 20_000
+    """How long a rebalance waits for members that have not rejoined (Kafka's default is
+    max.poll.interval.ms, 5 minutes): a worker killed with SIGKILL must not stall the group."""
     linger_ms: int = 5
     producer_batch_bytes: int = 256 * 1024
     reload_every_s: float = 2.0
@@ -96,11 +102,14 @@ class RouterLoop:
         self._consumer = AIOKafkaConsumer(
             *self._config.topics,
             group_id=self._config.group_id,
+            group_instance_id=self._config.instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._config.batch_max,
             session_timeout_ms=self._config.session_timeout_ms,
             heartbeat_interval_ms=self._config.heartbeat_interval_ms,
+            rebalance_timeout_ms=self._config.rebalance_timeout_ms,
+            max_poll_interval_ms=max(self._config.rebalance_timeout_ms, 20_000),
             **kwargs,
         )
         await self._producer.start()

@@ -37,6 +37,7 @@ def utc_now() -> datetime:
 def run_worker(
     *,
     group_id: str = "schakel-router",
+    instance_id: str | None = None,
     batch_max: int = 500,
     web_port: int | None = None,
     covenants: Sequence[Path] | None = None,
@@ -60,7 +61,7 @@ def run_worker(
     store = SqlAuditStore(make_engine())
     store.create_schema()
     topics = [signals_topic(p) for p in sorted(policies.current.policy.suppliers)]
-    config = LoopConfig(topics=topics, group_id=group_id, batch_max=batch_max)
+    config = LoopConfig(topics=topics, group_id=group_id, instance_id=instance_id, batch_max=batch_max)
     datadir = paths.state / "router"
     datadir.mkdir(parents=True, exist_ok=True)
     app, _ = create_app(
