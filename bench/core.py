@@ -70,7 +70,10 @@ def main() -> None:
 
     registry = SchemaRegistry.load(default_schema_dir())
     checked = check(
-        load_files([ROOT / "bench" / "covenants"]), registry, ReferenceData.load(), today=date(2026, 11, 22)
+        load_files([ROOT / "bench" / "covenants"]),
+        registry,
+        ReferenceData.load(),
+        today=date(2026, 11, 22),
     )
     assert checked.ok, [str(p) for p in checked.errors]
     policy = compile_policy(checked, registry, Pseudonymiser(MemoryKeyStore.for_tests()))
@@ -112,11 +115,19 @@ def main() -> None:
     if args.json:
         print(orjson.dumps(result).decode())
         return
-    print(f"signals: {len(lines):,}  decisions/signal: {fanout:.2f}  cores: {os.cpu_count()} (one used)")
-    print(f"hub (parse+validate+policy+records): {hub_rate:>10,.0f} signals/s  ({1e6 / hub_rate:.1f} µs/signal)")
-    print(f"baseline (orjson.loads only):        {base_rate:>10,.0f} signals/s  ({1e6 / base_rate:.2f} µs/signal)")
-    print(f"ratio hub/baseline: {hub_rate / base_rate:.4f}   target: >= {TARGET:,.0f} signals/s -> "
-          f"{'PASS' if hub_rate >= TARGET else 'FAIL'}")
+    print(
+        f"signals: {len(lines):,}  decisions/signal: {fanout:.2f}  cores: {os.cpu_count()} (one used)"
+    )
+    print(
+        f"hub (parse+validate+policy+records): {hub_rate:>10,.0f} signals/s  ({1e6 / hub_rate:.1f} µs/signal)"
+    )
+    print(
+        f"baseline (orjson.loads only):        {base_rate:>10,.0f} signals/s  ({1e6 / base_rate:.2f} µs/signal)"
+    )
+    print(
+        f"ratio hub/baseline: {hub_rate / base_rate:.4f}   target: >= {TARGET:,.0f} signals/s -> "
+        f"{'PASS' if hub_rate >= TARGET else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

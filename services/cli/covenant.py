@@ -30,7 +30,10 @@ def check_command(
     defaults = Paths.from_env()
     day = date.fromisoformat(today) if today else date.today()
     _, _, result = check_covenants(
-        paths or list(defaults.covenants), schemas or defaults.schemas, defaults.reference, today=day
+        paths or list(defaults.covenants),
+        schemas or defaults.schemas,
+        defaults.reference,
+        today=day,
     )
     if output == "json":
         typer.echo(

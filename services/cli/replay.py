@@ -24,16 +24,23 @@ def replay_command(
     input_file: Annotated[
         Path, typer.Option("--input", "-i", help="JSON-lines signals ('-' for stdin).")
     ] = EXAMPLE_INPUT,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for feeds, audit and dead letters.")] = Path("out/replay"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for feeds, audit and dead letters.")
+    ] = Path("out/replay"),
     covenants: Annotated[
         list[Path] | None, typer.Option("--covenants", "-c", help="Covenant files or folders.")
     ] = None,
     keys: Annotated[
-        Path | None, typer.Option(help="Key store (created when missing; default $SCHAKEL_KEYS or var/keys.json).")
+        Path | None,
+        typer.Option(
+            help="Key store (created when missing; default $SCHAKEL_KEYS or var/keys.json)."
+        ),
     ] = None,
     at: Annotated[
         str | None,
-        typer.Option(help="Decide as of this RFC 3339 time, or 'signal' for each signal's own time."),
+        typer.Option(
+            help="Decide as of this RFC 3339 time, or 'signal' for each signal's own time."
+        ),
     ] = None,
 ) -> None:
     """Run a file of signals through the covenants exactly as the router would."""
@@ -45,10 +52,14 @@ def replay_command(
     else:
         store = FileKeyStore.create(key_path)
         err.print(f"created a new key store at {key_path} (pseudonyms are stable from now on)")
-    decide_at = None if at in (None, "signal") else _parse_time(at)
+    decide_at = None if at is None or at == "signal" else _parse_time(at)
     today = (decide_at or datetime.now(UTC)).date() if at != "signal" else date.min
     loaded = load_policy(
-        covenants or list(paths.covenants), paths.schemas, paths.reference, Pseudonymiser(store), today=today
+        covenants or list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        Pseudonymiser(store),
+        today=today,
     )
     print_problems(loaded.checked.problems, err)
     if loaded.policy is None:
@@ -70,7 +81,9 @@ def _parse_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter("use an RFC 3339 time such as 2026-11-22T12:00:00Z, or 'signal'") from None
+        raise typer.BadParameter(
+            "use an RFC 3339 time such as 2026-11-22T12:00:00Z, or 'signal'"
+        ) from None
     if moment.tzinfo is None:
         raise typer.BadParameter("the time needs an offset, e.g. Z or +01:00")
     return moment
@@ -91,7 +104,9 @@ def _print_summary(summary: ReplaySummary, out_dir: Path) -> None:
     out = console()
     recipients = table("Decisions per recipient", ["recipient", "# delivered", "# withheld"])
     for recipient in sorted(set(summary.delivered) | set(summary.withheld)):
-        recipients.add_row(recipient, str(summary.delivered[recipient]), str(summary.withheld[recipient]))
+        recipients.add_row(
+            recipient, str(summary.delivered[recipient]), str(summary.withheld[recipient])
+        )
     out.print(recipients)
     if summary.withheld_reasons:
         reasons = table("Why withheld", ["reason", "# decisions"])

@@ -8,7 +8,9 @@ import typer
 
 
 def router_command(
-    group: Annotated[str, typer.Option(help="Consumer group shared by all router workers.")] = "schakel-router",
+    group: Annotated[
+        str, typer.Option(help="Consumer group shared by all router workers.")
+    ] = "schakel-router",
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Records per batch.")] = 500,
     instance: Annotated[
         str | None,
@@ -27,4 +29,6 @@ def router_command(
     """
     from services.router.worker import run_worker
 
-    run_worker(group_id=group, instance_id=instance, batch_max=batch, web_port=web_port, loglevel=loglevel)
+    run_worker(
+        group_id=group, instance_id=instance, batch_max=batch, web_port=web_port, loglevel=loglevel
+    )

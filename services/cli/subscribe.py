@@ -23,7 +23,9 @@ def subscribe_command(
     recipient: Annotated[str, typer.Option("--as", help="The recipient whose feed to read.")],
     from_beginning: Annotated[bool, typer.Option(help="Start at the oldest message.")] = False,
     follow: Annotated[bool, typer.Option(help="Keep waiting for new messages.")] = False,
-    idle: Annotated[float, typer.Option(help="Without --follow: stop after this many idle seconds.")] = 2.0,
+    idle: Annotated[
+        float, typer.Option(help="Without --follow: stop after this many idle seconds.")
+    ] = 2.0,
 ) -> None:
     """Reads feed.<recipient> in the recipient's consumer group and commits what it printed,
     so the hub knows what was consumed (and re-delivers the rest if the broker loses data)."""

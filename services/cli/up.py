@@ -13,12 +13,16 @@ from services.cli.output import console
 def up_command(
     demo: Annotated[bool, typer.Option(help="Run simulated Noord-Holland partners.")] = False,
     workers: Annotated[int, typer.Option(min=1, max=16, help="Router worker processes.")] = 1,
-    rate: Annotated[float, typer.Option(min=0.1, max=10_000, help="Demo signals per second.")] = 20.0,
+    rate: Annotated[
+        float, typer.Option(min=0.1, max=10_000, help="Demo signals per second.")
+    ] = 20.0,
 ) -> None:
     """Start broker (embedded unless SCHAKEL_KAFKA_BOOTSTRAP is set), topics, audit store and
     router workers; print where everything is; stop cleanly on Ctrl-C."""
     from services.hub.up import HubOptions, run_hub
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     logging.getLogger("kafka").setLevel(logging.ERROR)  # client chatter, not hub events
     run_hub(HubOptions(demo=demo, workers=workers, rate=rate), console())

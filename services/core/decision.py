@@ -28,7 +28,9 @@ _NAMESPACE_BYTES = EXCHANGE_NAMESPACE.bytes
 
 def _uuid5(name: str) -> str:
     """``str(uuid.uuid5(EXCHANGE_NAMESPACE, name))`` at a tenth of the cost (hot path)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    digest = bytearray(
+        hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16]
+    )
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest.hex()

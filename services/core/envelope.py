@@ -54,7 +54,9 @@ class Envelope(BaseModel):
     datacontenttype: Literal["application/json"] | None = None
     subject: None = None
     """CloudEvents ``subject`` is refused: it would carry an identifier outside the schema."""
-    traceparent: Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None = None
+    traceparent: (
+        Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None
+    ) = None
     signature: Annotated[str, Field(min_length=1, max_length=512)] | None = None
     """Detached Ed25519 signature over the canonical envelope without this attribute."""
     data: dict[str, Any]
@@ -100,7 +102,9 @@ def describe_validation_error(exc: ValidationError, *, limit: int = 5) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "envelope"
         kind = err["type"]
         if kind == "extra_forbidden":
-            parts.append(f"{where}: unknown attribute (remove it; CloudEvents extensions are not accepted)")
+            parts.append(
+                f"{where}: unknown attribute (remove it; CloudEvents extensions are not accepted)"
+            )
         elif kind == "missing":
             parts.append(f"{where}: required attribute is missing")
         elif kind == "json_invalid":

@@ -45,7 +45,9 @@ def process(
         signal = accept_bytes(raw, registry, expected_source=expected_source)
     except SignalRejected as exc:
         return Outcome(signal=None, rejection=reject(raw, exc, now, source=expected_source))
-    return Outcome(signal=signal, decisions=policy.decide(signal, signal.time if at_signal_time else now))
+    return Outcome(
+        signal=signal, decisions=policy.decide(signal, signal.time if at_signal_time else now)
+    )
 
 
 def reject(

@@ -21,7 +21,8 @@ ACTIONS = {"delivered": "disclose", "withheld": "withhold"}
 
 def feed_message(decision: Decision, signal: Signal) -> dict[str, Any]:
     """The message a recipient receives for a delivered decision."""
-    assert decision.delivered and decision.rule is not None
+    if not decision.delivered or decision.rule is None:
+        raise ValueError("only a delivered decision has a feed message")
     return {
         "exchange_id": decision.exchange_id,
         "type": decision.signal_type,

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from services.core.covenant.model import RegionSelector
 
-REFERENCE_FILE = Path(__file__).resolve().parents[2] / "covenants" / "reference" / "municipalities_nh.csv"
+REFERENCE_FILE = (
+    Path(__file__).resolve().parents[2] / "covenants" / "reference" / "municipalities_nh.csv"
+)
 
 
 @dataclass(frozen=True, slots=True)

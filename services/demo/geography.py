@@ -54,7 +54,7 @@ _AA, _GV = "Amsterdam-Amstelland", "Gooi en Vechtstreek"
 _RIEC_AA, _RIEC_MN = "RIEC Amsterdam-Amstelland", "RIEC Midden-Nederland"
 
 
-def _m(  # noqa: PLR0917 - one positional call per table row reads as a table
+def _m(
     code: str, name: str, region: str, riec: str, postcodes: str, population_k: int, rural: int
 ) -> Municipality:
     """A table row; ``postcodes`` is written ``"1811-1829 1484-1489 1921"``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
@@ -47,10 +48,8 @@ async def publish_demo(
             next_at += interval
             delay = next_at - loop.time()
             if delay > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
     finally:
         await producer.stop()
     return counts

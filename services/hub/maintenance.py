@@ -61,7 +61,9 @@ class Maintenance:
         entries = self._store.undelivered(limit=limit)
         if not entries:
             return 0
-        producer = KafkaProducer(acks="all", linger_ms=5, **self._kafka.client_kwargs_kafka_python())
+        producer = KafkaProducer(
+            acks="all", linger_ms=5, **self._kafka.client_kwargs_kafka_python()
+        )
         try:
             futures = [
                 (e.exchange_id, producer.send(feed_topic(e.recipient), value=e.value, key=e.key))
@@ -87,7 +89,11 @@ class Maintenance:
                 answer: Mapping[str, Mapping[Any, Any]] = admin.list_group_offsets([group])
                 offsets = answer.get(group, {})
                 for tp, meta in offsets.items():
-                    if tp.topic == feed_topic(recipient) and meta.offset is not None and meta.offset >= 0:
+                    if (
+                        tp.topic == feed_topic(recipient)
+                        and meta.offset is not None
+                        and meta.offset >= 0
+                    ):
                         marked += self._store.mark_consumed(recipient, tp.partition, meta.offset)
         finally:
             admin.close()

@@ -54,7 +54,11 @@ def run_hub(options: HubOptions, console: Console) -> None:
     key_path = default_keys_path()
     store_keys = FileKeyStore.open(key_path) if key_path.exists() else FileKeyStore.create(key_path)
     loaded = load_policy(
-        list(paths.covenants), paths.schemas, paths.reference, Pseudonymiser(store_keys), today=utc_now().date()
+        list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        Pseudonymiser(store_keys),
+        today=utc_now().date(),
     )
     if loaded.policy is None:
         for problem in loaded.checked.errors:
@@ -107,7 +111,9 @@ async def _supervise(
     published: Counter[str] = Counter()
     demo = (
         asyncio.create_task(
-            publish_demo(runtime.settings, partners, stop, rate=options.rate, clock=utc_now, counts=published)
+            publish_demo(
+                runtime.settings, partners, stop, rate=options.rate, clock=utc_now, counts=published
+            )
         )
         if options.demo
         else None
@@ -127,7 +133,9 @@ async def _supervise(
         try:
             report = await asyncio.to_thread(maintenance.tick)
         except Exception as exc:  # noqa: BLE001 - a failed tick is retried on the next one
-            console.print(f"[yellow]maintenance tick failed: {exc.__class__.__name__}: {exc}[/yellow]")
+            console.print(
+                f"[yellow]maintenance tick failed: {exc.__class__.__name__}: {exc}[/yellow]"
+            )
             continue
         if report.recreated:
             console.print(
@@ -135,7 +143,9 @@ async def _supervise(
                 f"re-delivered {report.redelivered} unconsumed feed message(s)[/yellow]"
             )
         if options.demo and ticks % 5 == 0:
-            console.print(f"demo partners published {sum(published.values())} signals", markup=False)
+            console.print(
+                f"demo partners published {sum(published.values())} signals", markup=False
+            )
     if demo is not None:
         await demo
 

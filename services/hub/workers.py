@@ -51,8 +51,13 @@ class WorkerPool:
         with worker.log_path.open("ab") as sink:
             worker.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [
-                    sys.executable, "-m", "services.cli", "router",
-                    "--instance", f"router-{worker.index}", *self.extra_args,
+                    sys.executable,
+                    "-m",
+                    "services.cli",
+                    "router",
+                    "--instance",
+                    f"router-{worker.index}",
+                    *self.extra_args,
                 ],
                 env={**os.environ, **self.environ},
                 stdout=sink,

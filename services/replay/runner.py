@@ -55,7 +55,9 @@ class _Writers:
     def feed(self, recipient: str) -> IO[bytes]:
         handle = self._feeds.get(recipient)
         if handle is None:
-            handle = self._stack.enter_context((self._out / "feeds" / f"{recipient}.jsonl").open("wb"))
+            handle = self._stack.enter_context(
+                (self._out / "feeds" / f"{recipient}.jsonl").open("wb")
+            )
             self._feeds[recipient] = handle
         return handle
 
@@ -115,12 +117,14 @@ def _record(outcome: Outcome, number: int, writers: _Writers, summary: ReplaySum
         )
         writers.audit.write(_line(rejection_record(rejection, actor=ACTOR)))
         return
-    assert outcome.signal is not None
+    signal = outcome.signal
+    if signal is None:  # pragma: no cover - an outcome has a signal or a rejection
+        return
     for decision in outcome.decisions:
         writers.audit.write(_line(audit_record(decision, actor=ACTOR)))
         if decision.delivered:
             summary.delivered[decision.recipient] += 1
-            writers.feed(decision.recipient).write(_line(feed_message(decision, outcome.signal)))
+            writers.feed(decision.recipient).write(_line(feed_message(decision, signal)))
         else:
             summary.withheld[decision.recipient] += 1
             summary.withheld_reasons[_reason_kind(decision.reason or "")] += 1

@@ -13,7 +13,7 @@ Ordering per batch is what makes a crash at any moment lose nothing:
 
 A crash before 4 means the batch is consumed again; deterministic exchange ids make the
 store skip what it has, and recipients drop duplicate messages by exchange id. Any error in
-2–3 stops the loop *without* committing, so nothing is acknowledged that was not written.
+2-3 stops the loop *without* committing, so nothing is acknowledged that was not written.
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ class RouterLoop:
 
     async def run(self) -> None:
         """Process batches until :meth:`stop`; an unrecoverable error propagates uncommitted."""
-        assert self._consumer is not None
+        if self._consumer is None:
+            raise RuntimeError("RouterLoop.run() before start()")
         loop = asyncio.get_running_loop()
         next_reload = loop.time() + self._config.reload_every_s
         while not self._stopping.is_set():
@@ -140,7 +141,8 @@ class RouterLoop:
 
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Decide, store, produce and commit one poll's worth of records."""
-        assert self._consumer is not None and self._producer is not None
+        if self._consumer is None or self._producer is None:
+            raise RuntimeError("RouterLoop.process() before start()")
         records = [
             Consumed(tp.topic, tp.partition, message.offset, message.value or b"")
             for tp, messages in batches.items()

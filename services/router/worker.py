@@ -55,13 +55,17 @@ def run_worker(
     pseudonymiser = Pseudonymiser(FileKeyStore.open(default_keys_path()))
 
     def load(today: date) -> Loaded:
-        return load_policy(covenant_paths, paths.schemas, paths.reference, pseudonymiser, today=today)
+        return load_policy(
+            covenant_paths, paths.schemas, paths.reference, pseudonymiser, today=today
+        )
 
     policies = PolicySource(load, covenant_paths, today=lambda: utc_now().date())
     store = SqlAuditStore(make_engine())
     store.create_schema()
     topics = [signals_topic(p) for p in sorted(policies.current.policy.suppliers)]
-    config = LoopConfig(topics=topics, group_id=group_id, instance_id=instance_id, batch_max=batch_max)
+    config = LoopConfig(
+        topics=topics, group_id=group_id, instance_id=instance_id, batch_max=batch_max
+    )
     datadir = paths.state / "router"
     datadir.mkdir(parents=True, exist_ok=True)
     app, _ = create_app(

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from services.core.covenant.loader import load_files
 from services.core.covenant.checker import check
+from services.core.covenant.loader import load_files
 from tests.core.builders import (
     ANOMALY_RULE,
     COVENANTS,
@@ -41,7 +41,9 @@ def test_shipped_covenants_check_clean():
 
 
 def test_housing_type_from_an_energy_partner_is_named_once_among_its_consequences():
-    text = covenant_text(ANOMALY_RULE.replace("energy.consumption_anomaly.v1", "housing.observation.v1"))
+    text = covenant_text(
+        ANOMALY_RULE.replace("energy.consumption_anomaly.v1", "housing.observation.v1")
+    )
     errors = checked(text).errors
     assert sum("is a energy partner" in str(p) for p in errors) == 1
 
@@ -144,7 +146,9 @@ def test_yaml_syntax_error_has_line_and_column():
 
 
 def test_duplicate_yaml_key_is_reported():
-    text = covenant_text(ANOMALY_RULE.replace("retention: P180D", "retention: P180D\n  retention: P90D"))
+    text = covenant_text(
+        ANOMALY_RULE.replace("retention: P180D", "retention: P180D\n  retention: P90D")
+    )
     assert "duplicate key 'retention'" in only_error(text)
 
 
@@ -154,7 +158,9 @@ def test_rule_that_allows_nothing():
 
 
 def test_region_selector_that_matches_nothing():
-    text = covenant_text(ANOMALY_RULE).replace("{riec: RIEC Noord-Holland}", "{riec: RIEC Atlantis}")
+    text = covenant_text(ANOMALY_RULE).replace(
+        "{riec: RIEC Noord-Holland}", "{riec: RIEC Atlantis}"
+    )
     assert "selects no municipality" in only_error(text)
 
 
@@ -180,5 +186,7 @@ def test_check_cli_exit_codes(tmp_path):
     failed = runner.invoke(app, ["covenant", "check", str(bad), "--today", "2026-11-22"])
     assert failed.exit_code == 1
     assert f"{bad}:" in failed.output and "enexis" in failed.output
-    as_json = runner.invoke(app, ["covenant", "check", str(bad), "--format", "json", "--today", "2026-11-22"])
+    as_json = runner.invoke(
+        app, ["covenant", "check", str(bad), "--format", "json", "--today", "2026-11-22"]
+    )
     assert '"ok": false' in as_json.output

@@ -22,9 +22,11 @@ from tests.core.builders import (
     signal,
 )
 
-TWO_RECIPIENTS = ANOMALY_RULE + ANOMALY_RULE.replace("id: anomaly-to-riec", "id: anomaly-to-police").replace(
-    "to: [riec-nh]", "to: [politie-nh]"
-).replace("data.score >= 0.8", "data.score >= 0.9").replace("reidentify: on-request", "reidentify: never").replace(
+TWO_RECIPIENTS = ANOMALY_RULE + ANOMALY_RULE.replace(
+    "id: anomaly-to-riec", "id: anomaly-to-police"
+).replace("to: [riec-nh]", "to: [politie-nh]").replace(
+    "data.score >= 0.8", "data.score >= 0.9"
+).replace("reidentify: on-request", "reidentify: never").replace(
     "score: keep", 'score: "generalise:band:0.1"'
 ).replace("ean: pseudonymise, ", "")
 
@@ -61,7 +63,9 @@ def test_one_decision_per_recipient_with_the_reason_when_withheld():
 def test_pseudonyms_are_stable_within_and_differ_across_recipient_domains():
     compiled = policy(covenant_text(TWO_RECIPIENTS))
     first = compiled.decide(signal(anomaly(score=0.95)), NOW)
-    again = compiled.decide(signal(anomaly(score=0.95, signal_id="liander-000002", address=ADDRESS)), NOW)
+    again = compiled.decide(
+        signal(anomaly(score=0.95, signal_id="liander-000002", address=ADDRESS)), NOW
+    )
     assert [d.payload for d in first] == [d.payload for d in again]
     police, riec = first
     assert riec.payload and police.payload
@@ -76,7 +80,9 @@ def test_pseudonyms_are_stable_within_and_differ_across_recipient_domains():
 def test_a_different_covenant_is_a_different_domain():
     one = policy(covenant_text(ANOMALY_RULE.replace('"generalise:postcode4"', "pseudonymise")))
     other = policy(
-        covenant_text(ANOMALY_RULE.replace('"generalise:postcode4"', "pseudonymise"), covenant="other")
+        covenant_text(
+            ANOMALY_RULE.replace('"generalise:postcode4"', "pseudonymise"), covenant="other"
+        )
     )
     [a] = one.decide(signal(anomaly()), NOW)
     [b] = other.decide(signal(anomaly()), NOW)
@@ -109,7 +115,9 @@ def test_deny_by_default_when_no_rule_covers_source_and_type():
 
 
 def test_condition_outside_region_is_withheld():
-    [decision] = policy(covenant_text(ANOMALY_RULE)).decide(signal(anomaly(municipality="GM0363")), NOW)
+    [decision] = policy(covenant_text(ANOMALY_RULE)).decide(
+        signal(anomaly(municipality="GM0363")), NOW
+    )
     assert decision.result == "withheld"  # Amsterdam is not in RIEC Noord-Holland
 
 
@@ -138,8 +146,18 @@ def test_each_decision_uses_the_version_in_force_and_names_it():
     compiled = policy(v1, v2)
     [old] = compiled.decide(signal(anomaly()), datetime(2025, 6, 1, tzinfo=UTC))
     [new] = compiled.decide(signal(anomaly()), NOW)
-    assert old.rule and old.rule.covenant_version == "1" and old.payload and old.payload["score"] == 0.93
-    assert new.rule and new.rule.covenant_version == "2" and new.payload and new.payload["score"] == "[0.9,1)"
+    assert (
+        old.rule
+        and old.rule.covenant_version == "1"
+        and old.payload
+        and old.payload["score"] == 0.93
+    )
+    assert (
+        new.rule
+        and new.rule.covenant_version == "2"
+        and new.payload
+        and new.payload["score"] == "[0.9,1)"
+    )
 
 
 def test_condition_evaluation_error_withholds_with_a_reason():

@@ -34,7 +34,9 @@ def test_example_covenant_checks_clean():
 
 @pytest.mark.parametrize("line", [ln for b in blocks("cel") for ln in b.splitlines() if ln.strip()])
 def test_condition_examples_compile(line):
-    compile_condition(line, variables=CONDITION_VARIABLES, constants={"regions": {"riec_nh": ["GM0361"]}})
+    compile_condition(
+        line, variables=CONDITION_VARIABLES, constants={"regions": {"riec_nh": ["GM0361"]}}
+    )
 
 
 def test_console_example_matches_the_real_output():
@@ -42,7 +44,9 @@ def test_console_example_matches_the_real_output():
     command, expected = console.strip().splitlines()
     assert command == "$ schakel covenant check covenants/"
     _register()
-    result = CliRunner().invoke(app, ["covenant", "check", str(ROOT / "covenants"), "--today", "2026-11-22"])
+    result = CliRunner().invoke(
+        app, ["covenant", "check", str(ROOT / "covenants"), "--today", "2026-11-22"]
+    )
     assert result.exit_code == 0, result.output
     assert expected in result.output
 

@@ -17,7 +17,9 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 COVENANTS = [ROOT / "covenants"]
 
 
-def policy_source(covenants: list[Path] | None = None, keys: MemoryKeyStore | None = None) -> PolicySource:
+def policy_source(
+    covenants: list[Path] | None = None, keys: MemoryKeyStore | None = None
+) -> PolicySource:
     paths = Paths.from_env({})
     pseudonymiser = Pseudonymiser(keys or MemoryKeyStore.for_tests())
     chosen = covenants or COVENANTS
@@ -25,7 +27,7 @@ def policy_source(covenants: list[Path] | None = None, keys: MemoryKeyStore | No
     def load(today: date) -> Loaded:
         return load_policy(chosen, paths.schemas, paths.reference, pseudonymiser, today=today)
 
-    return PolicySource(load, chosen, today=lambda: NOW.date())
+    return PolicySource(load, chosen, today=NOW.date)
 
 
 def traffic(count: int, seed: int = 11) -> list[dict[str, object]]:

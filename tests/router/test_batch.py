@@ -11,7 +11,9 @@ from services.router.topics import DEAD_LETTER, TopicLayout, partner_of, signals
 from tests.router.helpers import NOW, lines, policy_source, traffic
 
 
-def consumed(values: list[bytes], topic_of=lambda v: signals_topic(orjson.loads(v)["source"])) -> list[Consumed]:
+def consumed(
+    values: list[bytes], topic_of=lambda v: signals_topic(orjson.loads(v)["source"])
+) -> list[Consumed]:
     return [Consumed(topic_of(v), 0, i, v) for i, v in enumerate(values)]
 
 
@@ -49,7 +51,11 @@ def test_spoofed_source_is_dead_lettered_with_the_original_bytes():
 def test_each_kind_of_bad_input_becomes_one_dead_letter_and_one_rejection():
     source = policy_source()
     good = orjson.loads(lines(traffic(5))[0])
-    bad_ean = dict(good, id="bad-ean", data=dict(good["data"], ean="871685900000000012")) if "ean" in good["data"] else None
+    bad_ean = (
+        dict(good, id="bad-ean", data=dict(good["data"], ean="871685900000000012"))
+        if "ean" in good["data"]
+        else None
+    )
     inputs = {
         "unparseable": b"{not json",
         "invalid_envelope": orjson.dumps(dict(good, id="no-time", time="yesterday")),
@@ -58,7 +64,9 @@ def test_each_kind_of_bad_input_becomes_one_dead_letter_and_one_rejection():
     }
     if bad_ean:
         inputs["invalid_identifier"] = orjson.dumps(bad_ean)
-    records = [Consumed(signals_topic(good["source"]), 0, i, v) for i, v in enumerate(inputs.values())]
+    records = [
+        Consumed(signals_topic(good["source"]), 0, i, v) for i, v in enumerate(inputs.values())
+    ]
     routed = route_batch(records, source.current.registry, source.current.policy, NOW)
     codes = [orjson.loads(d.value)["code"] for d in routed.dead_letters]
     assert codes == list(inputs)

@@ -27,7 +27,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(params=selected_brokers())
-def fresh_broker(request: pytest.FixtureRequest, broker_factory: Callable[..., EmbeddedBroker]) -> EmbeddedBroker:
+def fresh_broker(
+    request: pytest.FixtureRequest, broker_factory: Callable[..., EmbeddedBroker]
+) -> EmbeddedBroker:
     kind: BrokerKind = request.param
     made = broker_factory(kind)
     made.start()
@@ -36,7 +38,9 @@ def fresh_broker(request: pytest.FixtureRequest, broker_factory: Callable[..., E
 
 def prepare_topics(settings: KafkaSettings, partners: set[str], recipients: set[str]) -> None:
     with KafkaTopicAdmin(settings) as admin:
-        admin.ensure_topics(TopicLayout(signal_partitions=2, feed_partitions=2).spec(partners, recipients))
+        admin.ensure_topics(
+            TopicLayout(signal_partitions=2, feed_partitions=2).spec(partners, recipients)
+        )
 
 
 async def publish(settings: KafkaSettings, values: list[bytes]) -> None:
@@ -55,8 +59,15 @@ async def publish(settings: KafkaSettings, values: list[bytes]) -> None:
         await producer.stop()
 
 
-async def read_topic(settings: KafkaSettings, topic: str, expected: int, timeout: float = 30) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, auto_offset_reset="earliest", enable_auto_commit=False, **settings.client_kwargs_aiokafka())
+async def read_topic(
+    settings: KafkaSettings, topic: str, expected: int, timeout: float = 30
+) -> list[bytes]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **settings.client_kwargs_aiokafka(),
+    )
     await consumer.start()
     values: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -84,7 +95,9 @@ async def run_until(loop: RouterLoop, done: Callable[[], bool], timeout: float =
     assert done(), f"router did not finish in {timeout} s: {loop.stats}"
 
 
-def test_router_on_the_real_broker_decides_exactly_as_replay(fresh_broker: EmbeddedBroker, tmp_path: Path):
+def test_router_on_the_real_broker_decides_exactly_as_replay(
+    fresh_broker: EmbeddedBroker, tmp_path: Path
+):
     asyncio.run(_decides_exactly_as_replay(fresh_broker, tmp_path))
 
 
@@ -93,33 +106,54 @@ async def _decides_exactly_as_replay(fresh_broker: EmbeddedBroker, tmp_path: Pat
     source = policy_source()
     policy = source.current.policy
     signals = traffic(400)
-    values = lines(signals) + [b"{broken", orjson.dumps(dict(signals[0], id="x-1", type="nope.nope.v1"))]
+    values = [
+        *lines(signals),
+        b"{broken",
+        orjson.dumps(dict(signals[0], id="x-1", type="nope.nope.v1")),
+    ]
     prepare_topics(settings, set(policy.suppliers), set(policy.recipients))
     expected = {}
     for value in values:
         outcome = process(value, source.current.registry, policy, NOW)
         for decision in outcome.decisions:
             record = audit_record(decision, actor="schakel-router")
-            expected[record["record_id"]] = (record["result"], record["recipient"], record["covenant"])
+            expected[record["record_id"]] = (
+                record["result"],
+                record["recipient"],
+                record["covenant"],
+            )
     store = SqlAuditStore(make_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
     store.create_schema()
-    loop = RouterLoop(settings, store, source, LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)]), clock=lambda: NOW)
+    loop = RouterLoop(
+        settings,
+        store,
+        source,
+        LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)]),
+        clock=lambda: NOW,
+    )
     await loop.start()
     await publish(settings, values)
     await run_until(loop, lambda: loop.stats.signals >= len(values))
     assert loop.stats.dead_letters == 2
     assert store.count(action="reject") == 2
-    decided = {rid: (body["result"], body["recipient"], body["covenant"]) for rid, body in _all(store) if body["action"] != "reject"}
+    decided = {
+        rid: (body["result"], body["recipient"], body["covenant"])
+        for rid, body in _all(store)
+        if body["action"] != "reject"
+    }
     assert decided == expected
     delivered = {rid for rid, v in expected.items() if v[0] == "delivered"}
     feeds = []
     for recipient in sorted(policy.recipients):
         count = sum(1 for v in expected.values() if v[0] == "delivered" and v[1] == recipient)
-        feeds.extend(orjson.loads(v)["exchange_id"] for v in await read_topic(settings, feed_topic(recipient), count))
+        feeds.extend(
+            orjson.loads(v)["exchange_id"]
+            for v in await read_topic(settings, feed_topic(recipient), count)
+        )
     assert sorted(feeds) == sorted(delivered)
     dead = [orjson.loads(v) for v in await read_topic(settings, DEAD_LETTER, 2)]
     assert sorted(d["code"] for d in dead) == ["unknown_type", "unparseable"]
-    assert store.undelivered() == []  or all(e.partition is not None for e in store.undelivered())
+    assert store.undelivered() == [] or all(e.partition is not None for e in store.undelivered())
     store.close()
 
 

@@ -74,7 +74,9 @@ class Hub:
 
 
 @pytest.fixture(params=selected_brokers())
-def hub(request: pytest.FixtureRequest, broker_factory: Callable[..., EmbeddedBroker], tmp_path: Path) -> Iterator[Hub]:
+def hub(
+    request: pytest.FixtureRequest, broker_factory: Callable[..., EmbeddedBroker], tmp_path: Path
+) -> Iterator[Hub]:
     kind: BrokerKind = request.param
     broker = broker_factory(kind)
     broker.start()
@@ -87,7 +89,9 @@ def hub(request: pytest.FixtureRequest, broker_factory: Callable[..., EmbeddedBr
     store.close()
     made = Hub(broker, settings, db, keys, {}, [], [])
     policy = _expected_policy(made)
-    made.spec = TopicLayout(signal_partitions=4, feed_partitions=2).spec(policy.suppliers, policy.recipients)
+    made.spec = TopicLayout(signal_partitions=4, feed_partitions=2).spec(
+        policy.suppliers, policy.recipients
+    )
     made.recipients = sorted(policy.recipients)
     with KafkaTopicAdmin(settings) as admin:
         admin.ensure_topics(made.spec)
@@ -98,12 +102,18 @@ def hub(request: pytest.FixtureRequest, broker_factory: Callable[..., EmbeddedBr
             pool.stop(timeout=10)
 
 
-def _expected_policy(hub: Hub):  # noqa: ANN202 - test helper
+def _expected_policy(hub: Hub):
     from services.config import Paths, load_policy
     from services.core.pseudonyms import Pseudonymiser
 
     paths = Paths.from_env({})
-    loaded = load_policy([ROOT / "covenants"], paths.schemas, paths.reference, Pseudonymiser(FileKeyStore.open(hub.keys)), today=datetime.now(UTC).date())
+    loaded = load_policy(
+        [ROOT / "covenants"],
+        paths.schemas,
+        paths.reference,
+        Pseudonymiser(FileKeyStore.open(hub.keys)),
+        today=datetime.now(UTC).date(),
+    )
     assert loaded.policy is not None
     hub.registry = loaded.registry  # type: ignore[attr-defined]
     return loaded.policy
@@ -126,7 +136,9 @@ def publish(settings: KafkaSettings, values: list[bytes]) -> None:
         producer = AIOKafkaProducer(linger_ms=5, acks="all", **settings.client_kwargs_aiokafka())
         await producer.start()
         try:
-            futures = [await producer.send(signals_topic(orjson.loads(v)["source"]), v) for v in values]
+            futures = [
+                await producer.send(signals_topic(orjson.loads(v)["source"]), v) for v in values
+            ]
             await asyncio.gather(*futures)
         finally:
             await producer.stop()
@@ -173,8 +185,14 @@ def test_kill_9_mid_stream_loses_nothing_and_doubles_nothing(hub: Hub):
     [pid] = pool.pids()
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: bool(pool.supervise()) or True, 1, "")
-    wait_for(lambda: (pool.supervise(), pool.pids() and pool.pids()[0] != pid)[1], 30, "a restarted worker")
-    wait_for(lambda: len(hub.audit_ids()) >= len(expected), 150, "every decision audited after the kill")
+    wait_for(
+        lambda: (pool.supervise(), pool.pids() and pool.pids()[0] != pid)[1],
+        30,
+        "a restarted worker",
+    )
+    wait_for(
+        lambda: len(hub.audit_ids()) >= len(expected), 150, "every decision audited after the kill"
+    )
     time.sleep(1.0)
     assert_exactly_once(hub, expected)
 
@@ -187,9 +205,15 @@ def test_broker_restart_is_noticed_and_no_audited_delivery_is_lost(hub: Hub, tmp
     wait_for(audited(hub, expected), 150, f"all {len(expected)} decisions audited")
     store = SqlAuditStore(make_engine(f"sqlite:///{hub.db}"))
     maintenance = Maintenance(hub.settings, store, hub.spec, hub.recipients)
-    wait_for(lambda: not store.undelivered() or all(e.partition is not None for e in store.undelivered()), 30, "produced offsets recorded")
+    wait_for(
+        lambda: (
+            not store.undelivered() or all(e.partition is not None for e in store.undelivered())
+        ),
+        30,
+        "produced offsets recorded",
+    )
     assert_exactly_once(hub, expected)
-    delivered = set(e.exchange_id for e in store.undelivered())
+    delivered = {e.exchange_id for e in store.undelivered()}
     assert delivered, "the traffic should deliver something"
     hub.broker.restart()
     report = maintenance.tick()
@@ -205,8 +229,8 @@ def test_broker_restart_is_noticed_and_no_audited_delivery_is_lost(hub: Hub, tmp
 
 
 def _read_feeds(settings: KafkaSettings, recipients: list[str], expected: int) -> set[str]:
-    from tests.router.test_loop_kafka import read_topic
     from services.router.topics import feed_topic
+    from tests.router.test_loop_kafka import read_topic
 
     async def read() -> set[str]:
         seen: set[str] = set()

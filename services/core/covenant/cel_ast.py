@@ -165,6 +165,7 @@ _PASS_THROUGH: Final = frozenset(
 )
 _UNSUPPORTED: Final = {
     "member_object": "message construction (Type{field: value}) is not supported",
+    "fieldinits": "message construction (Type{field: value}) is not supported",
     "dot_ident": "leading-dot identifiers (.name) are not supported",
     "dot_ident_arg": "leading-dot function calls (.name()) are not supported",
 }

@@ -74,6 +74,8 @@ class Node:
 
 
 def constant_fn(value: Any) -> Evaluator:
+    """The evaluator of a folded constant."""
+
     def constant(act: Activation) -> Any:
         return value
 
@@ -81,6 +83,7 @@ def constant_fn(value: Any) -> Evaluator:
 
 
 def not_bool(label: str, value: Any) -> ConditionEvaluationError:
+    """The error for a non-bool where CEL needs a bool (a logical operand, a predicate)."""
     return fail(label, f"expected a bool, got {kind_name(value)}")
 
 
@@ -199,8 +202,10 @@ def ordering(op: str, left: Node, right: Node, label: str) -> Evaluator:  # noqa
         rf = right.fn
         return lambda act: compare(op, lf(act), rf(act), label)
     c = right.value
+    # The inline check admits ints and strings, and floats that are not NaN (NaN == NaN is
+    # false); everything else, including a NaN constant, goes through compare().
     fast: tuple[type, type]
-    if type(c) is int or type(c) is float:
+    if type(c) is int or (type(c) is float and not math.isnan(c)):
         fast = (int, float)
     elif type(c) is str:
         fast = (str, str)
@@ -220,7 +225,7 @@ def ordering(op: str, left: Node, right: Node, label: str) -> Evaluator:  # noqa
         def less(act: Activation) -> bool:
             value = lf(act)
             vtype = type(value)
-            if vtype is first or vtype is second:
+            if (vtype is first or vtype is second) and value == value:  # noqa: PLR0124 - NaN
                 return bool(value < c)
             return slow(value)
 
@@ -230,7 +235,7 @@ def ordering(op: str, left: Node, right: Node, label: str) -> Evaluator:  # noqa
         def less_equal(act: Activation) -> bool:
             value = lf(act)
             vtype = type(value)
-            if vtype is first or vtype is second:
+            if (vtype is first or vtype is second) and value == value:  # noqa: PLR0124 - NaN
                 return bool(value <= c)
             return slow(value)
 
@@ -240,7 +245,7 @@ def ordering(op: str, left: Node, right: Node, label: str) -> Evaluator:  # noqa
         def greater(act: Activation) -> bool:
             value = lf(act)
             vtype = type(value)
-            if vtype is first or vtype is second:
+            if (vtype is first or vtype is second) and value == value:  # noqa: PLR0124 - NaN
                 return bool(value > c)
             return slow(value)
 
@@ -249,7 +254,7 @@ def ordering(op: str, left: Node, right: Node, label: str) -> Evaluator:  # noqa
     def greater_equal(act: Activation) -> bool:
         value = lf(act)
         vtype = type(value)
-        if vtype is first or vtype is second:
+        if (vtype is first or vtype is second) and value == value:  # noqa: PLR0124 - NaN
             return bool(value >= c)
         return slow(value)
 
@@ -287,6 +292,7 @@ def membership(left: Node, right: Node, label: str) -> Evaluator:
 def arithmetic(
     op: Callable[[Any, Any, str], Any], left: Node, right: Node, label: str
 ) -> Evaluator:
+    """An arithmetic operator; a constant operand is captured instead of called."""
     lf = left.fn
     rf = right.fn
     if right.constant:
@@ -299,6 +305,8 @@ def arithmetic(
 
 
 def require_bool(fn: Evaluator, label: str) -> Evaluator:
+    """``fn`` where only a bool may come out (what is left of ``x && true`` after folding)."""
+
     def require_bool(act: Activation) -> bool:
         value = fn(act)
         if value is True or value is False:
@@ -369,6 +377,7 @@ def logical_n(decisive: bool, operands: tuple[tuple[Evaluator, str], ...]) -> Ev
 
 
 def _range(source: Evaluator, act: Activation, label: str) -> Any:
+    """The items a comprehension ranges over (a list, or a map's keys)."""
     items = source(act)
     itype = type(items)
     if itype is list or itype is tuple:
@@ -406,6 +415,11 @@ def quantifier(
 
 
 def exists_one(source: Evaluator, body: Evaluator, var: str, label: str) -> Evaluator:
+    """``exists_one``: exactly one item satisfies the predicate; errors are not absorbed.
+
+    Each comprehension binds its variable in a private copy of the activation.
+    """
+
     def exists_one(act: Activation) -> bool:
         inner = dict(act)
         count = 0
@@ -422,6 +436,8 @@ def exists_one(source: Evaluator, body: Evaluator, var: str, label: str) -> Eval
 
 
 def filter_items(source: Evaluator, body: Evaluator, var: str, label: str) -> Evaluator:
+    """``filter``: the items for which the predicate holds."""
+
     def filter_items(act: Activation) -> list[Any]:
         inner = dict(act)
         out: list[Any] = []
@@ -440,6 +456,8 @@ def filter_items(source: Evaluator, body: Evaluator, var: str, label: str) -> Ev
 def map_items(
     source: Evaluator, predicate: Evaluator | None, transform: Evaluator, var: str, label: str
 ) -> Evaluator:
+    """``map``: each item transformed, or with a predicate only the items for which it holds."""
+
     def map_items(act: Activation) -> list[Any]:
         inner = dict(act)
         out: list[Any] = []

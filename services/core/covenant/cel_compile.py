@@ -8,6 +8,7 @@ nodes that read nothing right away, replacing them by their value (constant fold
 ``x in regions.riec_nh`` tests ``x`` against a prepared hash set, and
 ``timestamp("2024-01-01T00:00:00Z")`` is parsed once.
 
+Every node is also rendered for the fast path (:mod:`.cel_fastpath`) where it has a template.
 Comprehension macros (``exists``, ``all``, ``map``...) nest at most
 :data:`MAX_COMPREHENSION_NESTING` deep, so evaluation work stays polynomial in the data size.
 """
@@ -54,7 +55,7 @@ from services.core.covenant.cel_closures import (
     quantifier,
     require_bool,
 )
-from services.core.covenant.cel_fastpath import FastPath
+from services.core.covenant.cel_fastpath import FastPath, NotInlinable
 from services.core.covenant.cel_functions import (
     DURATION_ACCESSORS,
     TIMESTAMP_ACCESSORS,
@@ -198,10 +199,12 @@ class Compiler:
     def const(self, value: Any) -> Node:
         return Node(constant_fn(value), kind_of(value), frozenset(), value)
 
-    @property
-    def inlining(self) -> bool:
-        """Whether nodes get fast-path code: not inside comprehensions, which run as closures."""
-        return not self._locals
+    def render(self, inline: Callable[[], Inline | None]) -> Inline | None:
+        """The fast-path code ``inline`` renders, or None where a node cannot be inlined."""
+        try:
+            return inline()
+        except NotInlinable:
+            return None
 
     def finish(
         self,
@@ -216,7 +219,7 @@ class Compiler:
         ``inline`` renders the node for the fast path; it is only called for nodes that stay.
         """
         if deps:
-            code = inline() if inline is not None and self.inlining else None
+            code = self.render(inline) if inline is not None else None
             return Node(fn, kind, deps, None, code)
         try:
             value = fn(_EMPTY)
@@ -288,7 +291,7 @@ class Compiler:
     def _path(self, root: str, fields: tuple[str, ...], *, record: bool) -> Node:
         if record and root not in self._locals:
             self.references.add(".".join((root, *fields)))
-        inline = self.fast.path(root, fields) if self.inlining else None
+        inline = self.fast.path(root, fields)
         return Node(path_getter(root, fields), None, frozenset({root}), None, inline)
 
     def _ident(self, expr: Ident) -> Node:
@@ -350,7 +353,14 @@ class Compiler:
         def select(act: Activation) -> Any:
             return select_field(of(act), name, label)
 
-        return Node(select, None, operand.deps)
+        fast = self.fast
+        return self.finish(
+            expr,
+            select,
+            None,
+            operand.deps,
+            lambda: fast.call(select_field, fast.operand(operand), name, label),
+        )
 
     def _index(self, expr: Index) -> Node:
         operand = self.compile(expr.operand)
@@ -371,7 +381,14 @@ class Compiler:
         def index_fn(act: Activation) -> Any:
             return index_value(of(act), xf(act), label)
 
-        return self.finish(expr, index_fn, None, operand.deps | index.deps)
+        fast = self.fast
+        return self.finish(
+            expr,
+            index_fn,
+            None,
+            operand.deps | index.deps,
+            lambda: fast.call(index_value, fast.operand(operand), fast.operand(index), label),
+        )
 
     # --- operators ----------------------------------------------------------------------------
 
@@ -421,7 +438,10 @@ class Compiler:
         if op in FLIPPED:
             flipped = left.constant and not right.constant
             value, other, fop = (right, left, FLIPPED[op]) if flipped else (left, right, op)
-            if other.constant and type(other.value) in (int, float, str):
+            if other.constant and (
+                type(other.value) in (int, str)
+                or (type(other.value) is float and not math.isnan(other.value))
+            ):
                 c = other.value
                 types: tuple[type, type] = (str, str) if type(c) is str else (int, float)
                 if flipped:
@@ -514,14 +534,18 @@ class Compiler:
         """``&&``/``||`` chains: constants fold away, errors are absorbed as CEL specifies."""
         decisive = expr.op == "||"  # the operand value that decides the result
         remaining: list[tuple[Node, str]] = []
+        decided = False
         for operand_expr in expr.operands:
+            # Every operand is compiled, even after a deciding constant, so that all of the
+            # condition is checked and its references are complete.
             node = self.compile(operand_expr)
             self._expect(node, operand_expr, {BOOL}, f"'{expr.op}' needs bool operands")
             if node.constant:
-                if node.value is decisive:
-                    return self.const(decisive)
+                decided = decided or node.value is decisive
                 continue
             remaining.append((node, self.label(operand_expr)))
+        if decided:
+            return self.const(decisive)
         if not remaining:
             return self.const(not decisive)
         deps = frozenset().union(*(node.deps for node, _ in remaining))
@@ -530,16 +554,17 @@ class Compiler:
             node, label = remaining[0]
             if node.kind == BOOL:
                 return node
-            inline = fast.boolean(node) if self.inlining else None
+            inline = self.render(lambda: fast.boolean(node))
             return Node(require_bool(node.fn, label), BOOL, deps, None, inline)
-        if self.inlining:
-            inline = fast.logical(expr.op, [fast.boolean(node) for node, _ in remaining])
+        inline = self.render(
+            lambda: fast.logical(expr.op, [fast.boolean(node) for node, _ in remaining])
+        )
         if len(remaining) == 2:
             (first, first_label), (second, second_label) = remaining
             fn = logical2(decisive, first.fn, second.fn, first_label, second_label)
         else:
             fn = logical_n(decisive, tuple((node.fn, label) for node, label in remaining))
-        return Node(fn, BOOL, deps, None, inline if self.inlining else None)
+        return Node(fn, BOOL, deps, None, inline)
 
     def _conditional(self, expr: Conditional) -> Node:
         condition = self.compile(expr.condition)
@@ -560,12 +585,12 @@ class Compiler:
             raise not_bool(label, chosen)
 
         kind = then.kind if then.kind == otherwise.kind else None
-        inline = None
-        if self.inlining:
-            fast = self.fast
-            inline = fast.conditional(
+        fast = self.fast
+        inline = self.render(
+            lambda: fast.conditional(
                 fast.boolean(condition), fast.operand(then), fast.operand(otherwise)
             )
+        )
         return Node(conditional, kind, condition.deps | then.deps | otherwise.deps, None, inline)
 
     def _list(self, expr: ListExpr) -> Node:
@@ -575,7 +600,13 @@ class Compiler:
         def make_list(act: Activation) -> list[Any]:
             return [fn(act) for fn in fns]
 
-        return self.finish(expr, make_list, LIST, frozenset().union(*(i.deps for i in items)))
+        return self.finish(
+            expr,
+            make_list,
+            LIST,
+            frozenset().union(*(i.deps for i in items)),
+            lambda: self.fast.list_display([self.fast.operand(item) for item in items]),
+        )
 
     def _map(self, expr: MapExpr) -> Node:
         pairs: list[tuple[Evaluator, Evaluator]] = []
@@ -694,7 +725,13 @@ class Compiler:
         def conversion(act: Activation) -> Any:
             return convert(af(act), label)
 
-        return self.finish(expr, conversion, kind, arg.deps)
+        return self.finish(
+            expr,
+            conversion,
+            kind,
+            arg.deps,
+            lambda: self.fast.call(convert, self.fast.operand(arg), label),
+        )
 
     def _size(self, expr: Call, target: Expr) -> Node:
         arg = self.compile(target)
@@ -814,41 +851,50 @@ class Compiler:
         self._expect(receiver, expr, allowed, f"{name}() does not apply here")
         label = self.label(expr)
         rf = receiver.fn
-        fn: Evaluator
         deps = receiver.deps
+        fast = self.fast
         if not expr.args:
 
             def accessor(act: Activation) -> int:
                 return time_part(rf(act), name, None, label)
 
-            fn = accessor
-        else:
-            zone_node = self.compile(expr.args[0])
-            self._expect(zone_node, expr.args[0], {STRING}, "a time zone must be a string")
-            deps = deps | zone_node.deps
-            if zone_node.constant:
-                zone = time_zone(zone_node.value)
-                if zone is None:
-                    raise self.error(expr.args[0], f"unknown time zone {zone_node.value!r}")
+            return self.finish(
+                expr,
+                accessor,
+                INT,
+                deps,
+                lambda: fast.call(time_part, fast.operand(receiver), name, None, label),
+            )
+        zone_node = self.compile(expr.args[0])
+        self._expect(zone_node, expr.args[0], {STRING}, "a time zone must be a string")
+        deps = deps | zone_node.deps
+        if zone_node.constant:
+            zone = time_zone(zone_node.value)
+            if zone is None:
+                raise self.error(expr.args[0], f"unknown time zone {zone_node.value!r}")
 
-                def accessor_in_zone(act: Activation) -> int:
-                    return time_part(rf(act), name, zone, label)
+            def accessor_in_zone(act: Activation) -> int:
+                return time_part(rf(act), name, zone, label)
 
-                fn = accessor_in_zone
-            else:
-                zf = zone_node.fn
+            return self.finish(
+                expr,
+                accessor_in_zone,
+                INT,
+                deps,
+                lambda: fast.call(time_part, fast.operand(receiver), name, zone, label),
+            )
+        zf = zone_node.fn
 
-                def accessor_in_dynamic_zone(act: Activation) -> int:
-                    zone_name = zf(act)
-                    if kind_name(zone_name) != STRING:
-                        raise no_overload(label, f"{name}()", zone_name)
-                    dynamic_zone = time_zone(str(zone_name))
-                    if dynamic_zone is None:
-                        raise fail(label, "unknown time zone")
-                    return time_part(rf(act), name, dynamic_zone, label)
+        def accessor_in_dynamic_zone(act: Activation) -> int:
+            zone_name = zf(act)
+            if kind_name(zone_name) != STRING:
+                raise no_overload(label, f"{name}()", zone_name)
+            dynamic_zone = time_zone(str(zone_name))
+            if dynamic_zone is None:
+                raise fail(label, "unknown time zone")
+            return time_part(rf(act), name, dynamic_zone, label)
 
-                fn = accessor_in_dynamic_zone
-        return self.finish(expr, fn, INT, deps)
+        return self.finish(expr, accessor_in_dynamic_zone, INT, deps)
 
     def _macro(self, expr: Call, target: Expr) -> Node:
         name = expr.function
@@ -863,10 +909,12 @@ class Compiler:
         source = self.compile(target)
         self._expect(source, target, {LIST, MAP}, f"{name}() ranges over a list or a map")
         self._locals.append(variable.name)
+        local = self.fast.push_local(variable.name)
         try:
             bodies = [self.compile(arg) for arg in expr.args[1:]]
         finally:
             self._locals.pop()
+            self.fast.pop_local()
         if name != "map" or len(bodies) == 2:
             self._expect(bodies[0], expr.args[1], {BOOL}, f"the {name}() predicate must be a bool")
         body_deps = frozenset().union(*(body.deps for body in bodies)) - {variable.name}
@@ -888,4 +936,11 @@ class Compiler:
         else:
             fn = map_items(source.fn, bodies[0].fn, bodies[1].fn, var, label)
             kind = LIST
-        return self.finish(expr, fn, kind, source.deps | body_deps)
+        fast = self.fast
+        return self.finish(
+            expr,
+            fn,
+            kind,
+            source.deps | body_deps,
+            lambda: fast.comprehension(name, var, local, fast.operand(source), bodies),
+        )

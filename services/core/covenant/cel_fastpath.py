@@ -46,7 +46,14 @@ _FALLBACK: Final = (
     TypeError,
     ValueError,
     ArithmeticError,
+    RecursionError,
 )
+"""What sends an evaluation from the fast path to the exact closures (which then either give
+CEL's answer, for instance by absorbing the error in an ``||``, or raise the proper error)."""
+
+
+class NotInlinable(Exception):  # noqa: N818 - a signal to the compiler, not an error
+    """A node that cannot be rendered: it needs a comprehension variable only a closure has."""
 
 
 def check_bool(value: Any) -> bool:
@@ -56,6 +63,11 @@ def check_bool(value: Any) -> bool:
     raise ConditionEvaluationError("not a bool")
 
 
+def not_a_range(value: Any) -> Any:
+    """A comprehension over something other than a list or dict: the closures handle it."""
+    raise ConditionEvaluationError("not a list or map")
+
+
 class FastPath:
     """Binds values to generated names and renders node shapes from fixed templates."""
 
@@ -63,6 +75,8 @@ class FastPath:
         self.names: dict[str, Any] = {}
         self._by_id: dict[int, str] = {}
         self._temps = 0
+        self._scopes: list[tuple[str, str]] = []  # comprehension variables: (CEL, Python) names
+        self._helpers: list[str] = []  # generated functions, one per comprehension
 
     def bind(self, value: Any) -> str:
         """A generated name under which the function sees ``value``."""
@@ -79,12 +93,34 @@ class FastPath:
         self._temps += 1
         return f"v{self._temps}"
 
+    def push_local(self, name: str) -> str:
+        """Enter a comprehension over the CEL variable ``name``; its Python name."""
+        self._temps += 1
+        local = f"l{self._temps}"
+        self._scopes.append((name, local))
+        return local
+
+    def pop_local(self) -> None:
+        self._scopes.pop()
+
+    def _local(self, name: str) -> str | None:
+        for cel_name, local in reversed(self._scopes):
+            if cel_name == name:
+                return local
+        return None
+
     def operand(self, node: Node) -> Inline:
-        """``node`` as an expression: its inline code, its constant value, or a closure call."""
+        """``node`` as an expression: its inline code, its constant value, or a closure call.
+
+        A closure only sees the activation, so a node that reads a comprehension variable
+        cannot be called as one: then the enclosing comprehension is not inlined either.
+        """
         if node.inline is not None and node.inline.depth <= MAX_INLINE_DEPTH:
             return node.inline
         if node.constant:
             return Inline(self.bind(node.value), 0)
+        if any(name in node.deps for name, _ in self._scopes):
+            raise NotInlinable
         return Inline(f"{self.bind(node.fn)}(act)", 0)
 
     def boolean(self, node: Node) -> Inline:
@@ -94,26 +130,35 @@ class FastPath:
             return inline
         return Inline(f"{self.bind(check_bool)}({inline.code})", inline.depth + 1)
 
-    def call(self, function: Any, *args: Inline | str) -> Inline:
-        """``function(args...)``; a ``str`` argument is a value to bind (a label, an operator)."""
+    def call(self, function: Any, *args: object) -> Inline:
+        """``function(args...)``; an argument that is not :class:`Inline` is a value to bind
+        (a label, an operator, a field name)."""
         rendered = [a.code if isinstance(a, Inline) else self.bind(a) for a in args]
         depth = 1 + max((a.depth for a in args if isinstance(a, Inline)), default=0)
         return Inline(f"{self.bind(function)}({', '.join(rendered)})", depth)
 
     def path(self, root: str, fields: tuple[str, ...]) -> Inline:
-        keys = "".join(f"[{self.bind(name)}]" for name in (root, *fields))
-        return Inline(f"act{keys}", 1)
+        """``root.f1.f2`` as nested subscripts (a missing key raises KeyError: the fallback).
+
+        A comprehension variable is a local of the generated function, anything else a key of
+        the activation.
+        """
+        local = self._local(root)
+        base = local if local is not None else f"act[{self.bind(root)}]"
+        keys = "".join(f"[{self.bind(name)}]" for name in fields)
+        return Inline(f"{base}{keys}", 1)
 
     def compare(
         self, op: str, left: Inline, constant: Any, fast: tuple[type, type], slow: Any
     ) -> Inline:
-        """``left OP constant`` when ``left``'s type is one of ``fast``, else ``slow(left)``."""
+        """``left OP constant`` when ``left``'s type is one of ``fast`` (and it is not NaN, which
+        cannot be ordered), else ``slow(left)``."""
         v = self.temp()
         first, second = (self.bind(t) for t in fast)
         typ = self.bind(type)
         code = (
             f"({v} {_PYTHON_OPERATORS[op]} {self.bind(constant)} "
-            f"if ({typ}({v} := {left.code}) is {first} or {typ}({v}) is {second}) "
+            f"if ({typ}({v} := {left.code}) is {first} or {typ}({v}) is {second}) and {v} == {v} "
             f"else {self.bind(slow)}({v}))"
         )
         return Inline(code, left.depth + 1)
@@ -162,11 +207,17 @@ class FastPath:
             return Inline(code, depth)
         if op == "/":
             code = (
-                f"({a} / {b} if {operands} and {t} is {double} and {b} != 0.0 else "
-                f"({a} // {b} if {t} is {integer} and {a} >= 0 and {b} > 0 else {fallback}))"
+                f"(({a} / {b} if {t} is {double} and {b} != 0.0 else "
+                f"({a} // {b} if {t} is {integer} and {a} >= 0 and {b} > 0 else {fallback})) "
+                f"if {operands} else {fallback})"
             )
             return Inline(code, depth)
         return self.call(slow, left, right, label)
+
+    def list_display(self, items: list[Inline]) -> Inline:
+        """A list literal with computed elements."""
+        depth = 1 + max((item.depth for item in items), default=0)
+        return Inline(f"[{', '.join(item.code for item in items)}]", depth)
 
     def negate(self, inline: Inline) -> Inline:
         return Inline(f"(not {inline.code})", inline.depth + 1)
@@ -224,15 +275,61 @@ class FastPath:
         depth = 1 + max(condition.depth, then.depth, otherwise.depth)
         return Inline(f"({then.code} if {condition.code} else {otherwise.code})", depth)
 
+    def comprehension(
+        self, macro: str, variable: str, local: str, source: Inline, bodies: list[Node]
+    ) -> Inline:
+        """A comprehension macro as a generated function over its range (a list or a dict).
+
+        The function sees the activation and its loop variable; a body that needs the
+        variable of an enclosing comprehension (or calls a closure that reads this one's)
+        is not inlinable, and the macro then runs as a closure.
+        """
+        outer = {name for name, _ in self._scopes}
+        if any((body.deps - {variable}) & outer for body in bodies):
+            raise NotInlinable
+        self._scopes.append((variable, local))
+        try:
+            transform = self.operand(bodies[-1]).code if macro == "map" else ""
+            if macro != "map" or len(bodies) == 2:
+                predicate: str | None = self.boolean(bodies[0]).code
+            else:
+                predicate = None
+        finally:
+            self._scopes.pop()
+        helper = f"m{len(self._helpers)}"
+        loop = f"    for {local} in r:\n"
+        if macro == "exists":
+            body = f"{loop}        if {predicate}:\n            return True\n    return False\n"
+        elif macro == "all":
+            body = f"{loop}        if not {predicate}:\n            return False\n    return True\n"
+        elif macro == "exists_one":
+            body = (
+                f"    n = 0\n{loop}        if {predicate}:\n            n += 1\n    return n == 1\n"
+            )
+        elif macro == "filter":
+            body = f"    return [{local} for {local} in r if {predicate}]\n"
+        elif predicate is None:
+            body = f"    return [{transform} for {local} in r]\n"
+        else:
+            body = f"    return [{transform} for {local} in r if {predicate}]\n"
+        self._helpers.append(f"def {helper}(act, r):\n{body}")
+        v = self.temp()
+        ranges = self.bind(frozenset({list, dict}))
+        code = (
+            f"({helper}(act, {v}) if {self.bind(type)}({v} := {source.code}) in {ranges} "
+            f"else {self.bind(not_a_range)}({v}))"
+        )
+        return Inline(code, source.depth + 1)
+
     def build(self, root: Node) -> Callable[[Activation], bool]:
         """The condition's evaluator: the generated fast path backed by the exact closures.
 
         Either way the result is a bool or a :class:`ConditionEvaluationError`.
         """
-        exact = _exact(root.fn)
+        exact = exact_evaluator(root.fn)
         if root.inline is None:
             return exact
-        source = (
+        source = "".join(self._helpers) + (
             "def condition(act):\n"
             "    try:\n"
             f"        result = {root.inline.code}\n"
@@ -255,7 +352,7 @@ class FastPath:
         return function
 
 
-def _exact(fn: Evaluator) -> Callable[[Activation], bool]:
+def exact_evaluator(fn: Evaluator) -> Callable[[Activation], bool]:
     """``fn`` held to the condition contract: a bool, or a :class:`ConditionEvaluationError`."""
 
     def exact(act: Activation) -> bool:

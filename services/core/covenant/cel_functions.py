@@ -27,9 +27,9 @@ from services.core.covenant.cel_values import (
     DOUBLE,
     DURATION,
     INT,
-    INT64_MAX,
     LIST,
     MAP,
+    MAX_DURATION,
     NUMERIC_KINDS,
     STRING,
     TIMESTAMP,
@@ -65,9 +65,10 @@ def to_int(value: Any, label: str) -> int:
     if kind in (INT, UINT):
         return check_int(int(value), label)
     if kind == DOUBLE:
-        if math.isnan(value) or math.isinf(value):
-            raise fail(label, "cannot convert a non-finite double to int")
-        return check_int(int(value), label)
+        # The double itself must lie strictly inside the int64 range (as in cel-go).
+        if not -(2.0**63) < value < 2.0**63:
+            raise fail(label, "int64 overflow")
+        return int(value)
     if kind == STRING:
         if _INT_TEXT.fullmatch(value) is None:
             raise fail(label, "string is not an integer")
@@ -83,9 +84,10 @@ def to_uint(value: Any, label: str) -> UInt:
     if kind in (INT, UINT):
         return check_uint(int(value), label)
     if kind == DOUBLE:
-        if math.isnan(value) or math.isinf(value):
-            raise fail(label, "cannot convert a non-finite double to uint")
-        return check_uint(int(value), label)
+        # Negative doubles do not convert, not even those that truncate to zero.
+        if not 0.0 <= value < 2.0**64:
+            raise fail(label, "uint64 overflow")
+        return UInt(int(value))
     if kind == STRING:
         if _INT_TEXT.fullmatch(value) is None:
             raise fail(label, "string is not an unsigned integer")
@@ -177,17 +179,24 @@ def to_bytes(value: Any, label: str) -> bytes:
 
 
 _RFC3339: Final = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
     r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
 )
 
 
 def parse_timestamp(text: str) -> datetime | None:
-    """An RFC 3339 timestamp as an aware UTC datetime (nanoseconds truncated), else None."""
+    """An RFC 3339 timestamp as an aware UTC datetime, else None.
+
+    Fractions finer than a microsecond are truncated; a leap second (``23:59:60``) becomes the
+    last representable instant before the next minute, as ``datetime`` has no second 60.
+    """
     match = _RFC3339.fullmatch(text)
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    micros = int((fraction or "0").ljust(6, "0")[:6])
+    if second == "60":
+        second, micros = "59", 999_999
     try:
         offset = timedelta(0)
         if not zulu:
@@ -201,7 +210,7 @@ def parse_timestamp(text: str) -> datetime | None:
             int(hour),
             int(minute),
             int(second),
-            int((fraction or "0").ljust(6, "0")[:6]),
+            micros,
             tzinfo=timezone(offset),
         )
         return local.astimezone(UTC)
@@ -209,6 +218,7 @@ def parse_timestamp(text: str) -> datetime | None:
         return None
 
 
+_MAX_DURATION_NANOS: Final = int(MAX_DURATION.total_seconds()) * 1_000_000_000
 _DURATION_PART: Final = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)")
 _NANOS_PER_UNIT: Final = {
     "ns": 1,
@@ -242,7 +252,7 @@ def parse_duration(text: str) -> timedelta | None:
         position = match.end()
     if text.startswith("-"):
         nanos = -nanos
-    if abs(nanos) > INT64_MAX:
+    if abs(nanos) > _MAX_DURATION_NANOS:
         return None
     return timedelta(microseconds=int(nanos / 1000))
 
@@ -323,8 +333,9 @@ def matches(text: Any, pattern: Any, label: str) -> bool:
         raise no_overload(label, "matches()", text, pattern)
     try:
         program = compile_regex(str(pattern))
-    except RegexError as exc:
-        raise fail(label, str(exc)) from None
+    except RegexError:
+        # RE2's reason quotes the pattern, which here comes from the data: leave it out.
+        raise fail(label, "invalid RE2 pattern") from None
     return program.search(str(text)) is not None
 
 

@@ -70,8 +70,9 @@ _KIND_BY_TYPE: Final[dict[type, str]] = {
 _NUMERIC_TYPES: Final = frozenset({int, float, UInt})
 _ORDERED_TYPES: Final = frozenset({int, float, UInt, str, bytes, bool, timedelta})
 
-# CEL durations are int64 nanoseconds; CEL timestamps span the years 1 to 9999 (as datetime does).
-_MAX_DURATION: Final = timedelta(microseconds=INT64_MAX // 1000)
+MAX_DURATION: Final = timedelta(seconds=315_576_000_000)
+"""CEL durations span ±10,000 years (google.protobuf.Duration); timestamps span the years 1 to
+9999, as ``datetime`` does."""
 
 
 # Checked in order for values of other types (subclasses): bool before int, as in Python.
@@ -139,7 +140,7 @@ def check_uint(value: int, label: str) -> UInt:
 
 
 def check_duration(value: timedelta, label: str) -> timedelta:
-    if -_MAX_DURATION <= value <= _MAX_DURATION:
+    if -MAX_DURATION <= value <= MAX_DURATION:
         return value
     raise fail(label, "duration out of range")
 
@@ -273,15 +274,27 @@ ORDERING: Final[dict[str, Callable[[Any, Any], bool]]] = {
 }
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def compare(op: str, a: Any, b: Any, label: str) -> bool:
-    """CEL ``< <= > >=``: same-type orderable values, or numbers of any numeric type."""
+    """CEL ``< <= > >=``: same-type orderable values, or numbers of any numeric type.
+
+    NaN cannot be ordered: comparing it is an error (as in cel-go and the Rust library), not
+    the silent ``false`` of IEEE 754.
+    """
     ta = type(a)
     tb = type(b)
     if (ta is tb and ta in _ORDERED_TYPES) or (ta in _NUMERIC_TYPES and tb in _NUMERIC_TYPES):
+        if (ta is float or tb is float) and (_is_nan(a) or _is_nan(b)):
+            raise fail(label, "NaN cannot be ordered")
         return ORDERING[op](a, b)
     ka = kind_of(a)
     kb = kind_of(b)
     if ka in NUMERIC_KINDS and kb in NUMERIC_KINDS:
+        if _is_nan(a) or _is_nan(b):
+            raise fail(label, "NaN cannot be ordered")
         return ORDERING[op](a, b)
     if ka == kb and ka in ORDERED_KINDS:
         if ka == TIMESTAMP:

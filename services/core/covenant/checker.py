@@ -84,38 +84,68 @@ def _check_covenant(
 ) -> None:
     cov = item.covenant
 
-    def problem(path: tuple[str | int, ...], message: str, hint: str, severity: str = "error") -> None:
+    def problem(
+        path: tuple[str | int, ...], message: str, hint: str, severity: str = "error"
+    ) -> None:
         out.problems.append(
-            Problem(item.file, item.line(*path), message, hint, severity="warning" if severity == "warning" else "error")
+            Problem(
+                item.file,
+                item.line(*path),
+                message,
+                hint,
+                severity="warning" if severity == "warning" else "error",
+            )
         )
 
     if cov.valid.until is not None and cov.valid.until < cov.valid.from_:
-        problem(("valid", "until"), "validity ends before it starts", "make `until` later than `from`")
+        problem(
+            ("valid", "until"), "validity ends before it starts", "make `until` later than `from`"
+        )
     for party_id, party in cov.parties.items():
         if party.kind == "municipality" and party.municipality is None:
-            problem(("parties", party_id), f"municipality party {party_id!r} has no CBS code", "add `municipality: GM....`", "warning")
+            problem(
+                ("parties", party_id),
+                f"municipality party {party_id!r} has no CBS code",
+                "add `municipality: GM....`",
+                "warning",
+            )
         for k, key in enumerate(party.public_keys):
             if not _is_ed25519(key.ed25519):
-                problem(("parties", party_id, "public_keys", k, "ed25519"), f"public key {key.id!r} of {party_id!r} is not a base64 Ed25519 public key (32 bytes)", f"generate one with `schakel keys partner {party_id}`")
+                problem(
+                    ("parties", party_id, "public_keys", k, "ed25519"),
+                    f"public key {key.id!r} of {party_id!r} is not a base64 Ed25519 public key (32 bytes)",
+                    f"generate one with `schakel keys partner {party_id}`",
+                )
 
     regions: dict[str, frozenset[str]] = {}
     for name, spec in cov.regions.items():
         if isinstance(spec, list):
             unknown = [c for c in spec if c not in reference.municipalities]
             if unknown:
-                problem(("regions", name), f"region {name!r} lists {len(unknown)} code(s) not in the reference data: {', '.join(unknown[:5])}", "check the CBS codes (covenants/reference/municipalities_nh.csv)", "warning")
+                problem(
+                    ("regions", name),
+                    f"region {name!r} lists {len(unknown)} code(s) not in the reference data: {', '.join(unknown[:5])}",
+                    "check the CBS codes (covenants/reference/municipalities_nh.csv)",
+                    "warning",
+                )
             regions[name] = frozenset(spec)
         else:
             codes = reference.select(spec)
             if not codes:
-                problem(("regions", name), f"region {name!r} selects no municipality", _selector_hint(reference))
+                problem(
+                    ("regions", name),
+                    f"region {name!r} selects no municipality",
+                    _selector_hint(reference),
+                )
             regions[name] = codes
 
     seen_rules: dict[str, int] = {}
     for index, rule in enumerate(cov.rules):
         where: tuple[str | int, ...] = ("rules", index)
         if rule.id in seen_rules:
-            problem((*where, "id"), f"rule id {rule.id!r} is used twice", "give each rule its own id")
+            problem(
+                (*where, "id"), f"rule id {rule.id!r} is used twice", "give each rule its own id"
+            )
         seen_rules[rule.id] = index
         checked = _check_rule(item, index, rule, regions, registry, problem)
         if checked is not None:
@@ -135,36 +165,68 @@ def _check_rule(
     ok = True
 
     if rule.purpose not in cov.purposes:
-        problem((*where, "purpose"), f"rule {rule.id!r}: purpose {rule.purpose!r} is not one of the covenant's purposes", f"use one of: {', '.join(sorted(cov.purposes))}")
+        problem(
+            (*where, "purpose"),
+            f"rule {rule.id!r}: purpose {rule.purpose!r} is not one of the covenant's purposes",
+            f"use one of: {', '.join(sorted(cov.purposes))}",
+        )
         ok = False
     if not rule.to and not rule.stacking:
-        problem((*where, "to"), f"rule {rule.id!r} names no recipient and does not allow stacking, so it allows nothing", "add recipients under `to:` or set `stacking: true`")
+        problem(
+            (*where, "to"),
+            f"rule {rule.id!r} names no recipient and does not allow stacking, so it allows nothing",
+            "add recipients under `to:` or set `stacking: true`",
+        )
         ok = False
     if rule.to and not rule.share:
-        problem((*where, "share"), f"rule {rule.id!r} shares no field", "list the fields the recipient gets under `share:`")
+        problem(
+            (*where, "share"),
+            f"rule {rule.id!r} shares no field",
+            "list the fields the recipient gets under `share:`",
+        )
         ok = False
 
     for k, partner in enumerate(rule.from_):
         party = cov.parties.get(partner)
         if party is None:
-            problem((*where, "from", k), f"rule {rule.id!r}: unknown partner {partner!r} in `from`", f"add it to `parties` or use one of: {', '.join(sorted(cov.parties))}")
+            problem(
+                (*where, "from", k),
+                f"rule {rule.id!r}: unknown partner {partner!r} in `from`",
+                f"add it to `parties` or use one of: {', '.join(sorted(cov.parties))}",
+            )
             ok = False
         elif "supplier" not in party.roles:
-            problem((*where, "from", k), f"rule {rule.id!r}: {partner!r} is not a supplier in this covenant", f"add `supplier` to the roles of {partner!r}")
+            problem(
+                (*where, "from", k),
+                f"rule {rule.id!r}: {partner!r} is not a supplier in this covenant",
+                f"add `supplier` to the roles of {partner!r}",
+            )
             ok = False
     for k, recipient in enumerate(rule.to):
         party = cov.parties.get(recipient)
         if party is None:
-            problem((*where, "to", k), f"rule {rule.id!r}: unknown recipient {recipient!r} in `to`", f"add it to `parties` or use one of: {', '.join(sorted(cov.parties))}")
+            problem(
+                (*where, "to", k),
+                f"rule {rule.id!r}: unknown recipient {recipient!r} in `to`",
+                f"add it to `parties` or use one of: {', '.join(sorted(cov.parties))}",
+            )
             ok = False
         elif "recipient" not in party.roles:
-            problem((*where, "to", k), f"rule {rule.id!r}: {recipient!r} is not a recipient in this covenant", f"add `recipient` to the roles of {recipient!r}")
+            problem(
+                (*where, "to", k),
+                f"rule {rule.id!r}: {recipient!r} is not a recipient in this covenant",
+                f"add `recipient` to the roles of {recipient!r}",
+            )
             ok = False
 
     schemas = []
     for k, signal_type in enumerate(rule.types):
         if signal_type not in registry:
-            problem((*where, "types", k), f"rule {rule.id!r}: unknown signal type {signal_type!r}", f"use one of the types in schemas/signals: {', '.join(registry.types())}")
+            problem(
+                (*where, "types", k),
+                f"rule {rule.id!r}: unknown signal type {signal_type!r}",
+                f"use one of the types in schemas/signals: {', '.join(registry.types())}",
+            )
             ok = False
             continue
         schema = registry.get(signal_type)
@@ -172,7 +234,11 @@ def _check_rule(
         for p, partner in enumerate(rule.from_):
             party = cov.parties.get(partner)
             if party is not None and party.kind not in schema.partner_kinds:
-                problem((*where, "from", p), f"rule {rule.id!r}: {partner!r} is a {party.kind} partner, but {signal_type} is sent by {', '.join(schema.partner_kinds)} partners", "remove the partner or the type from this rule")
+                problem(
+                    (*where, "from", p),
+                    f"rule {rule.id!r}: {partner!r} is a {party.kind} partner, but {signal_type} is sent by {', '.join(schema.partner_kinds)} partners",
+                    "remove the partner or the type from this rule",
+                )
                 ok = False
 
     reidentify = rule.reidentify == "on-request"
@@ -181,32 +247,57 @@ def _check_rule(
         try:
             spec = parse_share(text)
         except TransformSpecError as exc:
-            problem((*where, "share", path), f"rule {rule.id!r}, field {path!r}: {exc}", "see docs/covenants.md#share")
+            problem(
+                (*where, "share", path),
+                f"rule {rule.id!r}, field {path!r}: {exc}",
+                "see docs/covenants.md#share",
+            )
             ok = False
             continue
         shares[path] = spec
         for schema in schemas:
             info = schema.fields.get(path)
             if info is None:
-                problem((*where, "share", path), f"rule {rule.id!r}: field {path!r} is not in the schema of {schema.type}", f"use one of: {', '.join(sorted(schema.fields))}")
+                problem(
+                    (*where, "share", path),
+                    f"rule {rule.id!r}: field {path!r} is not in the schema of {schema.type}",
+                    f"use one of: {', '.join(sorted(schema.fields))}",
+                )
                 ok = False
                 continue
             message = _share_mismatch(spec, info, reidentify)
             if message:
-                problem((*where, "share", path), f"rule {rule.id!r}, field {path!r} of {schema.type}: {message[0]}", message[1])
+                problem(
+                    (*where, "share", path),
+                    f"rule {rule.id!r}, field {path!r} of {schema.type}: {message[0]}",
+                    message[1],
+                )
                 ok = False
     for path in shares:
         parent = path.rsplit(".", 1)[0]
         if "." in path and parent in shares:
-            problem((*where, "share", path), f"rule {rule.id!r}: {path!r} is already covered by {parent!r}", f"name either {parent!r} or its members, not both")
+            problem(
+                (*where, "share", path),
+                f"rule {rule.id!r}: {path!r} is already covered by {parent!r}",
+                f"name either {parent!r} or its members, not both",
+            )
             ok = False
 
     condition = None
     if rule.when is not None:
         try:
-            condition = compile_condition(rule.when, variables=CONDITION_VARIABLES, constants={"regions": {k: sorted(v) for k, v in regions.items()}})
+            condition = compile_condition(
+                rule.when,
+                variables=CONDITION_VARIABLES,
+                constants={"regions": {k: sorted(v) for k, v in regions.items()}},
+            )
         except ConditionError as exc:
-            problem((*where, "when"), f"rule {rule.id!r}: condition does not compile: {exc.message}" + (f" (at column {exc.column})" if exc.column else ""), "see docs/covenants.md#conditions for the CEL subset")
+            problem(
+                (*where, "when"),
+                f"rule {rule.id!r}: condition does not compile: {exc.message}"
+                + (f" (at column {exc.column})" if exc.column else ""),
+                "see docs/covenants.md#conditions for the CEL subset",
+            )
             ok = False
         else:
             for ref in sorted(condition.references):
@@ -214,8 +305,14 @@ def _check_rule(
                     continue
                 field_path = ref.removeprefix("data.")
                 for schema in schemas:
-                    if field_path not in schema.fields and not any(f.startswith(field_path + ".") for f in schema.fields):
-                        problem((*where, "when"), f"rule {rule.id!r}: condition reads {ref!r}, which is not in the schema of {schema.type}", f"use one of: {', '.join(sorted(schema.fields))}")
+                    if field_path not in schema.fields and not any(
+                        f.startswith(field_path + ".") for f in schema.fields
+                    ):
+                        problem(
+                            (*where, "when"),
+                            f"rule {rule.id!r}: condition reads {ref!r}, which is not in the schema of {schema.type}",
+                            f"use one of: {', '.join(sorted(schema.fields))}",
+                        )
                         ok = False
     if not ok:
         return None
@@ -233,11 +330,17 @@ def _share_mismatch(spec: ShareSpec, info: FieldInfo, reidentify: bool) -> tuple
         return None
     if applies == "identifier":
         if info.identifier is None:
-            return ("only identifier fields can be pseudonymised", "use keep, drop the field, or a generaliser")
+            return (
+                "only identifier fields can be pseudonymised",
+                "use keep, drop the field, or a generaliser",
+            )
         return None
     if applies == "location":
         if info.identifier not in ("address", "postcode"):
-            return ("postcode4 applies to address or postcode fields", "use it on an address/postcode field")
+            return (
+                "postcode4 applies to address or postcode fields",
+                "use it on an address/postcode field",
+            )
         return None
     if applies == "number":
         if info.json_type not in ("number", "integer"):
@@ -256,7 +359,12 @@ def _is_ed25519(text: str) -> bool:
 
 
 def _selector_hint(reference: ReferenceData) -> str:
-    return "known RIECs: " + ", ".join(sorted(reference.values_of("riec"))) + "; safety regions: " + ", ".join(sorted(reference.values_of("safety_region")))
+    return (
+        "known RIECs: "
+        + ", ".join(sorted(reference.values_of("riec")))
+        + "; safety regions: "
+        + ", ".join(sorted(reference.values_of("safety_region")))
+    )
 
 
 def _check_versions(covenants: Iterable[LoadedCovenant], today: date, out: CheckResult) -> None:
@@ -267,20 +375,51 @@ def _check_versions(covenants: Iterable[LoadedCovenant], today: date, out: Check
         seen: dict[str, LoadedCovenant] = {}
         for item in versions:
             if item.covenant.version in seen:
-                out.problems.append(Problem(item.file, item.line("version"), f"{item.covenant.key} is defined twice (also in {seen[item.covenant.version].file})", "give the new text a new version"))
+                out.problems.append(
+                    Problem(
+                        item.file,
+                        item.line("version"),
+                        f"{item.covenant.key} is defined twice (also in {seen[item.covenant.version].file})",
+                        "give the new text a new version",
+                    )
+                )
             seen[item.covenant.version] = item
         for a, b in combinations(versions, 2):
             va, vb = a.covenant.valid, b.covenant.valid
-            if (va.until is None or vb.from_ <= va.until) and (vb.until is None or va.from_ <= vb.until):
-                out.problems.append(Problem(b.file, b.line("valid"), f"{b.covenant.key} and {a.covenant.key} are both in force on some days", "end the older version the day before the newer one starts"))
+            if (va.until is None or vb.from_ <= va.until) and (
+                vb.until is None or va.from_ <= vb.until
+            ):
+                out.problems.append(
+                    Problem(
+                        b.file,
+                        b.line("valid"),
+                        f"{b.covenant.key} and {a.covenant.key} are both in force on some days",
+                        "end the older version the day before the newer one starts",
+                    )
+                )
         newest = max(versions, key=lambda v: v.covenant.valid.from_)
         for item in versions:
             cov = item.covenant
             superseded = item is not newest
             if cov.valid.until is not None and cov.valid.until < today and not superseded:
-                out.problems.append(Problem(item.file, item.line("valid", "until"), f"{cov.key} expired on {cov.valid.until}; it allows nothing", "renew it with a new version, or remove it"))
+                out.problems.append(
+                    Problem(
+                        item.file,
+                        item.line("valid", "until"),
+                        f"{cov.key} expired on {cov.valid.until}; it allows nothing",
+                        "renew it with a new version, or remove it",
+                    )
+                )
             if cov.revoked is not None and cov.revoked.day <= today and not superseded:
-                out.problems.append(Problem(item.file, item.line("revoked"), f"{cov.key} was revoked on {cov.revoked.day}; it allows nothing", "remove it, or keep it only as history next to a newer version", "warning"))
+                out.problems.append(
+                    Problem(
+                        item.file,
+                        item.line("revoked"),
+                        f"{cov.key} was revoked on {cov.revoked.day}; it allows nothing",
+                        "remove it, or keep it only as history next to a newer version",
+                        "warning",
+                    )
+                )
 
 
 def _check_overlaps(out: CheckResult) -> None:
@@ -299,7 +438,11 @@ def _check_overlaps(out: CheckResult) -> None:
             pair = (id(a), id(b))
             if pair in reported:
                 continue
-            agree = (a.shares, a.rule.retention, a.rule.reidentify) == (b.shares, b.rule.retention, b.rule.reidentify)
+            agree = (a.shares, a.rule.retention, a.rule.reidentify) == (
+                b.shares,
+                b.rule.retention,
+                b.rule.reidentify,
+            )
             if agree:
                 continue
             reported.add(pair)
@@ -309,9 +452,24 @@ def _check_overlaps(out: CheckResult) -> None:
                 f"{signal_type} from {source} to {recipient} but share differently"
             )
             if same_condition:
-                out.problems.append(Problem(b.loaded.file, b.loaded.line("rules", b.index), message, "merge the rules, or give them disjoint `when` conditions"))
+                out.problems.append(
+                    Problem(
+                        b.loaded.file,
+                        b.loaded.line("rules", b.index),
+                        message,
+                        "merge the rules, or give them disjoint `when` conditions",
+                    )
+                )
             else:
-                out.problems.append(Problem(b.loaded.file, b.loaded.line("rules", b.index), message + " where both conditions hold (the first rule wins)", "make the conditions disjoint", severity="warning"))
+                out.problems.append(
+                    Problem(
+                        b.loaded.file,
+                        b.loaded.line("rules", b.index),
+                        message + " where both conditions hold (the first rule wins)",
+                        "make the conditions disjoint",
+                        severity="warning",
+                    )
+                )
 
 
 def _overlapping_in_time(a: CheckedRule, b: CheckedRule) -> bool:

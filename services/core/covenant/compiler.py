@@ -76,7 +76,13 @@ def compile_policy(
         covenants=tuple(item.covenant for item in checked.covenants),
         suppliers=frozenset(suppliers),
         recipients=frozenset(recipients),
-        stacking={(s, t) for c in checked.rules if c.rule.stacking for s in c.rule.from_ for t in c.rule.types},
+        stacking={
+            (s, t)
+            for c in checked.rules
+            if c.rule.stacking
+            for s in c.rule.from_
+            for t in c.rule.types
+        },
     )
 
 
@@ -104,7 +110,8 @@ def _step(
     if spec.action == "keep":
         apply = None
     elif spec.action == "pseudonymise":
-        assert kind is not None  # the checker only lets identifier fields be pseudonymised
+        if kind is None:  # the checker only lets identifier fields be pseudonymised
+            raise CovenantError([f"{path}: pseudonymise needs an identifier field"])
         apply = partial(pseudonymiser.pseudonym, domain, kind)
     else:
         apply = generaliser(spec)

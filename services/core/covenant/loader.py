@@ -31,12 +31,17 @@ class LoadedCovenant:
 
     def line(self, *path: str | int) -> int:
         """Line of the value at ``path``, or of its nearest ancestor that has one."""
-        key: PathKey = tuple(path)
-        while key:
-            if key in self.lines:
-                return self.lines[key]
-            key = key[:-1]
-        return 1
+        return line_of(self.lines, path)
+
+
+def line_of(lines: Mapping[PathKey, int], path: PathKey) -> int:
+    """Line of the value at ``path`` in a line map, or of its nearest ancestor."""
+    key = tuple(path)
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key[:-1]
+    return 1
 
 
 @dataclass
@@ -100,14 +105,22 @@ def parse_covenant(text: str, file: str) -> LoadResult:
         line = mark.line + 1 if mark else 0
         column = mark.column + 1 if mark else 0
         result.problems.append(
-            Problem(file, line, f"YAML syntax: {exc.problem or exc}", "fix the YAML syntax", column=column)
+            Problem(
+                file,
+                line,
+                f"YAML syntax: {exc.problem or exc}",
+                "fix the YAML syntax",
+                column=column,
+            )
         )
         return result
     except yaml.YAMLError as exc:
         result.problems.append(Problem(file, 0, f"YAML syntax: {exc}", "fix the YAML syntax"))
         return result
     if node is None:
-        result.problems.append(Problem(file, 0, "file is empty", "write a covenant; see docs/covenants.md"))
+        result.problems.append(
+            Problem(file, 0, "file is empty", "write a covenant; see docs/covenants.md")
+        )
         return result
     builder = _Builder(file)
     try:
@@ -124,14 +137,15 @@ def parse_covenant(text: str, file: str) -> LoadResult:
     try:
         covenant = Covenant.model_validate(data)
     except ValidationError as exc:
-        loaded = LoadedCovenant(Covenant.model_construct(), file, builder.lines)
-        result.problems.extend(_structure_problems(exc, loaded))
+        result.problems.extend(_structure_problems(exc, file, builder.lines))
         return result
     result.covenants.append(LoadedCovenant(covenant, file, builder.lines))
     return result
 
 
-def _structure_problems(exc: ValidationError, where: LoadedCovenant) -> Iterator[Problem]:
+def _structure_problems(
+    exc: ValidationError, file: str, lines: Mapping[PathKey, int]
+) -> Iterator[Problem]:
     for err in exc.errors(include_url=False):
         loc = tuple(_yaml_key(p) for p in err["loc"])
         # pydantic appends union-member names ("list[...]", "RegionSelector"); drop them
@@ -149,7 +163,7 @@ def _structure_problems(exc: ValidationError, where: LoadedCovenant) -> Iterator
             hint = "ids are lower-case slugs (a-z, 0-9, -); municipality codes look like GM0363"
         else:
             message, hint = f"{dotted}: {err['msg']}", "see docs/covenants.md"
-        yield Problem(where.file, where.line(*loc), message, hint)
+        yield Problem(file, line_of(lines, loc), message, hint)
 
 
 def _yaml_key(part: str | int) -> str | int:
@@ -167,7 +181,14 @@ def load_files(paths: Iterable[Path]) -> LoadResult:
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            result.problems.append(Problem(str(file), 0, f"cannot read: {exc.__class__.__name__}", "check the path and encoding (UTF-8)"))
+            result.problems.append(
+                Problem(
+                    str(file),
+                    0,
+                    f"cannot read: {exc.__class__.__name__}",
+                    "check the path and encoding (UTF-8)",
+                )
+            )
             continue
         one = parse_covenant(text, str(file))
         result.covenants.extend(one.covenants)

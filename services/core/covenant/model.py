@@ -150,7 +150,9 @@ class Covenant(_Strict):
     @classmethod
     def _version_text(cls, value: object) -> object:
         # YAML reads 2025.1 as a float and 3 as an int; a version is a label, keep it as text
-        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
 
     def in_force(self, day: date) -> bool:
         """True when this version allows anything on ``day``."""

@@ -60,9 +60,7 @@ _BAND = re.compile(r"^band:([0-9]+(\.[0-9]+)?)$")
 def parse_share(text: object) -> ShareSpec:
     """Parse one share value; raise :class:`TransformSpecError` with the accepted forms."""
     if not isinstance(text, str):
-        raise TransformSpecError(
-            "must be a string: keep, pseudonymise or generalise:<method>"
-        )
+        raise TransformSpecError("must be a string: keep, pseudonymise or generalise:<method>")
     if text in ("keep", "pseudonymise"):
         return ShareSpec(text=text, action=text)
     if text.startswith("generalise:"):
@@ -73,7 +71,9 @@ def parse_share(text: object) -> ShareSpec:
         if band:
             width = Decimal(band.group(1))
             if width <= 0:
-                raise TransformSpecError("band width must be greater than 0, e.g. generalise:band:0.1")
+                raise TransformSpecError(
+                    "band width must be greater than 0, e.g. generalise:band:0.1"
+                )
             return ShareSpec(text=text, action="generalise", method="band", argument=band.group(1))
         if method == "band":
             raise TransformSpecError("band needs a width, e.g. generalise:band:0.1")
@@ -156,7 +156,11 @@ def _over_members(fn: Callable[[str], str]) -> Generaliser:
 
 def _band(width: Decimal) -> Generaliser:
     def apply(value: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise TypeError("expected a finite number")
         try:
             lower = (Decimal(repr(value)) / width).to_integral_value(rounding="ROUND_FLOOR") * width

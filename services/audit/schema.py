@@ -1,0 +1,109 @@
+"""The audit tables, as SQLAlchemy Core tables that work on SQLite and PostgreSQL.
+
+``audit_records``
+    One row per audit record. ``seq`` numbers rows in insertion order (never reused, so the
+    hash chain can follow it); ``record_id`` makes writing idempotent; the columns privacy
+    officers search by are indexed, each together with ``timestamp`` so a search can be
+    narrowed to a period; ``body`` is the whole record as canonical JSON (sorted keys).
+``audit_subjects``
+    ``(pseudonym, seq)`` for every hub-internal pseudonym a record is about: the index for
+    access requests (AVG art. 15), which go by pseudonym, never by raw identifier. On SQLite
+    the table *is* its primary-key index (``WITHOUT ROWID``), one B-tree less per insert; the
+    index on ``seq`` serves the cascade when old records are deleted.
+``feed_outbox``
+    One row per feed message until it has been consumed: the message itself, where the broker
+    put it (``kafka_partition``, ``kafka_offset``) and whether the recipient consumed it.
+    ``seq`` keeps insertion order, so messages are produced again in their original order.
+
+Every constraint and index has a stable name (explicit, or from :data:`NAMING_CONVENTION`),
+so Alembic migrations can refer to them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+"""64-bit on PostgreSQL; ``INTEGER`` on SQLite, where only that makes the rowid the key."""
+
+Moment = DateTime(timezone=True)
+"""``timestamptz`` on PostgreSQL; on SQLite a fixed-width UTC text that sorts in time order."""
+
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("record_id", String, nullable=False, unique=True),
+    Column("timestamp", Moment, nullable=False),
+    Column("action", String, nullable=False),
+    Column("result", String, nullable=False),
+    Column("object", String),
+    Column("signal_id", String),
+    Column("origin", String),
+    Column("recipient", String),
+    Column("covenant_id", String),
+    Column("rule_id", String),
+    Column("body", Text, nullable=False),
+    Index("ix_audit_records_timestamp", "timestamp"),
+    Index("ix_audit_records_result", "result", "action", "timestamp"),
+    Index("ix_audit_records_origin", "origin", "timestamp"),
+    Index("ix_audit_records_recipient", "recipient", "timestamp"),
+    Index("ix_audit_records_object", "object", "timestamp"),
+    Index("ix_audit_records_covenant", "covenant_id", "rule_id", "timestamp"),
+    Index("ix_audit_records_signal_id", "signal_id"),
+    sqlite_autoincrement=True,
+)
+
+audit_subjects = Table(
+    "audit_subjects",
+    metadata,
+    Column("pseudonym", String, primary_key=True),
+    Column(
+        "seq",
+        Seq,
+        ForeignKey(audit_records.c.seq, ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+    sqlite_with_rowid=False,
+)
+
+feed_outbox = Table(
+    "feed_outbox",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("exchange_id", String, nullable=False, unique=True),
+    Column("recipient", String, nullable=False),
+    Column("key", LargeBinary, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("created_at", Moment, nullable=False),
+    Column("kafka_partition", Integer),
+    Column("kafka_offset", BigInteger),
+    Column("consumed", Boolean, nullable=False, server_default=false()),
+    Index("ix_feed_outbox_consumption", "recipient", "consumed", "kafka_partition", "kafka_offset"),
+    Index("ix_feed_outbox_pending", "consumed", "seq"),
+)

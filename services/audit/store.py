@@ -1,0 +1,274 @@
+"""The audit store on a SQL database (SQLite or PostgreSQL), through SQLAlchemy Core.
+
+Writes are idempotent ``INSERT ... ON CONFLICT DO NOTHING`` statements sent as batched
+multi-row inserts; ``RETURNING`` tells which audit records were new (SQLite >= 3.35 and
+PostgreSQL both support it), and only those get subject-index rows. One :meth:`record` call is
+one transaction.
+
+Sequence numbers must grow in commit order, or a reader paging with ``after_seq`` (the hash
+chain) could pass a number whose row commits later. SQLite has one writer at a time, so that
+holds; on PostgreSQL :meth:`record` takes a table lock that only other writers of audit
+records wait for (readers do not). Within one process, writers to SQLite also queue on a lock
+of the store instead of polling the database's busy timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Insert,
+    bindparam,
+    false,
+    func,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+
+from services.audit.engine import WRITE_TRANSACTION, is_memory_sqlite, make_engine, masked
+from services.audit.errors import AuditStoreError, translated
+from services.audit.model import AuditStore, OutboxEntry
+from services.audit.rows import (
+    AuditRow,
+    audit_row,
+    check_filters,
+    check_limit,
+    outbox_entry,
+    outbox_row,
+    utc,
+)
+from services.audit.schema import audit_records, audit_subjects, feed_outbox, metadata
+
+__all__ = ["AuditStore", "OutboxEntry", "SqlAuditStore"]
+
+_SUPPORTED = ("sqlite", "postgresql")
+_LOCK_AUDIT_RECORDS = text("LOCK TABLE audit_records IN SHARE ROW EXCLUSIVE MODE")
+
+_record_page = (
+    select(audit_records.c.seq, audit_records.c.body)
+    .where(audit_records.c.seq > bindparam("after_seq"))
+    .order_by(audit_records.c.seq)
+    .limit(bindparam("page_limit"))
+)
+_subject_page = (
+    select(audit_records.c.seq, audit_records.c.body)
+    .join(audit_subjects, audit_subjects.c.seq == audit_records.c.seq)
+    .where(
+        audit_subjects.c.pseudonym == bindparam("pseudonym"),
+        audit_subjects.c.seq > bindparam("after_seq"),
+    )
+    .order_by(audit_subjects.c.seq)
+    .limit(bindparam("page_limit"))
+)
+_set_produced = (
+    update(feed_outbox)
+    .where(feed_outbox.c.exchange_id == bindparam("p_id"), feed_outbox.c.consumed == false())
+    .values(kafka_partition=bindparam("p_partition"), kafka_offset=bindparam("p_offset"))
+)
+
+
+class SqlAuditStore:
+    """:class:`~services.audit.model.AuditStore` on a SQLAlchemy engine.
+
+    Use an engine from :func:`~services.audit.engine.make_engine` (it configures SQLite and
+    keeps parameters out of error messages). The store is safe to share between threads.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect.name
+        if dialect not in _SUPPORTED:
+            raise AuditStoreError(
+                f"audit database {masked(engine.url)}: {dialect} is not supported. "
+                "Fix: use SQLite or PostgreSQL."
+            )
+        self._engine = engine
+        self._url = masked(engine.url)
+        self._postgresql = dialect == "postgresql"
+        self._closed = False
+        self._insert_audit = _insert_new(dialect, audit_records.c.record_id).returning(
+            audit_records.c.seq, audit_records.c.record_id
+        )
+        self._insert_subjects = audit_subjects.insert()
+        self._insert_outbox = _insert_new(dialect, feed_outbox.c.exchange_id)
+        write_lock: AbstractContextManager[object] = nullcontext()
+        read_lock: AbstractContextManager[object] = nullcontext()
+        if dialect == "sqlite":
+            write_lock = threading.Lock()
+            if is_memory_sqlite(engine.url):  # one shared connection: one user at a time
+                read_lock = write_lock
+        self._write_lock = write_lock
+        self._read_lock = read_lock
+
+    @classmethod
+    def open(cls, url: str | None = None) -> SqlAuditStore:
+        """A store on :func:`make_engine(url) <services.audit.engine.make_engine>`, with its
+        tables created if missing."""
+        store = cls(make_engine(url))
+        store.create_schema()
+        return store
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password masked."""
+        return self._url
+
+    def create_schema(self) -> None:
+        """Create missing tables and indexes (until migrations manage the schema)."""
+        with self._transaction("creating the audit tables", write=True) as connection:
+            metadata.create_all(connection)  # in one write transaction: hubs may start together
+
+    def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
+        rows = [audit_row(record) for record in audit]
+        entries = [outbox_row(entry) for entry in outbox]
+        if not rows and not entries:
+            self._check_open()
+            return 0
+        new = 0
+        with self._transaction("recording audit records", write=True) as connection:
+            if rows:
+                if self._postgresql:
+                    connection.execute(_LOCK_AUDIT_RECORDS)
+                inserted = connection.execute(self._insert_audit, [r.values for r in rows]).all()
+                new = len(inserted)
+                if new:
+                    self._index_subjects(connection, rows, inserted)
+            if entries:
+                connection.execute(self._insert_outbox, entries)
+        return new
+
+    def mark_produced(self, produced: Sequence[tuple[str, int, int]]) -> None:
+        if not produced:
+            self._check_open()
+            return
+        params = [
+            {"p_id": exchange_id, "p_partition": partition, "p_offset": offset}
+            for exchange_id, partition, offset in produced
+        ]
+        with self._transaction("marking feed messages produced", write=True) as connection:
+            connection.execute(_set_produced, params)
+
+    def mark_consumed(self, recipient: str, partition: int, upto_offset: int) -> int:
+        statement = (
+            update(feed_outbox)
+            .where(
+                feed_outbox.c.recipient == recipient,
+                feed_outbox.c.consumed == false(),
+                feed_outbox.c.kafka_partition == partition,
+                feed_outbox.c.kafka_offset < upto_offset,
+            )
+            .values(consumed=True)
+        )
+        with self._transaction("marking feed messages consumed", write=True) as connection:
+            return connection.execute(statement).rowcount
+
+    def undelivered(self, recipient: str | None = None, limit: int = 10_000) -> list[OutboxEntry]:
+        check_limit(limit)
+        statement = select(feed_outbox).where(feed_outbox.c.consumed == false())
+        if recipient is not None:
+            statement = statement.where(feed_outbox.c.recipient == recipient)
+        statement = statement.order_by(feed_outbox.c.seq).limit(limit)
+        with self._transaction("reading undelivered feed messages") as connection:
+            return [outbox_entry(row) for row in connection.execute(statement).mappings()]
+
+    def purge_consumed(self, before: datetime) -> int:
+        statement = feed_outbox.delete().where(
+            feed_outbox.c.consumed == true(),
+            feed_outbox.c.created_at < utc(before, "purge_consumed(before)"),
+        )
+        with self._transaction("purging consumed feed messages", write=True) as connection:
+            return connection.execute(statement).rowcount
+
+    def count(self, **filters: str) -> int:
+        check_filters(filters)
+        statement = select(func.count()).select_from(audit_records)
+        for name, value in sorted(filters.items()):
+            statement = statement.where(audit_records.c[name] == value)
+        with self._transaction("counting audit records") as connection:
+            return int(connection.execute(statement).scalar_one())
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        statement = select(audit_records.c.body).where(audit_records.c.record_id == record_id)
+        with self._transaction("reading an audit record") as connection:
+            body = connection.execute(statement).scalar_one_or_none()
+        return None if body is None else _loads(body)
+
+    def records(self, *, after_seq: int = 0, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
+        check_limit(limit)
+        params = {"after_seq": after_seq, "page_limit": limit}
+        with self._transaction("reading audit records") as connection:
+            rows = connection.execute(_record_page, params).all()
+        return [(seq, _loads(body)) for seq, body in rows]
+
+    def records_for_subject(
+        self, pseudonym: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        check_limit(limit)
+        params = {"pseudonym": pseudonym, "after_seq": after_seq, "page_limit": limit}
+        with self._transaction("reading the audit records of a subject") as connection:
+            rows = connection.execute(_subject_page, params).all()
+        return [(seq, _loads(body)) for seq, body in rows]
+
+    def close(self) -> None:
+        """Close the pooled connections (SQLite checkpoints its WAL when the last one closes)."""
+        if not self._closed:
+            self._closed = True
+            with self._write_lock:
+                self._engine.dispose()
+
+    def _index_subjects(
+        self, connection: Connection, rows: Sequence[AuditRow], inserted: Sequence[Row[Any]]
+    ) -> None:
+        subjects: dict[str, tuple[str, ...]] = {}
+        for row in rows:
+            if row.subjects:
+                subjects.setdefault(row.values["record_id"], row.subjects)
+        if not subjects:
+            return
+        params = [
+            {"seq": seq, "pseudonym": pseudonym}
+            for seq, record_id in inserted
+            for pseudonym in subjects.get(record_id, ())
+        ]
+        if params:
+            connection.execute(self._insert_subjects, params)
+
+    @contextmanager
+    def _transaction(self, operation: str, *, write: bool = False) -> Iterator[Connection]:
+        self._check_open()
+        lock = self._write_lock if write else self._read_lock
+        with lock, translated(operation, self._url), self._engine.connect() as connection:
+            if write:
+                connection.execution_options(**{WRITE_TRANSACTION: True})
+            with connection.begin():
+                yield connection
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AuditStoreError(
+                f"the audit store on {self._url} is closed. Fix: open a new SqlAuditStore."
+            )
+
+
+def _insert_new(dialect: str, unique: Column[Any]) -> Insert:
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING`` into the table of ``unique``."""
+    table = unique.table
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[unique])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique])
+
+
+def _loads(body: str) -> dict[str, Any]:
+    record: dict[str, Any] = orjson.loads(body)
+    return record

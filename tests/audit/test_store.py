@@ -1,0 +1,629 @@
+"""Audit store: one behaviour suite for the SQL store (SQLite file) and the memory double,
+then what only the SQL store has (engine settings, transactions, locks, error messages)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.audit import AUDIT_FILTERS, AuditStore, AuditStoreError, OutboxEntry
+from services.audit.engine import (
+    DATABASE_URL_ENV,
+    DEFAULT_DATABASE_URL,
+    database_url,
+    make_engine,
+)
+from services.audit.store import SqlAuditStore
+from services.audit.testing import MemoryAuditDatabase, MemoryAuditStore
+from services.core.decision import Decision, Rejection, RuleRef, exchange_id, rejection_id
+from services.core.records import audit_record, rejection_record
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+RULE = RuleRef("nh-drugs-2025", "3", "energy-to-police", "art. 5.2", "ondermijning")
+
+Opener = Callable[[], AuditStore]
+
+
+def decision_record(
+    n: int,
+    *,
+    recipient: str = "politie-nh",
+    source: str = "liander",
+    delivered: bool = True,
+    subjects: dict[str, str] | None = None,
+    at: datetime = T0,
+) -> dict[str, Any]:
+    """The audit record of decision ``n``, built by the core like the router does."""
+    signal_id = f"{source}-{n:06d}"
+    subjects = {"ean": f"S-ean-{n}", "address": f"S-adr-{n}"} if subjects is None else subjects
+    decision = Decision(
+        exchange_id=exchange_id(source, signal_id, recipient),
+        signal_id=signal_id,
+        source=source,
+        signal_type="energy.consumption_anomaly.v1",
+        recipient=recipient,
+        result="delivered" if delivered else "withheld",
+        decided_at=at + timedelta(seconds=n),
+        rule=RULE if delivered else None,
+        reason=None if delivered else "no rule shares this signal with the recipient",
+        disclosed={"ean": "pseudonymise", "score": "generalise:band"} if delivered else {},
+        withheld_fields=("kwh_observed",),
+        pseudonyms={"ean": f"P-{recipient}-{n}"} if delivered else {},
+        subjects=subjects,
+        retention_days=180 if delivered else None,
+    )
+    return audit_record(decision, actor="schakel-router")
+
+
+def rejected_record(n: int) -> dict[str, Any]:
+    rejection = Rejection(
+        rejection_id=rejection_id("liander", f"bad-{n}"),
+        signal_id=f"bad-{n}",
+        source="liander",
+        code="schema",
+        reason="data.score: not a number",
+        decided_at=T0,
+    )
+    return rejection_record(rejection, actor="schakel-router")
+
+
+def entry_for(record: dict[str, Any], *, at: datetime = T0) -> OutboxEntry:
+    return OutboxEntry(
+        exchange_id=record["record_id"],
+        recipient=record["recipient"],
+        key=f"P-{record['record_id']}".encode(),
+        value=b'{"exchange_id": "%s"}' % record["record_id"].encode(),
+        created_at=at,
+    )
+
+
+def ids(entries: list[OutboxEntry]) -> list[str]:
+    return [entry.exchange_id for entry in entries]
+
+
+def sqlite_opener(path: Path, *, busy_timeout_ms: int = 15_000) -> Opener:
+    url = f"sqlite:///{path}"
+
+    def open_store() -> AuditStore:
+        store = SqlAuditStore(make_engine(url, busy_timeout_ms=busy_timeout_ms))
+        store.create_schema()
+        return store
+
+    return open_store
+
+
+def memory_opener() -> Opener:
+    database = MemoryAuditDatabase()
+    return lambda: MemoryAuditStore(database)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Opens a store on one database; calling it again is reopening that database."""
+    if request.param == "memory":
+        return memory_opener()
+    return sqlite_opener(tmp_path / "db" / "audit.db")
+
+
+@pytest.fixture
+def store(opener: Opener) -> Iterator[AuditStore]:
+    opened = opener()
+    yield opened
+    opened.close()
+
+
+# -- recording: idempotent, atomic ------------------------------------------------------------
+
+
+def test_record_counts_new_records_and_skips_known_ones(store: AuditStore):
+    first = [decision_record(n) for n in range(3)]
+    assert store.record(first, []) == 3
+    assert store.record(first, []) == 0
+    assert store.record([*first, decision_record(3)], []) == 1
+    assert store.count() == 4
+
+
+def test_a_record_repeated_inside_one_batch_is_stored_once(store: AuditStore):
+    record = decision_record(1)
+    assert store.record([record, record, decision_record(2), record], []) == 2
+    assert store.count() == 2
+
+
+def test_new_records_are_counted_right_across_large_batches(store: AuditStore):
+    """More rows than one multi-row statement takes, half of them already stored."""
+    records = [decision_record(n, subjects={}) for n in range(1_200)]
+    assert store.record(records[::2], []) == 600
+    assert store.record(records, []) == 600
+    assert store.count() == 1_200
+
+
+def test_get_returns_the_record_as_written(store: AuditStore):
+    record = decision_record(7)
+    rejected = rejected_record(1)
+    store.record([record, rejected], [])
+    assert store.get(record["record_id"]) == record
+    assert store.get(rejected["record_id"]) == rejected
+    assert store.get("no-such-record") is None
+
+
+def test_a_bad_record_mid_batch_leaves_nothing(store: AuditStore):
+    good = [decision_record(n) for n in range(3)]
+    bad = dict(decision_record(3))
+    del bad["record_id"]
+    with pytest.raises(AuditStoreError, match="no record_id"):
+        store.record([*good, bad, decision_record(4)], [entry_for(good[0])])
+    assert store.count() == 0
+    assert store.records() == []
+    assert store.undelivered() == []
+    assert store.records_for_subject("S-ean-0") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"timestamp": "2026-11-22T12:00:00"}, "time zone"),
+        ({"result": None}, "action or result"),
+        ({"subjects": ["S-1"]}, "subjects"),
+        ({"fields": {1: "keep"}}, "not JSON-serialisable"),
+        ({"fields": {"ean": {1, 2}}}, "not JSON-serialisable"),
+    ],
+)
+def test_records_that_cannot_be_stored_are_refused(store: AuditStore, change, message):
+    record = {**decision_record(1), **change}
+    with pytest.raises(AuditStoreError, match=message):
+        store.record([decision_record(0), record], [])
+    assert store.count() == 0
+
+
+def test_refusals_never_quote_record_contents(store: AuditStore):
+    record = {**decision_record(1), "fields": {"ean": {"S-secret-ish"}}}
+    with pytest.raises(AuditStoreError) as raised:
+        store.record([record], [])
+    assert "S-secret-ish" not in str(raised.value)
+    assert "S-ean-1" not in str(raised.value)
+
+
+def test_naive_datetimes_are_refused(store: AuditStore):
+    record = decision_record(1)
+    naive = replace(entry_for(record), created_at=datetime(2026, 11, 22, 12, 0))
+    with pytest.raises(AuditStoreError, match="time zone"):
+        store.record([record], [naive])
+    with pytest.raises(AuditStoreError, match="time zone"):
+        store.purge_consumed(datetime(2026, 11, 22))
+    assert store.count() == 0
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def test_records_come_in_insertion_order_with_increasing_seq(store: AuditStore):
+    written = [decision_record(n) for n in (5, 1, 9, 3)]
+    store.record(written[:2], [])
+    store.record(written, [])  # two known, two new
+    listed = store.records()
+    assert [record for _, record in listed] == written
+    seqs = [seq for seq, _ in listed]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
+    assert all(seq > 0 for seq in seqs)
+
+
+def test_records_page_by_seq(store: AuditStore):
+    store.record([decision_record(n) for n in range(25)], [])
+    pages: list[list[tuple[int, dict[str, Any]]]] = []
+    after = 0
+    while page := store.records(after_seq=after, limit=10):
+        pages.append(page)
+        after = page[-1][0]
+    assert [len(page) for page in pages] == [10, 10, 5]
+    assert [record for page in pages for _, record in page] == [r for _, r in store.records()]
+
+
+def test_limits_below_one_are_refused(store: AuditStore):
+    for read in (
+        lambda: store.records(limit=0),
+        lambda: store.records_for_subject("S", limit=0),
+        lambda: store.undelivered(limit=-1),
+    ):
+        with pytest.raises(AuditStoreError, match="limit"):
+            read()
+
+
+def test_count_filters_by_indexed_columns(store: AuditStore):
+    store.record(
+        [
+            decision_record(1, recipient="politie-nh"),
+            decision_record(1, recipient="riec-nh", delivered=False),
+            decision_record(2, recipient="riec-nh"),
+            decision_record(3, source="stedin"),
+            rejected_record(1),
+        ],
+        [],
+    )
+    assert store.count() == 5
+    assert store.count(result="delivered") == 3
+    assert store.count(result="withheld", action="withhold") == 1
+    assert store.count(action="reject") == 1
+    assert store.count(recipient="riec-nh") == 2
+    assert store.count(origin="stedin") == 1
+    assert store.count(origin="liander", result="delivered") == 2
+    assert store.count(object="energy.consumption_anomaly.v1") == 4
+    assert store.count(covenant_id="nh-drugs-2025", rule_id="energy-to-police") == 3
+    assert store.count(signal_id="liander-000001") == 2
+    assert store.count(recipient="nobody") == 0
+
+
+def test_count_refuses_unknown_filters(store: AuditStore):
+    with pytest.raises(AuditStoreError, match="reason") as raised:
+        store.count(reason="x")
+    assert all(name in str(raised.value) for name in AUDIT_FILTERS)
+
+
+def test_records_are_found_by_subject_pseudonym(store: AuditStore):
+    store.record(
+        [
+            decision_record(1, subjects={"ean": "S-A", "address": "S-B"}),
+            decision_record(2, subjects={"ean": "S-C"}),
+            decision_record(3, subjects={"ean": "S-A", "meter.ean": "S-A"}),
+            rejected_record(1),
+        ],
+        [],
+    )
+    found = store.records_for_subject("S-A")
+    assert [record["signal_id"] for _, record in found] == ["liander-000001", "liander-000003"]
+    assert [record["signal_id"] for _, record in store.records_for_subject("S-B")] == [
+        "liander-000001"
+    ]
+    assert store.records_for_subject("S-unknown") == []
+    first_seq = found[0][0]
+    assert [seq for seq, _ in store.records_for_subject("S-A", after_seq=first_seq)] == [
+        found[1][0]
+    ]
+    assert store.records_for_subject("S-A", limit=1) == found[:1]
+
+
+def test_a_replayed_record_does_not_change_its_subjects(store: AuditStore):
+    """After a key rotation a replay may carry other pseudonyms; the stored record wins."""
+    store.record([decision_record(1, subjects={"ean": "S-old"})], [])
+    store.record([decision_record(1, subjects={"ean": "S-new"})], [])
+    assert len(store.records_for_subject("S-old")) == 1
+    assert store.records_for_subject("S-new") == []
+
+
+# -- the outbox ----------------------------------------------------------------------------------
+
+
+def test_outbox_entries_are_stored_once_and_come_back_whole(store: AuditStore):
+    records = [decision_record(n) for n in range(3)]
+    entries = [entry_for(r) for r in records]
+    cet = timezone(timedelta(hours=1))
+    entries[1] = replace(entries[1], created_at=(T0 + timedelta(minutes=1)).astimezone(cet))
+    store.record(records, entries)
+    store.record(records, entries)  # replay after a crash
+    undelivered = store.undelivered()
+    assert ids(undelivered) == ids(entries)
+    assert undelivered[0] == entries[0]
+    assert undelivered[1].created_at == T0 + timedelta(minutes=1)
+    assert undelivered[1].created_at.tzinfo is UTC
+    assert undelivered[2].key == entries[2].key
+    assert undelivered[2].value == entries[2].value
+
+
+def test_outbox_keeps_insertion_order_not_id_order(store: AuditStore):
+    records = [decision_record(n) for n in range(6)]
+    entries = sorted((entry_for(r) for r in records), key=lambda e: e.exchange_id, reverse=True)
+    store.record(records, entries)
+    assert ids(store.undelivered()) == ids(entries)
+
+
+def test_undelivered_filters_by_recipient_and_limits(store: AuditStore):
+    records = [decision_record(n, recipient=("riec-nh", "politie-nh")[n % 2]) for n in range(6)]
+    store.record(records, [entry_for(r) for r in records])
+    riec = store.undelivered("riec-nh")
+    assert [e.recipient for e in riec] == ["riec-nh"] * 3
+    assert ids(store.undelivered(limit=2)) == [r["record_id"] for r in records[:2]]
+    assert store.undelivered("nobody") == []
+
+
+def test_produced_then_consumed_entries_leave_undelivered(store: AuditStore):
+    records = [decision_record(n) for n in range(5)]
+    store.record(records, [entry_for(r) for r in records])
+    rid = [r["record_id"] for r in records]
+    # records 0-2 in partition 0 at offsets 10-12; record 3 in partition 1; record 4 unproduced
+    store.mark_produced([(rid[0], 0, 10), (rid[1], 0, 11), (rid[2], 0, 12), (rid[3], 1, 10)])
+    produced = {e.exchange_id: (e.partition, e.offset) for e in store.undelivered()}
+    assert produced == {rid[0]: (0, 10), rid[1]: (0, 11), rid[2]: (0, 12), rid[3]: (1, 10),
+                        rid[4]: (None, None)}  # fmt: skip
+    # the committed offset is the next one to read: 12 means 10 and 11 are consumed
+    assert store.mark_consumed("politie-nh", 0, 12) == 2
+    assert store.mark_consumed("politie-nh", 0, 12) == 0
+    assert store.mark_consumed("riec-nh", 0, 100) == 0
+    assert ids(store.undelivered()) == rid[2:]
+    assert store.mark_consumed("politie-nh", 1, 11) == 1
+    assert store.mark_consumed("politie-nh", 0, 1_000) == 1
+    assert ids(store.undelivered()) == [rid[4]]  # never produced, so never consumed
+
+
+def test_a_consumed_entry_stays_consumed_when_produced_again(store: AuditStore):
+    record = decision_record(1)
+    store.record([record], [entry_for(record)])
+    store.mark_produced([(record["record_id"], 0, 5)])
+    assert store.mark_consumed("politie-nh", 0, 6) == 1
+    store.mark_produced([(record["record_id"], 0, 0)])  # replayed batch produced it again
+    assert store.undelivered() == []
+    assert store.mark_consumed("politie-nh", 0, 6) == 0
+
+
+def test_entries_produced_again_after_broker_loss_get_their_new_offsets(store: AuditStore):
+    records = [decision_record(n) for n in range(3)]
+    store.record(records, [entry_for(r) for r in records])
+    rid = [r["record_id"] for r in records]
+    store.mark_produced([(rid[0], 0, 40), (rid[1], 0, 41), (rid[2], 0, 42)])
+    assert store.mark_consumed("politie-nh", 0, 41) == 1
+    # the embedded broker restarted empty: topics are new, offsets start at 0 again
+    again = store.undelivered()
+    assert ids(again) == rid[1:]
+    store.mark_produced([(e.exchange_id, 0, offset) for offset, e in enumerate(again)])
+    assert store.mark_consumed("politie-nh", 0, 1) == 1
+    assert ids(store.undelivered()) == [rid[2]]
+
+
+def test_mark_produced_ignores_unknown_exchange_ids(store: AuditStore):
+    store.mark_produced([("no-such-exchange", 0, 1)])
+    store.mark_produced([])
+    assert store.undelivered() == []
+
+
+def test_purge_removes_only_consumed_entries_created_before(store: AuditStore):
+    records = [decision_record(n) for n in range(4)]
+    entries = [entry_for(r, at=T0 + timedelta(hours=n)) for n, r in enumerate(records)]
+    store.record(records, entries)
+    store.mark_produced([(e.exchange_id, 0, n) for n, e in enumerate(entries[:3])])
+    assert store.mark_consumed("politie-nh", 0, 3) == 3
+    assert store.purge_consumed(T0 + timedelta(hours=1)) == 1  # entry 0 only
+    assert store.purge_consumed(T0 + timedelta(hours=1)) == 0
+    assert store.purge_consumed(T0 + timedelta(days=1)) == 2  # entries 1 and 2
+    assert ids(store.undelivered()) == [entries[3].exchange_id]  # unconsumed: kept
+    assert store.count() == 4  # audit records are never purged with the outbox
+
+
+def test_outbox_entries_without_bytes_are_refused(store: AuditStore):
+    record = decision_record(1)
+    bad = replace(entry_for(record), value="text")  # type: ignore[arg-type]
+    with pytest.raises(AuditStoreError, match="bytes"):
+        store.record([record], [bad])
+    assert store.count() == 0
+
+
+# -- lifecycle and concurrency -------------------------------------------------------------------
+
+
+def test_reopening_keeps_everything(opener: Opener):
+    first = opener()
+    records = [decision_record(n) for n in range(3)]
+    first.record(records, [entry_for(r) for r in records])
+    first.mark_produced([(records[0]["record_id"], 0, 0)])
+    first.mark_consumed("politie-nh", 0, 1)
+    last_seq = first.records()[-1][0]
+    first.close()
+    first.close()  # closing twice is harmless
+    with pytest.raises(AuditStoreError, match="closed"):
+        first.count()
+
+    second = opener()
+    try:
+        assert [r for _, r in second.records()] == records
+        assert ids(second.undelivered()) == [r["record_id"] for r in records[1:]]
+        assert len(second.records_for_subject("S-ean-2")) == 1
+        assert second.record(records, []) == 0
+        assert second.record([decision_record(9)], []) == 1
+        assert second.records()[-1][0] > last_seq
+    finally:
+        second.close()
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-store", "two-stores"])
+def test_concurrent_writers_do_not_fail_or_lose_records(opener: Opener, shared: bool):
+    """Two threads writing, through one store or two (on SQLite: two engines, one file)."""
+    stores = [opener()] if shared else [opener(), opener()]
+    per_thread, batch = 30, 20
+
+    def write(worker: int) -> None:
+        target = stores[worker % len(stores)]
+        for b in range(per_thread):
+            base = (worker * per_thread + b) * batch
+            records = [decision_record(base + n) for n in range(batch)]
+            target.record(records, [entry_for(r) for r in records])
+            target.mark_produced([(r["record_id"], worker, base) for r in records])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running = [pool.submit(write, worker) for worker in range(2)]
+    try:
+        for done in running:
+            done.result()  # re-raises whatever the thread raised
+        total = 2 * per_thread * batch
+        assert stores[0].count() == total
+        seqs = [seq for seq, _ in stores[0].records(limit=total + 1)]
+        assert len(seqs) == total
+        assert seqs == sorted(set(seqs))
+        assert len(stores[0].undelivered(limit=total + 1)) == total
+    finally:
+        for opened in stores:
+            opened.close()
+
+
+# -- the memory double behaves like SQL, for any sequence of batches -------------------------------
+
+_batches = st.lists(
+    st.lists(st.integers(min_value=0, max_value=30), max_size=12),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_batches)
+def test_memory_and_sqlite_agree_on_any_batches(batches: list[list[int]]):
+    stores: list[AuditStore] = [MemoryAuditStore(), SqlAuditStore.open("sqlite://")]
+    try:
+        seen: set[int] = set()
+        for numbers in batches:
+            records = [decision_record(n, subjects={"ean": f"S-{n % 4}"}) for n in numbers]
+            entries = [entry_for(r) for r in records]
+            new = [s.record(records, entries) for s in stores]
+            assert new == [len(set(numbers) - seen)] * 2
+            seen.update(numbers)
+        first_seen = list(dict.fromkeys(n for numbers in batches for n in numbers))
+        expected = [decision_record(n, subjects={"ean": f"S-{n % 4}"}) for n in first_seen]
+        for opened in stores:
+            assert [r for _, r in opened.records()] == expected
+            assert ids(opened.undelivered()) == [r["record_id"] for r in expected]
+            for subject in range(4):
+                assert [r["signal_id"] for _, r in opened.records_for_subject(f"S-{subject}")] == [
+                    r["signal_id"] for r in expected if r["subjects"]["ean"] == f"S-{subject}"
+                ]
+    finally:
+        for opened in stores:
+            opened.close()
+
+
+# -- SQL specifics ---------------------------------------------------------------------------------
+
+
+def test_sqlite_engine_is_tuned_for_a_multithreaded_writer(tmp_path: Path):
+    path = tmp_path / "nested" / "dir" / "audit.db"
+    engine = make_engine(f"sqlite:///{path}", busy_timeout_ms=1234)
+    try:
+        with engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+            assert pragma("PRAGMA busy_timeout").scalar() == 1234
+        assert path.parent.is_dir()
+        assert engine.pool.size() >= 4  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+
+
+def test_database_url_comes_from_argument_environment_or_default(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    assert database_url() == DEFAULT_DATABASE_URL == "sqlite:///var/audit.db"
+    url = f"sqlite:///{tmp_path}/env.db"
+    monkeypatch.setenv(DATABASE_URL_ENV, url)
+    assert database_url() == url
+    assert database_url("sqlite://") == "sqlite://"
+    engine = make_engine()
+    try:
+        assert engine.url.database == f"{tmp_path}/env.db"
+    finally:
+        engine.dispose()
+
+
+def test_a_failure_inside_the_transaction_rolls_back_everything(tmp_path: Path):
+    """The database refuses the outbox insert, after the audit rows went in: none stay."""
+    path = tmp_path / "audit.db"
+    store = sqlite_opener(path)()
+    saboteur = sqlite3.connect(path, isolation_level=None)
+    saboteur.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON feed_outbox "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    records = [decision_record(n) for n in range(3)]
+    try:
+        with pytest.raises(AuditStoreError, match="refused"):
+            store.record(records, [entry_for(records[0])])
+        assert store.count() == 0
+        assert store.records_for_subject("S-ean-0") == []
+    finally:
+        saboteur.execute("DROP TRIGGER refuse")
+        saboteur.close()
+    assert store.record(records, [entry_for(records[0])]) == 3
+    store.close()
+
+
+def test_a_locked_database_names_the_problem_and_the_fix(tmp_path: Path):
+    path = tmp_path / "audit.db"
+    store = sqlite_opener(path, busy_timeout_ms=50)()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(AuditStoreError, match="locked") as raised:
+            store.record([decision_record(1)], [])
+        assert "busy_timeout_ms" in str(raised.value)
+        assert raised.value.__cause__ is None  # the SQL error is not chained
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.record([decision_record(1)], []) == 1
+    store.close()
+
+
+def test_missing_tables_name_create_schema(tmp_path: Path):
+    store = SqlAuditStore(make_engine(f"sqlite:///{tmp_path}/audit.db"))
+    with pytest.raises(AuditStoreError, match="create_schema"):
+        store.count()
+    store.close()
+
+
+def test_an_unopenable_database_names_the_problem(tmp_path: Path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(AuditStoreError, match="directory"):
+        make_engine(f"sqlite:///{tmp_path}/file/audit.db")
+
+
+def test_an_unparseable_url_is_not_repeated():
+    with pytest.raises(AuditStoreError, match="not a valid") as raised:
+        make_engine("not a url, password hunter2")
+    assert "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://schakel:hunter2@db/audit", "not supported"),
+        ("postgresql+asyncpg://schakel:hunter2@db/audit", "driver"),
+    ],
+)
+def test_unusable_urls_are_refused_with_the_password_masked(url: str, message: str):
+    with pytest.raises(AuditStoreError, match=message) as raised:
+        make_engine(url)
+    assert "hunter2" not in str(raised.value)
+    assert "***" in str(raised.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None, reason="psycopg installed")
+def test_postgresql_without_its_driver_names_the_package_to_install():
+    with pytest.raises(AuditStoreError, match="install psycopg") as raised:
+        make_engine("postgresql+psycopg://schakel:hunter2@db/audit")
+    assert "hunter2" not in str(raised.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("psycopg") is None, reason="psycopg not installed")
+def test_postgresql_engines_connect_lazily_and_mask_the_password():
+    engine = make_engine("postgresql+psycopg://schakel:hunter2@db/audit")
+    try:
+        assert SqlAuditStore(engine).url == "postgresql+psycopg://schakel:***@db/audit"
+    finally:
+        engine.dispose()
+
+
+def test_in_memory_sqlite_is_shared_between_threads():
+    store = SqlAuditStore.open("sqlite://")
+    thread = threading.Thread(target=store.record, args=([decision_record(1)], []))
+    thread.start()
+    thread.join()
+    assert store.count() == 1
+    store.close()
