@@ -116,7 +116,11 @@ class SqlAuditStore:
         """A store on :func:`make_engine(url) <services.audit.engine.make_engine>`, with its
         tables created if missing."""
         store = cls(make_engine(url))
-        store.create_schema()
+        try:
+            store.create_schema()
+        except AuditStoreError:
+            store.close()
+            raise
         return store
 
     @property

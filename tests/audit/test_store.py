@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from services.audit import AUDIT_FILTERS, AuditStore, AuditStoreError, OutboxEntry
 from services.audit.engine import (
@@ -530,6 +531,26 @@ def test_database_url_comes_from_argument_environment_or_default(monkeypatch, tm
         assert engine.url.database == f"{tmp_path}/env.db"
     finally:
         engine.dispose()
+
+
+def test_sqlite_writes_take_the_write_lock_when_they_begin(tmp_path: Path):
+    """A deferred transaction could fail at once on upgrading to a writer, busy timeout or not."""
+    engine = make_engine(f"sqlite:///{tmp_path}/audit.db")
+    store = SqlAuditStore(engine)
+    store.create_schema()
+    begins: list[str] = []
+
+    def note_begin(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note_begin)
+    store.record([decision_record(1)], [])
+    store.mark_consumed("politie-nh", 0, 1)
+    store.count()
+    store.records()
+    assert begins == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE", "BEGIN", "BEGIN"]
+    store.close()
 
 
 def test_a_failure_inside_the_transaction_rolls_back_everything(tmp_path: Path):

@@ -20,7 +20,14 @@ the timestamp/duration accessors; the macros ``all``, ``exists``, ``exists_one``
 
 What is known at compile time is checked at compile time: unknown names, unknown members of
 constants (``regions.nope``), operators applied to literals or results of the wrong type, and
-constant parts of the condition that always fail.
+constant parts of the condition that always fail. Such a condition is rejected even where
+``&&``/``||`` would have absorbed the error at run time.
+
+Where the Rust library departs from the spec we follow the spec: ``exists``/``all`` absorb
+errors like ``||``/``&&``; ``size()`` of a string counts code points; timestamp accessors use
+UTC unless given a time zone; ``string()`` of a timestamp ends in ``Z`` and of a duration is
+in seconds (``"3600s"``). Timestamps and durations have microsecond resolution (``datetime``).
+Not supported: ``type()``, message construction, optional syntax and the extension libraries.
 """
 
 from __future__ import annotations
