@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup run test lint typecheck pytest fast bench clean
+.PHONY: setup run replay test lint typecheck pytest fast bench clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: setup
+	$(BIN)/schakel up --demo
+
+replay: setup
 	$(BIN)/schakel replay --input examples/signals.jsonl --out out/replay
 
 test: setup lint typecheck pytest
@@ -37,6 +40,7 @@ fast: setup
 
 bench: setup
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/router.py
 
 clean:
 	rm -rf $(VENV) out var .pytest_cache .mypy_cache .ruff_cache

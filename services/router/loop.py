@@ -19,6 +19,7 @@ store skip what it has, and recipients drop duplicate messages by exchange id. A
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class LoopConfig:
     linger_ms: int = 5
     producer_batch_bytes: int = 256 * 1024
     reload_every_s: float = 2.0
+    start_at: str = "earliest"
+    """Where a new group starts reading: every signal ever published ("earliest", the hub's
+    setting) or only new ones ("latest", for measurements)."""
 
 
 @dataclass
@@ -90,6 +94,8 @@ class RouterLoop:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def start(self) -> None:
         kwargs = self._kafka.client_kwargs_aiokafka()
@@ -104,7 +110,7 @@ class RouterLoop:
             group_id=self._config.group_id,
             group_instance_id=self._config.instance_id,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset=self._config.start_at,
             max_poll_records=self._config.batch_max,
             session_timeout_ms=self._config.session_timeout_ms,
             heartbeat_interval_ms=self._config.heartbeat_interval_ms,
@@ -115,8 +121,11 @@ class RouterLoop:
         await self._producer.start()
         await self._consumer.start()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in hand (its writes and commit), then close the clients."""
         self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
         if self._consumer is not None:
             await self._consumer.stop()
         if self._producer is not None:
@@ -128,6 +137,15 @@ class RouterLoop:
             raise RuntimeError("RouterLoop.run() before start()")
         loop = asyncio.get_running_loop()
         next_reload = loop.time() + self._config.reload_every_s
+        self._idle.clear()
+        try:
+            await self._run(loop, next_reload)
+        finally:
+            self._idle.set()
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, next_reload: float) -> None:
+        if self._consumer is None:
+            raise RuntimeError("RouterLoop.run() before start()")
         while not self._stopping.is_set():
             batches = await self._consumer.getmany(
                 timeout_ms=self._config.poll_timeout_ms, max_records=self._config.batch_max

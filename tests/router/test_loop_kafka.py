@@ -12,7 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.audit.engine import make_engine
+from services.audit.errors import AuditStoreError
 from services.audit.store import SqlAuditStore
+from services.audit.testing import MemoryAuditStore
 from services.broker.embedded import BrokerKind, EmbeddedBroker
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
@@ -166,3 +168,55 @@ def _all(store: SqlAuditStore) -> list[tuple[str, dict]]:
         out.extend((body["record_id"], body) for _, body in page)
         after = page[-1][0]
     return out
+
+
+class FailingStore(MemoryAuditStore):
+    """Fails the n-th write, like a database that went away mid-stream."""
+
+    def __init__(self, fail_on: int) -> None:
+        super().__init__()
+        self.calls = 0
+        self.fail_on = fail_on
+
+    def record(self, audit, outbox):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise AuditStoreError("audit database unreachable (test)")
+        return super().record(audit, outbox)
+
+
+def test_a_failed_write_stops_the_loop_uncommitted_and_a_restart_loses_nothing(
+    fresh_broker: EmbeddedBroker,
+):
+    asyncio.run(_failed_write(fresh_broker))
+
+
+async def _failed_write(fresh_broker: EmbeddedBroker) -> None:
+    settings = KafkaSettings.local(fresh_broker.bootstrap)
+    source = policy_source()
+    policy = source.current.policy
+    values = lines(traffic(600, seed=5))
+    prepare_topics(settings, set(policy.suppliers), set(policy.recipients))
+    expected = set()
+    for value in values:
+        outcome = process(value, source.current.registry, policy, NOW)
+        expected.update(audit_record(d, actor="x")["record_id"] for d in outcome.decisions)
+    await publish(settings, values)
+    config = LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100)
+    failing = FailingStore(fail_on=2)
+    first = RouterLoop(settings, failing, source, config, clock=lambda: NOW)
+    await first.start()
+    task = asyncio.create_task(first.run())
+    with pytest.raises(AuditStoreError):
+        await asyncio.wait_for(task, 60)
+    await first.stop()
+    assert first.stats.batches == 1  # the failed batch was not counted, nor committed
+    survivor = MemoryAuditStore()
+    for record in failing.records(limit=100_000):
+        survivor.record([record[1]], [])
+    second = RouterLoop(settings, survivor, source, config, clock=lambda: NOW)
+    await second.start()
+    await run_until(second, lambda: survivor.count() >= len(expected), timeout=90)
+    ids = [body["record_id"] for _, body in survivor.records(limit=100_000)]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == expected
