@@ -6,7 +6,7 @@ import asyncio
 import sys
 import time
 from collections import OrderedDict
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -46,11 +46,14 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
     seen: OrderedDict[str, None] = OrderedDict()
     out = sys.stdout.buffer
     try:
+        await _wait_for_assignment(consumer)
         if from_beginning:
-            await _wait_for_assignment(consumer)
             await consumer.seek_to_beginning()
+        # without --follow: print what the feed holds now, then stop (new messages keep
+        # arriving on a live hub, so "until idle" alone might never end)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
         last = time.monotonic()
-        while follow or time.monotonic() - last < idle:
+        while follow or (time.monotonic() - last < idle and not await _caught_up(consumer, ends)):
             batch = await consumer.getmany(timeout_ms=300)
             if not batch:
                 continue
@@ -71,11 +74,19 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
 
 
 async def _wait_for_assignment(consumer: AIOKafkaConsumer, timeout: float = 30.0) -> None:
+    """Join the group and get partitions, without consuming anything yet."""
     deadline = time.monotonic() + timeout
     while not consumer.assignment():
         if time.monotonic() > deadline:
             raise typer.BadParameter("no partitions assigned; is the hub running?")
-        await consumer.getmany(timeout_ms=200)
+        await asyncio.sleep(0.1)
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[Any, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
 
 
 def _exchange_id(value: bytes | None) -> str:

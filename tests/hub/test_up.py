@@ -1,0 +1,83 @@
+"""`schakel up --demo` as a user runs it: everything starts, feeds fill, Ctrl-C stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services.hub.state import HubState
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_up_demo_runs_the_whole_flow_and_stops_on_ctrl_c(tmp_path: Path):
+    env = {
+        **os.environ,
+        "SCHAKEL_STATE_DIR": str(tmp_path / "var"),
+        "SCHAKEL_KEYS": str(tmp_path / "var" / "keys.json"),
+        "SCHAKEL_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'audit.db'}",
+        "COLUMNS": "200",
+    }
+    env.pop("SCHAKEL_KAFKA_BOOTSTRAP", None)
+    log = (tmp_path / "up.log").open("wb")
+    hub = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "services.cli", "up", "--demo", "--rate", "100"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        state_file = tmp_path / "var" / "hub.json"
+        deadline = time.monotonic() + 60
+        while not state_file.exists() and time.monotonic() < deadline:
+            assert hub.poll() is None, (tmp_path / "up.log").read_text()
+            time.sleep(0.2)
+        state = HubState.read(state_file)
+        assert state is not None and state.bootstrap.startswith("127.0.0.1:")
+        # the demo partners publish, the router decides, the RIEC feed fills
+        received: list[dict[str, object]] = []
+        deadline = time.monotonic() + 90
+        while len(received) < 20 and time.monotonic() < deadline:
+            out = run_cli(["subscribe", "--as", "riec-nh", "--from-beginning", "--idle", "3"], env)
+            assert out.returncode == 0, out.stderr.decode()
+            received = [orjson.loads(line) for line in out.stdout.splitlines()]
+        assert len(received) >= 20, (tmp_path / "up.log").read_text()
+        assert len({m["exchange_id"] for m in received}) == len(received)
+        assert all(m["covenant"]["id"] for m in received)  # type: ignore[index]
+        status = run_cli(["status", "--json"], env)
+        assert status.returncode == 0, status.stderr.decode()
+        report = orjson.loads(status.stdout)
+        assert report["topics"]["signals.liander"]["messages"] > 0
+        assert report["topics"]["feed.riec-nh"]["messages"] >= len(received)
+    finally:
+        hub.send_signal(signal.SIGINT)
+        code = hub.wait(60)
+        log.close()
+    text = (tmp_path / "up.log").read_text()
+    assert code == 0, text
+    assert "Schakel hub is up" in text and "stopping" in text
+    assert not (tmp_path / "var" / "hub.json").exists()
+    # the embedded broker is gone with the hub
+    leftover = subprocess.run(
+        ["pgrep", "-f", str(tmp_path / "var" / "broker")], capture_output=True, check=False
+    )  # noqa: S607
+    assert leftover.stdout.strip() == b""
