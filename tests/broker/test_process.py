@@ -141,9 +141,7 @@ def test_child_dies_with_its_parent(tmp_path: Path, started_from: str):
             Path({str(pid_file)!r}).write_text(str(child.pid))
         time.sleep(60)
     """
-    hub = subprocess.Popen(  # noqa: S603 - runs this interpreter on a fixed script
-        [sys.executable, "-c", textwrap.dedent(script)], cwd=REPO
-    )
+    hub = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=REPO)
     try:
         assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "", timeout=20)
         grandchild = int(pid_file.read_text())

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(180)]
 def run_cli(
     args: list[str], env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(  # noqa: S603 - our own CLI
+    return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
         env=env,
         capture_output=True,
@@ -39,7 +39,7 @@ def test_up_demo_runs_the_whole_flow_and_stops_on_ctrl_c(tmp_path: Path):
     }
     env.pop("SCHAKEL_KAFKA_BOOTSTRAP", None)
     log = (tmp_path / "up.log").open("wb")
-    hub = subprocess.Popen(  # noqa: S603
+    hub = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up", "--demo", "--rate", "100"],
         env=env,
         stdout=log,
@@ -79,5 +79,5 @@ def test_up_demo_runs_the_whole_flow_and_stops_on_ctrl_c(tmp_path: Path):
     # the embedded broker is gone with the hub
     leftover = subprocess.run(
         ["pgrep", "-f", str(tmp_path / "var" / "broker")], capture_output=True, check=False
-    )  # noqa: S607
+    )
     assert leftover.stdout.strip() == b""
