@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError
 
 from services.audit.engine import make_engine
 from services.audit.errors import AuditStoreError
@@ -220,3 +221,59 @@ async def _failed_write(fresh_broker: EmbeddedBroker) -> None:
     ids = [body["record_id"] for _, body in survivor.records(limit=100_000)]
     assert len(ids) == len(set(ids))
     assert set(ids) == expected
+
+
+def test_a_failed_delivery_stops_the_loop_uncommitted_and_a_restart_loses_nothing(
+    fresh_broker: EmbeddedBroker,
+):
+    asyncio.run(_failed_delivery(fresh_broker))
+
+
+async def _failed_delivery(fresh_broker: EmbeddedBroker) -> None:
+    """`send` only queues: the loop must await each delivery report and stop on a failure."""
+    settings = KafkaSettings.local(fresh_broker.bootstrap)
+    source = policy_source()
+    policy = source.current.policy
+    values = lines(traffic(500, seed=6))
+    prepare_topics(settings, set(policy.suppliers), set(policy.recipients))
+    expected = set()
+    for value in values:
+        outcome = process(value, source.current.registry, policy, NOW)
+        expected.update(d.exchange_id for d in outcome.decisions if d.delivered)
+    await publish(settings, values)
+    config = LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100)
+    store = MemoryAuditStore()
+    first = RouterLoop(settings, store, source, config, clock=lambda: NOW)
+    await first.start()
+    producer = first._producer  # inject a broker-side delivery failure
+    assert producer is not None
+    real_send = producer.send
+    sends = 0
+
+    async def failing_send(topic, value=None, key=None, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal sends
+        sends += 1
+        future = await real_send(topic, value, key=key, **kwargs)
+        if sends == 150:  # in the second batch: the report for one message is a failure
+            failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            failed.set_exception(KafkaTimeoutError("delivery failed after retries (test)"))
+            return failed
+        return future
+
+    producer.send = failing_send  # type: ignore[method-assign]
+    task = asyncio.create_task(first.run())
+    with pytest.raises(KafkaTimeoutError):
+        await asyncio.wait_for(task, 60)
+    await first.stop()
+    committed_batches = first.stats.batches
+    second = RouterLoop(settings, store, source, config, clock=lambda: NOW)
+    await second.start()
+    await run_until(
+        second, lambda: second.stats.signals >= len(values) - committed_batches * 100, timeout=90
+    )
+    # every delivered decision reached its feed (the failed batch was re-read, not acked)
+    seen: set[str] = set()
+    for recipient in sorted(policy.recipients):
+        for value in await read_topic(settings, feed_topic(recipient), 0, timeout=3):
+            seen.add(orjson.loads(value)["exchange_id"])
+    assert expected <= seen
