@@ -4,7 +4,16 @@
 * :mod:`services.audit.store` — :class:`SqlAuditStore` on SQLite or PostgreSQL;
 * :mod:`services.audit.engine` — :func:`make_engine` from ``$SCHAKEL_DATABASE_URL``;
 * :mod:`services.audit.schema` — the tables;
-* :mod:`services.audit.testing` — :class:`MemoryAuditStore`, the test double.
+* :mod:`services.audit.testing` — :class:`MemoryAuditStore` and ``MemoryWitness``, the
+  test doubles;
+* :mod:`services.audit.chain` — the hash chain every record is linked into (byte encoding);
+* :mod:`services.audit.checkpoint` — signed checkpoints of the chain head (statement bytes);
+* :mod:`services.audit.checkpointer` — when stores make checkpoints, publishing to a witness;
+* :mod:`services.audit.witness` — checkpoints kept outside the database (JSON-lines file);
+* :mod:`services.audit.verify` — recomputing the chain and locating the first tampering;
+* :mod:`services.audit.export` — self-contained bundles for outside auditors;
+* :mod:`services.audit.reading` — streaming the chain out of a store;
+* :mod:`services.audit.upgrade` — chaining a database from before the hash chain.
 
 Records never contain raw identifiers (the core guarantees that); the store neither checks
 nor logs their bodies.

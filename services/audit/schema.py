@@ -5,6 +5,11 @@
     hash chain can follow it); ``record_id`` makes writing idempotent; the columns privacy
     officers search by are indexed, each together with ``timestamp`` so a search can be
     narrowed to a period; ``body`` is the whole record as canonical JSON (sorted keys).
+    ``prev_seq`` and ``chain_hash`` link the row into the hash chain (:mod:`services.audit.chain`):
+    the ``seq`` of the row before it and SHA-256 over that row's hash and this row.
+``audit_checkpoints``
+    The signed checkpoints (:mod:`services.audit.checkpoint`): the chain head at ``seq``,
+    signed at ``created_at`` by the key ``key_id``.
 ``audit_subjects``
     ``(pseudonym, seq)`` for every hub-internal pseudonym a record is about: the index for
     access requests (AVG art. 15), which go by pseudonym, never by raw identifier. On SQLite
@@ -68,6 +73,8 @@ audit_records = Table(
     Column("covenant_id", String),
     Column("rule_id", String),
     Column("body", Text, nullable=False),
+    Column("prev_seq", Seq, nullable=False),
+    Column("chain_hash", LargeBinary, nullable=False),
     Index("ix_audit_records_timestamp", "timestamp"),
     Index("ix_audit_records_result", "result", "action", "timestamp"),
     Index("ix_audit_records_origin", "origin", "timestamp"),
@@ -76,6 +83,16 @@ audit_records = Table(
     Index("ix_audit_records_covenant", "covenant_id", "rule_id", "timestamp"),
     Index("ix_audit_records_signal_id", "signal_id"),
     sqlite_autoincrement=True,
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=False),
+    Column("chain_hash", LargeBinary, nullable=False),
+    Column("created_at", Moment, nullable=False),
+    Column("key_id", String, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
 )
 
 audit_subjects = Table(

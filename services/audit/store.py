@@ -37,6 +37,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
+from services.audit.chain import GENESIS, ChainRecord, chained, unique_rows
+from services.audit.checkpoint import Checkpoint, whole_seconds
+from services.audit.checkpointer import Checkpointer
 from services.audit.engine import WRITE_TRANSACTION, is_memory_sqlite, make_engine, masked
 from services.audit.errors import AuditStoreError, translated
 from services.audit.model import AuditStore, OutboxEntry
@@ -49,7 +52,14 @@ from services.audit.rows import (
     outbox_row,
     utc,
 )
-from services.audit.schema import audit_records, audit_subjects, feed_outbox, metadata
+from services.audit.schema import (
+    audit_checkpoints,
+    audit_records,
+    audit_subjects,
+    feed_outbox,
+    metadata,
+)
+from services.audit.upgrade import chain_unchained
 
 __all__ = ["AuditStore", "OutboxEntry", "SqlAuditStore"]
 
@@ -72,6 +82,33 @@ _subject_page = (
     .order_by(audit_subjects.c.seq)
     .limit(bindparam("page_limit"))
 )
+_chain_page = (
+    select(
+        audit_records.c.seq,
+        audit_records.c.prev_seq,
+        audit_records.c.record_id,
+        audit_records.c.body,
+        audit_records.c.chain_hash,
+    )
+    .where(audit_records.c.seq > bindparam("after_seq"))
+    .order_by(audit_records.c.seq)
+    .limit(bindparam("page_limit"))
+)
+_chain_head = (
+    select(audit_records.c.seq, audit_records.c.chain_hash)
+    .order_by(audit_records.c.seq.desc())
+    .limit(1)
+)
+_delete_seqs = audit_records.delete().where(audit_records.c.seq == bindparam("d_seq"))
+_checkpoint_columns = (
+    audit_checkpoints.c.seq,
+    audit_checkpoints.c.chain_hash,
+    audit_checkpoints.c.created_at,
+    audit_checkpoints.c.key_id,
+    audit_checkpoints.c.signature,
+)
+_all_checkpoints = select(*_checkpoint_columns).order_by(audit_checkpoints.c.seq)
+_last_checkpoint = select(*_checkpoint_columns).order_by(audit_checkpoints.c.seq.desc()).limit(1)
 _set_produced = (
     update(feed_outbox)
     .where(feed_outbox.c.exchange_id == bindparam("p_id"), feed_outbox.c.consumed == false())
@@ -84,9 +121,12 @@ class SqlAuditStore:
 
     Use an engine from :func:`~services.audit.engine.make_engine` (it configures SQLite and
     keeps parameters out of error messages). The store is safe to share between threads.
+    Every record is chained onto the previous one (:mod:`services.audit.chain`) in the
+    transaction that inserts it; with a signer in ``checkpointer`` the store also signs
+    checkpoints of the chain head and publishes them to its witness.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, checkpointer: Checkpointer | None = None) -> None:
         dialect = engine.dialect.name
         if dialect not in _SUPPORTED:
             raise AuditStoreError(
@@ -94,13 +134,16 @@ class SqlAuditStore:
                 "Fix: use SQLite or PostgreSQL."
             )
         self._engine = engine
+        self._checkpointer = checkpointer or Checkpointer()
         self._url = masked(engine.url)
         self._postgresql = dialect == "postgresql"
         self._closed = False
         self._insert_audit = _insert_new(dialect, audit_records.c.record_id).returning(
             audit_records.c.seq, audit_records.c.record_id
         )
+        self._insert_plain = audit_records.insert()
         self._insert_subjects = audit_subjects.insert()
+        self._insert_checkpoint = _insert_new(dialect, audit_checkpoints.c.seq)
         self._insert_outbox = _insert_new(dialect, feed_outbox.c.exchange_id)
         write_lock: AbstractContextManager[object] = nullcontext()
         read_lock: AbstractContextManager[object] = nullcontext()
@@ -112,10 +155,12 @@ class SqlAuditStore:
         self._read_lock = read_lock
 
     @classmethod
-    def open(cls, url: str | None = None) -> SqlAuditStore:
+    def open(
+        cls, url: str | None = None, checkpointer: Checkpointer | None = None
+    ) -> SqlAuditStore:
         """A store on :func:`make_engine(url) <services.audit.engine.make_engine>`, with its
         tables created if missing."""
-        store = cls(make_engine(url))
+        store = cls(make_engine(url), checkpointer)
         try:
             store.create_schema()
         except AuditStoreError:
@@ -132,25 +177,59 @@ class SqlAuditStore:
         """Create missing tables and indexes (until migrations manage the schema)."""
         with self._transaction("creating the audit tables", write=True) as connection:
             metadata.create_all(connection)  # in one write transaction: hubs may start together
+            chain_unchained(connection)
 
     def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
-        rows = [audit_row(record) for record in audit]
+        rows = unique_rows(audit_row(record) for record in audit)
         entries = [outbox_row(entry) for entry in outbox]
         if not rows and not entries:
             self._check_open()
+            self._checkpointer.committed(None)  # retry a checkpoint the witness missed
             return 0
         new = 0
+        made: Checkpoint | None = None
         with self._transaction("recording audit records", write=True) as connection:
             if rows:
                 if self._postgresql:
                     connection.execute(_LOCK_AUDIT_RECORDS)
-                inserted = connection.execute(self._insert_audit, [r.values for r in rows]).all()
-                new = len(inserted)
+                new, head = self._append(connection, rows)
                 if new:
-                    self._index_subjects(connection, rows, inserted)
+                    made = self._checkpoint_if_due(connection, head)
             if entries:
                 connection.execute(self._insert_outbox, entries)
+        self._checkpointer.committed(made)
         return new
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the chain head now if records came after the last checkpoint (on shutdown, or
+        from a timer of an idle hub); return the new checkpoint, if any."""
+        made: Checkpoint | None = None
+        if self._checkpointer.enabled:
+            with self._transaction("writing an audit checkpoint", write=True) as connection:
+                if self._postgresql:
+                    connection.execute(_LOCK_AUDIT_RECORDS)
+                head = connection.execute(_chain_head).one_or_none()
+                if head is not None:
+                    made = self._checkpoint_if_due(connection, (head[0], head[1]), force=True)
+        self._checkpointer.committed(made)
+        return made
+
+    def chain(self, *, after_seq: int = 0, limit: int = 10_000) -> list[ChainRecord]:
+        """Records above ``after_seq`` as the hash chain sees them (stored body text and
+        hashes), in ``seq`` order: what :mod:`services.audit.verify` checks."""
+        check_limit(limit)
+        params = {"after_seq": after_seq, "page_limit": limit}
+        with self._transaction("reading the audit hash chain") as connection:
+            rows = connection.execute(_chain_page, params).all()
+        return [
+            ChainRecord(seq, prev, rid, body, bytes(h or b"")) for seq, prev, rid, body, h in rows
+        ]
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every stored checkpoint, oldest first."""
+        with self._transaction("reading audit checkpoints") as connection:
+            rows = connection.execute(_all_checkpoints).all()
+        return [_checkpoint(row) for row in rows]
 
     def mark_produced(self, produced: Sequence[tuple[str, int, int]]) -> None:
         if not produced:
@@ -231,19 +310,64 @@ class SqlAuditStore:
             with self._write_lock:
                 self._engine.dispose()
 
+    def _append(
+        self, connection: Connection, rows: Sequence[AuditRow]
+    ) -> tuple[int, tuple[int, bytes]]:
+        """Insert the new ones of ``rows`` chained onto the head; return how many were new
+        and the new head ``(seq, chain_hash)``.
+
+        Optimistic: sequence numbers and hashes are computed for all rows first, which is
+        right unless some were stored before (a replay). Then the rows that did go in are
+        taken out again and only the new ones chained and inserted, so replays never change
+        the chain.
+        """
+        head = connection.execute(_chain_head).one_or_none()
+        start: tuple[int, bytes] = (0, GENESIS) if head is None else (head[0], head[1])
+        values, end = chained(rows, start)
+        inserted = connection.execute(self._insert_audit, values).all()
+        if len(inserted) != len(values):
+            if inserted:
+                connection.execute(_delete_seqs, [{"d_seq": seq} for seq, _ in inserted])
+            fresh = {record_id for _, record_id in inserted}
+            rows = [row for row in rows if row.values["record_id"] in fresh]
+            if not rows:
+                return 0, start
+            values, end = chained(rows, start)
+            connection.execute(self._insert_plain, values)
+        self._index_subjects(connection, rows, values)
+        return len(rows), end
+
+    def _checkpoint_if_due(
+        self, connection: Connection, head: tuple[int, bytes], *, force: bool = False
+    ) -> Checkpoint | None:
+        checkpointer = self._checkpointer
+        if not checkpointer.enabled:
+            return None
+        if not checkpointer.loaded:
+            last = connection.execute(_last_checkpoint).one_or_none()
+            checkpointer.load(None if last is None else _checkpoint(last))
+        if not checkpointer.due(head[0], force=force):
+            return None
+        made = checkpointer.make(*head)
+        connection.execute(
+            self._insert_checkpoint,
+            {
+                "seq": made.seq,
+                "chain_hash": made.chain_hash,
+                "created_at": made.created_at,
+                "key_id": made.key_id,
+                "signature": made.signature,
+            },
+        )
+        return made
+
     def _index_subjects(
-        self, connection: Connection, rows: Sequence[AuditRow], inserted: Sequence[Row[Any]]
+        self, connection: Connection, rows: Sequence[AuditRow], values: Sequence[dict[str, Any]]
     ) -> None:
-        subjects: dict[str, tuple[str, ...]] = {}
-        for row in rows:
-            if row.subjects:
-                subjects.setdefault(row.values["record_id"], row.subjects)
-        if not subjects:
-            return
         params = [
-            {"seq": seq, "pseudonym": pseudonym}
-            for seq, record_id in inserted
-            for pseudonym in subjects.get(record_id, ())
+            {"seq": stored["seq"], "pseudonym": pseudonym}
+            for row, stored in zip(rows, values, strict=True)
+            for pseudonym in row.subjects
         ]
         if params:
             connection.execute(self._insert_subjects, params)
@@ -271,6 +395,11 @@ def _insert_new(dialect: str, unique: Column[Any]) -> Insert:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=[unique])
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique])
+
+
+def _checkpoint(row: Row[Any]) -> Checkpoint:
+    seq, chain_hash, created_at, key_id, signature = row
+    return Checkpoint(seq, bytes(chain_hash), whole_seconds(created_at), key_id, bytes(signature))
 
 
 def _loads(body: str) -> dict[str, Any]:

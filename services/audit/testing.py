@@ -18,6 +18,9 @@ from typing import Any
 
 import orjson
 
+from services.audit.chain import GENESIS, ChainRecord, chained, unique_rows
+from services.audit.checkpoint import Checkpoint
+from services.audit.checkpointer import Checkpointer
 from services.audit.errors import AuditStoreError
 from services.audit.model import OutboxEntry
 from services.audit.rows import (
@@ -46,36 +49,83 @@ class MemoryAuditDatabase:
     """pseudonym -> seqs of the records about that subject, increasing."""
     outbox: dict[str, OutboxEntry] = field(default_factory=dict)
     """exchange_id -> entry, in insertion order."""
+    head: bytes = GENESIS
+    """``chain_hash`` of the record at ``last_seq``."""
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    """The ``audit_checkpoints`` table, oldest first."""
 
 
 class MemoryAuditStore:
     """:class:`~services.audit.model.AuditStore` in memory; safe to share between threads."""
 
-    def __init__(self, database: MemoryAuditDatabase | None = None) -> None:
+    def __init__(
+        self, database: MemoryAuditDatabase | None = None, checkpointer: Checkpointer | None = None
+    ) -> None:
         self.database = database if database is not None else MemoryAuditDatabase()
+        self._checkpointer = checkpointer or Checkpointer()
         self._closed = False
 
     def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
-        rows = [audit_row(record) for record in audit]
+        rows = unique_rows(audit_row(record) for record in audit)
         entries = [outbox_entry(outbox_row(entry)) for entry in outbox]
         db = self._open()
-        new = 0
+        made: Checkpoint | None = None
         with db.lock:
-            for row in rows:
-                record_id = row.values["record_id"]
-                if record_id in db.seq_of:
-                    continue
-                db.last_seq += 1
-                seq = db.last_seq
+            fresh = [row for row in rows if row.values["record_id"] not in db.seq_of]
+            values, (db.last_seq, db.head) = chained(fresh, (db.last_seq, db.head))
+            for row, columns in zip(fresh, values, strict=True):
+                seq = columns["seq"]
                 db.seqs.append(seq)
-                db.records[seq] = row.values
-                db.seq_of[record_id] = seq
+                db.records[seq] = columns
+                db.seq_of[columns["record_id"]] = seq
                 for pseudonym in row.subjects:
                     db.subjects.setdefault(pseudonym, []).append(seq)
-                new += 1
+            if fresh:
+                made = self._checkpoint_if_due(db)
             for entry in entries:
                 db.outbox.setdefault(entry.exchange_id, entry)
-        return new
+        self._checkpointer.committed(made)
+        return len(fresh)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the chain head now if records came after the last checkpoint."""
+        db = self._open()
+        with db.lock:
+            made = self._checkpoint_if_due(db, force=True)
+        self._checkpointer.committed(made)
+        return made
+
+    def chain(self, *, after_seq: int = 0, limit: int = 10_000) -> list[ChainRecord]:
+        """Records above ``after_seq`` as the hash chain sees them, in ``seq`` order."""
+        check_limit(limit)
+        db = self._open()
+        with db.lock:
+            start = bisect.bisect_right(db.seqs, after_seq)
+            page = [db.records[seq] for seq in db.seqs[start : start + limit]]
+        return [
+            ChainRecord(c["seq"], c["prev_seq"], c["record_id"], c["body"], c["chain_hash"])
+            for c in page
+        ]
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every stored checkpoint, oldest first."""
+        db = self._open()
+        with db.lock:
+            return list(db.checkpoints)
+
+    def _checkpoint_if_due(
+        self, db: MemoryAuditDatabase, *, force: bool = False
+    ) -> Checkpoint | None:
+        checkpointer = self._checkpointer
+        if not checkpointer.enabled:
+            return None
+        if not checkpointer.loaded:
+            checkpointer.load(db.checkpoints[-1] if db.checkpoints else None)
+        if not checkpointer.due(db.last_seq, force=force):
+            return None
+        made = checkpointer.make(db.last_seq, db.head)
+        db.checkpoints.append(made)
+        return made
 
     def mark_produced(self, produced: Sequence[tuple[str, int, int]]) -> None:
         db = self._open()
@@ -172,6 +222,23 @@ class MemoryAuditStore:
                 "database."
             )
         return self.database
+
+
+class MemoryWitness:
+    """:class:`~services.audit.witness.Witness` in memory; ``fail`` makes appends fail, to
+    test what happens when the witness is unreachable."""
+
+    def __init__(self) -> None:
+        self.kept: list[Checkpoint] = []
+        self.fail = False
+
+    def append(self, checkpoint: Checkpoint) -> None:
+        if self.fail:
+            raise AuditStoreError("the memory witness is set to fail. Fix: set fail = False.")
+        self.kept.append(checkpoint)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return list(self.kept)
 
 
 def _loads(body: str) -> dict[str, Any]:

@@ -16,8 +16,20 @@ def _register() -> None:
     """Attach every verb group to ``app`` (once; imports stay lazy until the CLI runs)."""
     if app.registered_groups:
         return
-    from services.cli import covenant, demo, keys, publish, replay, router, status, subscribe, up
+    from services.cli import (
+        audit,
+        covenant,
+        demo,
+        keys,
+        publish,
+        replay,
+        router,
+        status,
+        subscribe,
+        up,
+    )
 
+    app.add_typer(audit.app, name="audit")
     app.add_typer(covenant.app, name="covenant")
     app.add_typer(demo.app, name="demo")
     app.add_typer(keys.app, name="keys")

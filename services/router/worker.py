@@ -15,8 +15,7 @@ from pathlib import Path
 
 import faust
 
-from services.audit.engine import make_engine
-from services.audit.store import SqlAuditStore
+from services.audit.hub_store import open_hub_store
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
@@ -52,7 +51,8 @@ def run_worker(
         )
     paths = Paths.from_env()
     covenant_paths = list(covenants or paths.covenants)
-    pseudonymiser = Pseudonymiser(FileKeyStore.open(default_keys_path()))
+    keys = FileKeyStore.open(default_keys_path())
+    pseudonymiser = Pseudonymiser(keys)
 
     def load(today: date) -> Loaded:
         return load_policy(
@@ -60,8 +60,7 @@ def run_worker(
         )
 
     policies = PolicySource(load, covenant_paths, today=lambda: utc_now().date())
-    store = SqlAuditStore(make_engine())
-    store.create_schema()
+    store = open_hub_store(None, keys, paths.state)
     topics = [signals_topic(p) for p in sorted(policies.current.policy.suppliers)]
     config = LoopConfig(
         topics=topics, group_id=group_id, instance_id=instance_id, batch_max=batch_max
@@ -86,4 +85,5 @@ def run_worker(
     try:
         worker.execute_from_commandline()
     finally:
+        store.checkpoint()  # sign the head, so an idle or stopped hub leaves nothing unsigned
         store.close()

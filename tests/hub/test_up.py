@@ -81,3 +81,9 @@ def test_up_demo_runs_the_whole_flow_and_stops_on_ctrl_c(tmp_path: Path):
         ["pgrep", "-f", str(tmp_path / "var" / "broker")], capture_output=True, check=False
     )
     assert leftover.stdout.strip() == b""
+    # the audit log the router wrote is intact, checkpoints signed and witnessed
+    verified = run_cli(["audit", "verify", "--json"], env)
+    assert verified.returncode == 0, verified.stdout.decode() + verified.stderr.decode()
+    report = orjson.loads(verified.stdout)
+    assert report["ok"] is True
+    assert (tmp_path / "var" / "audit-witness.jsonl").exists()

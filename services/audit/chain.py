@@ -1,0 +1,89 @@
+"""The hash chain over the audit records: every record commits to the one before it.
+
+A record's ``chain_hash`` is ::
+
+    chain_hash_n = SHA-256( chain_hash_{n-1}                      32 bytes
+                          || seq_n                               8 bytes, unsigned big-endian
+                          || prev_seq_n                          8 bytes, unsigned big-endian
+                          || len(record_id_n)                    4 bytes, unsigned big-endian
+                          || record_id_n                         UTF-8
+                          || body_n )                            UTF-8, to the end
+
+``prev_seq_n`` is the ``seq`` of the record before it in the chain (0 for the first record),
+and ``chain_hash_0`` is :data:`GENESIS`, a domain-separated constant, so a chain of this log
+can never be mistaken for a hash chain of something else. ``body`` is the stored canonical
+JSON text (sorted keys), hashed exactly as stored, never re-serialised. The length prefix of
+``record_id`` and ``body`` being last make the encoding unambiguous.
+
+``prev_seq`` is redundant for integrity (``chain_hash_{n-1}`` already commits to the previous
+``seq``) but is stored with every record so that a verifier can tell *what* happened where
+the chain breaks: a claimed predecessor that is missing means a deletion, one that is not
+the row before means an insertion or a reordering (:mod:`services.audit.verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from services.audit.rows import AuditRow
+
+GENESIS = hashlib.sha256(b"schakel-audit-chain/v1 genesis").digest()
+"""``chain_hash_0``: the hash the first record links to."""
+
+HASH_BYTES = 32
+"""Length of a chain hash (SHA-256)."""
+
+_HEADER = struct.Struct(">QQI")
+_sha256 = hashlib.sha256
+
+
+class ChainRecord(NamedTuple):
+    """One audit record as the chain sees it: what is hashed, and the stored hash."""
+
+    seq: int
+    prev_seq: int
+    record_id: str
+    body: str
+    chain_hash: bytes
+
+
+def link(previous: bytes, seq: int, prev_seq: int, record_id: str, body: str) -> bytes:
+    """``chain_hash`` of the record ``(seq, record_id, body)`` following ``previous``."""
+    rid = record_id.encode()
+    return _sha256(previous + _HEADER.pack(seq, prev_seq, len(rid)) + rid + body.encode()).digest()
+
+
+def unique_rows(rows: Iterable[AuditRow]) -> list[AuditRow]:
+    """``rows`` without repeats of a ``record_id`` (the first one counts), so a batch can be
+    chained before it is inserted."""
+    seen: dict[str, AuditRow] = {}
+    for row in rows:
+        seen.setdefault(row.values["record_id"], row)
+    return list(seen.values())
+
+
+def chained(
+    rows: Sequence[AuditRow], head: tuple[int, bytes]
+) -> tuple[list[dict[str, Any]], tuple[int, bytes]]:
+    """The column values of ``rows`` numbered and chained after ``head`` = ``(seq,
+    chain_hash)`` of the last stored record (``(0, GENESIS)`` for an empty log), and the new
+    head. Sets ``seq``, ``prev_seq`` and ``chain_hash`` in each row's values (in place)."""
+    seq, previous = head
+    values: list[dict[str, Any]] = []
+    header = _HEADER.pack
+    for row in rows:
+        columns = row.values
+        rid = columns["record_id"].encode()
+        prev_seq = seq
+        seq += 1
+        previous = _sha256(
+            previous + header(seq, prev_seq, len(rid)) + rid + columns["body"].encode()
+        ).digest()
+        columns["seq"] = seq
+        columns["prev_seq"] = prev_seq
+        columns["chain_hash"] = previous
+        values.append(columns)
+    return values, (seq, previous)

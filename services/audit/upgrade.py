@@ -1,0 +1,50 @@
+"""Bringing an audit database from before the hash chain up to date.
+
+Databases created before records were chained lack the ``prev_seq`` and ``chain_hash``
+columns. :func:`chain_unchained` adds them and chains the existing records in ``seq`` order,
+in the schema-creating transaction. The chain then vouches for those records only as they
+were at the upgrade, which is all that can be said for a log that was not chained when they
+were written. (Until migrations manage the schema, this is the one upgrade there is.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, inspect, select, text, update
+
+from services.audit.chain import GENESIS, link
+from services.audit.schema import audit_records
+
+_COLUMN_TYPES = {
+    "sqlite": ("INTEGER", "BLOB"),
+    "postgresql": ("BIGINT", "BYTEA"),
+}
+
+_set_link = (
+    update(audit_records)
+    .where(audit_records.c.seq == bindparam("u_seq"))
+    .values(prev_seq=bindparam("u_prev"), chain_hash=bindparam("u_hash"))
+)
+
+
+def chain_unchained(connection: Connection) -> int:
+    """Add the chain columns to an ``audit_records`` table without them and chain its rows;
+    return how many rows were chained (0 when the table was up to date)."""
+    columns = {column["name"] for column in inspect(connection).get_columns("audit_records")}
+    if "chain_hash" in columns:
+        return 0
+    integer, binary = _COLUMN_TYPES[connection.dialect.name]
+    if "prev_seq" not in columns:
+        connection.execute(text(f"ALTER TABLE audit_records ADD COLUMN prev_seq {integer}"))
+    connection.execute(text(f"ALTER TABLE audit_records ADD COLUMN chain_hash {binary}"))
+    ordered = select(audit_records.c.seq, audit_records.c.record_id, audit_records.c.body)
+    previous, prev_seq = GENESIS, 0
+    params: list[dict[str, Any]] = []
+    for seq, record_id, body in connection.execute(ordered.order_by(audit_records.c.seq)):
+        previous = link(previous, seq, prev_seq, record_id, body)
+        params.append({"u_seq": seq, "u_prev": prev_seq, "u_hash": previous})
+        prev_seq = seq
+    if params:
+        connection.execute(_set_link, params)
+    return len(params)
