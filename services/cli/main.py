@@ -18,6 +18,7 @@ def _register() -> None:
         return
     from services.cli import (
         audit,
+        audit_query,
         covenant,
         demo,
         keys,
@@ -27,8 +28,10 @@ def _register() -> None:
         status,
         subscribe,
         up,
+        users,
     )
 
+    audit_query.register(audit.app)
     app.add_typer(audit.app, name="audit")
     app.add_typer(covenant.app, name="covenant")
     app.add_typer(demo.app, name="demo")
@@ -39,6 +42,7 @@ def _register() -> None:
     app.command("publish")(publish.publish_command)
     app.command("subscribe")(subscribe.subscribe_command)
     app.command("status")(status.status_command)
+    app.add_typer(users.app, name="users")
 
 
 def main() -> None:

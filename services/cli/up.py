@@ -16,6 +16,9 @@ def up_command(
     rate: Annotated[
         float, typer.Option(min=0.1, max=10_000, help="Demo signals per second.")
     ] = 20.0,
+    web_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Web workplace port on 127.0.0.1 (0: off).")
+    ] = 8470,
 ) -> None:
     """Start broker (embedded unless SCHAKEL_KAFKA_BOOTSTRAP is set), topics, audit store and
     router workers; print where everything is; stop cleanly on Ctrl-C."""
@@ -25,4 +28,4 @@ def up_command(
         level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.ERROR)  # client chatter, not hub events
-    run_hub(HubOptions(demo=demo, workers=workers, rate=rate), console())
+    run_hub(HubOptions(demo=demo, workers=workers, rate=rate, web_port=web_port or None), console())

@@ -11,9 +11,11 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
@@ -41,6 +43,7 @@ class HubOptions:
     workers: int = 1
     rate: float = 20.0
     tick_s: float = 2.0
+    web_port: int | None = 8470
 
 
 def utc_now() -> datetime:
@@ -83,6 +86,8 @@ def run_hub(options: HubOptions, console: Console) -> None:
         pool.start()
         hub_file = state_path(paths)
         HubState(runtime.settings.bootstrap, db_url, os.getpid()).write(hub_file)
+        if options.web_port is not None:
+            _start_web(db_url, store_keys, paths.state, options.web_port, console)
         _print_started(console, runtime, db_url, spec, created, pool, options)
         maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
         asyncio.run(_supervise(options, runtime, pool, maintenance, policy.suppliers, console))
@@ -150,6 +155,19 @@ async def _supervise(
         await demo
 
 
+def _start_web(db_url: str, keys: FileKeyStore, state: Path, port: int, console: Console) -> None:
+    """Serve the privacy officer's workplace on 127.0.0.1 from a daemon thread."""
+    from services.web.serve import serve  # noqa: PLC0415 - web stack only when served
+
+    def run() -> None:
+        try:
+            serve(make_engine(db_url), keys, state, host="127.0.0.1", port=port)
+        except (OSError, SystemExit) as exc:
+            console.print(f"[yellow]web workplace not started on port {port}: {exc}[/yellow]")
+
+    threading.Thread(target=run, name="schakel-web", daemon=True).start()
+
+
 def _print_started(
     console: Console,
     runtime: KafkaRuntime,
@@ -170,6 +188,12 @@ def _print_started(
         f"[b]audit[/b]      {masked(db_url)}",
         f"[b]topics[/b]     {len(spec)} ({len(created)} created now), e.g. {', '.join(feeds[:3])}",
         f"[b]routers[/b]    {options.workers} worker(s), pids {', '.join(map(str, pool.pids()))}; logs in {pool.log_dir}",
+        "[b]web[/b]        "
+        + (
+            f"http://127.0.0.1:{options.web_port}/ (first: schakel users add NAME --role admin)"
+            if options.web_port is not None
+            else "off"
+        ),
         f"[b]demo[/b]       {'simulated partners at ' + str(options.rate) + ' signals/s' if options.demo else 'off (add --demo)'}",
         "",
         "read a feed:   schakel subscribe --as riec-nh --from-beginning --follow",

@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
 
+from services.broker.process import free_loopback_port
 from services.hub.state import HubState
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -30,6 +32,7 @@ def run_cli(
 
 
 def test_up_demo_runs_the_whole_flow_and_stops_on_ctrl_c(tmp_path: Path):
+    port = free_loopback_port()
     env = {
         **os.environ,
         "SCHAKEL_STATE_DIR": str(tmp_path / "var"),
@@ -40,7 +43,17 @@ def test_up_demo_runs_the_whole_flow_and_stops_on_ctrl_c(tmp_path: Path):
     env.pop("SCHAKEL_KAFKA_BOOTSTRAP", None)
     log = (tmp_path / "up.log").open("wb")
     hub = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--demo", "--rate", "100"],
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "up",
+            "--demo",
+            "--rate",
+            "100",
+            "--web-port",
+            str(port),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -68,6 +81,9 @@ def test_up_demo_runs_the_whole_flow_and_stops_on_ctrl_c(tmp_path: Path):
         report = orjson.loads(status.stdout)
         assert report["topics"]["signals.liander"]["messages"] > 0
         assert report["topics"]["feed.riec-nh"]["messages"] >= len(received)
+        # the privacy officer's workplace answers on loopback (sign-in page)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/sign-in", timeout=10)
+        assert page.status == 200 and b"<form" in page.read()
     finally:
         hub.send_signal(signal.SIGINT)
         code = hub.wait(60)

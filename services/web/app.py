@@ -1,0 +1,103 @@
+"""The web workplace's FastAPI application, built from its dependencies.
+
+:func:`create_web_app` takes the database engine (the audit tables and the web tables live in
+the same database), the key store (pseudonym keys for subject look-ups, public signing keys
+for the integrity check) and :class:`~services.web.context.WebSettings`; nothing is read from
+module-level state, so tests and ``schakel up`` each build their own app.
+
+Every response carries headers that keep pages out of caches and frames and allow no script
+or style from elsewhere; pages without a session redirect to the sign-in page, JSON answers
+401; a wrong role or a missing CSRF token gives 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from services.core.keys import KeyStore
+from services.web import (
+    routes_auth,
+    routes_exchanges,
+    routes_integrity,
+    routes_report,
+    routes_subjects,
+)
+from services.web.context import (
+    STATIC,
+    CsrfError,
+    ForbiddenError,
+    NotSignedInError,
+    WebContext,
+    WebSettings,
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def create_web_app(engine: Engine, keys: KeyStore, settings: WebSettings) -> FastAPI:
+    """The web workplace on ``engine``; creates the web tables if they are missing."""
+    context = WebContext(engine, keys, settings)
+    context.users.create_schema()
+    app = FastAPI(title="Schakel privacy officer", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.context = context
+    for module in (
+        routes_auth,
+        routes_exchanges,
+        routes_report,
+        routes_subjects,
+        routes_integrity,
+    ):
+        app.include_router(module.routes(context))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(NotSignedInError)
+    async def not_signed_in(request: Request, _: Exception) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        return RedirectResponse("/sign-in", status_code=303)
+
+    @app.exception_handler(ForbiddenError)
+    async def forbidden(request: Request, _: Exception) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": "your role may not use this"}, status_code=403)
+        return context.page("forbidden.html", None, 403, why="Your role may not use this page.")
+
+    @app.exception_handler(CsrfError)
+    async def bad_csrf(request: Request, _: Exception) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        return context.page(
+            "forbidden.html", None, 403, why="The form was stale or not sent from this site."
+        )
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+__all__ = ["WebSettings", "create_web_app"]

@@ -1,0 +1,122 @@
+"""What every route of the web workplace needs, passed in once: settings, database, keys,
+users, the access log, the session signer and the templates — and the checks that a request
+is signed in, has the right role and carries a valid CSRF token.
+
+Routes get a :class:`WebContext` from the app factory (no module-level singletons), call
+:meth:`WebContext.viewer` first and :meth:`WebContext.logged` before showing audit data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Engine
+
+from services.core.keys import KeyStore
+from services.web.access_log import AccessLog
+from services.web.sessions import SESSION_COOKIE, Session, SessionSigner, same_token
+from services.web.users import User, UserStore
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """``secret`` signs cookies (>= 32 bytes); ``session_seconds`` is how long a session
+    lives; ``secure_cookies`` marks cookies Secure (on behind HTTPS, off for plain local
+    HTTP); ``kdf_cost`` is scrypt's log2 N for passwords."""
+
+    secret: bytes
+    session_seconds: int = 30 * 60
+    secure_cookies: bool = False
+    kdf_cost: int = 15
+    title: str = "Schakel — privacy officer"
+
+
+class NotSignedInError(Exception):
+    """No valid session: pages redirect to the sign-in page, JSON answers 401."""
+
+
+class ForbiddenError(Exception):
+    """Signed in, but the role may not use this route: 403."""
+
+
+class CsrfError(Exception):
+    """A form POST without the session's CSRF token: 403."""
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in user of a request and their session."""
+
+    user: User
+    session: Session
+
+
+class WebContext:
+    """The dependencies of the routes, built once by :func:`services.web.app.create_web_app`."""
+
+    def __init__(self, engine: Engine, keys: KeyStore, settings: WebSettings) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.settings = settings
+        self.users = UserStore(engine, kdf_cost=settings.kdf_cost)
+        self.access = AccessLog(engine)
+        self.signer = SessionSigner(settings.secret, max_age=settings.session_seconds)
+        self.templates = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"], default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def viewer(self, request: Request, roles: Collection[str]) -> Viewer:
+        """The request's signed-in user, if their role is one of ``roles``."""
+        session = self.signer.session(request.cookies.get(SESSION_COOKIE))
+        user = None if session is None else self.users.get(session.user)
+        if session is None or user is None:
+            raise NotSignedInError
+        if user.role not in roles:
+            raise ForbiddenError
+        return Viewer(user, session)
+
+    def check_csrf(self, viewer: Viewer, offered: str | None) -> None:
+        if not same_token(viewer.session.csrf, offered):
+            raise CsrfError
+
+    def logged(self, viewer: Viewer, route: str, detail: Mapping[str, Any]) -> None:
+        """Record that ``viewer`` was shown audit data by ``route`` with ``detail``."""
+        self.access.write(viewer.user.name, route, detail)
+
+    def page(
+        self, template: str, viewer: Viewer | None, status_code: int = 200, **values: Any
+    ) -> HTMLResponse:
+        """Render ``template`` with the viewer's name, role and CSRF token available."""
+        html = self.templates.get_template(template).render(
+            title=self.settings.title,
+            viewer=viewer,
+            csrf=viewer.session.csrf if viewer else "",
+            **values,
+        )
+        return HTMLResponse(html, status_code=status_code)
+
+    def set_session(self, response: RedirectResponse, cookie: str) -> None:
+        self.set_cookie(response, SESSION_COOKIE, cookie)
+
+    def set_cookie(self, response: HTMLResponse | RedirectResponse, name: str, value: str) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=self.signer.max_age,
+            httponly=True,
+            samesite="strict",
+            secure=self.settings.secure_cookies,
+            path="/",
+        )

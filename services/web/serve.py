@@ -1,0 +1,50 @@
+"""Running the web workplace with uvicorn, for ``schakel up`` or on its own.
+
+The cookie secret is kept in the state directory (``web-secret``, mode 0600, created on first
+use), so sessions survive a restart and no secret lives in the code or the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import Engine
+
+from services.core.keys import KeyStore
+from services.web.app import create_web_app
+from services.web.context import WebSettings
+
+SECRET_FILE = "web-secret"  # noqa: S105 (a file name, not a secret)
+DEFAULT_PORT = 8470
+
+
+def state_secret(state_dir: Path) -> bytes:
+    """The web cookie secret of ``state_dir``, made (32 random bytes, mode 0600) if missing."""
+    path = state_dir / SECRET_FILE
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_bytes(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secret)
+    return secret
+
+
+def serve(
+    engine: Engine,
+    keys: KeyStore,
+    state_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    secure_cookies: bool = False,
+) -> None:
+    """Serve the workplace on ``host:port`` until interrupted (blocks)."""
+    settings = WebSettings(secret=state_secret(state_dir), secure_cookies=secure_cookies)
+    app = create_web_app(engine, keys, settings)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
