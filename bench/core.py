@@ -51,10 +51,12 @@ def workload(count: int) -> list[bytes]:
     return lines[:count]
 
 
-def best_of(runs: int, fn: object) -> float:
+def best_of(runs: int, fn: object, setup: object = None) -> float:
     assert callable(fn)
     best = float("inf")
     for _ in range(runs):
+        if callable(setup):
+            setup()  # untimed
         gc.collect()
         started = time.perf_counter()
         fn()
@@ -76,7 +78,8 @@ def main() -> None:
         today=date(2026, 11, 22),
     )
     assert checked.ok, [str(p) for p in checked.errors]
-    policy = compile_policy(checked, registry, Pseudonymiser(MemoryKeyStore.for_tests()))
+    pseudonymiser = Pseudonymiser(MemoryKeyStore.for_tests())
+    policy = compile_policy(checked, registry, pseudonymiser)
     lines = workload(args.signals)
     now = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -98,7 +101,10 @@ def main() -> None:
             orjson.loads(raw)
 
     hub()  # warm caches (derived keys, per-day index)
-    hub_s = best_of(3, hub)
+    # Each timed run starts without cached pseudonyms: the warm-up saw exactly these signals,
+    # and live traffic does not repeat a whole batch, so only repeats within a run may hit.
+    hub_s = best_of(3, hub, setup=pseudonymiser.clear_cache)
+    hits, misses, _ = pseudonymiser.cache_info()
     base_s = best_of(3, baseline)
     hub_rate = len(lines) / hub_s
     base_rate = len(lines) / base_s
@@ -117,6 +123,7 @@ def main() -> None:
         return
     print(
         f"signals: {len(lines):,}  decisions/signal: {fanout:.2f}  cores: {os.cpu_count()} (one used)"
+        f"  pseudonym cache hits: {hits / max(hits + misses, 1):.1%}"
     )
     print(
         f"hub (parse+validate+policy+records): {hub_rate:>10,.0f} signals/s  ({1e6 / hub_rate:.1f} µs/signal)"

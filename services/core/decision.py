@@ -23,18 +23,21 @@ NO_RECIPIENT = "-"
 """Recipient of the single withheld decision for a signal that no rule covers at all."""
 
 
-_NAMESPACE_BYTES = EXCHANGE_NAMESPACE.bytes
+_NAMESPACE_SHA1 = hashlib.sha1(EXCHANGE_NAMESPACE.bytes, usedforsecurity=False)
+# The RFC 4122 variant bits (10xx) replace the top two bits of byte 8: its first hex digit.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def _uuid5(name: str) -> str:
-    """``str(uuid.uuid5(EXCHANGE_NAMESPACE, name))`` at a tenth of the cost (hot path)."""
-    digest = bytearray(
-        hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16]
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """``str(uuid.uuid5(EXCHANGE_NAMESPACE, name))`` at a fraction of the cost (hot path).
+
+    The namespace is hashed once and the state copied; the version and variant are set on the
+    hex text (digit 13 is the version, digit 17 carries the variant) instead of on bytes.
+    """
+    sha = _NAMESPACE_SHA1.copy()
+    sha.update(name.encode())
+    h = sha.hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def exchange_id(source: str, signal_id: str, recipient: str) -> str:

@@ -72,6 +72,10 @@ class Policy:
     _by_day: dict[date, Mapping[tuple[str, str], tuple[Plan, ...]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _last_day: list[tuple[datetime | None, date | None]] = field(
+        default_factory=lambda: [(None, None)], init=False, repr=False, compare=False
+    )
+    """The last (now, its Dutch calendar day): a batch decides many signals at one ``now``."""
 
     def decide(self, signal: Signal, now: datetime) -> list[Decision]:
         """One decision per recipient any rule names for this source and type, in recipient order.
@@ -79,21 +83,14 @@ class Policy:
         When no rule at all covers the (source, type), a single withheld decision with recipient
         ``-`` records that nothing was allowed.
         """
-        subjects = {
-            path: self.pseudonymiser.pseudonym(INTERNAL, kind, signal.identifiers[path])
-            for path, kind in _identifier_kinds(signal)
-        }
-        plans = self.index.get((signal.source, signal.type))
+        subjects = self._subjects(signal)
+        key = (signal.source, signal.type)
+        plans = self.index.get(key)
         if not plans:
             return [self._uncovered(signal, now, subjects)]
-        day = now.astimezone(LOCAL_TIME).date()
-        in_force = self._in_force(day).get((signal.source, signal.type), ())
-        activation = {
-            "data": signal.data,
-            "source": signal.source,
-            "type": signal.type,
-            "time": signal.envelope.time.isoformat(),
-        }
+        day = self._day(now)
+        in_force = self._in_force(day).get(key, ())
+        activation: dict[str, Any] | None = None
         conditions: dict[tuple[str, str], str | None] = {}
         decided: dict[str, Decision] = {}
         refusals: dict[str, tuple[Plan, str]] = {}
@@ -101,31 +98,63 @@ class Policy:
         for plan in in_force:
             if plan.recipient in decided:
                 continue
-            refusal = _condition_refusal(plan, activation, conditions)
-            if refusal is not None:
-                refusals.setdefault(plan.recipient, (plan, refusal))
-                continue
+            if plan.condition is not None:
+                if activation is None:  # built once, and only when some rule has a condition
+                    activation = {
+                        "data": signal.data,
+                        "source": signal.source,
+                        "type": signal.type,
+                        "time": signal.envelope.time.isoformat(),
+                    }
+                refusal = _condition_refusal(plan, activation, conditions)
+                if refusal is not None:
+                    refusals.setdefault(plan.recipient, (plan, refusal))
+                    continue
             decided[plan.recipient] = self._deliver(plan, signal, now, subjects, leaves)
-        # recipients only a covenant out of force names: withheld, saying why (expired, ...)
-        for plan in plans:
-            if plan.recipient not in decided and plan.recipient not in refusals:
-                refusals[plan.recipient] = (plan, _validity_refusal(plan.covenant, day))
-        for recipient, (plan, reason) in refusals.items():
-            if recipient not in decided:
-                decided[recipient] = Decision(
-                    exchange_id=exchange_id(signal.source, signal.id, recipient),
-                    signal_id=signal.id,
-                    source=signal.source,
-                    signal_type=signal.type,
-                    recipient=recipient,
-                    result="withheld",
-                    decided_at=now,
-                    rule=plan.ref,
-                    reason=reason,
-                    withheld_fields=leaves,
-                    subjects=subjects,
-                )
+        if len(decided) < len(plans):
+            # recipients only a covenant out of force names: withheld, saying why (expired, ...)
+            for plan in plans:
+                if plan.recipient not in decided and plan.recipient not in refusals:
+                    refusals[plan.recipient] = (plan, _validity_refusal(plan.covenant, day))
+            for recipient, (plan, reason) in refusals.items():
+                if recipient not in decided:
+                    decided[recipient] = Decision(
+                        exchange_id=exchange_id(signal.source, signal.id, recipient),
+                        signal_id=signal.id,
+                        source=signal.source,
+                        signal_type=signal.type,
+                        recipient=recipient,
+                        result="withheld",
+                        decided_at=now,
+                        rule=plan.ref,
+                        reason=reason,
+                        withheld_fields=leaves,
+                        subjects=subjects,
+                    )
+        if len(decided) == 1:
+            return list(decided.values())
         return [decided[r] for r in sorted(decided)]
+
+    def _subjects(self, signal: Signal) -> dict[str, str]:
+        """Hub-internal pseudonym of every identifier in the signal, by dotted path."""
+        subjects: dict[str, str] = {}
+        if signal.identifiers:
+            kinds = signal.schema.identifier_kinds
+            pseudonym = self.pseudonymiser.pseudonym
+            for path, canonical in signal.identifiers.items():
+                kind = kinds.get(path)
+                if kind is not None:
+                    subjects[path] = pseudonym(INTERNAL, kind, canonical)
+        return subjects
+
+    def _day(self, now: datetime) -> date:
+        """The Dutch calendar day of ``now``, remembered for the same ``now`` object."""
+        last_now, last_day = self._last_day[0]
+        if last_now is now and last_day is not None:
+            return last_day
+        day = now.astimezone(LOCAL_TIME).date()
+        self._last_day[0] = (now, day)  # one tuple, so readers never see half an update
+        return day
 
     def _uncovered(self, signal: Signal, now: datetime, subjects: Mapping[str, str]) -> Decision:
         return Decision(
@@ -169,14 +198,19 @@ class Policy:
         pseudonyms: dict[str, str] = {}
         data = signal.data
         for step in plan.steps:
-            value = data.get(step.dotted, _MISSING) if step.flat else _get(data, step.path)
-            if value is _MISSING:
-                continue
-            if step.apply is not None:
-                value = step.apply(value)
             if step.flat:
+                value = data.get(step.dotted, _MISSING)
+                if value is _MISSING:
+                    continue
+                if step.apply is not None:
+                    value = step.apply(value)
                 payload[step.dotted] = value
             else:
+                value = _get(data, step.path)
+                if value is _MISSING:
+                    continue
+                if step.apply is not None:
+                    value = step.apply(value)
                 _put(payload, step.path, value)
             disclosed[step.dotted] = step.spec
             if step.pseudonym:
@@ -246,15 +280,6 @@ def _condition_refusal(
                 None if met else f"condition of rule {plan.ref.rule_id} not met"
             )
     return conditions[plan.rule_key]
-
-
-def _identifier_kinds(signal: Signal) -> list[tuple[str, str]]:
-    kinds = []
-    for path in signal.identifiers:
-        info = signal.schema.fields.get(path)
-        if info is not None and info.identifier is not None:
-            kinds.append((path, info.identifier))
-    return kinds
 
 
 def _get(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:

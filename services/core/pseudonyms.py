@@ -27,7 +27,9 @@ import base64
 import binascii
 import hashlib
 import struct
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 from cryptography.exceptions import InvalidTag
@@ -36,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.core.errors import KeyStoreError, SchakelError
-from services.core.keys import KeyStore, PseudonymKey
+from services.core.keys import KeyStore
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -96,12 +98,22 @@ class Domain:
     covenant_id: str
     recipient: str
     reversible: bool
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # '|' separates the parts of the derivation label, so it may not occur in them:
         # ("a|b", "c") and ("a", "b|c") must not share a domain key.
         _check_name("covenant id", self.covenant_id)
         _check_name("recipient", self.recipient)
+        object.__setattr__(self, "_hash", hash((self.covenant_id, self.recipient, self.reversible)))
+
+    def __hash__(self) -> int:
+        # Computed once: a domain is part of every pseudonym cache key.
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Domain], tuple[str, str, bool]]:
+        # String hashes differ between processes: rebuild (and recompute) rather than copy.
+        return Domain, (self.covenant_id, self.recipient, self.reversible)
 
     @property
     def description(self) -> str:
@@ -171,6 +183,9 @@ _HmacEntry = tuple[str, "_Hash", "_Hash"]
 _SivEntry = tuple[str, AESSIV, list[bytes]]
 _CacheKey = tuple[bytes, str, str]
 
+PSEUDONYM_CACHE_SIZE: Final = 65_536
+"""Entries of the per-process pseudonym cache (see :class:`Pseudonymiser`)."""
+
 
 class Pseudonymiser:
     """Makes, recognises and (where allowed) reverses per-domain pseudonyms.
@@ -178,46 +193,61 @@ class Pseudonymiser:
     Domain keys are derived once per (key version, domain) and cached, because this runs for
     every identifier field of every signal times every recipient. The cache is keyed by the
     key's secret, so a store that reloads or rotates is picked up without stale keys.
-    Thread-safe: cached states are only ever copied, never updated in place.
+
+    Pseudonyms themselves are kept in a bounded LRU cache of ``cache_size`` entries
+    (:data:`PSEUDONYM_CACHE_SIZE` by default, 0 turns it off), keyed by (key secret, key
+    version, domain, kind, canonical value): identifiers recur in real traffic (the same
+    connection or address is reported again), and a hit costs a fraction of the HMAC. The
+    keys hold canonical identifiers, so the cache is deliberately small and lives only in the
+    memory of the process that already handles those identifiers while deciding a signal;
+    it is never written, logged or shown (``repr`` gives counts only), the least recently
+    used entries leave first, and :meth:`clear_cache` empties it. A rotated key changes the
+    cache key, so no pseudonym of a retired version is served for new signals.
+
+    Thread-safe: cached states are only ever copied, never updated in place, and the
+    pseudonym cache is :func:`functools.lru_cache`.
     """
 
-    __slots__ = ("_hmac", "_keys", "_siv")
+    __slots__ = ("_cached", "_hmac", "_keys", "_siv")
 
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: KeyStore, *, cache_size: int = PSEUDONYM_CACHE_SIZE) -> None:
         self._keys = keys
         self._hmac: dict[_CacheKey, _HmacEntry] = {}
         self._siv: dict[_CacheKey, _SivEntry] = {}
+        self._cached: Callable[[bytes, int, Domain, str, str], str] = (
+            lru_cache(maxsize=cache_size)(self._compute) if cache_size > 0 else self._compute
+        )
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(domains_cached={len(self._hmac) + len(self._siv)})"
 
     # -- domain keys ---------------------------------------------------------------------
 
-    def _hmac_entry(self, domain: Domain, key: PseudonymKey) -> _HmacEntry:
-        cache_key = (key.secret, domain.covenant_id, domain.recipient)
+    def _hmac_entry(self, domain: Domain, secret: bytes, version: int) -> _HmacEntry:
+        cache_key = (secret, domain.covenant_id, domain.recipient)
         entry = self._hmac.get(cache_key)
         if entry is None:
-            derived = _derive(key.secret, f"{domain.description}|hmac", _HMAC_KEY_BYTES)
+            derived = _derive(secret, f"{domain.description}|hmac", _HMAC_KEY_BYTES)
             inner, outer = _hmac_states(derived)
-            entry = (f"p{key.version}.", inner, outer)
+            entry = (f"p{version}.", inner, outer)
             self._hmac[cache_key] = entry
         return entry
 
-    def _siv_entry(self, domain: Domain, key: PseudonymKey) -> _SivEntry:
-        cache_key = (key.secret, domain.covenant_id, domain.recipient)
+    def _siv_entry(self, domain: Domain, secret: bytes, version: int) -> _SivEntry:
+        cache_key = (secret, domain.covenant_id, domain.recipient)
         entry = self._siv.get(cache_key)
         if entry is None:
-            derived = _derive(key.secret, f"{domain.description}|siv", _SIV_KEY_BYTES)
-            entry = (f"r{key.version}.", AESSIV(derived), [domain.description.encode("utf-8")])
+            derived = _derive(secret, f"{domain.description}|siv", _SIV_KEY_BYTES)
+            entry = (f"r{version}.", AESSIV(derived), [domain.description.encode("utf-8")])
             self._siv[cache_key] = entry
         return entry
 
-    def _make(self, domain: Domain, key: PseudonymKey, message: bytes) -> str:
+    def _make(self, domain: Domain, secret: bytes, version: int, message: bytes) -> str:
         if domain.reversible:
-            prefix, siv, associated = self._siv_entry(domain, key)
+            prefix, siv, associated = self._siv_entry(domain, secret, version)
             token = base64.urlsafe_b64encode(siv.encrypt(message, associated))
             return prefix + token.rstrip(b"=").decode("ascii")
-        prefix, inner, outer = self._hmac_entry(domain, key)
+        prefix, inner, outer = self._hmac_entry(domain, secret, version)
         h = inner.copy()
         h.update(message)
         o = outer.copy()
@@ -232,7 +262,14 @@ class Pseudonymiser:
         ``kind`` is the identifier kind (e.g. ``"ean"``); ``canonical`` its normalised value.
         The same inputs and key version always give the same pseudonym.
         """
-        # The hot path, kept inline: it runs for every identifier field times every recipient.
+        # The hot path: it runs for every identifier field times every recipient.
+        key = self._keys.active_pseudonym_key()
+        return self._cached(key.secret, key.version, domain, kind, canonical)
+
+    def _compute(
+        self, secret: bytes, version: int, domain: Domain, kind: str, canonical: str
+    ) -> str:
+        """:meth:`pseudonym` without the cache (``secret`` and ``version`` of the active key)."""
         if not kind or not canonical or _SEPARATOR in kind:
             message = _message(kind, canonical)  # raises the precise error
         else:
@@ -240,12 +277,11 @@ class Pseudonymiser:
                 message = f"{kind}{_SEPARATOR}{canonical}".encode()
             except UnicodeEncodeError:
                 message = _message(kind, canonical)  # raises the precise error
-        key = self._keys.active_pseudonym_key()
         if domain.reversible:
-            return self._make(domain, key, message)
-        entry = self._hmac.get((key.secret, domain.covenant_id, domain.recipient))
+            return self._make(domain, secret, version, message)
+        entry = self._hmac.get((secret, domain.covenant_id, domain.recipient))
         if entry is None:
-            entry = self._hmac_entry(domain, key)
+            entry = self._hmac_entry(domain, secret, version)
         prefix, inner, outer = entry
         h = inner.copy()
         h.update(message)
@@ -253,13 +289,30 @@ class Pseudonymiser:
         o.update(h.digest())
         return prefix + _b32_token(o.digest())
 
+    def cache_info(self) -> tuple[int, int, int]:
+        """``(hits, misses, entries)`` of the pseudonym cache (no values, only counts)."""
+        info = getattr(self._cached, "cache_info", None)
+        if info is None:
+            return 0, 0, 0
+        stats = info()
+        return stats.hits, stats.misses, stats.currsize
+
+    def clear_cache(self) -> None:
+        """Forget every cached pseudonym (and with it the identifiers held as cache keys)."""
+        clear = getattr(self._cached, "cache_clear", None)
+        if clear is not None:
+            clear()
+
     def all_pseudonyms(self, domain: Domain, kind: str, canonical: str) -> list[str]:
         """The value's pseudonym under every key version, oldest first.
 
         Used to find a subject's records across key rotations.
         """
         message = _message(kind, canonical)
-        return [self._make(domain, key, message) for key in self._keys.pseudonym_keys()]
+        return [
+            self._make(domain, key.secret, key.version, message)
+            for key in self._keys.pseudonym_keys()
+        ]
 
     def key_version_of(self, pseudonym: str) -> int:
         """The key version a pseudonym was made with (read from its ``p``/``r`` prefix)."""
@@ -299,7 +352,7 @@ class Pseudonymiser:
         # decodes to the same bytes but is not a pseudonym the hub issued.
         if not sealed or base64.urlsafe_b64encode(sealed).rstrip(b"=") != token.encode("ascii"):
             raise PseudonymError("the pseudonym token is not valid base64; it was altered")
-        _, siv, associated = self._siv_entry(domain, key)
+        _, siv, associated = self._siv_entry(domain, key.secret, key.version)
         try:
             plain = siv.decrypt(sealed, associated)
         except (InvalidTag, ValueError):

@@ -139,6 +139,8 @@ class SignalSchema:
     _unique: tuple[tuple[str, ...], ...] = field(repr=False)
     _one_of_sets: tuple[tuple[str, ...], ...] = field(repr=False)
     _steps: tuple[_IdentifierStep, ...] = field(repr=False)
+    identifier_kinds: Mapping[str, str] = field(repr=False)
+    """Identifier kind by dotted path, for every identifier field."""
 
     def validate(self, data: object, *, signal_id: str) -> tuple[dict[str, Any], dict[str, str]]:
         """Validate ``data`` and normalise its identifiers.
@@ -515,6 +517,7 @@ def _build(signal_type: str, document: Any) -> SignalSchema:
         _unique=unique,
         _one_of_sets=one_of_sets,
         _steps=tuple(steps),
+        identifier_kinds=MappingProxyType({step.path: step.kind for step in steps}),
     )
 
 

@@ -155,6 +155,14 @@ def _over_members(fn: Callable[[str], str]) -> Generaliser:
 
 
 def _band(width: Decimal) -> Generaliser:
+    @lru_cache(maxsize=4096, typed=True)  # scores recur, and each recipient asks again
+    def band(value: int | float) -> str:
+        try:
+            lower = (Decimal(repr(value)) / width).to_integral_value(rounding="ROUND_FLOOR") * width
+        except InvalidOperation as exc:  # pragma: no cover - finite floats always convert
+            raise TypeError("expected a finite number") from exc
+        return f"[{_plain(lower)},{_plain(lower + width)})"
+
     def apply(value: Any) -> str:
         if (
             isinstance(value, bool)
@@ -162,11 +170,7 @@ def _band(width: Decimal) -> Generaliser:
             or not math.isfinite(value)
         ):
             raise TypeError("expected a finite number")
-        try:
-            lower = (Decimal(repr(value)) / width).to_integral_value(rounding="ROUND_FLOOR") * width
-        except InvalidOperation as exc:  # pragma: no cover - finite floats always convert
-            raise TypeError("expected a finite number") from exc
-        return f"[{_plain(lower)},{_plain(lower + width)})"
+        return band(value)
 
     return apply
 
