@@ -1,4 +1,5 @@
-"""Shared fixtures. Broker fixtures live in tests/kafka_fixtures.py."""
+"""Shared fixtures. Broker fixtures live in tests/kafka_fixtures.py, PostgreSQL fixtures in
+tests/postgres_fixtures.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["tests.kafka_fixtures"]
+pytest_plugins = ["tests.kafka_fixtures", "tests.postgres_fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@
 * :mod:`services.audit.store` — :class:`SqlAuditStore` on SQLite or PostgreSQL;
 * :mod:`services.audit.engine` — :func:`make_engine` from ``$SCHAKEL_DATABASE_URL``;
 * :mod:`services.audit.schema` — the tables;
+* :mod:`services.audit.migrate` — ``alembic upgrade head`` on opening (migrations in
+  ``services/audit/migrations``), adopting databases made before migrations;
 * :mod:`services.audit.testing` — :class:`MemoryAuditStore` and ``MemoryWitness``, the
   test doubles;
 * :mod:`services.audit.chain` — the hash chain every record is linked into (byte encoding);

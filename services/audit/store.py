@@ -9,7 +9,11 @@ Sequence numbers must grow in commit order, or a reader paging with ``after_seq`
 chain) could pass a number whose row commits later. SQLite has one writer at a time, so that
 holds; on PostgreSQL :meth:`record` takes a table lock that only other writers of audit
 records wait for (readers do not). Within one process, writers to SQLite also queue on a lock
-of the store instead of polling the database's busy timeout.
+of the store instead of polling the database's busy timeout. The numbers themselves are
+assigned by the store (the head's plus one, as the chain needs them before the insert), never
+by SQLite's rowid or a PostgreSQL sequence, so both databases number alike.
+
+The schema is created and upgraded by Alembic migrations (:mod:`services.audit.migrate`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from services.audit.checkpoint import Checkpoint, whole_seconds
 from services.audit.checkpointer import Checkpointer
 from services.audit.engine import WRITE_TRANSACTION, is_memory_sqlite, make_engine, masked
 from services.audit.errors import AuditStoreError, translated
+from services.audit.migrate import upgrade_schema
 from services.audit.model import AuditStore, OutboxEntry
 from services.audit.rows import (
     AuditRow,
@@ -57,9 +62,7 @@ from services.audit.schema import (
     audit_records,
     audit_subjects,
     feed_outbox,
-    metadata,
 )
-from services.audit.upgrade import chain_unchained
 
 __all__ = ["AuditStore", "OutboxEntry", "SqlAuditStore"]
 
@@ -174,10 +177,11 @@ class SqlAuditStore:
         return self._url
 
     def create_schema(self) -> None:
-        """Create missing tables and indexes (until migrations manage the schema)."""
-        with self._transaction("creating the audit tables", write=True) as connection:
-            metadata.create_all(connection)  # in one write transaction: hubs may start together
-            chain_unchained(connection)
+        """Create the audit tables, or upgrade them to the newest schema: ``alembic upgrade
+        head`` in one write transaction (:func:`~services.audit.migrate.upgrade_schema`; a
+        database made before migrations is adopted first)."""
+        with self._transaction("creating or upgrading the audit tables", write=True) as connection:
+            upgrade_schema(connection, self._url)
 
     def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
         rows = unique_rows(audit_row(record) for record in audit)

@@ -2,9 +2,11 @@
 
 Databases created before records were chained lack the ``prev_seq`` and ``chain_hash``
 columns. :func:`chain_unchained` adds them and chains the existing records in ``seq`` order,
-in the schema-creating transaction. The chain then vouches for those records only as they
-were at the upgrade, which is all that can be said for a log that was not chained when they
-were written. (Until migrations manage the schema, this is the one upgrade there is.)
+in the schema-upgrading transaction, when :mod:`services.audit.migrate` adopts a database made
+before migrations. The chain then vouches for those records only as they were at the upgrade,
+which is all that can be said for a log that was not chained when they were written. (The
+added columns stay nullable: SQLite cannot add a ``NOT NULL`` column without a default, and
+rebuilding ``audit_records`` would cascade-delete its subject index.)
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """The tamper-evident audit log: hash chain, signed checkpoints, witness and verification,
-with tampering done the way an attacker with database access would (raw SQL on the file)."""
+with tampering done the way an attacker with database access would (raw SQL, on a SQLite file
+and on a real PostgreSQL server)."""
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -60,48 +61,84 @@ def checkpointer(
     )
 
 
-def sqlite_store(path: Path, cp: Checkpointer | None = None) -> SqlAuditStore:
-    return SqlAuditStore.open(f"sqlite:///{path}", cp)
+SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+STORE_KINDS = ["memory", *SQL_KINDS]
+
+
+def new_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database of ``kind`` (``sqlite`` or ``postgres``)."""
+    if kind == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite:///{tmp_path}/audit.db"
+
+
+def new_store(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, cp: Checkpointer | None = None
+) -> SqlAuditStore | MemoryAuditStore:
+    if kind == "memory":
+        return MemoryAuditStore(checkpointer=cp)
+    return SqlAuditStore.open(new_url(kind, request, tmp_path), cp)
 
 
 def check(store: SqlAuditStore | MemoryAuditStore, *extra: Checkpoint) -> Verification:
     return verify(chain_records(store, page=7), [*store.checkpoints(), *extra], PUBLIC)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> tuple[Path, MemoryWitness]:
-    """A SQLite file with 30 records in three batches, checkpoints every 10, and a witness."""
-    path = tmp_path / "audit.db"
+@pytest.fixture(params=SQL_KINDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, MemoryWitness]:
+    """The URL of a database (SQLite file, or PostgreSQL) with 30 records in three batches,
+    checkpoints every 10, and a witness."""
+    url = new_url(request.param, request, tmp_path)
     witness = MemoryWitness()
-    store = sqlite_store(path, checkpointer(witness))
+    store = SqlAuditStore.open(url, checkpointer(witness))
     for start in (0, 10, 20):
         store.record(records(start, start + 10), [])
     store.close()
-    return path, witness
+    return url, witness
 
 
-def tamper(path: Path, *statements: str) -> None:
-    with sqlite3.connect(path) as connection:
-        for sql in statements:
-            connection.execute(sql)
+def tamper(url: str, *statements: str, params: list[dict[str, Any]] | None = None) -> None:
+    """Run ``statements`` in one transaction on a plain engine, as someone with database access
+    would. On PostgreSQL foreign-key triggers are off first (``session_replication_role``, a
+    superuser's setting), as on a SQLite connection of one's own."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET LOCAL session_replication_role = replica"))
+            for sql in statements:
+                if params is None:
+                    connection.execute(text(sql))
+                else:
+                    connection.execute(text(sql), params)
+    finally:
+        engine.dispose()
 
 
-def reopen(path: Path) -> SqlAuditStore:
-    return SqlAuditStore.open(f"sqlite:///{path}")
+def query(url: str, sql: str, **params: Any) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql), params).all())
+    finally:
+        engine.dispose()
 
 
-def found(path: Path, witness: MemoryWitness | None = None) -> Verification:
-    store = reopen(path)
+def reopen(url: str) -> SqlAuditStore:
+    return SqlAuditStore.open(url)
+
+
+def found(url: str, witness: MemoryWitness | None = None) -> Verification:
+    store = reopen(url)
     try:
         return check(store, *(witness.checkpoints() if witness else []))
     finally:
         store.close()
 
 
-def record_id(path: Path, seq: int) -> str:
-    with sqlite3.connect(path) as connection:
-        row = connection.execute("SELECT record_id FROM audit_records WHERE seq = ?", (seq,))
-        return str(row.fetchone()[0])
+def record_id(url: str, seq: int) -> str:
+    return str(query(url, "SELECT record_id FROM audit_records WHERE seq = :seq", seq=seq)[0][0])
 
 
 # -- the chain -----------------------------------------------------------------------------------
@@ -121,11 +158,9 @@ def test_the_encoding_is_the_documented_one():
     assert hashlib.sha256(b"schakel-audit-chain/v1 genesis").digest() == GENESIS
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_replays_never_change_the_chain(kind: str, tmp_path: Path):
-    store: SqlAuditStore | MemoryAuditStore = (
-        MemoryAuditStore() if kind == "memory" else sqlite_store(tmp_path / "a.db")
-    )
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_replays_never_change_the_chain(kind: str, request: pytest.FixtureRequest, tmp_path: Path):
+    store = new_store(kind, request, tmp_path)
     store.record(records(0, 10), [])
     before = store.chain()
     assert store.record(records(0, 10), []) == 0
@@ -140,19 +175,22 @@ def test_replays_never_change_the_chain(kind: str, tmp_path: Path):
     store.close()
 
 
-def test_memory_and_sqlite_build_the_same_chain(tmp_path: Path):
-    stores = [MemoryAuditStore(), sqlite_store(tmp_path / "a.db")]
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_memory_and_sql_build_the_same_chain(kind: str, request: pytest.FixtureRequest, tmp_path):
+    stores = [MemoryAuditStore(), new_store(kind, request, tmp_path)]
     for store in stores:
         store.record(records(0, 5), [])
         store.record([*records(3, 9), decision_record(1)], [])
     memory, sql = (store.chain() for store in stores)
     assert memory == sql
     assert [r for _, r in stores[1].records()] == records(0, 9)  # records() is unchanged
+    for store in stores:
+        store.close()
 
 
-def test_verify_reports_an_intact_log(db: tuple[Path, MemoryWitness]):
-    path, witness = db
-    result = found(path, witness)
+def test_verify_reports_an_intact_log(db: tuple[str, MemoryWitness]):
+    url, witness = db
+    result = found(url, witness)
     assert result.ok, result.message
     assert (result.records, result.last_seq, result.newest_checkpoint) == (30, 30, 30)
     assert result.message.startswith("audit log intact: 30 records up to seq 30")
@@ -167,142 +205,138 @@ def test_an_empty_log_is_intact():
 # -- tampering in the database, caught and located -----------------------------------------------
 
 
-def test_a_modified_record_is_caught_at_its_seq(db: tuple[Path, MemoryWitness]):
-    path, _ = db
+def test_a_modified_record_is_caught_at_its_seq(db: tuple[str, MemoryWitness]):
+    url, _ = db
     tamper(
-        path,
+        url,
         "UPDATE audit_records SET body = replace(body, 'delivered', 'withheld') WHERE seq = 13",
     )
-    result = found(path)
+    result = found(url)
     first = result.first
     assert first is not None
-    assert (first.kind, first.seq, first.record_id) == ("modified", 13, record_id(path, 13))
+    assert (first.kind, first.seq, first.record_id) == ("modified", 13, record_id(url, 13))
     assert "hash mismatch at seq 13" in result.message
     assert result.total_findings == 1
 
 
-def test_a_deleted_record_is_caught_where_it_was(db: tuple[Path, MemoryWitness]):
-    path, _ = db
-    following = record_id(path, 8)
-    tamper(path, "DELETE FROM audit_records WHERE seq = 7")
-    first = found(path).first
+def test_a_deleted_record_is_caught_where_it_was(db: tuple[str, MemoryWitness]):
+    url, _ = db
+    following = record_id(url, 8)
+    tamper(url, "DELETE FROM audit_records WHERE seq = 7")
+    first = found(url).first
     assert first is not None
     assert (first.kind, first.seq, first.record_id) == ("deleted", 7, following)
     assert "seq 8" in first.message and "follows seq 7" in first.message
 
 
-def test_a_deleted_checkpointed_record_is_caught(db: tuple[Path, MemoryWitness]):
-    path, _ = db
-    tamper(path, "DELETE FROM audit_records WHERE seq IN (10, 11)")
-    result = found(path)
+def test_a_deleted_checkpointed_record_is_caught(db: tuple[str, MemoryWitness]):
+    url, _ = db
+    tamper(url, "DELETE FROM audit_records WHERE seq IN (10, 11)")
+    result = found(url)
     assert [(f.kind, f.seq) for f in result.findings][:1] == [("deleted", 10)]
 
 
-def test_an_inserted_record_is_caught(db: tuple[Path, MemoryWitness]):
+def test_an_inserted_record_is_caught(db: tuple[str, MemoryWitness]):
     """Make room at seq 6 by renumbering, then insert a forged record there."""
-    path, _ = db
+    url, _ = db
     tamper(
-        path,
+        url,
         "UPDATE audit_records SET seq = seq + 1000 WHERE seq >= 6",
         "UPDATE audit_records SET seq = seq - 999 WHERE seq > 1000",
         "INSERT INTO audit_records (seq, record_id, timestamp, action, result, body, prev_seq, "
         "chain_hash) SELECT 6, 'forged', timestamp, action, result, body, 5, chain_hash "
         "FROM audit_records WHERE seq = 5",
     )
-    first = found(path).first
+    first = found(url).first
     assert first is not None
     assert (first.kind, first.seq, first.record_id) == ("inserted", 6, "forged")
 
 
-def test_an_inserted_record_with_a_correct_link_is_caught(db: tuple[Path, MemoryWitness]):
+def test_an_inserted_record_with_a_correct_link_is_caught(db: tuple[str, MemoryWitness]):
     """A forger who knows the chain encoding links the new record properly onto seq 5."""
-    path, _ = db
-    with sqlite3.connect(path) as connection:
-        (head,) = connection.execute(
-            "SELECT chain_hash FROM audit_records WHERE seq = 5"
-        ).fetchone()
+    url, _ = db
+    ((head,),) = query(url, "SELECT chain_hash FROM audit_records WHERE seq = 5")
     forged = link(bytes(head), 6, 5, "forged", "{}")
     tamper(
-        path,
+        url,
         "UPDATE audit_records SET seq = seq + 1000 WHERE seq >= 6",
         "UPDATE audit_records SET seq = seq - 999 WHERE seq > 1000",
     )
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "INSERT INTO audit_records (seq, record_id, timestamp, action, result, body, "
-            "prev_seq, chain_hash) VALUES (6, 'forged', '2026-11-22', 'deliver', 'delivered', "
-            "'{}', 5, ?)",
-            (forged,),
-        )
-    first = found(path).first
+    tamper(
+        url,
+        "INSERT INTO audit_records (seq, record_id, timestamp, action, result, body, "
+        "prev_seq, chain_hash) VALUES (6, 'forged', '2026-11-22 00:00:00+00:00', 'deliver', "
+        "'delivered', '{}', 5, :forged)",
+        params=[{"forged": forged}],
+    )
+    first = found(url).first
     assert first is not None
     assert (first.kind, first.seq, first.record_id) == ("inserted", 6, "forged")
 
 
-def test_reordered_records_are_caught(db: tuple[Path, MemoryWitness]):
-    path, _ = db
+def test_reordered_records_are_caught(db: tuple[str, MemoryWitness]):
+    url, _ = db
     tamper(
-        path,
+        url,
         "UPDATE audit_records SET seq = -3 WHERE seq = 3",
         "UPDATE audit_records SET seq = 3 WHERE seq = 4",
         "UPDATE audit_records SET seq = 4 WHERE seq = -3",
     )
-    first = found(path).first
+    first = found(url).first
     assert first is not None
     assert (first.kind, first.seq) == ("reordered", 3)
-    assert first.record_id == record_id(path, 3)
+    assert first.record_id == record_id(url, 3)
 
 
-def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(db: tuple[Path, MemoryWitness]):
+def test_a_rewritten_chain_is_caught_by_the_signed_checkpoint(db: tuple[str, MemoryWitness]):
     """Modify seq 15 and recompute every later hash: the chain is consistent again, but the
     checkpoint at seq 20 signed another head."""
-    path, _ = db
+    url, _ = db
     tamper(
-        path,
+        url,
         "UPDATE audit_records SET body = replace(body, 'delivered', 'withheld') WHERE seq = 15",
     )
-    with sqlite3.connect(path) as connection:
-        rows = connection.execute(
-            "SELECT seq, prev_seq, record_id, body, chain_hash FROM audit_records ORDER BY seq"
-        ).fetchall()
-        head = bytes(rows[13][4])
-        for seq, prev, rid, body, _ in rows[14:]:
-            head = link(head, seq, prev, rid, body)
-            connection.execute("UPDATE audit_records SET chain_hash = ? WHERE seq = ?", (head, seq))
-    result = found(path)
+    rows = query(
+        url, "SELECT seq, prev_seq, record_id, body, chain_hash FROM audit_records ORDER BY seq"
+    )
+    head = bytes(rows[13][4])
+    rehashed: list[dict[str, Any]] = []
+    for seq, prev, rid, body, _ in rows[14:]:
+        head = link(head, seq, prev, rid, body)
+        rehashed.append({"hash": head, "seq": seq})
+    tamper(url, "UPDATE audit_records SET chain_hash = :hash WHERE seq = :seq", params=rehashed)
+    result = found(url)
     first = result.first
     assert first is not None
     assert (first.kind, first.seq) == ("checkpoint-mismatch", 20)
     assert "recomputed" in first.message
 
 
-def test_a_cut_off_tail_is_caught_only_against_the_witness(db: tuple[Path, MemoryWitness]):
-    path, witness = db
+def test_a_cut_off_tail_is_caught_only_against_the_witness(db: tuple[str, MemoryWitness]):
+    url, witness = db
     tamper(
-        path,
+        url,
         "DELETE FROM audit_records WHERE seq > 24",
         "DELETE FROM audit_checkpoints WHERE seq > 24",
     )
-    assert found(path).ok  # what is left is consistent: why the witness exists
-    result = found(path, witness)
+    assert found(url).ok  # what is left is consistent: why the witness exists
+    result = found(url, witness)
     first = result.first
     assert first is not None
     assert (first.kind, first.seq) == ("truncated", 30)
-    assert f"seq 24 (record {record_id(path, 24)})" in first.message
+    assert f"seq 24 (record {record_id(url, 24)})" in first.message
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_checkpoints_come_every_n_records_and_go_to_the_witness(kind: str, tmp_path: Path):
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_checkpoints_come_every_n_records_and_go_to_the_witness(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+):
     witness = MemoryWitness()
     cp = checkpointer(witness, every=10)
-    store: SqlAuditStore | MemoryAuditStore = (
-        MemoryAuditStore(checkpointer=cp)
-        if kind == "memory"
-        else sqlite_store(tmp_path / "a.db", cp)
-    )
+    store = new_store(kind, request, tmp_path, cp)
     store.record(records(0, 3), [])  # the first write gets one at once
     for start in range(3, 40, 4):
         store.record(records(start, start + 4), [])
@@ -333,12 +367,15 @@ def test_checkpoints_come_after_a_time_too():
     assert store.checkpoints()[1].created_at == clock.now
 
 
-def test_a_reopened_store_continues_the_schedule(tmp_path: Path):
-    path = tmp_path / "a.db"
-    first = sqlite_store(path, checkpointer(every=10))
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_a_reopened_store_continues_the_schedule(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+):
+    url = new_url(kind, request, tmp_path)
+    first = SqlAuditStore.open(url, checkpointer(every=10))
     first.record(records(0, 5), [])
     first.close()
-    second = sqlite_store(path, checkpointer(every=10))
+    second = SqlAuditStore.open(url, checkpointer(every=10))
     second.record(records(5, 9), [])  # 4 after the checkpoint at 5: none yet
     second.record(records(9, 15), [])
     assert [c.seq for c in second.checkpoints()] == [5, 15]
@@ -389,43 +426,44 @@ def test_the_checkpoint_statement_is_the_documented_one():
     )  # fmt: skip
 
 
-def test_a_forged_signature_is_caught(db: tuple[Path, MemoryWitness]):
-    path, _ = db
-    tamper(path, "UPDATE audit_checkpoints SET signature = zeroblob(64) WHERE seq = 20")
-    first = found(path).first
+def test_a_forged_signature_is_caught(db: tuple[str, MemoryWitness]):
+    url, _ = db
+    tamper(
+        url,
+        "UPDATE audit_checkpoints SET signature = :zeros WHERE seq = 20",
+        params=[{"zeros": bytes(64)}],
+    )
+    first = found(url).first
     assert first is not None
     assert (first.kind, first.seq) == ("checkpoint-signature", 20)
 
 
-def test_checkpoints_re_signed_with_another_key_are_caught(db: tuple[Path, MemoryWitness]):
+def test_checkpoints_re_signed_with_another_key_are_caught(db: tuple[str, MemoryWitness]):
     """Rewrite a record, recompute the chain, and re-sign the checkpoints with another key:
     under the genuine key id the signature fails; under its own id the key is not trusted."""
-    path, _ = db
-    store = reopen(path)
+    url, _ = db
+    store = reopen(url)
     genuine = store.checkpoints()
     store.close()
-    with sqlite3.connect(path) as connection:
-        for checkpoint in genuine:
-            forged = Checkpoint(
-                checkpoint.seq,
-                checkpoint.chain_hash,
-                checkpoint.created_at,
-                checkpoint.key_id,
-                OTHER.sign(checkpoint.statement()),
-            )
-            connection.execute(
-                "UPDATE audit_checkpoints SET signature = ? WHERE seq = ?",
-                (forged.signature, forged.seq),
-            )
-    assert {f.kind for f in found(path).findings} == {"checkpoint-signature"}
-    with sqlite3.connect(path) as connection:
-        for checkpoint in genuine:
-            own = signed(OTHER, checkpoint.seq, checkpoint.chain_hash, checkpoint.created_at)
-            connection.execute(
-                "UPDATE audit_checkpoints SET key_id = ?, signature = ? WHERE seq = ?",
-                (own.key_id, own.signature, own.seq),
-            )
-    result = found(path)
+    tamper(
+        url,
+        "UPDATE audit_checkpoints SET signature = :signature WHERE seq = :seq",
+        params=[
+            {"signature": OTHER.sign(checkpoint.statement()), "seq": checkpoint.seq}
+            for checkpoint in genuine
+        ],
+    )
+    assert {f.kind for f in found(url).findings} == {"checkpoint-signature"}
+    resigned = [
+        signed(OTHER, checkpoint.seq, checkpoint.chain_hash, checkpoint.created_at)
+        for checkpoint in genuine
+    ]
+    tamper(
+        url,
+        "UPDATE audit_checkpoints SET key_id = :key_id, signature = :signature WHERE seq = :seq",
+        params=[{"key_id": c.key_id, "signature": c.signature, "seq": c.seq} for c in resigned],
+    )
+    result = found(url)
     assert {f.kind for f in result.findings} == {"unknown-key"}
     assert "schakel keys public-key" in result.message
 
@@ -433,16 +471,28 @@ def test_checkpoints_re_signed_with_another_key_are_caught(db: tuple[Path, Memor
 # -- upgrading a database from before the chain ---------------------------------------------------
 
 
-def test_a_database_from_before_the_chain_is_chained_when_opened(tmp_path: Path):
-    path = tmp_path / "old.db"
-    engine = create_engine(f"sqlite:///{path}")
+_PRE_CHAIN_KEY = {
+    "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "postgresql": "BIGSERIAL PRIMARY KEY",
+}
+_PRE_CHAIN_TIME = {"sqlite": "DATETIME", "postgresql": "TIMESTAMPTZ"}
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_a_database_from_before_the_chain_is_chained_when_opened(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+):
+    url = new_url(kind, request, tmp_path)
+    engine = create_engine(url)
     with engine.begin() as connection:
+        dialect = connection.dialect.name
         connection.execute(
             text(
-                "CREATE TABLE audit_records (seq INTEGER PRIMARY KEY AUTOINCREMENT, record_id "
-                "VARCHAR NOT NULL UNIQUE, timestamp DATETIME NOT NULL, action VARCHAR NOT NULL, "
-                "result VARCHAR NOT NULL, object VARCHAR, signal_id VARCHAR, origin VARCHAR, "
-                "recipient VARCHAR, covenant_id VARCHAR, rule_id VARCHAR, body TEXT NOT NULL)"
+                f"CREATE TABLE audit_records (seq {_PRE_CHAIN_KEY[dialect]}, record_id "
+                f"VARCHAR NOT NULL UNIQUE, timestamp {_PRE_CHAIN_TIME[dialect]} NOT NULL, "
+                "action VARCHAR NOT NULL, result VARCHAR NOT NULL, object VARCHAR, "
+                "signal_id VARCHAR, origin VARCHAR, recipient VARCHAR, covenant_id VARCHAR, "
+                "rule_id VARCHAR, body TEXT NOT NULL)"
             )
         )
         for record in records(0, 5):
@@ -455,11 +505,12 @@ def test_a_database_from_before_the_chain_is_chained_when_opened(tmp_path: Path)
                 values,
             )
     engine.dispose()
-    store = sqlite_store(path)
+    store = SqlAuditStore.open(url)
     store.record(records(5, 8), [])
     result = check(store)
     assert result.ok, result.message
     assert result.records == 8
+    assert [r.prev_seq for r in store.chain()] == list(range(8))
     store.close()
 
 

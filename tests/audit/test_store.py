@@ -1,5 +1,6 @@
-"""Audit store: one behaviour suite for the SQL store (SQLite file) and the memory double,
-then what only the SQL store has (engine settings, transactions, locks, error messages)."""
+"""Audit store: one behaviour suite for the SQL store (on a SQLite file and on a real
+PostgreSQL server) and the memory double, then what only the SQL store has (engine settings,
+transactions, locks, error messages, schema migrations)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
 
 from services.audit import AUDIT_FILTERS, AuditStore, AuditStoreError, OutboxEntry
 from services.audit.engine import (
@@ -109,11 +110,27 @@ def memory_opener() -> Opener:
     return lambda: MemoryAuditStore(database)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def url_opener(url: str) -> Opener:
+    def open_store() -> AuditStore:
+        store = SqlAuditStore(make_engine(url))
+        store.create_schema()
+        return store
+
+    return open_store
+
+
+STORE_KINDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""The stores the behaviour suite runs on; ``postgres`` is a fresh database on the session's
+real PostgreSQL server (tests/postgres_fixtures.py)."""
+
+
+@pytest.fixture(params=STORE_KINDS)
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
     """Opens a store on one database; calling it again is reopening that database."""
     if request.param == "memory":
         return memory_opener()
+    if request.param == "postgres":
+        return url_opener(request.getfixturevalue("postgres_url"))
     return sqlite_opener(tmp_path / "db" / "audit.db")
 
 
@@ -503,6 +520,15 @@ def test_memory_and_sqlite_agree_on_any_batches(batches: list[list[int]]):
 # -- SQL specifics ---------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty database: a SQLite file, or one on the PostgreSQL server."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite:///{tmp_path}/audit.db"
+
+
 def test_sqlite_engine_is_tuned_for_a_multithreaded_writer(tmp_path: Path):
     path = tmp_path / "nested" / "dir" / "audit.db"
     engine = make_engine(f"sqlite:///{path}", busy_timeout_ms=1234)
@@ -575,6 +601,39 @@ def test_a_failure_inside_the_transaction_rolls_back_everything(tmp_path: Path):
     store.close()
 
 
+@pytest.mark.postgres
+def test_a_failure_inside_the_transaction_rolls_back_everything_on_postgresql(postgres_url: str):
+    """The same on PostgreSQL, where the audit rows went in under the table lock."""
+    store = url_opener(postgres_url)()
+    saboteur = create_engine(postgres_url)
+    with saboteur.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON feed_outbox "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        )
+    records = [decision_record(n) for n in range(3)]
+    try:
+        with pytest.raises(AuditStoreError, match="refused"):
+            store.record(records, [entry_for(records[0])])
+        assert store.count() == 0
+        assert store.records_for_subject("S-ean-0") == []
+    finally:
+        with saboteur.begin() as connection:
+            connection.execute(text("DROP TRIGGER refuse ON feed_outbox"))
+        saboteur.dispose()
+    assert store.record(records, [entry_for(records[0])]) == 3
+    assert [record for _, record in store.records()] == records
+    store.close()
+
+
 def test_a_locked_database_names_the_problem_and_the_fix(tmp_path: Path):
     path = tmp_path / "audit.db"
     store = sqlite_opener(path, busy_timeout_ms=50)()
@@ -592,8 +651,8 @@ def test_a_locked_database_names_the_problem_and_the_fix(tmp_path: Path):
     store.close()
 
 
-def test_missing_tables_name_create_schema(tmp_path: Path):
-    store = SqlAuditStore(make_engine(f"sqlite:///{tmp_path}/audit.db"))
+def test_missing_tables_name_create_schema(sql_url: str):
+    store = SqlAuditStore(make_engine(sql_url))
     with pytest.raises(AuditStoreError, match="create_schema"):
         store.count()
     store.close()
@@ -648,3 +707,114 @@ def test_in_memory_sqlite_is_shared_between_threads():
     thread.join()
     assert store.count() == 1
     store.close()
+
+
+# -- schema migrations (services/audit/migrations) --------------------------------------------------
+
+
+def schema_differences(url: str) -> list[Any]:
+    """What Alembic's autogenerate would change to make the database match the metadata."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from services.audit.schema import metadata
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def revision_of(url: str) -> str | None:
+    from services.audit.migrate import current_revision
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return current_revision(connection)
+    finally:
+        engine.dispose()
+
+
+def test_the_migrated_schema_is_exactly_the_metadata(sql_url: str):
+    from services.audit.migrate import head_revision
+
+    SqlAuditStore.open(sql_url).close()
+    assert schema_differences(sql_url) == []
+    assert revision_of(sql_url) == head_revision()
+
+
+def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
+    """env.py without a handed-over connection: what `alembic -c services/audit/alembic.ini`
+    does."""
+    from alembic import command
+
+    from services.audit.migrate import alembic_config
+
+    config = alembic_config()
+    config.set_main_option("sqlalchemy.url", sql_url)
+    command.upgrade(config, "head")
+    assert schema_differences(sql_url) == []
+    command.downgrade(config, "base")
+    assert revision_of(sql_url) is None
+    added = {diff[1].name for diff in schema_differences(sql_url) if diff[0] == "add_table"}
+    assert added == {"audit_records", "audit_checkpoints", "audit_subjects", "feed_outbox"}
+    command.upgrade(config, "head")
+    store = SqlAuditStore.open(sql_url)
+    assert store.record([decision_record(1)], []) == 1
+    store.close()
+
+
+def test_a_database_from_before_migrations_is_adopted_with_its_records(sql_url: str):
+    """Made by ``metadata.create_all`` as the store did before migrations: stamped, not
+    recreated; its records, chain and outbox stay as they were."""
+    from services.audit.schema import metadata
+
+    engine = make_engine(sql_url)
+    metadata.create_all(engine)
+    old = SqlAuditStore(engine)
+    records = [decision_record(n) for n in range(5)]
+    old.record(records, [entry_for(records[0])])
+    chain = old.chain()
+    old.close()
+    assert revision_of(sql_url) is None
+
+    store = SqlAuditStore.open(sql_url)
+    try:
+        assert store.chain() == chain
+        assert [record for _, record in store.records()] == records
+        assert ids(store.undelivered()) == [records[0]["record_id"]]
+        assert store.record([decision_record(5)], []) == 1
+        assert [r.prev_seq for r in store.chain()] == list(range(6))
+    finally:
+        store.close()
+    assert revision_of(sql_url) == "0001"
+    assert schema_differences(sql_url) == []
+
+
+def test_hubs_starting_together_both_get_the_schema(sql_url: str):
+    """Two stores create the schema of one new database at the same time: one migrates, the
+    other waits for it and finds the schema up to date."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        opened = list(pool.map(lambda _: SqlAuditStore.open(sql_url), range(2)))
+    try:
+        assert opened[0].record([decision_record(1)], []) == 1
+        assert opened[1].count() == 1
+    finally:
+        for store in opened:
+            store.close()
+    assert schema_differences(sql_url) == []
+
+
+def test_a_database_migrated_by_a_newer_version_is_refused(sql_url: str):
+    SqlAuditStore.open(sql_url).close()
+    engine = create_engine(sql_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(AuditStoreError, match="9999_future") as raised:
+        SqlAuditStore.open(sql_url)
+    assert "newer version" in str(raised.value)
