@@ -19,10 +19,12 @@ def _register() -> None:
     from services.cli import (
         audit,
         audit_query,
+        audit_retention,
         covenant,
         demo,
         keys,
         publish,
+        reid,
         replay,
         router,
         status,
@@ -32,10 +34,12 @@ def _register() -> None:
     )
 
     audit_query.register(audit.app)
+    audit_retention.register(audit.app)
     app.add_typer(audit.app, name="audit")
     app.add_typer(covenant.app, name="covenant")
     app.add_typer(demo.app, name="demo")
     app.add_typer(keys.app, name="keys")
+    app.add_typer(reid.app, name="reid")
     app.command("replay")(replay.replay_command)
     app.command("router")(router.router_command)
     app.command("up")(up.up_command)
