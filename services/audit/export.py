@@ -5,7 +5,10 @@ A bundle is a JSON-lines file (UTF-8, one JSON object per line, sorted keys):
 1. a header ``{"format": "schakel-audit-bundle/v1", "exported_at": ..., "chain": <the
    encoding, in words>, "public_keys": [{"key_id", "public_key" (hex, raw Ed25519),
    "fingerprint"}]}``;
-2. ``{"checkpoint": {...}}`` per checkpoint (:meth:`~services.audit.checkpoint.Checkpoint.to_json`);
+2. ``{"checkpoint": {...}}`` per checkpoint (:meth:`~services.audit.checkpoint.Checkpoint.to_json`),
+   then ``{"purge": {...}}`` per purge commitment
+   (:meth:`~services.audit.retention.PurgeCommitment.to_json`): the signed anchors the records
+   start from after a retention purge (none for a log that was never purged);
 3. ``{"record": {"seq", "prev_seq", "record_id", "chain_hash" (hex), "body"}}`` per record in
    ``seq`` order, ``body`` being the stored canonical JSON *text*, hashed as is;
 4. a trailer ``{"end": {"records": n}}``, so a bundle cut short in transit is noticed.
@@ -28,6 +31,7 @@ import orjson
 from services.audit.chain import HASH_BYTES, ChainRecord
 from services.audit.checkpoint import Checkpoint, format_time
 from services.audit.errors import AuditStoreError
+from services.audit.retention import PurgeCommitment
 from services.core.keys import ED25519_KEY_BYTES, public_key_fingerprint
 
 FORMAT = "schakel-audit-bundle/v1"
@@ -51,6 +55,7 @@ class Bundle:
     exported_at: str
     public_keys: Mapping[str, bytes]
     checkpoints: list[Checkpoint]
+    purges: list[PurgeCommitment]
 
     def records(self) -> Iterator[ChainRecord]:
         """The records in file order; :class:`AuditStoreError` if a line is malformed or the
@@ -82,6 +87,7 @@ def write_bundle(
     checkpoints: Iterable[Checkpoint],
     public_keys: Mapping[str, bytes],
     exported_at: datetime,
+    purges: Iterable[PurgeCommitment] = (),
 ) -> int:
     """Write a bundle to ``path`` (replaced if it exists); return the number of records."""
     header = {
@@ -99,6 +105,8 @@ def write_bundle(
             out.write(orjson.dumps(header, option=_DUMP))
             for checkpoint in checkpoints:
                 out.write(orjson.dumps({"checkpoint": checkpoint.to_json()}, option=_DUMP))
+            for purge in purges:
+                out.write(orjson.dumps({"purge": purge.to_json()}, option=_DUMP))
             for record in records:
                 line = {
                     "seq": record.seq,
@@ -123,6 +131,7 @@ def open_bundle(path: Path) -> Bundle:
     exported_at = ""
     keys: dict[str, bytes] = {}
     checkpoints: list[Checkpoint] = []
+    purges: list[PurgeCommitment] = []
     for number, kind, value in _lines(path):
         where = f"line {number} of bundle {path}"
         if kind == "format":
@@ -135,9 +144,11 @@ def open_bundle(path: Path) -> Bundle:
             exported_at, keys = value
         elif kind == "checkpoint":
             checkpoints.append(Checkpoint.from_json(value, where))
+        elif kind == "purge":
+            purges.append(PurgeCommitment.from_json(value, where))
         else:
             break
-    return Bundle(path, exported_at, keys, checkpoints)
+    return Bundle(path, exported_at, keys, checkpoints, purges)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str, Any]]:

@@ -15,6 +15,11 @@
     access requests (AVG art. 15), which go by pseudonym, never by raw identifier. On SQLite
     the table *is* its primary-key index (``WITHOUT ROWID``), one B-tree less per insert; the
     index on ``seq`` serves the cascade when old records are deleted.
+``audit_purges``
+    The signed purge commitments (:mod:`services.audit.retention`): records up to ``seq`` were
+    deleted for retention, the chain hash at ``seq`` is the anchor verification starts from,
+    ``records`` were deleted with decision times from ``first_timestamp`` to
+    ``last_timestamp``; signed at ``created_at`` by the key ``key_id``.
 ``feed_outbox``
     One row per feed message until it has been consumed: the message itself, where the broker
     put it (``kafka_partition``, ``kafka_offset``) and whether the recipient consumed it.
@@ -90,6 +95,19 @@ audit_checkpoints = Table(
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=False),
     Column("chain_hash", LargeBinary, nullable=False),
+    Column("created_at", Moment, nullable=False),
+    Column("key_id", String, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+)
+
+audit_purges = Table(
+    "audit_purges",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=False),
+    Column("chain_hash", LargeBinary, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("first_timestamp", Moment, nullable=False),
+    Column("last_timestamp", Moment, nullable=False),
     Column("created_at", Moment, nullable=False),
     Column("key_id", String, nullable=False),
     Column("signature", LargeBinary, nullable=False),

@@ -33,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     false,
     func,
+    inspect,
     select,
     text,
     true,
@@ -48,6 +49,7 @@ from services.audit.engine import WRITE_TRANSACTION, is_memory_sqlite, make_engi
 from services.audit.errors import AuditStoreError, translated
 from services.audit.migrate import upgrade_schema
 from services.audit.model import AuditStore, OutboxEntry
+from services.audit.retention import PurgeCommitment, PurgePlan, purge_record, signed_purge
 from services.audit.rows import (
     AuditRow,
     audit_row,
@@ -59,6 +61,7 @@ from services.audit.rows import (
 )
 from services.audit.schema import (
     audit_checkpoints,
+    audit_purges,
     audit_records,
     audit_subjects,
     feed_outbox,
@@ -112,6 +115,29 @@ _checkpoint_columns = (
 )
 _all_checkpoints = select(*_checkpoint_columns).order_by(audit_checkpoints.c.seq)
 _last_checkpoint = select(*_checkpoint_columns).order_by(audit_checkpoints.c.seq.desc()).limit(1)
+_purge_columns = (
+    audit_purges.c.seq,
+    audit_purges.c.chain_hash,
+    audit_purges.c.records,
+    audit_purges.c.first_timestamp,
+    audit_purges.c.last_timestamp,
+    audit_purges.c.created_at,
+    audit_purges.c.key_id,
+    audit_purges.c.signature,
+)
+_PURGE_NAMES = tuple(column.name for column in _purge_columns)
+_CHECKPOINT_NAMES = tuple(column.name for column in _checkpoint_columns)
+_all_purges = select(*_purge_columns).order_by(audit_purges.c.seq)
+_first_young = select(func.min(audit_records.c.seq)).where(
+    audit_records.c.timestamp >= bindparam("before")
+)
+_prefix = select(
+    func.count(),
+    func.max(audit_records.c.seq),
+    func.min(audit_records.c.timestamp),
+    func.max(audit_records.c.timestamp),
+).where(audit_records.c.seq <= bindparam("up_to"))
+_hash_at = select(audit_records.c.chain_hash).where(audit_records.c.seq == bindparam("at_seq"))
 _set_produced = (
     update(feed_outbox)
     .where(feed_outbox.c.exchange_id == bindparam("p_id"), feed_outbox.c.consumed == false())
@@ -234,6 +260,67 @@ class SqlAuditStore:
         with self._transaction("reading audit checkpoints") as connection:
             rows = connection.execute(_all_checkpoints).all()
         return [_checkpoint(row) for row in rows]
+
+    def purges(self) -> list[PurgeCommitment]:
+        """Every stored purge commitment, oldest first (the newest is the chain's anchor)."""
+        with self._transaction("reading audit purge commitments") as connection:
+            if not inspect(connection).has_table(audit_purges.name):
+                return []  # a database from before revision 0002, never purged
+            rows = connection.execute(_all_purges).all()
+        return [_purge(row) for row in rows]
+
+    def plan_purge(self, before: datetime) -> PurgePlan | None:
+        """What :meth:`purge` would delete for ``before`` (a dry run); ``None`` if nothing."""
+        cutoff = utc(before, "plan_purge(before)")
+        with self._transaction("planning an audit purge") as connection:
+            return _plan(connection, cutoff)
+
+    def purge(self, before: datetime) -> PurgeCommitment | None:
+        """Delete the records older than ``before`` (the longest prefix of the chain in ``seq``
+        order whose decision times all lie before it) and their subject-index rows, leaving a
+        signed :class:`~services.audit.retention.PurgeCommitment` in ``audit_purges`` as the new
+        anchor of the chain, a checkpoint of the anchor (also appended to the witness) and an
+        audit record of the purge. One transaction; ``None`` if nothing was old enough.
+
+        The purge record is appended before the deletion, so the chain head never disappears
+        and sequence numbers are never reused.
+        """
+        cutoff = utc(before, "purge(before)")
+        checkpointer = self._checkpointer
+        signer = checkpointer.signer
+        if signer is None:
+            raise AuditStoreError(
+                f"cannot purge the audit log on {self._url}: no signing key to sign the purge "
+                "commitment, and without it the remaining chain could not be verified. Fix: "
+                "open the store with a Checkpointer that has a signer (schakel keys init)."
+            )
+        anchor: Checkpoint | None = None
+        made: Checkpoint | None = None
+        with self._transaction("purging old audit records", write=True) as connection:
+            if self._postgresql:
+                connection.execute(_LOCK_AUDIT_RECORDS)
+            plan = _plan(connection, cutoff)
+            if plan is None:
+                return None
+            up_to = plan.up_to_seq
+            anchor_hash = bytes(connection.execute(_hash_at, {"at_seq": up_to}).scalar_one())
+            commitment = signed_purge(signer, plan, anchor_hash, checkpointer.clock())
+            _, head = self._append(connection, [audit_row(purge_record(commitment))])
+            connection.execute(audit_subjects.delete().where(audit_subjects.c.seq <= up_to))
+            connection.execute(audit_records.delete().where(audit_records.c.seq <= up_to))
+            connection.execute(
+                audit_purges.insert(),
+                {name: getattr(commitment, name) for name in _PURGE_NAMES},
+            )
+            anchor = checkpointer.make(up_to, anchor_hash)
+            connection.execute(
+                self._insert_checkpoint,
+                {name: getattr(anchor, name) for name in _CHECKPOINT_NAMES},
+            )
+            made = self._checkpoint_if_due(connection, head, force=True)
+        checkpointer.committed(anchor)
+        checkpointer.committed(made)
+        return commitment
 
     def mark_produced(self, produced: Sequence[tuple[str, int, int]]) -> None:
         if not produced:
@@ -404,6 +491,36 @@ def _insert_new(dialect: str, unique: Column[Any]) -> Insert:
 def _checkpoint(row: Row[Any]) -> Checkpoint:
     seq, chain_hash, created_at, key_id, signature = row
     return Checkpoint(seq, bytes(chain_hash), whole_seconds(created_at), key_id, bytes(signature))
+
+
+def _plan(connection: Connection, cutoff: datetime) -> PurgePlan | None:
+    """The purge plan for ``cutoff`` read on ``connection``: every record up to the first one
+    decided at or after ``cutoff`` (all records if none is)."""
+    young = connection.execute(_first_young, {"before": cutoff}).scalar_one_or_none()
+    up_to = (2**62) if young is None else young - 1
+    count, last_seq, first, last = connection.execute(_prefix, {"up_to": up_to}).one()
+    if not count:
+        return None
+    return PurgePlan(int(last_seq), int(count), utc_moment(first), utc_moment(last))
+
+
+def utc_moment(value: datetime) -> datetime:
+    """A timestamp read from the database in UTC (SQLite hands back naive UTC datetimes)."""
+    return whole_seconds(value)
+
+
+def _purge(row: Row[Any]) -> PurgeCommitment:
+    seq, chain_hash, records, first, last, created_at, key_id, signature = row
+    return PurgeCommitment(
+        seq,
+        bytes(chain_hash),
+        int(records),
+        whole_seconds(first),
+        whole_seconds(last),
+        whole_seconds(created_at),
+        key_id,
+        bytes(signature),
+    )
 
 
 def _loads(body: str) -> dict[str, Any]:

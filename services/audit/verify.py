@@ -21,6 +21,13 @@ it names the first position where it is not, and what happened there:
     changed and the chain recomputed after the checkpoint was made.
 ``truncated``
     A checkpoint names a record beyond the end of the log: the newest records were cut off.
+``anchor-signature``
+    A purge commitment (:mod:`services.audit.retention`) is not validly signed by a trusted
+    key: the anchor the remaining chain starts from was forged or altered.
+
+After a retention purge the chain starts at the newest validly signed purge commitment (its
+``seq`` and chain hash) instead of the genesis hash; checkpoints of purged records are skipped,
+and one at the anchor itself must match it.
 
 The classification uses ``prev_seq``, which is itself covered by the hash; a tamperer who
 also rewrites it can change what a break is called, never hide that there is one. Records
@@ -36,6 +43,7 @@ from typing import Any, Literal
 
 from services.audit.chain import GENESIS, ChainRecord, link
 from services.audit.checkpoint import Checkpoint, format_time
+from services.audit.retention import PurgeCommitment
 
 FindingKind = Literal[
     "modified",
@@ -46,6 +54,7 @@ FindingKind = Literal[
     "unknown-key",
     "checkpoint-mismatch",
     "truncated",
+    "anchor-signature",
 ]
 
 MAX_FINDINGS = 20
@@ -88,6 +97,8 @@ class Verification:
     findings: tuple[Finding, ...]
     """The first :data:`MAX_FINDINGS` findings, in log order."""
     total_findings: int
+    anchor_seq: int = 0
+    """``seq`` of the purge anchor the chain was verified from (0: from genesis)."""
 
     @property
     def ok(self) -> bool:
@@ -107,6 +118,8 @@ class Verification:
             tail = f" ({more} further finding{'s' if more != 1 else ''} after it)" if more else ""
             return f"audit log NOT intact: {first.message}{tail}"
         text = f"audit log intact: {self.records} records up to seq {self.last_seq}, chain verified"
+        if self.anchor_seq:
+            text += f" from the signed purge anchor at seq {self.anchor_seq}"
         if self.checkpoints:
             text += (
                 f"; {self.checkpoints} signed checkpoints match, the newest at seq "
@@ -130,6 +143,7 @@ class Verification:
             "newest_checkpoint": self.newest_checkpoint,
             "unsigned_tail": self.unsigned_tail,
             "total_findings": self.total_findings,
+            "anchor_seq": self.anchor_seq,
             "findings": [finding.to_json() for finding in self.findings],
         }
 
@@ -180,18 +194,57 @@ def _trusted(
     return trusted
 
 
+def _anchor(
+    anchors: Iterable[PurgeCommitment], public_keys: Mapping[str, bytes], findings: _Findings
+) -> PurgeCommitment | None:
+    """The newest validly signed purge commitment; findings for any that is not."""
+    newest: PurgeCommitment | None = None
+    for anchor in sorted(anchors, key=lambda a: a.seq):
+        key = public_keys.get(anchor.key_id)
+        if key is None or not anchor.verify(key):
+            why = "a key not among the trusted public keys" if key is None else "no valid signature"
+            findings.add(
+                "anchor-signature",
+                anchor.seq,
+                None,
+                f"the purge commitment up to seq {anchor.seq} of "
+                f"{format_time(anchor.created_at)} (key {anchor.key_id}) has {why}: the anchor "
+                "the chain starts from was forged or altered. Fix: pass the hub's public key if "
+                "it is genuine; otherwise restore audit_purges from a good copy.",
+            )
+        else:
+            newest = anchor
+    return newest
+
+
 def verify(
     records: Iterable[ChainRecord],
     checkpoints: Iterable[Checkpoint],
     public_keys: Mapping[str, bytes],
+    anchors: Iterable[PurgeCommitment] = (),
 ) -> Verification:
     """Check ``records`` (ascending ``seq``) against their hash chain and the checkpoints
-    signed by ``public_keys`` (key id -> raw Ed25519 public key). Reads ``records`` once."""
+    signed by ``public_keys`` (key id -> raw Ed25519 public key), starting from the newest
+    signed purge commitment in ``anchors`` if there is one. Reads ``records`` once."""
     findings = _Findings()
+    anchor = _anchor(anchors, public_keys, findings)
     pending = _trusted(checkpoints, public_keys, findings)
+    head, head_seq, head_id = GENESIS, 0, None
+    if anchor is not None:
+        head, head_seq = anchor.chain_hash, anchor.seq
+        for checkpoint in pending:
+            if checkpoint.seq == anchor.seq and checkpoint.chain_hash != anchor.chain_hash:
+                findings.add(
+                    "checkpoint-mismatch",
+                    anchor.seq,
+                    None,
+                    f"the purge anchor at seq {anchor.seq} differs from the checkpoint signed "
+                    f"at {format_time(checkpoint.created_at)}: the anchor or the purged records "
+                    "were changed before the purge.",
+                )
+        pending = [checkpoint for checkpoint in pending if checkpoint.seq > anchor.seq]
     next_checkpoint = 0
     matched = newest = unsigned = count = 0
-    head, head_seq, head_id = GENESIS, 0, None
     last: ChainRecord | None = None
     iterator = iter(records)
     current = next(iterator, None)
@@ -253,6 +306,7 @@ def verify(
         unsigned_tail=unsigned,
         findings=tuple(findings.kept),
         total_findings=findings.total,
+        anchor_seq=0 if anchor is None else anchor.seq,
     )
 
 

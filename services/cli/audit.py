@@ -194,12 +194,14 @@ def verify(
         if bundle is not None:
             opened = open_bundle(bundle)
             trusted = _trusted(opened.public_keys, pinned)
-            result = run(opened.records(), [*opened.checkpoints, *extra], trusted)
+            result = run(opened.records(), [*opened.checkpoints, *extra], trusted, opened.purges)
         else:
             with _database(database) as store:
                 checkpoints = [*store.checkpoints(), *extra]
-                offered = _store_keys(keys) if checkpoints and not pinned else {}
-                result = run(chain_records(store), checkpoints, _trusted(offered, pinned))
+                anchors = store.purges()
+                signed = checkpoints or anchors
+                offered = _store_keys(keys) if signed and not pinned else {}
+                result = run(chain_records(store), checkpoints, _trusted(offered, pinned), anchors)
     except SchakelError as error:
         _fail(error)
     if json_output:
@@ -230,13 +232,15 @@ def export(
         extra = _witnessed(witness)
         with _database(database) as store:
             checkpoints = {(c.seq, c.signature): c for c in [*store.checkpoints(), *extra]}
-            public = _store_keys(keys) if checkpoints else {}
+            purges = store.purges()
+            public = _store_keys(keys) if checkpoints or purges else {}
             count = write_bundle(
                 out,
                 chain_records(store),
                 sorted(checkpoints.values(), key=lambda c: c.seq),
                 public,
                 datetime.now(UTC),
+                purges,
             )
     except SchakelError as error:
         _fail(error)

@@ -73,6 +73,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
     store = SqlAuditStore(make_engine(db_url))
     store.create_schema()
     runtime = open_kafka(paths.state / "broker")
+    pool: WorkerPool | None = None
     try:
         with KafkaTopicAdmin(runtime.settings) as admin:
             created = admin.ensure_topics(spec)
@@ -95,7 +96,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         console.print("stopping: router workers, broker, audit store")
         with contextlib.suppress(OSError):
             state_path(paths).unlink()
-        with contextlib.suppress(NameError):
+        if pool is not None:
             pool.stop()
         runtime.close()
         store.close()
