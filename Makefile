@@ -41,6 +41,7 @@ fast: setup
 bench: setup
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/router.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(VENV) out var .pytest_cache .mypy_cache .ruff_cache
