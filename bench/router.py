@@ -42,6 +42,7 @@ from services.core.decision import exchange_id  # noqa: E402
 from services.core.pseudonyms import Pseudonymiser  # noqa: E402
 from services.demo import generate  # noqa: E402
 from services.keys.testing import MemoryKeyStore  # noqa: E402
+from services.router.gc_tuning import tune_gc  # noqa: E402
 from services.router.loop import LoopConfig, RouterLoop  # noqa: E402
 from services.router.policy_source import PolicySource  # noqa: E402
 from services.router.topics import TopicLayout, feed_topic, signals_topic  # noqa: E402
@@ -253,6 +254,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
                 admin.ensure_topics(spec)
             topics = [signals_topic(p) for p in partners]
             await publish(settings, workload(args.signals, seed=1))
+            tune_gc()  # as a router worker process does (baseline and hub alike)
             base_s = await passthrough(settings, topics, args.signals)
             hub_s, loop = await router(settings, topics, args.signals, Path(tmp) / "audit.db")
             latencies = await latency(

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,8 @@ from services.audit.store import SqlAuditStore
 from services.broker.runtime import KafkaRuntime, open_kafka
 from services.broker.topics import KafkaTopicAdmin
 from services.config import Paths, load_policy
+from services.core.covenant.model import Covenant
+from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
 from services.hub.demo import publish_demo
 from services.hub.maintenance import Maintenance
@@ -88,7 +91,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         hub_file = state_path(paths)
         HubState(runtime.settings.bootstrap, db_url, os.getpid()).write(hub_file)
         if options.web_port is not None:
-            _start_web(db_url, store_keys, paths.state, options.web_port, console)
+            _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
         _print_started(console, runtime, db_url, spec, created, pool, options)
         maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
         asyncio.run(_supervise(options, runtime, pool, maintenance, policy.suppliers, console))
@@ -156,14 +159,27 @@ async def _supervise(
         await demo
 
 
-def _start_web(db_url: str, keys: FileKeyStore, state: Path, port: int, console: Console) -> None:
-    """Serve the privacy officer's workplace on 127.0.0.1 from a daemon thread."""
+def _start_web(
+    db_url: str,
+    keys: FileKeyStore,
+    state: Path,
+    port: int,
+    covenants: Sequence[Covenant],
+    console: Console,
+) -> None:
+    """Serve the privacy officer's workplace on 127.0.0.1 from a daemon thread, with the
+    re-identification pages audited into a hash-chained, checkpointed store."""
+    from services.audit.hub_store import open_hub_store  # noqa: PLC0415 - only when served
+    from services.reid.workflow import Reidentification  # noqa: PLC0415 - only when served
     from services.web.serve import serve  # noqa: PLC0415 - web stack only when served
 
     def run() -> None:
         try:
-            serve(make_engine(db_url), keys, state, host="127.0.0.1", port=port)
-        except (OSError, SystemExit) as exc:
+            engine = make_engine(db_url)
+            audit = open_hub_store(db_url, keys, state)
+            flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
+            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow)
+        except (OSError, SystemExit, SchakelError) as exc:
             console.print(f"[yellow]web workplace not started on port {port}: {exc}[/yellow]")
 
     threading.Thread(target=run, name="schakel-web", daemon=True).start()

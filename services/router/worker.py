@@ -22,6 +22,7 @@ from services.core.pseudonyms import Pseudonymiser
 from services.keys import default_keys_path
 from services.keys.file_store import FileKeyStore
 from services.router.app import create_app, worker_arguments
+from services.router.gc_tuning import tune_gc
 from services.router.loop import LoopConfig
 from services.router.policy_source import PolicySource
 from services.router.topics import signals_topic
@@ -77,6 +78,7 @@ def run_worker(
         web_port=web_port,
     )
     worker = faust.Worker(app, **worker_arguments(loglevel))
+    tune_gc()  # after loading covenants, schemas and the app: those never become garbage
 
     def reload_on_hup(*_: object) -> None:
         policies.request_reload()

@@ -2,7 +2,9 @@
 
 :func:`create_web_app` takes the database engine (the audit tables and the web tables live in
 the same database), the key store (pseudonym keys for subject look-ups, public signing keys
-for the integrity check) and :class:`~services.web.context.WebSettings`; nothing is read from
+for the integrity check) and :class:`~services.web.context.WebSettings` — and, to serve the
+re-identification pages, a :class:`~services.reid.workflow.Reidentification` built by the
+caller on the same engine; nothing is read from
 module-level state, so tests and ``schakel up`` each build their own app.
 
 Every response carries headers that keep pages out of caches and frames and allow no script
@@ -20,10 +22,12 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from services.core.keys import KeyStore
+from services.reid.workflow import Reidentification
 from services.web import (
     routes_auth,
     routes_exchanges,
     routes_integrity,
+    routes_reid,
     routes_report,
     routes_subjects,
 )
@@ -52,8 +56,17 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def create_web_app(engine: Engine, keys: KeyStore, settings: WebSettings) -> FastAPI:
-    """The web workplace on ``engine``; creates the web tables if they are missing."""
+def create_web_app(
+    engine: Engine,
+    keys: KeyStore,
+    settings: WebSettings,
+    reid: Reidentification | None = None,
+) -> FastAPI:
+    """The web workplace on ``engine``; creates the web tables if they are missing.
+
+    With ``reid`` (its engine must be ``engine``) the ``/reid`` pages are served too and
+    their tables created if missing.
+    """
     context = WebContext(engine, keys, settings)
     context.users.create_schema()
     app = FastAPI(title="Schakel privacy officer", docs_url=None, redoc_url=None, openapi_url=None)
@@ -66,6 +79,12 @@ def create_web_app(engine: Engine, keys: KeyStore, settings: WebSettings) -> Fas
         routes_integrity,
     ):
         app.include_router(module.routes(context))
+    if reid is not None:
+        if reid.engine is not engine:
+            raise ValueError("the re-identification workflow must use the web app's engine")
+        reid.create_schema()
+        context.templates.globals["reid_enabled"] = True
+        app.include_router(routes_reid.routes(context, reid))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(NotSignedInError)

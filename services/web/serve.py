@@ -14,6 +14,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from services.core.keys import KeyStore
+from services.reid.workflow import Reidentification
 from services.web.app import create_web_app
 from services.web.context import WebSettings
 
@@ -43,8 +44,10 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     secure_cookies: bool = False,
+    reid: Reidentification | None = None,
 ) -> None:
-    """Serve the workplace on ``host:port`` until interrupted (blocks)."""
+    """Serve the workplace on ``host:port`` until interrupted (blocks); with ``reid`` (on
+    ``engine``) the re-identification pages too."""
     settings = WebSettings(secret=state_secret(state_dir), secure_cookies=secure_cookies)
-    app = create_web_app(engine, keys, settings)
+    app = create_web_app(engine, keys, settings, reid)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,130 @@
+"""Re-identification pages: file a request, approve or reject it (four eyes), reveal once.
+
+The workflow and its rules live in :class:`~services.reid.workflow.Reidentification`; these
+routes only collect form fields, call it and show its answer. Every action is a POST with the
+session's CSRF token. The value behind a pseudonym appears only in the body of the single
+reveal response (served ``Cache-Control: no-store`` like every page) — never in a URL, a
+redirect, an error message or the access log, which records each view and action with the
+request id and outcome only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.reid.model import ReidError, UnknownRequestError
+from services.reid.model import Request as ReidRequest
+from services.reid.workflow import Reidentification, may_decide
+from services.web.context import Viewer, WebContext
+from services.web.routes_auth import field
+from services.web.users import ADMIN, PRIVACY_OFFICER
+
+REID_ROLES = (PRIVACY_OFFICER, ADMIN)
+
+
+def visible(flow: Reidentification, viewer: Viewer) -> list[ReidRequest]:
+    """The requests ``viewer`` filed, decided or may decide, newest first."""
+    name = viewer.user.name
+    return [
+        found
+        for found in flow.listing()
+        if name in (found.requester, found.decided_by) or may_decide(viewer.user, found.covenant_id)
+    ]
+
+
+def _row(flow: Reidentification, viewer: Viewer, found: ReidRequest) -> dict[str, Any]:
+    """What the list shows of one request, and which buttons ``viewer`` gets."""
+    status = found.status(flow.now())
+    mine = found.requester == viewer.user.name
+    return {
+        "request": found,
+        "status": status,
+        "may_decide": status == "requested"
+        and not mine
+        and may_decide(viewer.user, found.covenant_id),
+        "may_reveal": status == "approved" and mine,
+    }
+
+
+def routes(context: WebContext, flow: Reidentification) -> APIRouter:
+    """The ``/reid`` pages on ``flow``."""
+    router = APIRouter()
+
+    def listing(viewer: Viewer, status_code: int = 200, **values: Any) -> HTMLResponse:
+        rows = [_row(flow, viewer, found) for found in visible(flow, viewer)]
+        context.logged(viewer, "reid-list", {"rows": len(rows)})
+        form = values.pop("form", {})
+        return context.page("reid.html", viewer, status_code, rows=rows, form=form, **values)
+
+    def refused(viewer: Viewer, action: str, request_id: str, error: ReidError) -> HTMLResponse:
+        context.logged(viewer, f"reid-{action}", {"id": request_id, "refused": True})
+        status_code = 404 if isinstance(error, UnknownRequestError) else 400
+        return listing(viewer, status_code, error=str(error))
+
+    @router.get("/reid", response_class=HTMLResponse)
+    def reid_page(request: Request) -> HTMLResponse:
+        return listing(context.viewer(request, REID_ROLES))
+
+    @router.post("/reid", response_model=None)
+    async def file_request(request: Request) -> Response:
+        viewer = context.viewer(request, REID_ROLES)
+        form = await request.form()
+        context.check_csrf(viewer, field(form, "csrf"))
+        typed = {
+            name: field(form, name)
+            for name in ("recipient", "covenant", "pseudonym", "purpose", "case")
+        }
+        detail = {"recipient": typed["recipient"], "covenant": typed["covenant"]}
+        try:
+            made = flow.request(
+                viewer.user,
+                recipient=typed["recipient"],
+                covenant_id=typed["covenant"],
+                pseudonym=typed["pseudonym"],
+                purpose=typed["purpose"],
+                case_ref=typed["case"],
+            )
+        except ReidError as error:
+            context.logged(viewer, "reid-request", {**detail, "refused": True})
+            return listing(viewer, 400, error=str(error), form=typed)
+        context.logged(viewer, "reid-request", {**detail, "id": made.id})
+        return RedirectResponse("/reid", status_code=303)
+
+    @router.post("/reid/{request_id}/approve", response_model=None)
+    async def approve(request: Request, request_id: str) -> Response:
+        viewer = context.viewer(request, REID_ROLES)
+        context.check_csrf(viewer, field(await request.form(), "csrf"))
+        try:
+            flow.approve(request_id, viewer.user)
+        except ReidError as error:
+            return refused(viewer, "approve", request_id, error)
+        context.logged(viewer, "reid-approve", {"id": request_id})
+        return RedirectResponse("/reid", status_code=303)
+
+    @router.post("/reid/{request_id}/reject", response_model=None)
+    async def reject(request: Request, request_id: str) -> Response:
+        viewer = context.viewer(request, REID_ROLES)
+        form = await request.form()
+        context.check_csrf(viewer, field(form, "csrf"))
+        try:
+            flow.reject(request_id, viewer.user, field(form, "reason"))
+        except ReidError as error:
+            return refused(viewer, "reject", request_id, error)
+        context.logged(viewer, "reid-reject", {"id": request_id})
+        return RedirectResponse("/reid", status_code=303)
+
+    @router.post("/reid/{request_id}/reveal", response_class=HTMLResponse)
+    async def reveal(request: Request, request_id: str) -> HTMLResponse:
+        viewer = context.viewer(request, REID_ROLES)
+        context.check_csrf(viewer, field(await request.form(), "csrf"))
+        try:
+            revealed = flow.reveal(request_id, viewer.user)
+        except ReidError as error:
+            return refused(viewer, "reveal", request_id, error)
+        context.logged(viewer, "reid-reveal", {"id": request_id, "kind": revealed.kind})
+        return context.page("reid_reveal.html", viewer, revealed=revealed)
+
+    return router
