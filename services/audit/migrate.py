@@ -12,6 +12,10 @@ Databases created before migrations (by ``metadata.create_all``, so without an
 created (a database from before the hash chain gets the chain columns and its records chained,
 :mod:`services.audit.upgrade`; missing tables are created), then stamped ``0001``,
 then upgraded like any other. Their data is never rewritten beyond that.
+
+The web and re-identification tables (revision ``0003``) were made by ``create_all`` before
+they had a migration; ``0003`` creates only those still missing, and their modules' own
+``create_all`` stays harmless (it skips existing tables) for databases used without the store.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, MetaData, inspect, text
 
+from services.audit import schema
 from services.audit.errors import AuditStoreError
 from services.audit.schema import audit_checkpoints, audit_subjects, feed_outbox
 from services.audit.upgrade import chain_unchained
+from services.reid import store as reid_store
+from services.web import schema as web_schema
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 """The Alembic script directory shipped inside the package."""
@@ -43,6 +50,12 @@ _LOCK_KEY = zlib.crc32(b"schakel-audit-schema")
 _ADOPTED_TABLES = (audit_checkpoints, audit_subjects, feed_outbox)
 """Tables of revision ``0001`` that an adopted database may lack (unchanged since then; a
 revision that changes one of them must freeze its ``0001`` form here)."""
+
+
+TARGET_METADATA: tuple[MetaData, ...] = (schema.metadata, web_schema.metadata, reid_store.metadata)
+"""Every table the migrations create: the audit tables, the web workplace's (revision
+``0003``) and the re-identification requests' (``0003``); what ``alembic revision
+--autogenerate`` and the schema tests compare the database with."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

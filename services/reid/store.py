@@ -8,7 +8,9 @@
     One row per step (request, approve, reject, reveal): who, when and the id of the audit
     record written for it, so the workflow can be followed without reading the audit log.
 
-Created with ``create_all`` (:func:`create_schema`) until the Alembic migrations include them.
+Made by the audit migrations (revision ``0003``) when the audit store opens the database;
+:func:`create_schema` (``create_all``, which skips existing tables) still makes them on a
+database used without the store.
 """
 
 from __future__ import annotations

@@ -717,13 +717,13 @@ def schema_differences(url: str) -> list[Any]:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from services.audit.schema import metadata
+    from services.audit.migrate import TARGET_METADATA
 
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            return list(compare_metadata(context, metadata))
+            return list(compare_metadata(context, list(TARGET_METADATA)))
     finally:
         engine.dispose()
 
@@ -767,6 +767,11 @@ def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
         "audit_subjects",
         "feed_outbox",
         "audit_purges",
+        "web_users",
+        "web_user_scopes",
+        "access_log",
+        "reid_requests",
+        "reid_events",
     }
     command.upgrade(config, "head")
     store = SqlAuditStore.open(sql_url)
@@ -827,3 +832,29 @@ def test_a_database_migrated_by_a_newer_version_is_refused(sql_url: str):
     with pytest.raises(AuditStoreError, match="9999_future") as raised:
         SqlAuditStore.open(sql_url)
     assert "newer version" in str(raised.value)
+
+
+def test_web_and_reid_tables_made_by_create_all_before_0003_are_kept(sql_url: str):
+    """The web and re-identification modules made their tables with ``create_all`` before
+    revision 0003: the migration keeps them and their rows, and creates only what is missing."""
+    from services.audit.migrate import head_revision
+    from services.reid import store as reid_store
+    from services.web.users import UserStore
+
+    engine = make_engine(sql_url)
+    users = UserStore(engine, kdf_cost=8)
+    users.create_schema()
+    users.add("pia", "correct horse battery", "admin")
+    engine.dispose()
+
+    SqlAuditStore.open(sql_url).close()
+    assert revision_of(sql_url) == head_revision()
+    assert schema_differences(sql_url) == []
+    engine = make_engine(sql_url)
+    try:
+        assert UserStore(engine, kdf_cost=8).get("pia") is not None
+        reid_store.create_schema(engine)  # still harmless on a migrated database
+        users.create_schema()
+    finally:
+        engine.dispose()
+    assert schema_differences(sql_url) == []

@@ -7,8 +7,9 @@ the caller. The ``alembic`` command (``alembic -c services/audit/alembic.ini ...
 connects to ``sqlalchemy.url`` from the ini file if set, else to ``$SCHAKEL_DATABASE_URL`` or
 the default SQLite file, through :func:`services.audit.engine.make_engine`.
 
-``target_metadata`` is the audit tables' metadata, so ``alembic revision --autogenerate``
-proposes the difference between :mod:`services.audit.schema` and the database.
+``target_metadata`` is :data:`services.audit.migrate.TARGET_METADATA` — the audit, web and
+re-identification tables — so ``alembic revision --autogenerate`` proposes the difference
+between those modules and the database.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from alembic import context
 from sqlalchemy import Connection
 
 from services.audit.engine import database_url, make_engine
-from services.audit.schema import metadata
+from services.audit.migrate import TARGET_METADATA
+
+metadata = list(TARGET_METADATA)
 
 
 def _run(connection: Connection) -> None:
