@@ -18,10 +18,12 @@ The schema is created and upgraded by Alembic migrations (:mod:`services.audit.m
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -145,6 +147,29 @@ _set_produced = (
 )
 
 
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema creation on one SQLite file across threads and processes.
+
+    Two hubs creating a new SQLite database at the same moment race on its journal-mode
+    switch and DDL in ways the busy timeout does not always cover (seen once in about a dozen
+    runs of the concurrent-start test); an exclusive lock file beside the database makes the
+    second wait for the first. PostgreSQL uses an advisory lock in the migration instead.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or is_memory_sqlite(url) or not url.database:
+        yield
+        return
+    lock_path = Path(url.database).with_name(Path(url.database).name + ".schema-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class SqlAuditStore:
     """:class:`~services.audit.model.AuditStore` on a SQLAlchemy engine.
 
@@ -206,7 +231,10 @@ class SqlAuditStore:
         """Create the audit tables, or upgrade them to the newest schema: ``alembic upgrade
         head`` in one write transaction (:func:`~services.audit.migrate.upgrade_schema`; a
         database made before migrations is adopted first)."""
-        with self._transaction("creating or upgrading the audit tables", write=True) as connection:
+        with (
+            _schema_lock(self._engine),
+            self._transaction("creating or upgrading the audit tables", write=True) as connection,
+        ):
             upgrade_schema(connection, self._url)
 
     def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
