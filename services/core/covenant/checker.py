@@ -186,38 +186,26 @@ def _check_rule(
         )
         ok = False
 
-    for k, partner in enumerate(rule.from_):
-        party = cov.parties.get(partner)
-        if party is None:
-            problem(
-                (*where, "from", k),
-                f"rule {rule.id!r}: unknown partner {partner!r} in `from`",
-                f"add it to `parties` or use one of: {', '.join(sorted(cov.parties))}",
-            )
-            ok = False
-        elif "supplier" not in party.roles:
-            problem(
-                (*where, "from", k),
-                f"rule {rule.id!r}: {partner!r} is not a supplier in this covenant",
-                f"add `supplier` to the roles of {partner!r}",
-            )
-            ok = False
-    for k, recipient in enumerate(rule.to):
-        party = cov.parties.get(recipient)
-        if party is None:
-            problem(
-                (*where, "to", k),
-                f"rule {rule.id!r}: unknown recipient {recipient!r} in `to`",
-                f"add it to `parties` or use one of: {', '.join(sorted(cov.parties))}",
-            )
-            ok = False
-        elif "recipient" not in party.roles:
-            problem(
-                (*where, "to", k),
-                f"rule {rule.id!r}: {recipient!r} is not a recipient in this covenant",
-                f"add `recipient` to the roles of {recipient!r}",
-            )
-            ok = False
+    for key, names, role, what in (
+        ("from", rule.from_, "supplier", "partner"),
+        ("to", rule.to, "recipient", "recipient"),
+    ):
+        for k, name in enumerate(names):
+            party = cov.parties.get(name)
+            if party is None:
+                problem(
+                    (*where, key, k),
+                    f"rule {rule.id!r}: unknown {what} {name!r} in `{key}`",
+                    f"add it to `parties` or use one of: {', '.join(sorted(cov.parties))}",
+                )
+                ok = False
+            elif role not in party.roles:
+                problem(
+                    (*where, key, k),
+                    f"rule {rule.id!r}: {name!r} is not a {role} in this covenant",
+                    f"add `{role}` to the roles of {name!r}",
+                )
+                ok = False
 
     schemas = []
     for k, signal_type in enumerate(rule.types):
