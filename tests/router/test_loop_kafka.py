@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -19,9 +20,11 @@ from services.audit.testing import MemoryAuditStore
 from services.broker.embedded import BrokerKind, EmbeddedBroker
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
+from services.core.decision import Decision
 from services.core.pipeline import process
 from services.core.records import audit_record
 from services.router.loop import LoopConfig, RouterLoop
+from services.router.policy_source import PolicySource
 from services.router.topics import DEAD_LETTER, TopicLayout, feed_topic, signals_topic
 from tests.kafka_fixtures import selected_brokers
 from tests.router.helpers import NOW, lines, policy_source, traffic
@@ -186,6 +189,33 @@ class FailingStore(MemoryAuditStore):
         return super().record(audit, outbox)
 
 
+@dataclass
+class Published:
+    """A broker with topics created and demo traffic published, plus what the policy decides."""
+
+    settings: KafkaSettings
+    source: PolicySource
+    values: list[bytes]
+    decisions: list[Decision]
+    config: LoopConfig
+
+
+async def published(fresh_broker: EmbeddedBroker, count: int, seed: int) -> Published:
+    settings = KafkaSettings.local(fresh_broker.bootstrap)
+    source = policy_source()
+    policy = source.current.policy
+    values = lines(traffic(count, seed=seed))
+    prepare_topics(settings, set(policy.suppliers), set(policy.recipients))
+    decisions = [
+        d
+        for value in values
+        for d in process(value, source.current.registry, policy, NOW).decisions
+    ]
+    await publish(settings, values)
+    config = LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100)
+    return Published(settings, source, values, decisions, config)
+
+
 def test_a_failed_write_stops_the_loop_uncommitted_and_a_restart_loses_nothing(
     fresh_broker: EmbeddedBroker,
 ):
@@ -193,17 +223,9 @@ def test_a_failed_write_stops_the_loop_uncommitted_and_a_restart_loses_nothing(
 
 
 async def _failed_write(fresh_broker: EmbeddedBroker) -> None:
-    settings = KafkaSettings.local(fresh_broker.bootstrap)
-    source = policy_source()
-    policy = source.current.policy
-    values = lines(traffic(600, seed=5))
-    prepare_topics(settings, set(policy.suppliers), set(policy.recipients))
-    expected = set()
-    for value in values:
-        outcome = process(value, source.current.registry, policy, NOW)
-        expected.update(audit_record(d, actor="x")["record_id"] for d in outcome.decisions)
-    await publish(settings, values)
-    config = LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100)
+    run = await published(fresh_broker, 600, seed=5)
+    settings, source, config = run.settings, run.source, run.config
+    expected = {d.exchange_id for d in run.decisions}
     failing = FailingStore(fail_on=2)
     first = RouterLoop(settings, failing, source, config, clock=lambda: NOW)
     await first.start()
@@ -231,17 +253,10 @@ def test_a_failed_delivery_stops_the_loop_uncommitted_and_a_restart_loses_nothin
 
 async def _failed_delivery(fresh_broker: EmbeddedBroker) -> None:
     """`send` only queues: the loop must await each delivery report and stop on a failure."""
-    settings = KafkaSettings.local(fresh_broker.bootstrap)
-    source = policy_source()
+    run = await published(fresh_broker, 500, seed=6)
+    settings, source, config, values = run.settings, run.source, run.config, run.values
     policy = source.current.policy
-    values = lines(traffic(500, seed=6))
-    prepare_topics(settings, set(policy.suppliers), set(policy.recipients))
-    expected = set()
-    for value in values:
-        outcome = process(value, source.current.registry, policy, NOW)
-        expected.update(d.exchange_id for d in outcome.decisions if d.delivered)
-    await publish(settings, values)
-    config = LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100)
+    expected = {d.exchange_id for d in run.decisions if d.delivered}
     store = MemoryAuditStore()
     first = RouterLoop(settings, store, source, config, clock=lambda: NOW)
     await first.start()
