@@ -2,12 +2,14 @@
 
 * :mod:`services.audit.model` — :class:`OutboxEntry` and the :class:`AuditStore` interface;
 * :mod:`services.audit.store` — :class:`SqlAuditStore` on SQLite or PostgreSQL;
+* :mod:`services.audit.bulk` — its hot-path writes as driver-level ``executemany`` / ``COPY``;
+* :mod:`services.audit.rows` — records and outbox entries as table rows, for every store;
 * :mod:`services.audit.engine` — :func:`make_engine` from ``$SCHAKEL_DATABASE_URL``;
 * :mod:`services.audit.schema` — the tables;
 * :mod:`services.audit.migrate` — ``alembic upgrade head`` on opening (migrations in
   ``services/audit/migrations``), adopting databases made before migrations;
 * :mod:`services.audit.testing` — :class:`MemoryAuditStore` and ``MemoryWitness``, the
-  test doubles;
+  test doubles (their tables in :mod:`services.audit.memory_tables`);
 * :mod:`services.audit.chain` — the hash chain every record is linked into (byte encoding);
 * :mod:`services.audit.checkpoint` — signed checkpoints of the chain head (statement bytes);
 * :mod:`services.audit.checkpointer` — when stores make checkpoints, publishing to a witness;

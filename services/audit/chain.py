@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from services.audit.rows import AuditRow
 
@@ -61,29 +61,26 @@ def unique_rows(rows: Iterable[AuditRow]) -> list[AuditRow]:
     chained before it is inserted."""
     seen: dict[str, AuditRow] = {}
     for row in rows:
-        seen.setdefault(row.values["record_id"], row)
+        seen.setdefault(row.columns[0], row)
     return list(seen.values())
 
 
 def chained(
     rows: Sequence[AuditRow], head: tuple[int, bytes]
-) -> tuple[list[dict[str, Any]], tuple[int, bytes]]:
-    """The column values of ``rows`` numbered and chained after ``head`` = ``(seq,
-    chain_hash)`` of the last stored record (``(0, GENESIS)`` for an empty log), and the new
-    head. Sets ``seq``, ``prev_seq`` and ``chain_hash`` in each row's values (in place)."""
+) -> tuple[list[bytes], tuple[int, bytes]]:
+    """The chain hashes of ``rows`` numbered after ``head`` = ``(seq, chain_hash)`` of the last
+    stored record (``(0, GENESIS)`` for an empty log) — row ``i`` gets ``seq`` = head's + 1 +
+    ``i`` and ``prev_seq`` = its ``seq`` - 1 — and the new head."""
     seq, previous = head
-    values: list[dict[str, Any]] = []
+    hashes: list[bytes] = []
+    append = hashes.append
     header = _HEADER.pack
     for row in rows:
-        columns = row.values
-        rid = columns["record_id"].encode()
-        prev_seq = seq
+        columns = row.columns
+        rid = columns[0].encode()
         seq += 1
         previous = _sha256(
-            previous + header(seq, prev_seq, len(rid)) + rid + columns["body"].encode()
+            previous + header(seq, seq - 1, len(rid)) + rid + columns[-1].encode()
         ).digest()
-        columns["seq"] = seq
-        columns["prev_seq"] = prev_seq
-        columns["chain_hash"] = previous
-        values.append(columns)
-    return values, (seq, previous)
+        append(previous)
+    return hashes, (seq, previous)

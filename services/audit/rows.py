@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 
@@ -21,11 +21,46 @@ _SORTED = orjson.OPT_SORT_KEYS
 _BUILD_HINT = "Fix: build audit records with services.core.records."
 
 
-class AuditRow(NamedTuple):
-    """Column values of one ``audit_records`` row (without ``seq``) and its subjects."""
+AUDIT_COLUMNS = (
+    "record_id",
+    "action",
+    "result",
+    "object",
+    "signal_id",
+    "origin",
+    "recipient",
+    "covenant_id",
+    "rule_id",
+    "body",
+)
+"""The ``audit_records`` columns an :class:`AuditRow` carries in :attr:`AuditRow.columns`, in
+that order (``timestamp`` is apart because each database wants it in its own form)."""
 
-    values: dict[str, Any]
+
+class AuditRow(NamedTuple):
+    """One ``audit_records`` row before it is numbered and chained, and its subjects."""
+
+    columns: tuple[Any, ...]
+    """The values of :data:`AUDIT_COLUMNS`: ``record_id`` first, the canonical JSON last."""
+    timestamp: datetime
+    """The decision time, in UTC."""
     subjects: tuple[str, ...]
+    """The hub-internal pseudonyms of the subjects the record is about."""
+
+    @property
+    def record_id(self) -> str:
+        return cast(str, self.columns[0])
+
+    @property
+    def body(self) -> str:
+        """The record as canonical JSON (sorted keys): what is stored and hashed."""
+        return cast(str, self.columns[-1])
+
+    def column(self, name: str) -> Any:
+        """The value of the column ``name`` (one of :data:`AUDIT_COLUMNS`, or ``timestamp``)."""
+        if name == "timestamp":
+            return self.timestamp
+        return self.columns[AUDIT_COLUMNS.index(name)]
 
 
 def utc(moment: datetime, what: str) -> datetime:
@@ -64,24 +99,25 @@ def audit_row(record: Mapping[str, Any]) -> AuditRow:
     covenant = get("covenant")
     if covenant is None:
         covenant_id = rule_id = None
-    elif isinstance(covenant, Mapping):
+    elif type(covenant) is dict or isinstance(covenant, Mapping):
         covenant_id, rule_id = covenant.get("id"), covenant.get("rule")
     else:
         raise AuditStoreError(f"audit record {record_id}: covenant must be a mapping or null.")
-    values = {
-        "record_id": record_id,
-        "timestamp": _timestamp(record_id, get("timestamp")),
-        "action": action,
-        "result": result,
-        "object": get("object"),
-        "signal_id": get("signal_id"),
-        "origin": get("origin"),
-        "recipient": get("recipient"),
-        "covenant_id": covenant_id,
-        "rule_id": rule_id,
-        "body": body.decode(),
-    }
-    return AuditRow(values, _subjects(record_id, get("subjects")))
+    columns = (
+        record_id,
+        action,
+        result,
+        get("object"),
+        get("signal_id"),
+        get("origin"),
+        get("recipient"),
+        covenant_id,
+        rule_id,
+        body.decode(),
+    )
+    return AuditRow(
+        columns, _timestamp(record_id, get("timestamp")), _subjects(record_id, get("subjects"))
+    )
 
 
 def outbox_row(entry: OutboxEntry) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """The audit store on a SQL database (SQLite or PostgreSQL), through SQLAlchemy Core.
 
-Writes are idempotent ``INSERT ... ON CONFLICT DO NOTHING`` statements sent as batched
-multi-row inserts; ``RETURNING`` tells which audit records were new (SQLite >= 3.35 and
-PostgreSQL both support it), and only those get subject-index rows. One :meth:`record` call is
-one transaction.
+Writes are idempotent: audit records whose ``record_id`` is stored already are looked up
+first and skipped (inside the write lock, so the answer holds until the commit); only the new
+ones are chained and inserted, with their subject-index rows. Outbox entries go in with
+``INSERT ... ON CONFLICT DO NOTHING``. These hot-path writes go straight to the database
+driver as tuples (:mod:`services.audit.bulk`: ``executemany`` on SQLite, ``COPY`` on
+PostgreSQL), everything else through SQLAlchemy Core. One :meth:`record` call is one
+transaction.
 
 Sequence numbers must grow in commit order, or a reader paging with ``after_seq`` (the hash
 chain) could pass a number whose row commits later. SQLite has one writer at a time, so that
@@ -44,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
+from services.audit.bulk import BulkWriter, bulk_writer, record_rows, subject_rows
 from services.audit.chain import GENESIS, ChainRecord, chained, unique_rows
 from services.audit.checkpoint import Checkpoint, whole_seconds
 from services.audit.checkpointer import Checkpointer
@@ -107,7 +111,6 @@ _chain_head = (
     .order_by(audit_records.c.seq.desc())
     .limit(1)
 )
-_delete_seqs = audit_records.delete().where(audit_records.c.seq == bindparam("d_seq"))
 _checkpoint_columns = (
     audit_checkpoints.c.seq,
     audit_checkpoints.c.chain_hash,
@@ -192,13 +195,8 @@ class SqlAuditStore:
         self._url = masked(engine.url)
         self._postgresql = dialect == "postgresql"
         self._closed = False
-        self._insert_audit = _insert_new(dialect, audit_records.c.record_id).returning(
-            audit_records.c.seq, audit_records.c.record_id
-        )
-        self._insert_plain = audit_records.insert()
-        self._insert_subjects = audit_subjects.insert()
+        self._bulk: BulkWriter = bulk_writer(engine.dialect, self._url)
         self._insert_checkpoint = _insert_new(dialect, audit_checkpoints.c.seq)
-        self._insert_outbox = _insert_new(dialect, feed_outbox.c.exchange_id)
         write_lock: AbstractContextManager[object] = nullcontext()
         read_lock: AbstractContextManager[object] = nullcontext()
         if dialect == "sqlite":
@@ -246,15 +244,16 @@ class SqlAuditStore:
             return 0
         new = 0
         made: Checkpoint | None = None
+        bulk = self._bulk
         with self._transaction("recording audit records", write=True) as connection:
-            if rows:
-                if self._postgresql:
-                    connection.execute(_LOCK_AUDIT_RECORDS)
-                new, head = self._append(connection, rows)
-                if new:
-                    made = self._checkpoint_if_due(connection, head)
-            if entries:
-                connection.execute(self._insert_outbox, entries)
+            with bulk.cursor(connection) as cursor:
+                if rows:
+                    bulk.lock(cursor)
+                    new, head = self._append(cursor, rows)
+                if entries:
+                    bulk.insert_outbox(cursor, entries)
+            if new:
+                made = self._checkpoint_if_due(connection, head)
         self._checkpointer.committed(made)
         return new
 
@@ -333,7 +332,8 @@ class SqlAuditStore:
             up_to = plan.up_to_seq
             anchor_hash = bytes(connection.execute(_hash_at, {"at_seq": up_to}).scalar_one())
             commitment = signed_purge(signer, plan, anchor_hash, checkpointer.clock())
-            _, head = self._append(connection, [audit_row(purge_record(commitment))])
+            with self._bulk.cursor(connection) as cursor:
+                _, head = self._append(cursor, [audit_row(purge_record(commitment))])
             connection.execute(audit_subjects.delete().where(audit_subjects.c.seq <= up_to))
             connection.execute(audit_records.delete().where(audit_records.c.seq <= up_to))
             connection.execute(
@@ -429,31 +429,24 @@ class SqlAuditStore:
             with self._write_lock:
                 self._engine.dispose()
 
-    def _append(
-        self, connection: Connection, rows: Sequence[AuditRow]
-    ) -> tuple[int, tuple[int, bytes]]:
-        """Insert the new ones of ``rows`` chained onto the head; return how many were new
-        and the new head ``(seq, chain_hash)``.
-
-        Optimistic: sequence numbers and hashes are computed for all rows first, which is
-        right unless some were stored before (a replay). Then the rows that did go in are
-        taken out again and only the new ones chained and inserted, so replays never change
-        the chain.
-        """
-        head = connection.execute(_chain_head).one_or_none()
-        start: tuple[int, bytes] = (0, GENESIS) if head is None else (head[0], head[1])
-        values, end = chained(rows, start)
-        inserted = connection.execute(self._insert_audit, values).all()
-        if len(inserted) != len(values):
-            if inserted:
-                connection.execute(_delete_seqs, [{"d_seq": seq} for seq, _ in inserted])
-            fresh = {record_id for _, record_id in inserted}
-            rows = [row for row in rows if row.values["record_id"] in fresh]
+    def _append(self, cursor: Any, rows: Sequence[AuditRow]) -> tuple[int, tuple[int, bytes]]:
+        """Insert the new ones of ``rows`` chained onto the head, through a driver ``cursor``
+        of a write transaction that holds the lock; return how many were new and the new
+        head ``(seq, chain_hash)``. Records stored before (a replay) are left out before
+        anything is numbered, so replays never change the chain."""
+        bulk = self._bulk
+        start = bulk.head(cursor) or (0, GENESIS)
+        known = bulk.known(cursor, [row.columns[0] for row in rows])
+        if known:
+            rows = [row for row in rows if row.columns[0] not in known]
             if not rows:
                 return 0, start
-            values, end = chained(rows, start)
-            connection.execute(self._insert_plain, values)
-        self._index_subjects(connection, rows, values)
+        hashes, end = chained(rows, start)
+        first = start[0] + 1
+        bulk.insert_records(cursor, record_rows(rows, first, hashes, bulk))
+        subjects = subject_rows(rows, first)
+        if subjects:
+            bulk.insert_subjects(cursor, subjects)
         return len(rows), end
 
     def _checkpoint_if_due(
@@ -479,17 +472,6 @@ class SqlAuditStore:
             },
         )
         return made
-
-    def _index_subjects(
-        self, connection: Connection, rows: Sequence[AuditRow], values: Sequence[dict[str, Any]]
-    ) -> None:
-        params = [
-            {"seq": stored["seq"], "pseudonym": pseudonym}
-            for row, stored in zip(rows, values, strict=True)
-            for pseudonym in row.subjects
-        ]
-        if params:
-            connection.execute(self._insert_subjects, params)
 
     @contextmanager
     def _transaction(self, operation: str, *, write: bool = False) -> Iterator[Connection]:

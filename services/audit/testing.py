@@ -2,27 +2,34 @@
 
 It validates and serialises through the same functions as the SQL store
 (:mod:`services.audit.rows`), so records come back exactly as the database would return them,
-and it keeps the same ordering, idempotency and outbox rules. Its data lives in a
-:class:`MemoryAuditDatabase`; a new store on the same database is the equivalent of reopening
-a database file.
+and it keeps the same ordering, idempotency, outbox and retention (purge) rules. Its data
+lives in a :class:`~services.audit.memory_tables.MemoryAuditDatabase`; a new store on the same
+database is the equivalent of reopening a database file.
 """
 
 from __future__ import annotations
 
 import bisect
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from services.audit.chain import GENESIS, ChainRecord, chained, unique_rows
+from services.audit.chain import ChainRecord, unique_rows
 from services.audit.checkpoint import Checkpoint
 from services.audit.checkpointer import Checkpointer
 from services.audit.errors import AuditStoreError
+from services.audit.memory_tables import (
+    MemoryAuditDatabase,
+    append_rows,
+    delete_up_to,
+    keep_checkpoint,
+    purge_plan,
+)
 from services.audit.model import OutboxEntry
+from services.audit.retention import PurgeCommitment, PurgePlan, purge_record, signed_purge
 from services.audit.rows import (
     audit_row,
     check_filters,
@@ -32,27 +39,7 @@ from services.audit.rows import (
     utc,
 )
 
-
-@dataclass
-class MemoryAuditDatabase:
-    """The tables of memory stores; share one between stores to reopen or to write in parallel."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    last_seq: int = 0
-    seqs: list[int] = field(default_factory=list)
-    """Sequence numbers in increasing order, for paging with ``bisect``."""
-    records: dict[int, dict[str, Any]] = field(default_factory=dict)
-    """seq -> column values (as :func:`~services.audit.rows.audit_row` made them)."""
-    seq_of: dict[str, int] = field(default_factory=dict)
-    """record_id -> seq."""
-    subjects: dict[str, list[int]] = field(default_factory=dict)
-    """pseudonym -> seqs of the records about that subject, increasing."""
-    outbox: dict[str, OutboxEntry] = field(default_factory=dict)
-    """exchange_id -> entry, in insertion order."""
-    head: bytes = GENESIS
-    """``chain_hash`` of the record at ``last_seq``."""
-    checkpoints: list[Checkpoint] = field(default_factory=list)
-    """The ``audit_checkpoints`` table, oldest first."""
+__all__ = ["MemoryAuditDatabase", "MemoryAuditStore", "MemoryWitness"]
 
 
 class MemoryAuditStore:
@@ -71,15 +58,8 @@ class MemoryAuditStore:
         db = self._open()
         made: Checkpoint | None = None
         with db.lock:
-            fresh = [row for row in rows if row.values["record_id"] not in db.seq_of]
-            values, (db.last_seq, db.head) = chained(fresh, (db.last_seq, db.head))
-            for row, columns in zip(fresh, values, strict=True):
-                seq = columns["seq"]
-                db.seqs.append(seq)
-                db.records[seq] = columns
-                db.seq_of[columns["record_id"]] = seq
-                for pseudonym in row.subjects:
-                    db.subjects.setdefault(pseudonym, []).append(seq)
+            fresh = [row for row in rows if row.record_id not in db.seq_of]
+            append_rows(db, fresh)
             if fresh:
                 made = self._checkpoint_if_due(db)
             for entry in entries:
@@ -101,17 +81,58 @@ class MemoryAuditStore:
         db = self._open()
         with db.lock:
             start = bisect.bisect_right(db.seqs, after_seq)
-            page = [db.records[seq] for seq in db.seqs[start : start + limit]]
-        return [
-            ChainRecord(c["seq"], c["prev_seq"], c["record_id"], c["body"], c["chain_hash"])
-            for c in page
-        ]
+            return [db.records[seq].chain_record() for seq in db.seqs[start : start + limit]]
 
     def checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""
         db = self._open()
         with db.lock:
             return list(db.checkpoints)
+
+    def purges(self) -> list[PurgeCommitment]:
+        """Every purge commitment, oldest first (the newest is the chain's anchor)."""
+        db = self._open()
+        with db.lock:
+            return list(db.purges)
+
+    def plan_purge(self, before: datetime) -> PurgePlan | None:
+        """What :meth:`purge` would delete for ``before`` (a dry run); ``None`` if nothing."""
+        cutoff = utc(before, "plan_purge(before)")
+        db = self._open()
+        with db.lock:
+            return purge_plan(db, cutoff)
+
+    def purge(self, before: datetime) -> PurgeCommitment | None:
+        """Delete the records older than ``before`` as
+        :meth:`SqlAuditStore.purge <services.audit.store.SqlAuditStore.purge>` does: the
+        longest old prefix of the chain and its subject-index entries, behind a signed purge
+        commitment, a checkpoint of the anchor and an audit record of the purge."""
+        cutoff = utc(before, "purge(before)")
+        checkpointer = self._checkpointer
+        signer = checkpointer.signer
+        if signer is None:
+            raise AuditStoreError(
+                "cannot purge the memory audit log: no signing key to sign the purge "
+                "commitment, and without it the remaining chain could not be verified. Fix: "
+                "open the store with a Checkpointer that has a signer."
+            )
+        db = self._open()
+        with db.lock:
+            plan = purge_plan(db, cutoff)
+            if plan is None:
+                return None
+            up_to = plan.up_to_seq
+            anchor_hash = db.records[up_to].chain_hash
+            commitment = signed_purge(signer, plan, anchor_hash, checkpointer.clock())
+            append_rows(db, [audit_row(purge_record(commitment))])
+            delete_up_to(db, up_to)
+            db.purges.append(commitment)
+            anchor = checkpointer.make(up_to, anchor_hash)
+            keep_checkpoint(db, anchor)
+            made = self._checkpoint_if_due(db, force=True)
+        checkpointer.committed(anchor)
+        checkpointer.committed(made)
+        return commitment
 
     def _checkpoint_if_due(
         self, db: MemoryAuditDatabase, *, force: bool = False
@@ -124,7 +145,7 @@ class MemoryAuditStore:
         if not checkpointer.due(db.last_seq, force=force):
             return None
         made = checkpointer.make(db.last_seq, db.head)
-        db.checkpoints.append(made)
+        keep_checkpoint(db, made)
         return made
 
     def mark_produced(self, produced: Sequence[tuple[str, int, int]]) -> None:
@@ -182,15 +203,15 @@ class MemoryAuditStore:
             wanted = filters.items()
             return sum(
                 1
-                for values in db.records.values()
-                if all(values[name] == value for name, value in wanted)
+                for stored in db.records.values()
+                if all(stored.row.column(name) == value for name, value in wanted)
             )
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         db = self._open()
         with db.lock:
             seq = db.seq_of.get(record_id)
-            body = None if seq is None else db.records[seq]["body"]
+            body = None if seq is None else db.records[seq].row.body
         return None if body is None else _loads(body)
 
     def records(self, *, after_seq: int = 0, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
@@ -198,7 +219,7 @@ class MemoryAuditStore:
         db = self._open()
         with db.lock:
             start = bisect.bisect_right(db.seqs, after_seq)
-            page = [(seq, db.records[seq]["body"]) for seq in db.seqs[start : start + limit]]
+            page = [(seq, db.records[seq].row.body) for seq in db.seqs[start : start + limit]]
         return [(seq, _loads(body)) for seq, body in page]
 
     def records_for_subject(
@@ -209,7 +230,7 @@ class MemoryAuditStore:
         with db.lock:
             seqs = db.subjects.get(pseudonym, [])
             start = bisect.bisect_right(seqs, after_seq)
-            page = [(seq, db.records[seq]["body"]) for seq in seqs[start : start + limit]]
+            page = [(seq, db.records[seq].row.body) for seq in seqs[start : start + limit]]
         return [(seq, _loads(body)) for seq, body in page]
 
     def close(self) -> None:

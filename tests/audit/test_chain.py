@@ -25,7 +25,7 @@ from services.audit.checkpoint import (
 )
 from services.audit.checkpointer import Checkpointer
 from services.audit.reading import chain_records
-from services.audit.rows import audit_row
+from services.audit.rows import AUDIT_COLUMNS, audit_row
 from services.audit.store import SqlAuditStore
 from services.audit.testing import MemoryAuditDatabase, MemoryAuditStore, MemoryWitness
 from services.audit.verify import Verification, verify
@@ -496,7 +496,11 @@ def test_a_database_from_before_the_chain_is_chained_when_opened(
             )
         )
         for record in records(0, 5):
-            values = audit_row(record).values
+            row = audit_row(record)
+            values = {
+                **dict(zip(AUDIT_COLUMNS, row.columns, strict=True)),
+                "timestamp": row.timestamp,
+            }
             connection.execute(
                 text(
                     "INSERT INTO audit_records (record_id, timestamp, action, result, body) "
@@ -522,12 +526,15 @@ def test_verifying_100k_records_takes_seconds_at_most():
     chain: list[ChainRecord] = []
     head = (0, GENESIS)
     for block in range(100):
-        for row in rows:
-            row.values["record_id"] = f"r-{block}-{row.values['signal_id']}"
-        values, head = chained(rows, head)
+        renamed = [
+            row._replace(columns=(f"r-{block}-{row.column('signal_id')}", *row.columns[1:]))
+            for row in rows
+        ]
+        first = head[0] + 1
+        hashes, head = chained(renamed, head)
         chain.extend(
-            ChainRecord(v["seq"], v["prev_seq"], v["record_id"], v["body"], v["chain_hash"])
-            for v in values
+            ChainRecord(seq, seq - 1, row.record_id, row.body, chain_hash)
+            for seq, (row, chain_hash) in enumerate(zip(renamed, hashes, strict=True), first)
         )
     final = signed(SIGNER, head[0], head[1], datetime(2026, 11, 22, tzinfo=UTC))
     started = time.perf_counter()
