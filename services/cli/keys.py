@@ -1,18 +1,22 @@
-"""``schakel keys``: create, rotate and inspect the hub's key store.
+"""``schakel keys``: create, rotate and inspect the hub's key store; make partner keys.
 
-Output shows versions, dates, key ids and public-key fingerprints, never key material.
+Output shows versions, dates, key ids and public-key fingerprints, never private key material.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.partner_key import PartnerKey, write_partner_key
+from services.core.envelope import PARTNER_ID_PATTERN
 from services.core.errors import KeyStoreError
 from services.keys import KEYS_ENV_VAR, default_keys_path
 from services.keys.file_store import FileKeyStore
@@ -20,7 +24,8 @@ from services.keys.file_store import FileKeyStore
 app = typer.Typer(
     help=(
         "Manage the key store: pseudonym keys (versioned, rotated) and the checkpoint "
-        f"signing key. The key file is --path, else ${KEYS_ENV_VAR}, else ./var/keys.json."
+        f"signing key. The key file is --path, else ${KEYS_ENV_VAR}, else ./var/keys.json. "
+        "`keys partner NAME` makes a partner's signal-signing key pair."
     ),
     no_args_is_help=True,
 )
@@ -133,3 +138,63 @@ def list_keys(path: PathOption = None) -> None:
 def public_key(path: PathOption = None) -> None:
     """Print the checkpoint signing public key as PEM, for audit verifiers."""
     typer.echo(_open(path).signing_key().public_key_pem(), nl=False)
+
+
+@app.command("partner")
+def partner_key(
+    name: Annotated[str, typer.Argument(help="Partner id as in the covenant's party list.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Folder for the private key file.", file_okay=False),
+    ] = Path("."),
+    key_id: Annotated[
+        str | None,
+        typer.Option("--key-id", help="Key id to register (default: NAME-YYYYMMDD)."),
+    ] = None,
+    valid_from: Annotated[
+        str | None, typer.Option(help="First day the key is valid, YYYY-MM-DD (default: today).")
+    ] = None,
+    valid_until: Annotated[
+        str | None, typer.Option(help="Last day the key is valid, YYYY-MM-DD (default: open).")
+    ] = None,
+) -> None:
+    """Create a partner's Ed25519 signing key pair and print its public block for the covenant.
+
+    The private key goes to a file with mode 0600 (OUT/NAME.KEY-ID.key) and is never
+    printed; it belongs to the partner's publishing system (`schakel publish --sign-with`).
+    To rotate, create a new key and register it next to the old one with a valid_from before
+    the old key's valid_until: signals signed with either are accepted during the overlap.
+    """
+    today = date.today()
+    if not re.match(PARTNER_ID_PATTERN, name):
+        raise typer.BadParameter("a partner id is a lower-case slug such as liander")
+    chosen = key_id or f"{name}-{today:%Y%m%d}"
+    if not re.match(PARTNER_ID_PATTERN, chosen):
+        raise typer.BadParameter("a key id is a lower-case slug such as liander-20261122")
+    start = _day(valid_from, "--valid-from") or today
+    end = _day(valid_until, "--valid-until")
+    if end is not None and end < start:
+        raise typer.BadParameter("--valid-until lies before --valid-from")
+    key = PartnerKey(name, chosen, Ed25519PrivateKey.generate())
+    try:
+        path = write_partner_key(out, key, today)
+    except KeyStoreError as error:
+        _fail(error)
+    typer.echo(f"Private key written to {path} (mode 0600; keep it secret, never share it).")
+    typer.echo(f"Add this under parties.{name} in the covenant file, next to any current key:")
+    typer.echo("")
+    typer.echo("    public_keys:")
+    typer.echo(f"      - id: {chosen}")
+    typer.echo(f'        ed25519: "{key.public_base64}"')
+    typer.echo(f"        valid_from: {start.isoformat()}")
+    if end is not None:
+        typer.echo(f"        valid_until: {end.isoformat()}")
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{option} must be a date such as 2026-12-01") from None

@@ -1,4 +1,4 @@
-"""``schakel publish``: validate signals locally, then send them to the partner's topic."""
+"""``schakel publish``: sign and validate signals locally, then send them to the partner's topic."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from aiokafka import AIOKafkaProducer
 
 from services.cli.output import console
+from services.cli.partner_key import PartnerKey, read_partner_key
 from services.config import Paths
-from services.core.errors import SignalRejected
+from services.core.errors import KeyStoreError, SignalRejected
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import accept_bytes
+from services.core.signing import sign
 from services.hub.state import client_settings
 from services.router.topics import signals_topic
 
@@ -26,27 +29,68 @@ def publish_command(
     validate: Annotated[
         bool, typer.Option(help="Check each signal before sending (--no-validate sends as is).")
     ] = True,
+    sign_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-with",
+            help="Partner key file (schakel keys partner): sign each signal before sending.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Send each valid signal to signals.<partner>; report each invalid line with its reason."""
     registry = SchemaRegistry.load(Paths.from_env().schemas)
-    good: list[bytes] = []
     err = console(stderr=True)
-    bad = 0
-    for number, line in _lines(source):
-        if not line.strip():
+    key = _key(sign_with, partner)
+    good: list[bytes] = []
+    bad = unsigned = 0
+    for number, raw in _lines(source):
+        if not raw.strip():
             continue
+        line = raw.rstrip(b"\n")
+        if key is not None:
+            try:
+                line = orjson.dumps(sign(orjson.loads(line), key.private_key, key.key_id))
+            except (orjson.JSONDecodeError, TypeError, AttributeError):
+                bad += 1
+                err.print(f"line {number}: not sent: not a JSON object, cannot sign it")
+                continue
         if validate:
             try:
-                accept_bytes(line, registry, expected_source=partner)
+                signal = accept_bytes(line, registry, expected_source=partner)
             except SignalRejected as exc:
                 bad += 1
                 err.print(f"line {number}: not sent: {exc}", markup=False)
                 continue
-        good.append(line.rstrip(b"\n"))
+            unsigned += signal.envelope.signature is None
+        good.append(line)
     asyncio.run(_send(partner, good))
     err.print(f"sent {len(good)} signal(s) to {signals_topic(partner)}; {bad} refused")
+    if unsigned:
+        err.print(
+            f"{unsigned} signal(s) were sent unsigned: the hub rejects them when a covenant "
+            "makes this partner sign (use --sign-with KEYFILE)",
+            style="yellow",
+            markup=False,
+        )
     if bad:
         raise typer.Exit(1)
+
+
+def _key(path: Path | None, partner: str) -> PartnerKey | None:
+    if path is None:
+        return None
+    try:
+        key = read_partner_key(path)
+    except KeyStoreError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--sign-with") from None
+    if key.partner != partner:
+        raise typer.BadParameter(
+            f"the key file belongs to partner {key.partner!r}, not {partner!r}; a partner "
+            "signs only its own signals",
+            param_hint="--sign-with",
+        )
+    return key
 
 
 async def _send(partner: str, values: list[bytes]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.core.covenant.condition import CompiledCondition
+from services.core.covenant.keyring import Keyring
 from services.core.covenant.model import Covenant
 from services.core.decision import NO_RECIPIENT, Decision, RuleRef, exchange_id
 from services.core.errors import ConditionEvaluationError
@@ -69,6 +70,8 @@ class Policy:
     recipients: frozenset[str] = frozenset()
     stacking: Collection[tuple[str, str]] = frozenset()
     """(source, type) pairs some rule allows the hub to use for stacking."""
+    keyring: Keyring | None = field(default=None, repr=False, compare=False)
+    """The partners' signing keys (the compiler sets it; None: built from ``covenants``)."""
     _by_day: dict[date, Mapping[tuple[str, str], tuple[Plan, ...]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )

@@ -21,6 +21,10 @@ What is in the traffic:
 * about one decoy per 100 signals: two weak or same-kind signals about one address;
 * ``round(count * malformed_ratio)`` broken lines on top of ``count`` good signals, every
   kind of :data:`~services.demo.malformed.MALFORMED_KINDS` at least once from 500 signals on.
+
+Every good signal is signed by its partner's TEST key (:mod:`services.demo.keys`; the public
+halves are registered in ``covenants/``); broken lines are left unsigned, as they are
+rejected for what is broken before any signature is looked at.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import orjson
 from services.demo.builder import Builder
 from services.demo.geography import pick_postcode4
 from services.demo.identities import postcode_letters
+from services.demo.keys import DemoSigner
 from services.demo.malformed import MALFORMED_KINDS, NEEDS, MalformedLine, corrupt
 from services.demo.partners import PARTNERS, TYPE_WEIGHTS, Partner, pick_place
 from services.demo.planting import SCENARIOS, Decoy, PlantedLocation, plant, plant_decoy
@@ -134,8 +139,9 @@ def generate(
     while len(b.drafts) < count:
         _background(b, b.rng.choices(types, weights)[0], keep=True)
     b.drafts.sort(key=lambda d: (d.time, d.id))
+    signer = DemoSigner()  # each partner signs with its test key (deterministic: Ed25519)
     return DemoTraffic(
-        signals=[d.envelope() for d in b.drafts],
+        signals=[signer(d.envelope()) for d in b.drafts],
         planted=planted,
         decoys=decoys,
         malformed=_malformed(b, count, malformed_ratio),

@@ -66,12 +66,17 @@ def signal(envelope: dict[str, Any]) -> Signal:
 
 
 def covenant_text(rules: str = "", **overrides: str) -> str:
-    """A small valid covenant with liander -> riec-nh/politie-nh; ``rules`` is YAML."""
+    """A small valid covenant with liander -> riec-nh/politie-nh; ``rules`` is YAML.
+
+    Its suppliers have no keys, so it says ``signatures: optional`` unless overridden (signing
+    is tested in tests/core/test_signing*.py).
+    """
     fields = {
         "covenant": "test-covenant",
         "version": '"1"',
         "valid": "{from: 2025-01-01, until: 2027-12-31}",
         "revoked": "",
+        "signatures": "optional",
     }
     fields.update(overrides)
     revoked = f"revoked: {fields['revoked']}\n" if fields["revoked"] else ""
@@ -85,6 +90,7 @@ def covenant_text(rules: str = "", **overrides: str) -> str:
             purposes:
               signalering: Signaleren
             valid: {fields["valid"]}
+            signatures: {fields["signatures"]}
             """
         )
         + revoked

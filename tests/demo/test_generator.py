@@ -22,6 +22,7 @@ from services.core.errors import SignalRejected
 from services.core.identifiers import ean_check_digit, normalise
 from services.core.schema_registry import SchemaRegistry, default_schema_dir
 from services.core.signal import accept_bytes
+from services.core.signing import canonical_envelope, parse_signature, verifies
 from services.demo import (
     MALFORMED_KINDS,
     DemoTraffic,
@@ -43,6 +44,7 @@ from services.demo.identities import (
     write_ean,
     write_postcode,
 )
+from services.demo.keys import DEMO_KEY_ID, demo_private_key
 from services.demo.timing import TimeStyle, amsterdam_offset, rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,7 +182,7 @@ def test_envelopes_are_cloudevents_in_time_order_within_the_window(traffic: Demo
     keys = {"specversion", "id", "source", "type", "time", "dataschema", "datacontenttype", "data"}
     times = []
     for envelope in traffic.signals:
-        assert set(envelope) == keys
+        assert set(envelope) == keys | {"signature"}
         assert envelope["dataschema"] == f"urn:schakel:signal:{envelope['type']}"
         assert envelope["datacontenttype"] == "application/json"
         times.append(datetime.fromisoformat(envelope["time"]))
@@ -418,3 +420,15 @@ def test_cli_writes_signals_and_truth_with_a_warning(tmp_path: Path) -> None:
 def test_cli_refuses_a_start_without_offset() -> None:
     result = CliRunner().invoke(demo_app, ["generate", "--start", "2026-09-01T00:00:00"])
     assert result.exit_code != 0
+
+
+def test_every_good_signal_is_signed_with_its_partners_test_key(traffic: DemoTraffic) -> None:
+    public = {}
+    for envelope in traffic.signals:
+        source = envelope["source"]
+        if source not in public:
+            public[source] = demo_private_key(source).public_key()
+        key_id, signature = parse_signature(envelope["signature"])
+        assert key_id == DEMO_KEY_ID
+        assert verifies(public[source], signature, canonical_envelope(envelope))
+    assert len(public) == 12

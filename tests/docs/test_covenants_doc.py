@@ -9,6 +9,7 @@ from datetime import date
 import fastjsonschema
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from services.cli.main import _register, app
@@ -17,6 +18,7 @@ from services.core.covenant.checker import CONDITION_VARIABLES
 from services.core.covenant.condition import compile_condition
 from services.core.covenant.jsonschema import covenant_json_schema
 from services.core.covenant.loader import covenant_files
+from services.core.signing import canonical_envelope, parse_signature, verifies
 from tests.core.builders import checked
 
 DOC = (ROOT / "docs" / "covenants.md").read_text(encoding="utf-8")
@@ -81,3 +83,25 @@ def test_shipped_covenants_and_doc_example_validate_against_the_published_schema
     broken["rules"][0]["share"]["ean"] = "shred"
     with pytest.raises(fastjsonschema.JsonSchemaValueException):
         validate(broken)
+
+
+def test_signing_example_runs_and_the_hub_verifies_it():
+    [example] = blocks("python")
+    scope: dict[str, object] = {}
+    exec(compile(example, "docs/covenants.md", "exec"), scope)  # noqa: S102 - our own doc
+    signed = scope["signed"]
+    private_key = scope["private_key"]
+    assert isinstance(signed, dict) and isinstance(private_key, Ed25519PrivateKey)
+    key_id, signature = parse_signature(signed["signature"])
+    message = canonical_envelope(signed)
+    assert key_id == "liander-2026"
+    assert verifies(private_key.public_key(), signature, message)
+    assert not verifies(private_key.public_key(), signature, message.replace(b"0.93", b"0.94"))
+
+
+def test_documented_rejection_codes_are_the_ones_the_verifier_uses():
+    section = DOC.split("**Rejection reasons**", 1)[1].split("##", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE))
+    source = (ROOT / "services" / "core" / "signing.py").read_text(encoding="utf-8")
+    used = set(re.findall(r'SignalRejected\(\s*"([a-z_]+)"', source))
+    assert documented == used

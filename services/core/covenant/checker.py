@@ -7,8 +7,6 @@ covenant set that checks clean.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from itertools import combinations
 from typing import Protocol
 
 from services.core.covenant.condition import CompiledCondition, compile_condition
+from services.core.covenant.key_checks import check_keys
 from services.core.covenant.loader import LoadedCovenant, LoadResult
 from services.core.covenant.model import Rule
 from services.core.covenant.problems import Problem
@@ -74,6 +73,7 @@ def check(
     for item in loaded.covenants:
         _check_covenant(item, registry, reference, result)
     _check_versions(loaded.covenants, today, result)
+    result.problems.extend(check_keys(loaded.covenants, today))
     _check_overlaps(result)
     result.problems.sort(key=lambda p: (p.file, p.line, p.column, p.message))
     return result
@@ -109,13 +109,6 @@ def _check_covenant(
                 "add `municipality: GM....`",
                 "warning",
             )
-        for k, key in enumerate(party.public_keys):
-            if not _is_ed25519(key.ed25519):
-                problem(
-                    ("parties", party_id, "public_keys", k, "ed25519"),
-                    f"public key {key.id!r} of {party_id!r} is not a base64 Ed25519 public key (32 bytes)",
-                    f"generate one with `schakel keys partner {party_id}`",
-                )
 
     regions: dict[str, frozenset[str]] = {}
     for name, spec in cov.regions.items():
@@ -337,13 +330,6 @@ def _share_mismatch(spec: ShareSpec, info: FieldInfo, reidentify: bool) -> tuple
     if info.format in TIME_FORMATS or (info.json_type == "object" and info.format is None):
         return None
     return (f"{spec.text} applies to date or date-time fields", "use it on a date/date-time field")
-
-
-def _is_ed25519(text: str) -> bool:
-    try:
-        return len(base64.b64decode(text, validate=True)) == 32
-    except (binascii.Error, ValueError):
-        return False
 
 
 def _selector_hint(reference: ReferenceData) -> str:

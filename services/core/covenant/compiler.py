@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from services.core.covenant.checker import CheckedRule, CheckResult
+from services.core.covenant.keyring import Keyring
 from services.core.covenant.transforms import ShareSpec, generaliser
 from services.core.decision import RuleRef
 from services.core.errors import CovenantError
@@ -76,6 +77,7 @@ def compile_policy(
         covenants=tuple(item.covenant for item in checked.covenants),
         suppliers=frozenset(suppliers),
         recipients=frozenset(recipients),
+        keyring=Keyring(item.covenant for item in checked.covenants),
         stacking={
             (s, t)
             for c in checked.rules

@@ -54,13 +54,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+Signatures = Literal["required", "optional"]
+
+
 class PartyKey(_Strict):
-    """A partner's Ed25519 public key for signing signals, with its validity window."""
+    """A partner's Ed25519 public key for signing signals, with its validity window.
+
+    ``valid_from`` and ``valid_until`` are Dutch calendar days, both inclusive; rotating a key
+    means registering its successor with a ``valid_from`` before the old key's ``valid_until``
+    (the overlap), so signals signed with either are accepted while partners switch.
+    """
 
     id: Annotated[str, Field(pattern=SLUG)]
     ed25519: Annotated[str, Field(min_length=40, max_length=64)]
+    """Standard base64 of the 32 raw bytes of the public key (``schakel keys partner``)."""
     valid_from: date | None = None
     valid_until: date | None = None
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
 
 
 class Party(_Strict):
@@ -139,6 +153,9 @@ class Covenant(_Strict):
     purposes: Annotated[dict[Annotated[str, Field(pattern=SLUG)], str], Field(min_length=1)]
     valid: Validity
     revoked: Revocation | None = None
+    signatures: Signatures = "required"
+    """``required``: every supplier signs every signal; ``optional``: a party without registered
+    keys may send unsigned signals (a party with keys must always sign)."""
     parties: Annotated[dict[Annotated[str, Field(pattern=SLUG)], Party], Field(min_length=2)]
     regions: dict[
         Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")],

@@ -1,0 +1,127 @@
+"""The partners' registered signing keys, as the covenant versions in force on a day have them.
+
+Which signals must be signed (documented in docs/covenants.md, "Signed signals"): a partner
+must sign when a covenant version in force names it as a party and either registers a key for
+it or says ``signatures: required`` (the default). A partner no covenant in force names cannot
+have anything delivered, so its unsigned signals reach the policy only to be withheld; a
+signature it does send is still checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from services.core.covenant.model import Covenant, PartyKey
+
+ED25519_PUBLIC_BYTES = 32
+
+
+def decode_public_key(text: str) -> Ed25519PublicKey | None:
+    """The Ed25519 public key in standard base64 ``text``, or None when it is not one."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != ED25519_PUBLIC_BYTES:
+        return None
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredKey:
+    """One public key of one partner, as a covenant version registers it."""
+
+    partner: str
+    key_id: str
+    public_key: Ed25519PublicKey = field(repr=False)
+    valid_from: date | None
+    valid_until: date | None
+    covenant: str
+    """``covenant@version`` that registers it (named in reasons)."""
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerKeys:
+    """What one partner's signatures are checked against on one day."""
+
+    partner: str
+    keys: dict[str, RegisteredKey]
+    """Key id -> key, from every covenant version in force naming the partner."""
+    required_by: tuple[str, ...]
+    """Covenant versions in force that make this partner sign (``covenant@version``)."""
+
+    @property
+    def required(self) -> bool:
+        return bool(self.required_by)
+
+
+class Keyring:
+    """The registered keys of every covenant version; built once per compiled policy."""
+
+    def __init__(self, covenants: Iterable[Covenant]) -> None:
+        self._covenants = tuple(covenants)
+        self._keys: dict[str, list[RegisteredKey]] = {}
+        for cov in self._covenants:
+            for partner, party in cov.parties.items():
+                for key in party.public_keys:
+                    registered = _registered(partner, key, cov.key)
+                    if registered is not None:  # the checker reports keys that do not decode
+                        self._keys.setdefault(key.id, []).append(registered)
+        self._days: dict[date, dict[str, PartnerKeys]] = {}
+
+    def partner(self, partner: str, day: date) -> PartnerKeys:
+        """The keys and the signing duty of ``partner`` under the versions in force on ``day``."""
+        by_partner = self._days.get(day)
+        if by_partner is None:
+            by_partner = self._build(day)
+            if len(self._days) >= 4:
+                self._days.clear()
+            self._days[day] = by_partner
+        found = by_partner.get(partner)
+        return found if found is not None else PartnerKeys(partner, {}, ())
+
+    def others(self, key_id: str, partner: str, day: date) -> list[RegisteredKey]:
+        """Keys named ``key_id`` that other partners have under the versions in force."""
+        return [
+            k
+            for k in self._keys.get(key_id, ())
+            if k.partner != partner and any(c.key == k.covenant for c in self._in_force(day))
+        ]
+
+    def _in_force(self, day: date) -> list[Covenant]:
+        return [c for c in self._covenants if c.in_force(day)]
+
+    def _build(self, day: date) -> dict[str, PartnerKeys]:
+        keys: dict[str, dict[str, RegisteredKey]] = {}
+        required: dict[str, list[str]] = {}
+        for cov in self._in_force(day):
+            for partner, party in cov.parties.items():
+                mine = keys.setdefault(partner, {})
+                for key in party.public_keys:
+                    registered = _registered(partner, key, cov.key)
+                    if registered is not None:
+                        mine.setdefault(key.id, registered)
+                if cov.signatures == "required" or party.public_keys:
+                    required.setdefault(partner, []).append(cov.key)
+        return {
+            partner: PartnerKeys(partner, found, tuple(required.get(partner, ())))
+            for partner, found in keys.items()
+        }
+
+
+def _registered(partner: str, key: PartyKey, covenant: str) -> RegisteredKey | None:
+    public = decode_public_key(key.ed25519)
+    if public is None:
+        return None
+    return RegisteredKey(partner, key.id, public, key.valid_from, key.valid_until, covenant)
