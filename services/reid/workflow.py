@@ -48,7 +48,7 @@ Clock = Callable[[], datetime]
 
 MAX_PURPOSE: Final = 500
 MAX_CASE: Final = 100
-_RESULTS: Final = {
+STEP_RESULTS: Final = {  # the audit record's "result" per step
     "request": "requested",
     "approve": "approved",
     "reject": "rejected",
@@ -321,7 +321,7 @@ class Reidentification:
         return {
             "record_id": _rid(current, step),
             "action": f"reidentify-{step}",
-            "result": _RESULTS[step],
+            "result": STEP_RESULTS[step],
             "object": current.kind,
             "signal_id": source.entry.body.get("signal_id") if source else None,
             "origin": None,

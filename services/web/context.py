@@ -1,6 +1,6 @@
 """What every route of the web workplace needs, passed in once: settings, database, keys,
-users, the access log, the session signer and the templates — and the checks that a request
-is signed in, has the right role and carries a valid CSRF token.
+users, the access log, the session store, the integrity runs and the templates — and the
+checks that a request is signed in, has the right role and carries a valid CSRF token.
 
 Routes get a :class:`WebContext` from the app factory (no module-level singletons), call
 :meth:`WebContext.viewer` first and :meth:`WebContext.logged` before showing audit data.
@@ -8,7 +8,7 @@ Routes get a :class:`WebContext` from the app factory (no module-level singleton
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
+from services.audit.verify import Verification
 from services.core.keys import KeyStore
 from services.web.access_log import AccessLog
-from services.web.sessions import SESSION_COOKIE, Session, SessionSigner, same_token
+from services.web.csrf import LoginTokens, same_token
+from services.web.integrity import IntegrityRuns
+from services.web.sessions import (
+    SESSION_COOKIE,
+    Clock,
+    Session,
+    SessionPolicy,
+    SqlSessionStore,
+    utc_now,
+)
 from services.web.users import User, UserStore
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -29,12 +39,14 @@ STATIC = Path(__file__).parent / "static"
 
 @dataclass(frozen=True, slots=True)
 class WebSettings:
-    """``secret`` signs cookies (>= 32 bytes); ``session_seconds`` is how long a session
-    lives; ``secure_cookies`` marks cookies Secure (on behind HTTPS, off for plain local
-    HTTP); ``kdf_cost`` is scrypt's log2 N for passwords."""
+    """``secret`` signs the sign-in cookie and derives CSRF tokens (>= 32 bytes);
+    ``session_seconds`` is how long a session lives at most after sign-in, ``idle_seconds``
+    how long it lives unused; ``secure_cookies`` marks cookies Secure (on behind HTTPS, off for
+    plain local HTTP); ``kdf_cost`` is scrypt's log2 N for passwords."""
 
     secret: bytes
-    session_seconds: int = 30 * 60
+    session_seconds: int = 8 * 60 * 60
+    idle_seconds: int = 30 * 60
     secure_cookies: bool = False
     kdf_cost: int = 15
     title: str = "Schakel — privacy officer"
@@ -63,13 +75,23 @@ class Viewer:
 class WebContext:
     """The dependencies of the routes, built once by :func:`services.web.app.create_web_app`."""
 
-    def __init__(self, engine: Engine, keys: KeyStore, settings: WebSettings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keys: KeyStore,
+        settings: WebSettings,
+        check: Callable[[], Verification],
+        clock: Clock = utc_now,
+    ) -> None:
         self.engine = engine
         self.keys = keys
         self.settings = settings
         self.users = UserStore(engine, kdf_cost=settings.kdf_cost)
         self.access = AccessLog(engine)
-        self.signer = SessionSigner(settings.secret, max_age=settings.session_seconds)
+        self.logins = LoginTokens(settings.secret)
+        policy = SessionPolicy(idle=settings.idle_seconds, absolute=settings.session_seconds)
+        self.sessions = SqlSessionStore(engine, settings.secret, policy, clock)
+        self.integrity = IntegrityRuns(engine, check, clock)
         self.templates = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(["html"], default=True),
@@ -79,7 +101,7 @@ class WebContext:
 
     def viewer(self, request: Request, roles: Collection[str]) -> Viewer:
         """The request's signed-in user, if their role is one of ``roles``."""
-        session = self.signer.session(request.cookies.get(SESSION_COOKIE))
+        session = self.sessions.find(request.cookies.get(SESSION_COOKIE))
         user = None if session is None else self.users.get(session.user)
         if session is None or user is None:
             raise NotSignedInError
@@ -114,7 +136,7 @@ class WebContext:
         response.set_cookie(
             name,
             value,
-            max_age=self.signer.max_age,
+            max_age=self.settings.session_seconds,
             httponly=True,
             samesite="strict",
             secure=self.settings.secure_cookies,

@@ -12,9 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from services.audit.queries import Filters, Period
+from services.reid.workflow import STEP_RESULTS
 
 MAX_VALUE_LENGTH = 200
-RESULTS = ("delivered", "withheld", "rejected")
+RESULTS: tuple[str, ...] = tuple(
+    dict.fromkeys(("delivered", "withheld", "rejected", *STEP_RESULTS.values(), "purged"))
+)
+"""Every ``result`` an audit record can have: the router's decisions and rejections, the
+re-identification steps (:mod:`services.reid.workflow`) and retention's purge record
+(:func:`services.audit.retention.purge_record`)."""
 
 
 class FormError(ValueError):

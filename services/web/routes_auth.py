@@ -1,8 +1,9 @@
 """Signing in and out.
 
 Sign-in is a POST with the name, the password and the sign-in form's CSRF token; on success
-the browser gets a fresh session cookie (a new CSRF token with it), so a session never
-outlives a sign-in and a token from before sign-in is useless after it.
+a new server-side session begins and the browser gets its token in a cookie (a new CSRF token
+with it), so a token from before sign-in is useless after it. Signing out deletes the session
+on the server: the cookie, even a copy of it, no longer works.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from services.web.context import CsrfError, WebContext
-from services.web.sessions import LOGIN_COOKIE, SESSION_COOKIE, same_token
+from services.web.csrf import LOGIN_COOKIE, same_token
+from services.web.sessions import SESSION_COOKIE
 from services.web.users import ROLES
 
 MAX_FIELD = 200
@@ -28,7 +30,7 @@ def routes(context: WebContext) -> APIRouter:
     router = APIRouter()
 
     def sign_in_page(error: str | None = None, status_code: int = 200) -> HTMLResponse:
-        token, cookie = context.signer.new_login_token()
+        token, cookie = context.logins.new()
         response = context.page(
             "sign_in.html", None, status_code=status_code, login_csrf=token, error=error
         )
@@ -42,13 +44,14 @@ def routes(context: WebContext) -> APIRouter:
     @router.post("/sign-in", response_model=None)
     async def sign_in(request: Request) -> Response:
         form = await request.form()
-        expected = context.signer.login_token(request.cookies.get(LOGIN_COOKIE))
+        expected = context.logins.token(request.cookies.get(LOGIN_COOKIE))
         if not same_token(expected, field(form, "csrf")):
             raise CsrfError
         user = context.users.authenticate(field(form, "name"), field(form, "password"))
         if user is None:
             return sign_in_page("Unknown name or wrong password.", status_code=401)
-        _, cookie = context.signer.new_session(user.name)
+        context.sessions.end(request.cookies.get(SESSION_COOKIE))  # the one it replaces
+        _, cookie = context.sessions.start(user.name)
         response = RedirectResponse("/", status_code=303)
         context.set_session(response, cookie)
         response.delete_cookie(LOGIN_COOKIE, path="/")
@@ -59,6 +62,7 @@ def routes(context: WebContext) -> APIRouter:
         viewer = context.viewer(request, ROLES)
         form = await request.form()
         context.check_csrf(viewer, field(form, "csrf"))
+        context.sessions.end(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("/sign-in", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

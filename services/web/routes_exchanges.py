@@ -13,7 +13,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from services.audit import queries
 from services.web.context import Viewer, WebContext
-from services.web.forms import FormError, SearchForm, cursor, period, search_form, text
+from services.web.forms import (
+    RESULTS,
+    FormError,
+    SearchForm,
+    cursor,
+    period,
+    search_form,
+    text,
+)
 from services.web.users import ADMIN, COVENANT_MANAGER, PRIVACY_OFFICER
 
 RECORD_ROLES = (PRIVACY_OFFICER, ADMIN)
@@ -51,10 +59,14 @@ def routes(context: WebContext) -> APIRouter:
         try:
             form = search_form(values)
         except FormError as error:
-            return context.page("exchanges.html", viewer, 400, form=None, error=str(error))
+            return context.page(
+                "exchanges.html", viewer, 400, form=None, error=str(error), results=RESULTS
+            )
         page = _search(context, viewer, form)
         more = {**{k: v for k, v in form.values.items() if v}, "cursor": str(page.next_cursor)}
-        return context.page("exchanges.html", viewer, form=form, page=page, more=more)
+        return context.page(
+            "exchanges.html", viewer, form=form, page=page, more=more, results=RESULTS
+        )
 
     @router.get("/api/exchanges")
     def exchanges_json(request: Request) -> JSONResponse:

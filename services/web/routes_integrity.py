@@ -1,56 +1,92 @@
-"""The integrity page: verify the audit log's hash chain and signed checkpoints now.
+"""The integrity page: the stored result of the last verification of the audit log, and a
+button that runs a new one in the background.
 
-Runs :func:`services.audit.verify.verify` over the whole store with the public halves of the
-hub's current and retired signing keys, and shows the outcome (BIO2 8.15 asks for periodic
-integrity checks; this lets a privacy officer run one on demand).
+Viewing never verifies (that re-reads the whole chain): ``GET /integrity`` shows the newest
+finished run of :class:`~services.web.integrity.IntegrityRuns` — who asked, when, the outcome
+and the records checked — and whether one is running. ``POST /integrity/verify`` (with the
+session's CSRF token) starts one; the page refreshes itself while it runs. A verification runs
+:func:`services.audit.verify.verify` over the whole store with the public halves of the hub's
+current and retired signing keys (BIO2 8.15 asks for periodic integrity checks; this lets a
+privacy officer run one on demand).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy import Engine
 
 from services.audit.reading import chain_records
 from services.audit.store import SqlAuditStore
 from services.audit.verify import Verification, verify
+from services.core.keys import KeyStore
 from services.web.context import WebContext
+from services.web.routes_auth import field
 from services.web.users import ROLES
 
+CSRF_HEADER = "x-csrf-token"
+REFRESH_SECONDS = 2
+"""How often the page reloads itself while a verification runs."""
 
-def public_keys(context: WebContext) -> dict[str, bytes]:
+
+def public_keys(keys: KeyStore) -> dict[str, bytes]:
     """Key id -> raw public key of the current signing key and, if the store keeps them, the
     retired ones."""
-    keys: dict[str, bytes] = {}
-    retired = getattr(context.keys, "retired_signing_keys", None)
+    found: dict[str, bytes] = {}
+    retired = getattr(keys, "retired_signing_keys", None)
     if callable(retired):
         for old in retired():
-            keys[old.key_id] = old.public_bytes
-    current = context.keys.signing_key()
-    keys[current.key_id] = current.public_key_bytes()
-    return keys
+            found[old.key_id] = old.public_bytes
+    current = keys.signing_key()
+    found[current.key_id] = current.public_key_bytes()
+    return found
 
 
-def check(context: WebContext) -> Verification:
-    """Verify the store on the context's engine (read-only)."""
-    store = SqlAuditStore(context.engine)
-    return verify(chain_records(store), store.checkpoints(), public_keys(context))
+def check(engine: Engine, keys: KeyStore) -> Verification:
+    """Verify the store on ``engine`` (read-only) against the signing keys of ``keys``."""
+    store = SqlAuditStore(engine)
+    return verify(chain_records(store), store.checkpoints(), public_keys(keys))
 
 
 def routes(context: WebContext) -> APIRouter:
     router = APIRouter()
+    runs = context.integrity
 
     @router.get("/integrity", response_class=HTMLResponse)
     def integrity_page(request: Request) -> HTMLResponse:
         viewer = context.viewer(request, ROLES)
-        result = check(context)
-        context.logged(viewer, "integrity", {"ok": result.ok, "records": result.records})
-        return context.page("integrity.html", viewer, result=result)
+        last, running = runs.last_finished(), runs.running()
+        context.logged(viewer, "integrity", {"run": last.id if last else None})
+        return context.page(
+            "integrity.html", viewer, last=last, running=running, refresh=REFRESH_SECONDS
+        )
+
+    @router.post("/integrity/verify", response_model=None)
+    async def integrity_run(request: Request) -> RedirectResponse:
+        viewer = context.viewer(request, ROLES)
+        context.check_csrf(viewer, field(await request.form(), "csrf"))
+        run, started = runs.start(viewer.user.name)
+        context.logged(viewer, "integrity-run", {"run": run.id, "started": started})
+        return RedirectResponse("/integrity", status_code=303)
 
     @router.get("/api/integrity")
     def integrity_json(request: Request) -> JSONResponse:
         viewer = context.viewer(request, ROLES)
-        result = check(context)
-        context.logged(viewer, "api/integrity", {"ok": result.ok, "records": result.records})
-        return JSONResponse(result.to_json())
+        last, running = runs.last_finished(), runs.running()
+        context.logged(viewer, "api/integrity", {"run": last.id if last else None})
+        return JSONResponse(
+            {
+                "last": last.to_json() if last else None,
+                "running": running.to_json() if running else None,
+            }
+        )
+
+    @router.post("/api/integrity/verify")
+    def integrity_run_json(request: Request) -> JSONResponse:
+        viewer = context.viewer(request, ROLES)
+        context.check_csrf(viewer, request.headers.get(CSRF_HEADER))
+        run, started = runs.start(viewer.user.name)
+        context.logged(viewer, "api/integrity-run", {"run": run.id, "started": started})
+        return JSONResponse({"run": run.to_json(), "started": started}, status_code=202)
 
     return router

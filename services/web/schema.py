@@ -10,12 +10,21 @@
     One row per request that showed audit data: who, when, which route and which filters.
     Raw identifiers never go in here; a subject look-up is logged as its identifier kind and
     the number of internal pseudonyms searched.
+``web_sessions``
+    One row per signed-in session (:mod:`services.web.sessions`): the SHA-256 of its token
+    (never the token), the user, when it began and when it was last used. Signing out deletes
+    the row, so a copied cookie stops working.
+``integrity_runs``
+    One row per verification of the audit log run from the web (:mod:`services.web.integrity`):
+    who asked, when it began and ended, its state and the outcome (as JSON), so the integrity
+    page shows the last result without re-verifying.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -63,4 +72,33 @@ access_log = Table(
     Column("detail", Text, nullable=False),
     Index("ix_access_log_user_name", "user_name", "at"),
     Index("ix_access_log_at", "at"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "user_name",
+        String,
+        ForeignKey(web_users.c.name, ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_web_sessions_user_name", "user_name"),
+)
+
+integrity_runs = Table(
+    "integrity_runs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("requested_by", String, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("state", String, nullable=False),
+    Column("ok", Boolean, nullable=True),
+    Column("records", BigInteger, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Index("ix_integrity_runs_state", "state", "id"),
 )

@@ -1,79 +1,174 @@
-"""Signed, expiring session cookies and CSRF tokens.
+"""Server-side sessions: a random token in the cookie, only its SHA-256 in the database.
 
-The session cookie holds the user name and the session's CSRF token, signed with the server
-secret (itsdangerous, HMAC-SHA1 over a key derived from the secret) and timestamped, so it
-expires after ``max_age`` seconds without server-side state. The user is looked up again on
-every request, so a removed user or changed role takes effect at once.
+A session lives in the ``web_sessions`` table, so it ends for real: signing out deletes the
+row and a copied cookie is then worthless; a session unused for ``idle`` or older than
+``absolute`` is refused (and its row removed). The session's CSRF token is an HMAC of the
+session token under the server secret — nothing besides the token hash is stored, and a
+leaked table gives neither a usable cookie nor a CSRF token.
 
-Before sign-in there is no session, so the sign-in form's token lives in its own short-lived
-signed cookie. A form POST is accepted only if its ``csrf`` field equals the token of the
-request's session (or pre-session) cookie, compared in constant time.
+:class:`SqlSessionStore` is the real store; :class:`services.web.testing.MemorySessionStore`
+its double. Both keep the rules of :class:`SessionPolicy`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+from base64 import urlsafe_b64encode
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import ColumnElement, Engine, delete, or_, select, update
+
+from services.web.schema import web_sessions
 
 SESSION_COOKIE = "schakel_session"
-LOGIN_COOKIE = "schakel_login"
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    """A live session: its user and the CSRF token its forms must carry."""
+
     user: str
     csrf: str
 
 
-class SessionSigner:
-    """Makes and reads session and sign-in cookies signed with ``secret``."""
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    """How long sessions live: ``idle`` seconds unused, ``absolute`` seconds after sign-in."""
 
-    def __init__(self, secret: bytes, *, max_age: int) -> None:
-        if len(secret) < 32:
-            raise ValueError("the session secret must be at least 32 bytes")
-        self.max_age = max_age
-        self._sessions = URLSafeTimedSerializer(secret, salt="schakel-session")
-        self._logins = URLSafeTimedSerializer(secret, salt="schakel-login")
+    idle: int
+    absolute: int
 
-    def new_session(self, user: str) -> tuple[Session, str]:
-        session = Session(user, secrets.token_urlsafe(24))
-        return session, self._sessions.dumps({"u": session.user, "c": session.csrf})
+    def __post_init__(self) -> None:
+        if not 0 < self.idle <= self.absolute:
+            raise ValueError("session lifetimes must satisfy 0 < idle <= absolute")
 
-    def session(self, cookie: str | None) -> Session | None:
-        """The session of a cookie, or ``None`` if missing, forged or expired."""
-        if not cookie:
+    def alive(self, created: datetime, last_seen: datetime, now: datetime) -> bool:
+        return now - created < timedelta(seconds=self.absolute) and now - last_seen < timedelta(
+            seconds=self.idle
+        )
+
+    def stale(self, last_seen: datetime, now: datetime) -> bool:
+        """Whether ``last_seen`` is old enough to be written again (saves a write per request
+        while keeping the idle limit accurate to a tenth of it, at most a minute)."""
+        return now - last_seen >= timedelta(seconds=min(60, self.idle / 10))
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a session token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_csrf(secret: bytes, token: str) -> str:
+    """The CSRF token of the session with ``token``."""
+    digest = hmac.new(secret, b"schakel-csrf\0" + token.encode(), hashlib.sha256).digest()
+    return urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+class SessionStore(Protocol):
+    """Starts, finds and ends sessions; ``find`` refuses expired ones."""
+
+    policy: SessionPolicy
+
+    def start(self, user: str) -> tuple[Session, str]:
+        """A new session for ``user`` and the token for its cookie."""
+        ...
+
+    def find(self, token: str | None) -> Session | None:
+        """The live session of ``token`` (marking it used), or ``None``."""
+        ...
+
+    def end(self, token: str | None) -> None:
+        """End the session of ``token`` (nothing if there is none)."""
+        ...
+
+    def end_all(self, user: str) -> int:
+        """End every session of ``user``; how many there were."""
+        ...
+
+
+def utc(moment: datetime) -> datetime:
+    """A stored moment in UTC: SQLite hands back naive datetimes for what was stored as UTC,
+    PostgreSQL aware ones in the session's time zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class SqlSessionStore:
+    """Sessions in the ``web_sessions`` table of ``engine``."""
+
+    def __init__(
+        self, engine: Engine, secret: bytes, policy: SessionPolicy, clock: Clock = utc_now
+    ) -> None:
+        self._engine = engine
+        self._secret = secret
+        self.policy = policy
+        self._clock = clock
+
+    def start(self, user: str) -> tuple[Session, str]:
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        row = {
+            "token_hash": token_hash(token),
+            "user_name": user,
+            "created_at": now,
+            "last_seen_at": now,
+        }
+        with self._engine.begin() as connection:
+            connection.execute(web_sessions.insert(), row)
+            connection.execute(delete(web_sessions).where(self._expired(now)))
+        return Session(user, session_csrf(self._secret, token)), token
+
+    def find(self, token: str | None) -> Session | None:
+        if not token or len(token) > 200:
             return None
-        try:
-            data = self._sessions.loads(cookie, max_age=self.max_age)
-        except BadSignature:  # also SignatureExpired
+        key, now = token_hash(token), self._clock()
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(
+                    web_sessions.c.user_name, web_sessions.c.created_at, web_sessions.c.last_seen_at
+                ).where(web_sessions.c.token_hash == key)
+            ).one_or_none()
+        if row is None:
             return None
-        if not isinstance(data, dict):
+        user, created, last_seen = row[0], utc(row[1]), utc(row[2])
+        if not self.policy.alive(created, last_seen, now):
+            self.end(token)
             return None
-        user, csrf = data.get("u"), data.get("c")
-        if not isinstance(user, str) or not isinstance(csrf, str):
-            return None
-        return Session(user, csrf)
+        if self.policy.stale(last_seen, now):
+            with self._engine.begin() as connection:
+                connection.execute(
+                    update(web_sessions)
+                    .where(web_sessions.c.token_hash == key)
+                    .values(last_seen_at=now)
+                )
+        return Session(user, session_csrf(self._secret, token))
 
-    def new_login_token(self) -> tuple[str, str]:
-        """A CSRF token for the sign-in form, and the cookie that carries it."""
-        token = secrets.token_urlsafe(24)
-        return token, self._logins.dumps(token)
+    def end(self, token: str | None) -> None:
+        if not token:
+            return
+        with self._engine.begin() as connection:
+            connection.execute(
+                delete(web_sessions).where(web_sessions.c.token_hash == token_hash(token))
+            )
 
-    def login_token(self, cookie: str | None) -> str | None:
-        if not cookie:
-            return None
-        try:
-            token = self._logins.loads(cookie, max_age=self.max_age)
-        except BadSignature:
-            return None
-        return token if isinstance(token, str) else None
+    def end_all(self, user: str) -> int:
+        with self._engine.begin() as connection:
+            ended = connection.execute(
+                delete(web_sessions).where(web_sessions.c.user_name == user)
+            ).rowcount
+        return int(ended)
 
-
-def same_token(expected: str | None, offered: str | None) -> bool:
-    """Constant-time comparison of CSRF tokens; never true when either is missing."""
-    if not expected or not offered:
-        return False
-    return hmac.compare_digest(expected.encode(), offered.encode())
+    def _expired(self, now: datetime) -> ColumnElement[bool]:
+        return or_(
+            web_sessions.c.created_at <= now - timedelta(seconds=self.policy.absolute),
+            web_sessions.c.last_seen_at <= now - timedelta(seconds=self.policy.idle),
+        )

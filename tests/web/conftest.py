@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.config import Paths, load_policy
 from services.core import records
+from services.core.covenant.model import Covenant
 from services.core.errors import IdentifierError
 from services.core.identifiers import normalise
 from services.core.pipeline import process
@@ -26,6 +27,7 @@ from services.core.pseudonyms import Pseudonymiser
 from services.keys.testing import MemoryKeyStore
 from services.web.app import create_web_app
 from services.web.context import WebSettings
+from services.web.sessions import Clock, utc_now
 from services.web.users import UserStore
 from tests.router.helpers import COVENANTS, NOW, traffic
 
@@ -47,42 +49,58 @@ class Hub:
     keys: MemoryKeyStore
     signals: list[dict[str, Any]]
     records: list[dict[str, Any]]
+    covenants: tuple[Covenant, ...] = ()
 
 
-@pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """~600 audit records over three months, stored with signed checkpoints."""
+def build_hub(
+    path: Path,
+    users: Mapping[str, tuple[str, list[str], list[str]]] = USERS,
+    *,
+    signals: int = 300,
+) -> Hub:
+    """An audit store at ``path`` filled by the real core over ``signals`` demo signals (about
+    two records each, over three months), stored with signed checkpoints, and ``users``
+    (name -> role, covenants, partners). The caller disposes of the engine."""
     keys = MemoryKeyStore.for_tests()
     paths = Paths.from_env({})
     loaded = load_policy(
         COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date()
     )
     assert loaded.policy is not None
-    signals = traffic(300, seed=5)
+    sent = traffic(signals, seed=5)
     made: list[dict[str, Any]] = []
-    for signal in signals:
+    for signal in sent:
         moment = datetime.fromisoformat(str(signal["time"]))
         outcome = process(orjson.dumps(signal), loaded.registry, loaded.policy, moment)
         made += [records.audit_record(d, actor="router") for d in outcome.decisions]
         if outcome.rejection is not None:
             made.append(records.rejection_record(outcome.rejection, actor="router"))
-    path: Path = tmp_path_factory.mktemp("web") / "audit.db"
     engine = make_engine(f"sqlite:///{path}")
     store = SqlAuditStore(engine, Checkpointer(KeyStoreSigner(keys)))
     store.create_schema()
     for start in range(0, len(made), 100):
         store.record(made[start : start + 100], [])
-    users = UserStore(engine, kdf_cost=KDF_COST)
-    users.create_schema()
-    for name, (role, covenants, partners) in USERS.items():
-        users.add(name, PASSWORD, role, covenants=covenants, partners=partners)
-    yield Hub(engine, keys, signals, made)
-    engine.dispose()
+    user_store = UserStore(engine, kdf_cost=KDF_COST)
+    user_store.create_schema()
+    for name, (role, covenants, partners) in users.items():
+        user_store.add(name, PASSWORD, role, covenants=covenants, partners=partners)
+    return Hub(engine, keys, sent, made, loaded.policy.covenants)
 
 
-def make_app(hub: Hub, **settings: Any) -> TestClient:
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """~600 audit records over three months, stored with signed checkpoints."""
+    built = build_hub(tmp_path_factory.mktemp("web") / "audit.db")
+    yield built
+    built.engine.dispose()
+
+
+def make_app(hub: Hub, clock: Clock = utc_now, **settings: Any) -> TestClient:
     app = create_web_app(
-        hub.engine, hub.keys, WebSettings(secret=SECRET, kdf_cost=KDF_COST, **settings)
+        hub.engine,
+        hub.keys,
+        WebSettings(secret=SECRET, kdf_cost=KDF_COST, **settings),
+        clock=clock,
     )
     return TestClient(app, follow_redirects=False)
 
@@ -134,3 +152,13 @@ def planted_address(hub: Hub) -> tuple[str, str]:
         covenants.setdefault(canonical, set()).add((record["covenant"] or {}).get("id") or "")
     best = max(covenants, key=lambda c: (len(covenants[c]), c))
     return typed[best], best
+
+
+def run_verification(client: TestClient) -> dict[str, Any]:
+    """Run a verification through the JSON API, wait for it, and return the stored result."""
+    started = client.post("/api/integrity/verify", headers={"x-csrf-token": csrf_of(client)})
+    assert started.status_code == 202
+    assert client.app.state.context.integrity.join(60)  # type: ignore[attr-defined]
+    last: dict[str, Any] = client.get("/api/integrity").json()["last"]
+    assert last["id"] == started.json()["run"]["id"]
+    return last

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import time
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from services.web.sessions import SESSION_COOKIE, SessionSigner
-from tests.web.conftest import PASSWORD, SECRET, Hub, csrf_of, make_app, sign_in
+from services.web.schema import web_sessions
+from services.web.sessions import SESSION_COOKIE, token_hash
+from tests.web.conftest import PASSWORD, Hub, csrf_of, make_app, sign_in
 
 RECORD_PAGES = ["/exchanges", "/exchanges/1", "/recipients?recipient=riec-nh", "/subjects"]
 RECORD_API = ["/api/exchanges", "/api/exchanges/1", "/api/recipients?recipient=riec-nh"]
@@ -43,24 +47,61 @@ def test_sign_in_without_its_csrf_token_is_refused(client: TestClient):
     assert forged.status_code == 403
 
 
-def test_a_session_expires(hub: Hub, monkeypatch: pytest.MonkeyPatch):
-    client = make_app(hub, session_seconds=60)
+@dataclass
+class Clock:
+    """A clock the tests move by hand."""
+
+    now: datetime = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_an_unused_session_expires(hub: Hub):
+    clock = Clock()
+    client = make_app(hub, clock, idle_seconds=60, session_seconds=3600)
     assert sign_in(client, "admin").status_code == 303
-    assert client.get("/exchanges").status_code == 200
-    later = time.time() + 120
-    monkeypatch.setattr(time, "time", lambda: later)
+    for _ in range(5):  # in use: kept alive past the idle limit
+        clock.advance(50)
+        assert client.get("/api/exchanges").status_code == 200
+    clock.advance(61)
     assert client.get("/exchanges").status_code == 303
     assert client.get("/api/exchanges").status_code == 401
 
 
-def test_a_forged_or_foreign_session_cookie_is_refused(hub: Hub):
+def test_a_session_in_use_still_ends_at_its_absolute_limit(hub: Hub):
+    clock = Clock()
+    client = make_app(hub, clock, idle_seconds=60, session_seconds=120)
+    assert sign_in(client, "admin").status_code == 303
+    clock.advance(59)
+    assert client.get("/api/exchanges").status_code == 200
+    clock.advance(59)
+    assert client.get("/api/exchanges").status_code == 200
+    clock.advance(3)
+    assert client.get("/api/exchanges").status_code == 401
+
+
+def test_a_made_up_cookie_or_the_stored_hash_is_refused(as_user, hub: Hub):
+    as_user("admin")
+    with hub.engine.connect() as connection:
+        hashes = connection.execute(select(web_sessions.c.token_hash)).scalars().all()
     client = make_app(hub)
-    _, foreign = SessionSigner(b"o" * 32, max_age=60).new_session("admin")
-    client.cookies.set(SESSION_COOKIE, foreign)
-    assert client.get("/api/exchanges").status_code == 401
-    _, own = SessionSigner(SECRET, max_age=60).new_session("admin")
-    client.cookies.set(SESSION_COOKIE, own[:-2] + "xx")
-    assert client.get("/api/exchanges").status_code == 401
+    for forged in [secrets.token_urlsafe(32), *hashes[-3:], "", "x" * 5000]:
+        client.cookies.set(SESSION_COOKIE, forged)
+        assert client.get("/api/exchanges").status_code == 401
+
+
+def test_only_a_hash_of_the_session_token_is_stored(as_user, hub: Hub):
+    client = as_user("admin")
+    token = client.cookies[SESSION_COOKIE]
+    with hub.engine.connect() as connection:
+        rows = connection.execute(select(web_sessions)).all()
+    assert token_hash(token) in {row.token_hash for row in rows}
+    assert token not in repr(rows)
+    assert csrf_of(client) not in repr(rows)
 
 
 def test_sign_out_needs_the_csrf_token_and_ends_the_session(as_user):
@@ -70,6 +111,24 @@ def test_sign_out_needs_the_csrf_token_and_ends_the_session(as_user):
     response = client.post("/sign-out", data={"csrf": csrf_of(client)})
     assert response.status_code == 303
     assert client.get("/exchanges").status_code == 303
+
+
+def test_a_stolen_cookie_stops_working_after_sign_out(as_user, hub: Hub):
+    client = as_user("admin")
+    thief = make_app(hub)
+    thief.cookies.set(SESSION_COOKIE, client.cookies[SESSION_COOKIE])
+    assert thief.get("/api/exchanges").status_code == 200
+    other = as_user("admin")  # the same user's other session is not affected
+    assert client.post("/sign-out", data={"csrf": csrf_of(client)}).status_code == 303
+    assert thief.get("/api/exchanges").status_code == 401
+    assert thief.get("/exchanges").status_code == 303
+    assert other.get("/api/exchanges").status_code == 200
+
+
+def test_each_session_has_its_own_csrf_token(as_user):
+    first, second = as_user("admin"), as_user("admin")
+    assert csrf_of(first) != csrf_of(second)
+    assert second.post("/sign-out", data={"csrf": csrf_of(first)}).status_code == 403
 
 
 def test_subject_look_up_needs_the_csrf_token(as_user):
@@ -118,3 +177,16 @@ def test_pages_carry_protective_headers(as_user):
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_signing_in_again_ends_the_session_it_replaces(as_user, hub: Hub):
+    client = as_user("admin")
+    before = client.cookies[SESSION_COOKIE]
+    assert sign_in(client, "manager").status_code == 303
+    after = client.cookies[SESSION_COOKIE]
+    assert after != before
+    assert client.get("/api/integrity").status_code == 200
+    assert client.get("/api/exchanges").status_code == 403  # now the manager
+    stale = make_app(hub)
+    stale.cookies.set(SESSION_COOKIE, before)
+    assert stale.get("/api/exchanges").status_code == 401
