@@ -1,0 +1,168 @@
+"""The gateway's broker side on aiokafka: an acknowledged producer and a feed reader.
+
+:class:`KafkaProducer` sends with ``acks=all`` and returns only when the broker acknowledged
+the record (bounded by ``timeout_s``, so an unknown topic or a broker that is down is an
+error, not a hung request). :class:`KafkaFeedSource` reads a feed topic without a consumer
+group: each read assigns every partition, seeks to the cursor's offsets and fetches, so no
+state lives in the gateway and any gateway instance can serve the next page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Self
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.broker.settings import KafkaSettings
+from services.gateway.errors import GatewayError, UnknownTopic
+from services.gateway.ports import FeedBatch, FeedRecord, Placed
+
+DEFAULT_TIMEOUT_S = 15.0
+
+
+class KafkaProducer:
+    """An acknowledged producer; ``start`` before use, ``stop`` after (or ``async with``)."""
+
+    def __init__(self, settings: KafkaSettings, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._settings = settings
+        self._timeout_s = timeout_s
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect; aiokafka binds its client to the running event loop, so only here."""
+        self._producer = AIOKafkaProducer(
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=int(self._timeout_s * 1000),
+            **self._settings.client_kwargs_aiokafka(),
+        )
+        try:
+            await asyncio.wait_for(self._producer.start(), self._timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await self._producer.stop()
+            self._producer = None
+            raise GatewayError(
+                f"cannot connect the gateway's producer to Kafka ({exc.__class__.__name__}). "
+                "Fix: start the hub (schakel up) or check SCHAKEL_KAFKA_BOOTSTRAP."
+            ) from None
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> Placed:
+        if self._producer is None:
+            raise GatewayError("the gateway's producer is not started; start() it first")
+        try:
+            meta = await asyncio.wait_for(
+                self._producer.send_and_wait(topic, value, key=key), self._timeout_s
+            )
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise GatewayError(
+                f"the broker did not acknowledge a record for {topic} "
+                f"({exc.__class__.__name__}); retry later"
+            ) from None
+        return Placed(int(meta.partition), int(meta.offset))
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class KafkaFeedSource:
+    """Reads feed topics page by page; one short-lived consumer per read."""
+
+    def __init__(self, settings: KafkaSettings, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._settings = settings
+        self._timeout_s = timeout_s
+
+    async def read(
+        self, topic: str, positions: Mapping[int, int], *, limit: int, wait_s: float
+    ) -> FeedBatch:
+        consumer = AIOKafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=limit,
+            request_timeout_ms=int(self._timeout_s * 1000),
+            **self._settings.client_kwargs_aiokafka(),
+        )
+        try:
+            await asyncio.wait_for(consumer.start(), self._timeout_s)
+            return await self._read(consumer, topic, positions, limit, wait_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise GatewayError(
+                f"cannot read {topic} from Kafka ({exc.__class__.__name__}); retry later"
+            ) from None
+        finally:
+            await consumer.stop()
+
+    async def acknowledge(self, topic: str, group: str, positions: Mapping[int, int]) -> None:
+        if not positions:
+            return
+        consumer = AIOKafkaConsumer(
+            group_id=group,
+            enable_auto_commit=False,
+            request_timeout_ms=int(self._timeout_s * 1000),
+            **self._settings.client_kwargs_aiokafka(),
+        )
+        offsets = {TopicPartition(topic, p): o for p, o in positions.items()}
+        try:
+            await asyncio.wait_for(consumer.start(), self._timeout_s)
+            consumer.assign(list(offsets))
+            await asyncio.wait_for(consumer.commit(offsets), self._timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise GatewayError(
+                f"cannot commit the offsets of group {group} ({exc.__class__.__name__})"
+            ) from None
+        finally:
+            await consumer.stop()
+
+    async def _read(
+        self,
+        consumer: AIOKafkaConsumer,
+        topic: str,
+        positions: Mapping[int, int],
+        limit: int,
+        wait_s: float,
+    ) -> FeedBatch:
+        if topic not in await consumer.topics():
+            raise UnknownTopic(f"topic {topic!r} does not exist; the hub creates it at start-up")
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        after: dict[int, int] = {}
+        for tp in tps:
+            begin, end = starts[tp], ends[tp]
+            after[tp.partition] = min(max(positions.get(tp.partition, begin), begin), end)
+            consumer.seek(tp, after[tp.partition])
+        waiting = any(after[tp.partition] < ends[tp] for tp in tps)
+        # records are there: give the fetch time to bring them; otherwise long-poll
+        timeout = self._timeout_s if waiting else wait_s
+        fetched = await consumer.getmany(*tps, timeout_ms=int(timeout * 1000), max_records=limit)
+        records = sorted(
+            (
+                FeedRecord(tp.partition, message.offset, message.value or b"")
+                for tp, messages in fetched.items()
+                for message in messages
+            ),
+            key=lambda r: (r.partition, r.offset),
+        )
+        for record in records:
+            after[record.partition] = max(after[record.partition], record.offset + 1)
+        return FeedBatch(records, after)

@@ -1,0 +1,108 @@
+"""Running the gateway with uvicorn on Kafka and the audit database, for ``schakel gateway``
+and ``schakel up``.
+
+The gateway's tables live in the audit database (Alembic revision ``0006``);
+:func:`prepare_tables` brings the database to the newest schema first. The producer is started
+by the app's lifespan, and an hourly task prunes the idempotency record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from services.audit.store import SqlAuditStore
+from services.broker.settings import KafkaSettings
+from services.core.schema_registry import SchemaRegistry
+from services.gateway.accepted import DEFAULT_RETENTION, AcceptedIds
+from services.gateway.app import Lifespan, create_gateway_app
+from services.gateway.context import Gateway, GatewaySettings
+from services.gateway.kafka import KafkaFeedSource, KafkaProducer
+from services.gateway.schema import metadata
+from services.gateway.tokens import TokenStore
+
+DEFAULT_PORT = 8471
+PRUNE_EVERY = timedelta(hours=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def prepare_tables(engine: Engine) -> None:
+    """Create or upgrade the audit database's schema, gateway tables included."""
+    SqlAuditStore(engine).create_schema()
+    metadata.create_all(engine)  # a no-op once revision 0006 made them
+
+
+def kafka_app(
+    engine: Engine,
+    kafka: KafkaSettings,
+    registry: SchemaRegistry,
+    settings: GatewaySettings | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """The gateway app on Kafka and ``engine`` (its producer starts with the app)."""
+    producer = KafkaProducer(kafka)
+    accepted = AcceptedIds(engine, clock)
+    gateway = Gateway(
+        tokens=TokenStore(engine, clock),
+        accepted=accepted,
+        producer=producer,
+        feed=KafkaFeedSource(kafka),
+        registry=registry,
+        settings=settings or GatewaySettings(),
+    )
+    return create_gateway_app(gateway, lifespan=_lifespan(producer, accepted))
+
+
+async def _reachable(kafka: KafkaSettings) -> None:
+    """Connect a producer once, so a wrong bootstrap is one clear error, not a traceback."""
+    async with KafkaProducer(kafka):
+        pass
+
+
+def _lifespan(producer: KafkaProducer, accepted: AcceptedIds) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await producer.start()
+        pruner = asyncio.create_task(_prune(accepted))
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner
+            await producer.stop()
+
+    return lifespan
+
+
+async def _prune(accepted: AcceptedIds) -> None:
+    while True:
+        await asyncio.to_thread(accepted.prune, DEFAULT_RETENTION)
+        await asyncio.sleep(PRUNE_EVERY.total_seconds())
+
+
+def serve(
+    engine: Engine,
+    kafka: KafkaSettings,
+    registry: SchemaRegistry,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    settings: GatewaySettings | None = None,
+) -> None:
+    """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
+    :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached."""
+    prepare_tables(engine)
+    asyncio.run(_reachable(kafka))
+    app = kafka_app(engine, kafka, registry, settings)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

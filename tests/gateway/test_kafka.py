@@ -1,0 +1,161 @@
+"""The gateway over real HTTP against a real embedded broker (tests/kafka_fixtures.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal as signal_module
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from kafka import KafkaAdminClient
+
+from services.broker.process import free_loopback_port
+from services.broker.settings import KafkaSettings
+from services.broker.topics import KafkaTopicAdmin
+from services.gateway.kafka import KafkaFeedSource
+from services.gateway.serve import kafka_app
+from services.gateway.tokens import TokenStore
+from services.router.topics import recipient_group
+from tests.gateway.helpers import NOW, REGISTRY, bearer, serving, signal
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+async def produce(settings: KafkaSettings, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(acks="all", **settings.client_kwargs_aiokafka())
+    await producer.start()
+    try:
+        for n, value in enumerate(values):
+            await producer.send_and_wait(topic, value, partition=n % 2)
+    finally:
+        await producer.stop()
+
+
+def committed(settings: KafkaSettings, recipient: str) -> dict[int, int]:
+    """The offsets the hub's maintenance reads to count feed messages consumed."""
+    admin = KafkaAdminClient(**settings.client_kwargs_kafka_python())
+    try:
+        answer = admin.list_group_offsets([recipient_group(recipient)])
+    finally:
+        admin.close()
+    return {
+        tp.partition: meta.offset
+        for tp, meta in answer.get(recipient_group(recipient), {}).items()
+        if tp.topic == f"feed.{recipient}"
+    }
+
+
+def test_publish_and_feed_on_a_real_broker(kafka_settings, topic_admin, engine):
+    partner, recipient = f"p{uuid.uuid4().hex[:8]}", f"r{uuid.uuid4().hex[:8]}"
+    topic_admin.ensure_topics({f"signals.{partner}": 2, f"feed.{recipient}": 2})
+    tokens = TokenStore(engine, lambda: NOW)
+    partner_token, _ = tokens.issue("partner", partner)
+    recipient_token, _ = tokens.issue("recipient", recipient)
+    stranger_token, _ = tokens.issue("recipient", f"s{uuid.uuid4().hex[:8]}")
+    feed = [orjson.dumps({"exchange_id": f"x{n}"}) for n in range(5)]
+    asyncio.run(produce(kafka_settings, f"feed.{recipient}", feed))
+
+    with (
+        serving(kafka_app(engine, kafka_settings, REGISTRY)) as url,
+        httpx.Client(base_url=url, timeout=60) as http,
+    ):
+        batch = [
+            signal(1, source=partner),
+            signal(2, source=partner, score=9),
+            signal(3, source=partner),
+        ]
+        first = http.post("/v1/signals", json=batch, headers=bearer(partner_token))
+        assert first.status_code == 202, first.text
+        assert first.json()["accepted"] == [f"{partner}-000001", f"{partner}-000003"]
+        assert [p["index"] for p in first.json()["rejected"]] == [1]
+        again = http.post("/v1/signals", json=batch, headers=bearer(partner_token))
+        assert again.json() == first.json()
+
+        seen: list[str] = []
+        cursor = None
+        for _ in range(10):
+            params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            page = http.get("/v1/feed", params=params, headers=bearer(recipient_token)).json()
+            cursor = page["cursor"]
+            if not page["messages"]:
+                break
+            seen.extend(m["exchange_id"] for m in page["messages"])
+        assert sorted(seen) == [f"x{n}" for n in range(5)]
+        assert committed(kafka_settings, recipient) == {0: 3, 1: 2}, "the cursor was committed"
+
+        late = threading.Timer(
+            1.0,
+            lambda: asyncio.run(
+                produce(kafka_settings, f"feed.{recipient}", [b'{"exchange_id": "x5"}'])
+            ),
+        )
+        late.start()
+        started = time.monotonic()
+        woken = http.get(
+            "/v1/feed", params={"cursor": cursor, "wait": 20}, headers=bearer(recipient_token)
+        )
+        late.join()
+        assert [m["exchange_id"] for m in woken.json()["messages"]] == ["x5"]
+        assert time.monotonic() - started < 15, "the long-poll returned when the message came"
+
+        stranger = http.get("/v1/feed", headers=bearer(stranger_token))
+        assert stranger.status_code == 404, "no feed topic: nothing, and never someone else's"
+
+    produced = asyncio.run(
+        KafkaFeedSource(kafka_settings).read(f"signals.{partner}", {}, limit=100, wait_s=1.0)
+    )
+    ids = sorted(orjson.loads(r.value)["id"] for r in produced.records)
+    assert ids == [f"{partner}-000001", f"{partner}-000003"], "re-send produced nothing twice"
+
+
+def test_schakel_gateway_serves_on_the_given_port(broker_pool, tmp_path):
+    """`schakel gateway --port P` against SCHAKEL_KAFKA_BOOTSTRAP, tokens from the CLI."""
+    settings = KafkaSettings.local(broker_pool.get("tansu").bootstrap)
+    partner = f"p{uuid.uuid4().hex[:8]}"
+    with KafkaTopicAdmin(settings) as admin:
+        admin.ensure_topics({f"signals.{partner}": 1})
+    port = free_loopback_port()
+    env = {
+        **os.environ,
+        "SCHAKEL_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "SCHAKEL_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}",
+        "SCHAKEL_STATE_DIR": str(tmp_path / "var"),
+    }
+    issued = subprocess.run(
+        [sys.executable, "-m", "services.cli", "gateway", "token", "issue", "--partner", partner],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    token = issued.stdout.decode().strip()
+    served = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "gateway", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            assert served.poll() is None, served.stderr.read().decode() if served.stderr else ""
+            with contextlib.suppress(httpx.TransportError):
+                answer = httpx.post(
+                    f"{url}/v1/signals", json=signal(1, source=partner), headers=bearer(token)
+                )
+            time.sleep(0.2)
+        assert answer is not None and answer.status_code == 202, answer and answer.text
+    finally:
+        served.send_signal(signal_module.SIGINT)
+        assert served.wait(30) == 0
