@@ -1,0 +1,134 @@
+"""The coverage worker: consume every partner's signals topic, store the fact of each counted
+signal, then commit.
+
+Its own consumer group (``schakel-coverage``) reads the same topics as the router and decides
+each signal with the same pipeline and the covenants in force (reloaded when the files
+change), so it counts what the router routes under a covenant rule. Facts are written before
+offsets are committed: a crash re-reads the batch, and facts are idempotent by (source,
+signal id), so nothing is lost or counted twice. It stores no signal, only the fact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+
+from aiokafka import AIOKafkaConsumer
+
+from services.audit.engine import make_engine
+from services.broker.settings import KafkaSettings
+from services.config import Loaded, Paths, load_policy
+from services.core.pseudonyms import Pseudonymiser
+from services.coverage.ingest import IngestSummary, ingest
+from services.coverage.store import CoverageStore, SqlCoverageStore
+from services.hub.state import client_settings
+from services.keys import default_keys_path
+from services.keys.file_store import FileKeyStore
+from services.router.policy_source import PolicySource
+from services.router.topics import signals_topic
+
+log = logging.getLogger("schakel.coverage")
+
+GROUP = "schakel-coverage"
+
+
+class CoverageWorker:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        store: CoverageStore,
+        source: PolicySource,
+        topics: Sequence[str],
+        clock: Callable[[], datetime],
+        *,
+        group_id: str = GROUP,
+        batch_max: int = 1000,
+    ) -> None:
+        self._kafka = kafka
+        self._store = store
+        self._source = source
+        self._topics = list(topics)
+        self._clock = clock
+        self._group_id = group_id
+        self._batch_max = batch_max
+        self.totals = IngestSummary()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand is stored and committed first."""
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._batch_max,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            **self._kafka.client_kwargs_aiokafka(),
+        )
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=300, max_records=self._batch_max)
+                raws = [m.value for messages in batch.values() for m in messages if m.value]
+                if raws:
+                    await asyncio.to_thread(self._count, raws)
+                if batch:
+                    await consumer.commit()
+        finally:
+            await consumer.stop()
+
+    def _count(self, raws: list[bytes]) -> None:
+        self._source.maybe_reload()
+        current = self._source.current
+        done = ingest(
+            raws, current.registry, current.policy, self._store, self._clock(), at_signal_time=False
+        )
+        self.totals.read += done.read
+        self.totals.counted += done.counted
+        self.totals.new += done.new
+        log.debug("coverage batch: %d read, %d counted, %d new", done.read, done.counted, done.new)
+
+
+def run_worker(database: str | None = None) -> None:
+    """Run the coverage worker with the hub's configuration (``SCHAKEL_KAFKA_BOOTSTRAP`` or the
+    running hub, ``SCHAKEL_DATABASE_URL``, ``SCHAKEL_KEYS``, ``SCHAKEL_COVENANTS``) until
+    SIGTERM or SIGINT."""
+    paths = Paths.from_env()
+    pseudonymiser = Pseudonymiser(FileKeyStore.open(default_keys_path()))
+
+    def load(today: date) -> Loaded:
+        return load_policy(
+            paths.covenants, paths.schemas, paths.reference, pseudonymiser, today=today
+        )
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    source = PolicySource(load, paths.covenants, lambda: now().date())
+    topics = [signals_topic(p) for p in sorted(source.current.policy.suppliers)]
+    engine = make_engine(database)
+    store = SqlCoverageStore(engine)
+    store.create_schema()
+    worker = CoverageWorker(client_settings(), store, source, topics, now)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+
+    log.info("coverage worker: %d topics, group %s", len(topics), GROUP)
+    try:
+        asyncio.run(main())
+    finally:
+        engine.dispose()
+        log.info(
+            "coverage worker stopped: %d read, %d counted, %d new",
+            worker.totals.read,
+            worker.totals.counted,
+            worker.totals.new,
+        )
