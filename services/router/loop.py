@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
@@ -34,6 +35,9 @@ from services.broker.settings import KafkaSettings
 from services.router.batch import Consumed, route_batch
 from services.router.policy_source import PolicySource
 from services.router.topics import DEAD_LETTER, feed_topic
+
+if TYPE_CHECKING:
+    from services.metrics.router import RouterMetrics
 
 log = logging.getLogger("schakel.router")
 
@@ -57,6 +61,8 @@ class LoopConfig:
     linger_ms: int = 5
     producer_batch_bytes: int = 256 * 1024
     reload_every_s: float = 2.0
+    health_every_s: float = 5.0
+    """How often the broker and the store are checked for the readiness probe (with metrics)."""
     start_at: str = "earliest"
     """Where a new group starts reading: every signal ever published ("earliest", the hub's
     setting) or only new ones ("latest", for measurements)."""
@@ -84,18 +90,24 @@ class RouterLoop:
         config: LoopConfig,
         *,
         clock: Clock,
+        metrics: RouterMetrics | None = None,
     ) -> None:
         self._kafka = kafka
         self._store = store
         self._policies = policies
         self._config = config
         self._clock = clock
+        self._metrics = metrics
         self.stats = LoopStats()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def instrument(self, metrics: RouterMetrics) -> None:
+        """Report to ``metrics`` from now on (call before :meth:`run`)."""
+        self._metrics = metrics
 
     async def start(self) -> None:
         kwargs = self._kafka.client_kwargs_aiokafka()
@@ -138,10 +150,33 @@ class RouterLoop:
         loop = asyncio.get_running_loop()
         next_reload = loop.time() + self._config.reload_every_s
         self._idle.clear()
+        watch = asyncio.create_task(self._watch()) if self._metrics is not None else None
         try:
             await self._run(loop, next_reload)
         finally:
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
             self._idle.set()
+
+    async def _watch(self) -> None:
+        """Note when the broker answered and the store was readable (readiness probe)."""
+        if self._metrics is None or self._consumer is None:
+            return
+        state = self._metrics.liveness
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._consumer.topics(), self._config.health_every_s)
+                state.broker_ok = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - unreachable is what this check reports
+                log.warning("broker check failed: %s", exc.__class__.__name__)
+            try:
+                await asyncio.to_thread(self._store.get, "-")  # an index look-up: store readable
+                state.store_ok = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - unreadable is what this check reports
+                log.warning("audit store check failed: %s", exc.__class__.__name__)
+            await asyncio.sleep(self._config.health_every_s)
 
     async def _run(self, loop: asyncio.AbstractEventLoop, next_reload: float) -> None:
         if self._consumer is None:
@@ -150,6 +185,8 @@ class RouterLoop:
             batches = await self._consumer.getmany(
                 timeout_ms=self._config.poll_timeout_ms, max_records=self._config.batch_max
             )
+            if self._metrics is not None:
+                self._metrics.polled(self._consumer.assignment())
             if loop.time() >= next_reload:
                 await asyncio.to_thread(self._policies.maybe_reload)
                 next_reload = loop.time() + self._config.reload_every_s
@@ -168,7 +205,9 @@ class RouterLoop:
         ]
         current = self._policies.current
         routed = route_batch(records, current.registry, current.policy, self._clock())
+        started = time.perf_counter()
         await asyncio.to_thread(self._store.record, routed.audit, routed.outbox)
+        written = time.perf_counter() - started
         sends = [
             await self._producer.send(feed_topic(entry.recipient), entry.value, key=entry.key)
             for entry in routed.outbox
@@ -198,3 +237,7 @@ class RouterLoop:
         self.stats.withheld += routed.withheld
         self.stats.dead_letters += len(routed.dead_letters)
         self.stats.last_batch_at = asyncio.get_running_loop().time()
+        if self._metrics is not None:
+            self._metrics.audit_written(written)
+            dead_values = [letter.value for letter in routed.dead_letters]
+            self._metrics.batch_done(batches, routed.audit, dead_values, self._consumer.highwater)

@@ -15,12 +15,16 @@ from pathlib import Path
 
 import faust
 
+from services.audit.engine import make_engine
 from services.audit.hub_store import open_hub_store
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
 from services.keys import default_keys_path
 from services.keys.file_store import FileKeyStore
+from services.metrics.errors import MetricsError
+from services.metrics.settings import MetricsSettings
+from services.metrics.wiring import RouterObservability, router_observability
 from services.router.app import create_app, worker_arguments
 from services.router.gc_tuning import tune_gc
 from services.router.loop import LoopConfig
@@ -68,7 +72,7 @@ def run_worker(
     )
     datadir = paths.state / "router"
     datadir.mkdir(parents=True, exist_ok=True)
-    app, _ = create_app(
+    app, router = create_app(
         kafka,
         store,
         policies,
@@ -77,6 +81,8 @@ def run_worker(
         datadir=datadir,
         web_port=web_port,
     )
+    observability = _observability()
+    router.instrument(observability.metrics)
     worker = faust.Worker(app, **worker_arguments(loglevel))
     tune_gc()  # after loading covenants, schemas and the app: those never become garbage
 
@@ -87,5 +93,18 @@ def run_worker(
     try:
         worker.execute_from_commandline()
     finally:
+        observability.stop()
         store.checkpoint()  # sign the head, so an idle or stopped hub leaves nothing unsigned
         store.close()
+
+
+def _observability() -> RouterObservability:
+    """Metrics always; served on ``SCHAKEL_METRICS_PORT`` when set (a port in use is logged,
+    not fatal: the worker routes without it)."""
+    settings = MetricsSettings.from_env()
+    engine = make_engine(None)  # the checkpoint metrics read the audit database
+    try:
+        return router_observability(engine, settings)
+    except MetricsError as exc:
+        log.error("%s", exc)
+        return router_observability(engine, settings, serve=False)

@@ -1,0 +1,117 @@
+#!/bin/bash
+# Topics, SCRAM users and ACLs of the Schakel hub on the compose cluster (run once by the
+# kafka-init service over the admin listener; every step is idempotent, so it can run again).
+#
+# The lists below follow the covenants in covenants/: tests/deploy/test_compose.py checks that
+# every partner, recipient and topic here is one the code derives from them (topic names as in
+# services/router/topics.py), and fails when a covenant adds a party that is missing here.
+#
+# A partner's user may write only its own signals.<partner> topic; a recipient's user may read
+# only its own feed.<recipient> topic, in its own consumer group recipient.<recipient>.
+set -euo pipefail
+
+BIN=/opt/kafka/bin
+: "${BOOTSTRAP:?the admin listener(s), host:port[,host:port]}"
+: "${PASSWORDS:?folder with one SCRAM password file per user}"
+REPLICAS=3
+
+topic() {  # NAME PARTITIONS
+  "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
+    --topic "$1" --partitions "$2" --replication-factor "$REPLICAS" \
+    --config min.insync.replicas=2
+}
+
+user() {  # NAME: a SCRAM-SHA-512 credential from $PASSWORDS/NAME
+  local password
+  password="$(cat "$PASSWORDS/$1")"
+  "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --alter --entity-type users \
+    --entity-name "$1" --add-config "SCRAM-SHA-512=[iterations=8192,password=$password]" \
+    >/dev/null
+}
+
+acl() {  # USER ARGS...: allow USER what ARGS say
+  local who="$1"
+  shift
+  "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --add --allow-principal "User:$who" \
+    "$@" >/dev/null
+}
+
+partner() {  # NAME: may write signals.NAME, nothing else
+  user "$1"
+  acl "$1" --operation Write --operation Describe --topic "signals.$1"
+  acl schakel-gateway --operation Write --operation Describe --topic "signals.$1"
+}
+
+recipient() {  # NAME: may read feed.NAME in group recipient.NAME, nothing else
+  user "$1"
+  acl "$1" --operation Read --operation Describe --topic "feed.$1"
+  acl "$1" --operation Read --group "recipient.$1"
+  acl schakel-gateway --operation Read --operation Describe --topic "feed.$1"
+}
+
+service() {  # NAME: the hub's own services, ACLs below
+  user "$1"
+}
+
+# --- topics: signals.<partner> x6 partitions (up to 6 router workers), feed.<recipient> x3
+topic signals.chemiehandel-nh 6
+topic signals.elan-wonen 6
+topic signals.gemeente-alkmaar 6
+topic signals.gemeente-haarlem 6
+topic signals.gemeente-zaanstad 6
+topic signals.hhnk 6
+topic signals.hvc 6
+topic signals.liander 6
+topic signals.lto-meldpunt 6
+topic signals.meld-misdaad-anoniem 6
+topic signals.pwn 6
+topic signals.woonwaard 6
+topic signals.schakel 6
+topic signals.dead-letter 1
+topic feed.campagneteam-nh 3
+topic feed.gemeente-alkmaar 3
+topic feed.gemeente-haarlem 3
+topic feed.gemeente-hollands-kroon 3
+topic feed.gemeente-zaanstad 3
+topic feed.politie-nh 3
+topic feed.riec-nh 3
+
+# --- the hub's services
+service schakel-router
+service schakel-stacking
+service schakel-gateway
+# router: reads every signals topic, writes feeds and dead letters, one consumer group
+acl schakel-router --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
+acl schakel-router --operation Write --operation Describe --topic feed. --resource-pattern-type prefixed
+acl schakel-router --operation Write --operation Describe --topic signals.dead-letter
+acl schakel-router --operation Read --group schakel-router
+acl schakel-router --operation Read --group schakel-router-host
+# stacking: reads every signals topic, publishes its alerts as the partner "schakel"
+acl schakel-stacking --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
+acl schakel-stacking --operation Write --operation Describe --topic signals.schakel
+acl schakel-stacking --operation Read --group schakel-stacking
+
+# --- partners (publish signals; the gateway publishes on their behalf over HTTPS)
+partner chemiehandel-nh
+partner elan-wonen
+partner gemeente-alkmaar
+partner gemeente-haarlem
+partner gemeente-zaanstad
+partner hhnk
+partner hvc
+partner liander
+partner lto-meldpunt
+partner meld-misdaad-anoniem
+partner pwn
+partner woonwaard
+
+# --- recipients (read their feed; the gateway serves it over HTTPS without a group)
+recipient campagneteam-nh
+recipient gemeente-alkmaar
+recipient gemeente-haarlem
+recipient gemeente-hollands-kroon
+recipient gemeente-zaanstad
+recipient politie-nh
+recipient riec-nh
+
+echo "schakel: topics, users and ACLs are in place"

@@ -1,0 +1,203 @@
+"""deploy/compose: the file parses, and every command, variable, topic, user and ACL in it is
+one the code really has (no container engine runs here, so this is what can be checked)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.broker.settings import KafkaSettings
+from services.config import ROOT as CODE_ROOT
+from services.metrics.http import PATHS
+from services.metrics.settings import MetricsSettings
+from services.router.app import APP_ID
+from services.router.loop import LoopConfig
+from services.router.topics import (
+    DEAD_LETTER,
+    FEED_PREFIX,
+    SIGNALS_PREFIX,
+    feed_topic,
+    recipient_group,
+    signals_topic,
+)
+from services.stacking.loop import GROUP as STACKING_GROUP
+from tests.deploy.helpers import DEPLOY, THIRD_PARTY_ENV, env_read_by_code, resolve
+from tests.router.helpers import policy_source
+
+COMPOSE = DEPLOY / "compose"
+HUB_IMAGE = "schakel:0.1.0"
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - inside a container, so Prometheus can scrape it
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((COMPOSE / "compose.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def hub_services(compose) -> dict[str, dict]:
+    return {n: s for n, s in compose["services"].items() if s.get("image") == HUB_IMAGE}
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return policy_source().current.policy
+
+
+@pytest.fixture(scope="module")
+def init() -> dict[str, list[list[str]]]:
+    """kafka/init.sh's top-level lines, by their first word (topic, partner, acl, ...)."""
+    lines: dict[str, list[list[str]]] = {}
+    for line in (COMPOSE / "kafka" / "init.sh").read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith(("#", "}")):
+            words = line.split()
+            lines.setdefault(words[0], []).append(words[1:])
+    return lines
+
+
+def function_body(name: str) -> str:
+    text = (COMPOSE / "kafka" / "init.sh").read_text()
+    match = re.search(rf"^{name}\(\) {{.*?^}}", text, re.S | re.M)
+    assert match, f"init.sh defines {name}()"
+    return match.group(0)
+
+
+def test_the_services_the_issue_asks_for(compose, hub_services):
+    services = compose["services"]
+    brokers = [n for n, s in services.items() if str(s.get("image", "")).startswith("apache/kafka")]
+    assert {"kafka-1", "kafka-2", "kafka-3", "kafka-init"} == set(brokers)
+    for name in ("kafka-1", "kafka-2", "kafka-3"):
+        env = services[name]["environment"]
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].count("@") == 3
+        assert "SASL_PLAINTEXT" in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert {"postgres", "prometheus", "grafana"} <= set(services)
+    commands = {n: resolve(s["command"])[0] for n, s in hub_services.items()}
+    assert sorted(commands.values()).count("router") == 2
+    assert {"stacking", "gateway", "web"} <= set(commands.values())
+
+
+@pytest.mark.parametrize("name", ["router-1", "router-2", "stacking", "gateway", "web"])
+def test_every_hub_command_is_a_real_cli_command_with_real_options(hub_services, name):
+    assert resolve(hub_services[name]["command"])  # Typer's own errors say what is wrong
+
+
+def test_every_variable_set_for_the_hub_is_read_by_the_code(hub_services):
+    known = env_read_by_code()
+    for name, service in hub_services.items():
+        for variable in service["environment"]:
+            assert variable in known or variable in THIRD_PARTY_ENV, f"{name}: {variable}"
+
+
+def test_kafka_settings_of_each_service_are_valid_sasl_scram(hub_services, tmp_path: Path):
+    secret = tmp_path / "password"
+    secret.write_text("test-only\n")
+    for name, service in hub_services.items():
+        env = {k: str(v) for k, v in service["environment"].items()}
+        if "SCHAKEL_KAFKA_BOOTSTRAP" not in env:
+            assert name == "web"  # the workplace needs only the database
+            continue
+        user = env["SCHAKEL_KAFKA_SASL_USERNAME"]
+        assert env["SCHAKEL_KAFKA_SASL_PASSWORD_FILE"] == f"/run/schakel/kafka/{user}"
+        settings = KafkaSettings.from_env(env | {"SCHAKEL_KAFKA_SASL_PASSWORD_FILE": str(secret)})
+        assert settings is not None and settings.uses_sasl
+        assert settings.sasl_mechanism == "SCRAM-SHA-512"
+        assert settings.bootstrap_servers == ("kafka-1:9092", "kafka-2:9092", "kafka-3:9092")
+
+
+def test_topics_follow_the_covenants_and_the_code_naming(init, policy):
+    topics = {name: int(count) for name, count in init["topic"]}
+    expected = {signals_topic(p) for p in policy.suppliers} | {DEAD_LETTER}
+    expected |= {feed_topic(r) for r in policy.recipients}
+    assert set(topics) == expected
+    assert topics[DEAD_LETTER] == 1
+    assert all(count >= 2 for name, count in topics.items() if name != DEAD_LETTER)
+
+
+def test_each_partner_may_write_only_its_own_topic_and_read_only_its_own_feed(init, policy):
+    alerts_source = "schakel"  # the hub's own alerts are published by the stacking service
+    assert {p for [p] in init["partner"]} == set(policy.suppliers) - {alerts_source}
+    assert {r for [r] in init["recipient"]} == set(policy.recipients)
+    partner = function_body("partner")
+    assert (
+        f'acl "$1" --operation Write --operation Describe --topic "{SIGNALS_PREFIX}$1"' in partner
+    )
+    assert partner.count('acl "$1"') == 1  # nothing else for the partner's own user
+    recipient = function_body("recipient")
+    assert f'--topic "{FEED_PREFIX}$1"' in recipient
+    assert f'--group "{recipient_group("$1")}"' in recipient
+    assert recipient.count('acl "$1"') == 2
+    assert "--operation Write" not in recipient
+    assert "prefixed" not in partner + recipient
+    script = (COMPOSE / "kafka" / "init.sh").read_text()
+    assert "KAFKA_ALLOW_EVERYONE" not in script
+
+
+def test_service_users_have_the_groups_and_topics_the_code_uses(init, hub_services):
+    acls: dict[str, list[str]] = {}
+    for words in init["acl"]:
+        acls.setdefault(words[0], []).append(" ".join(words[1:]))
+    router = acls["schakel-router"]
+    assert f"--operation Read --group {LoopConfig(topics=[]).group_id}" in router
+    assert f"--operation Read --group {APP_ID}" in router
+    assert f"--operation Write --operation Describe --topic {DEAD_LETTER}" in router
+    assert f"--operation Read --group {STACKING_GROUP}" in acls["schakel-stacking"]
+    assert (
+        f"--operation Write --operation Describe --topic {signals_topic('schakel')}"
+        in acls["schakel-stacking"]
+    )
+    services = {s for [s] in init["service"]}
+    users = {s["environment"].get("SCHAKEL_KAFKA_SASL_USERNAME") for s in hub_services.values()}
+    assert users - {None} == services
+
+
+def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compose, hub_services):
+    prometheus = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in prometheus["scrape_configs"]
+        for config in job["static_configs"]
+        for target in config["targets"]
+    }
+    routers = [n for n, s in hub_services.items() if s["command"][0] == "router"]
+    for name in routers:
+        env = {k: str(v) for k, v in hub_services[name]["environment"].items()}
+        settings = MetricsSettings.from_env(env)
+        assert settings.host == ANY_ADDRESS and settings.port is not None
+        assert f"{name}:{settings.port}" in targets
+        check = " ".join(hub_services[name]["healthcheck"]["test"])
+        path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
+        assert path and int(path.group(1)) == settings.port and path.group(2) in PATHS
+    web = hub_services["web"]
+    port = web["command"][web["command"].index("--port") + 1]
+    assert f"web:{port}" in targets
+    assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yaml"]
+    mounts = compose["services"]["prometheus"]["volumes"]
+    assert "../prometheus/alerts.yaml:/etc/prometheus/alerts.yaml:ro" in mounts
+    for mount in mounts + compose["services"]["grafana"]["volumes"]:
+        source = mount.split(":")[0]
+        if source.startswith("."):
+            assert (COMPOSE / source).exists(), mount
+
+
+def test_secrets_stay_out_of_the_repository():
+    text = (COMPOSE / "compose.yaml").read_text()
+    assert "PASSWORD:" not in text.replace("PGPASSWORD: ${POSTGRES_PASSWORD:?", "")
+    assert (COMPOSE / ".gitignore").read_text().split() == ["secrets/", ".env"]
+
+
+def test_the_image_runs_the_cli_with_the_repositorys_covenants():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["schakel"]' in dockerfile
+    assert "USER 10001" in dockerfile
+    env = dict(re.findall(r"(SCHAKEL_[A-Z_]+)=(\S+)", dockerfile))
+    assert set(env) <= env_read_by_code()
+    assert env["SCHAKEL_COVENANTS"] == "/app/covenants"
+    assert env["SCHAKEL_SCHEMAS"] == "/app/schemas/signals"
+    assert (CODE_ROOT / "schemas" / "signals").is_dir()
+    for copied in re.findall(r"^COPY (\S+) ", dockerfile, re.M):
+        assert (CODE_ROOT / copied).exists(), copied
