@@ -35,6 +35,8 @@ from services.demo import generate  # noqa: E402
 from services.keys.testing import MemoryKeyStore  # noqa: E402
 
 TARGET = 25_000.0
+BENCH_QUICK_ARGS = ["--signals", "2000"]  # make bench-quick (see bench/run.py)
+BENCH_ARGS = ["--signals", "20000"]  # make bench
 FANOUT_TYPES = {
     "energy.consumption_anomaly.v1",
     "water.abnormal_use.v1",

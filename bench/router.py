@@ -56,6 +56,8 @@ TYPES = {
 RECIPIENTS = ["riec-nh", "politie-nh", "gemeente-alkmaar"]
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 200.0
+BENCH_QUICK_ARGS = ["--signals", "1500", "--seconds", "10", "--rate", "200"]  # see bench/run.py
+BENCH_ARGS = ["--signals", "20000", "--seconds", "10"]  # make bench
 
 
 def workload(count: int, seed: int) -> list[dict[str, object]]:
@@ -236,6 +238,8 @@ async def latency(
 
 
 def percentile(values: list[float], q: float) -> float:
+    if not values:  # nothing arrived during the latency run (too short for the group join)
+        return float("inf")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 

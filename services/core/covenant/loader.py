@@ -19,6 +19,16 @@ from services.core.covenant.problems import Problem
 
 PathKey = tuple[str | int, ...]
 MAX_COVENANT_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists a covenant may use (real ones need about 6)."""
+
+
+class _Unreadable(Exception):  # noqa: N818 - internal carrier, turned into a Problem
+    """A node the builder refuses (an alias, nesting too deep), with its line."""
+
+    def __init__(self, line: int, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.line, self.message, self.hint = line, message, hint
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
 
 
-class _Builder:
+class LineMapBuilder:
     """Turns a composed YAML node tree into plain data and a line map."""
 
     def __init__(self, file: str) -> None:
@@ -60,9 +70,26 @@ class _Builder:
         self.lines: dict[PathKey, int] = {}
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")
+        self._seen: set[int] = set()
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.CollectionNode):
+            # An alias (*name) is the same node object again: refused, because expanding
+            # nested aliases grows exponentially ("billion laughs") and a recursive one forever.
+            if id(node) in self._seen:
+                raise _Unreadable(
+                    node.start_mark.line + 1,
+                    "YAML anchors and aliases (&name, *name) are not supported",
+                    "write the value out where it is used",
+                )
+            self._seen.add(id(node))
+            if len(path) > MAX_DEPTH:
+                raise _Unreadable(
+                    node.start_mark.line + 1,
+                    f"nested more than {MAX_DEPTH} levels deep",
+                    "a covenant needs only a few levels; see docs/covenants.md",
+                )
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -100,6 +127,11 @@ def parse_covenant(text: str, file: str) -> LoadResult:
         return result
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        result.problems.append(
+            Problem(file, 0, "YAML nested too deeply to read", "a covenant needs only a few levels")
+        )
+        return result
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -122,9 +154,12 @@ def parse_covenant(text: str, file: str) -> LoadResult:
             Problem(file, 0, "file is empty", "write a covenant; see docs/covenants.md")
         )
         return result
-    builder = _Builder(file)
+    builder = LineMapBuilder(file)
     try:
         data = builder.build(node, ())
+    except _Unreadable as exc:
+        result.problems.append(Problem(file, exc.line, exc.message, exc.hint))
+        return result
     except yaml.YAMLError as exc:
         result.problems.append(Problem(file, 0, f"YAML value: {exc}", "fix the value"))
         return result
@@ -173,8 +208,8 @@ def _yaml_key(part: str | int) -> str | int:
 def load_files(paths: Iterable[Path]) -> LoadResult:
     """Load every covenant file under the given files or directories (``*.yaml``, ``*.yml``).
 
-    Directories are searched recursively, except ``reference/`` and ``barriers/`` folders,
-    which hold reference data rather than covenants.
+    Directories are searched recursively, except ``reference/``, ``barriers/`` and
+    ``stacking/`` folders, which hold reference data and configuration rather than covenants.
     """
     result = LoadResult()
     for file in covenant_files(paths):
@@ -196,7 +231,7 @@ def load_files(paths: Iterable[Path]) -> LoadResult:
     return result
 
 
-SKIP_DIRS = frozenset({"reference", "barriers"})
+SKIP_DIRS = frozenset({"reference", "barriers", "stacking"})
 
 
 def covenant_files(paths: Iterable[Path]) -> list[Path]:

@@ -1,0 +1,256 @@
+"""Run every benchmark in bench/ and print one table (``make bench``, ``make bench-quick``).
+
+The convention a benchmark follows to appear here:
+
+* it is a script ``bench/<name>.py`` that measures the hub and a baseline **in the same run**;
+* with ``--json`` it prints its result as JSON on stdout — one object, or a list of objects,
+  per line — each with ``name``, ``hub``, ``baseline``, ``unit``, ``ratio`` (hub/baseline),
+  ``target`` (text, or a mapping of target -> met) and ``pass`` (true, false, or null for a
+  row that has no target of its own). Anything else it prints goes to stderr or is ignored;
+* two module-level literals give its sizes: ``BENCH_QUICK_ARGS = ["--signals", "2000"]`` for
+  ``make bench-quick`` (seconds, to check the harness) and optionally ``BENCH_ARGS`` for
+  ``make bench`` (default: no arguments, the script's own defaults). They are read from the
+  source text, never by importing it. Scripts that do not declare them use ``FALLBACK_ARGS``.
+
+``make bench`` (``--write-docs``) also rewrites the summary table at the top of
+docs/performance.md (between the ``bench:begin``/``bench:end`` markers) with the machine's
+core count and the date; the analysis below the table is left alone. Raw results go to
+``out/bench/results.json``.
+
+    .venv/bin/python bench/run.py [--quick] [--write-docs] [--only core,router] [--timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+SKIP = {"run.py"}
+FALLBACK_ARGS: dict[str, dict[str, list[str]]] = {
+    # scripts that predate the BENCH_*_ARGS convention (or belong to another change)
+    "audit.py": {"quick": ["--records", "5000"], "full": ["--records", "200000", "--postgres"]},
+    "stacking.py": {"quick": ["--signals", "2000", "--tracked", "5000"], "full": []},
+    "scale.py": {"quick": ["--signals", "1500"], "full": []},
+}
+
+
+@dataclass
+class Row:
+    bench: str
+    name: str
+    hub: float | None
+    baseline: float | None
+    unit: str
+    ratio: float | None
+    target: str
+    passed: bool | None
+    notes: str = ""
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        if self.error:
+            return "ERROR"
+        return {True: "pass", False: "FAIL", None: "-"}[self.passed]
+
+
+def declared_args(script: Path, quick: bool) -> list[str]:
+    """``BENCH_QUICK_ARGS`` / ``BENCH_ARGS`` from the script's source, else the fallback."""
+    wanted = "BENCH_QUICK_ARGS" if quick else "BENCH_ARGS"
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == wanted for t in targets) and node.value:
+                return [str(a) for a in ast.literal_eval(node.value)]
+    return FALLBACK_ARGS.get(script.name, {}).get("quick" if quick else "full", [])
+
+
+def _number(row: dict[str, Any], key: str) -> float | None:
+    """``hub``/``baseline``, or the first ``hub_*``/``baseline_*`` figure a script reports."""
+    value = row.get(key)
+    if value is None:
+        value = next((v for k, v in row.items() if k.startswith(f"{key}_")), None)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _unit(row: dict[str, Any]) -> str:
+    if isinstance(row.get("unit"), str):
+        return str(row["unit"])
+    key = next((k for k in row if k.startswith("hub_")), "")
+    return key.removeprefix("hub_").replace("_per_s", "/s").replace("_", " ") or "records/s"
+
+
+def _target(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k} ({'met' if ok else 'missed'})" for k, ok in value.items())
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f">= {value:,.0f}"
+    return str(value or "-")
+
+
+def rows_from(bench: str, payload: Any, seconds: float) -> list[Row]:
+    items = payload if isinstance(payload, list) else [payload]
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        name = item.get("name") or item.get("benchmark") or bench
+        if "database" in item and "name" not in item:
+            name = f"{bench} ({item['database']})"
+        hub, base = _number(item, "hub"), _number(item, "baseline")
+        ratio = item.get("ratio")
+        if not isinstance(ratio, int | float) and hub and base:
+            ratio = hub / base
+        passed = item.get("pass")
+        out.append(
+            Row(
+                bench,
+                str(name),
+                hub,
+                base,
+                _unit(item),
+                float(ratio) if isinstance(ratio, int | float) else None,
+                _target(item.get("target", item.get("targets"))),
+                passed if isinstance(passed, bool) else None,
+                notes=", ".join(
+                    f"{k} {v if v is not None else 'n/a'}"
+                    for k, v in item.items()
+                    if k.endswith("_ms")
+                ),
+                seconds=seconds,
+            )
+        )
+    return out
+
+
+def run_one(script: Path, quick: bool, timeout: float) -> list[Row]:
+    command = [sys.executable, str(script), "--json", *declared_args(script, quick)]
+    print(f"$ {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    try:
+        done = subprocess.run(  # noqa: S603 - our own scripts, argv list
+            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return [error_row(script.stem, f"timed out after {timeout:.0f} s")]
+    seconds = time.monotonic() - started
+    rows = []
+    for line in done.stdout.splitlines():
+        if line.startswith(("{", "[")):
+            try:
+                rows.extend(rows_from(script.stem, orjson.loads(line), seconds))
+            except orjson.JSONDecodeError:
+                continue
+    if done.returncode != 0 or not rows:
+        tail = (done.stderr.strip().splitlines() or ["no JSON result on stdout"])[-1]
+        rows.append(error_row(script.stem, f"exit {done.returncode}: {tail[:160]}"))
+    return rows
+
+
+def error_row(bench: str, message: str) -> Row:
+    return Row(bench, bench, None, None, "", None, "-", None, error=message)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:,.3g}"
+
+
+def table(rows: list[Row], markdown: bool) -> str:
+    head = ["benchmark", "hub", "baseline", "unit", "ratio", "target", "result", "notes"]
+    body = [
+        [
+            r.name,
+            _figure(r.hub),
+            _figure(r.baseline),
+            r.unit,
+            "-" if r.ratio is None else f"{r.ratio:.3g}",
+            (r.error or r.target).replace("|", "\\|") if markdown else r.error or r.target,
+            r.verdict if not markdown or r.verdict != "FAIL" else "**FAIL**",
+            r.notes or "",
+        ]
+        for r in rows
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        return "\n".join(lines)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(
+        [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+        + [fmt.format(*cells) for cells in body]
+    )
+
+
+def machine() -> str:
+    return (
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def write_doc(rows: list[Row], quick: bool) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{DOC}: markers {BEGIN} / {END} are missing; put them around the table")
+    size = "quick sizes (`make bench-quick`)" if quick else "full sizes"
+    block = (
+        f"{BEGIN}\nGenerated by `make bench` ({size}) on {machine()}. "
+        "Ratio = hub / baseline, both measured in the same run.\n\n"
+        f"{table(rows, markdown=True)}\n{END}"
+    )
+    head, rest = text.split(BEGIN, 1)
+    DOC.write_text(head + block + rest.split(END, 1)[1], encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
+    parser.add_argument("--write-docs", action="store_true", help="rewrite docs/performance.md")
+    parser.add_argument("--only", default="", help="comma-separated script names (core,router)")
+    parser.add_argument("--timeout", type=float, default=0, help="per script (s); 0 = default")
+    args = parser.parse_args()
+    only = {n.strip().removesuffix(".py") for n in args.only.split(",") if n.strip()}
+    timeout = args.timeout or (600.0 if args.quick else 7200.0)
+    scripts = [
+        p
+        for p in sorted(BENCH.glob("*.py"))
+        if p.name not in SKIP and not p.name.startswith("_") and (not only or p.stem in only)
+    ]
+    rows: list[Row] = []
+    for script in scripts:
+        rows.extend(run_one(script, args.quick, timeout))
+    print(f"\n{machine()}\n{table(rows, markdown=False)}")
+    out = ROOT / "out" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_bytes(
+        orjson.dumps(
+            {"machine": machine(), "quick": args.quick, "rows": [vars(r) for r in rows]},
+            option=orjson.OPT_INDENT_2,
+        )
+    )
+    if args.write_docs:
+        write_doc(rows, args.quick)
+        print(f"wrote the summary table of {DOC.relative_to(ROOT)}")
+    if any(r.error for r in rows):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Random covenants and signals for the leak properties.
+
+A generated covenant set is valid by construction: each recipient is named by at most one rule
+per covenant, so no two rules compete for one (source, type, recipient).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from services.core.identifiers import ean_check_digit, normalise
+from tests.core.builders import anomaly, covenant_text
+
+RECIPIENTS = ("riec-nh", "politie-nh", "gemeente-alkmaar")
+SHAREABLE: dict[str, tuple[str, ...]] = {
+    "ean": ("pseudonymise", "keep"),
+    "address": ("pseudonymise", "generalise:postcode4", "keep"),
+    "municipality": ("keep",),
+    "score": ("keep", "generalise:band:0.1"),
+    "period": ("keep", "generalise:week", "generalise:month"),
+    "kwh_expected": ("keep", "generalise:band:100"),
+    "kwh_observed": ("keep",),
+}
+IDENTIFIER_FIELDS = ("ean", "address")
+CONDITIONS = (
+    None,
+    "data.score >= 0.5",
+    "data.municipality in regions.riec_nh",
+    "data.municipality == 'GM0361' || data.score > 0.9",
+)
+
+
+@dataclass(frozen=True)
+class GeneratedRule:
+    rule_id: str
+    recipients: tuple[str, ...]
+    share: dict[str, str]
+    condition: str | None
+
+    def yaml(self, signal_type: str = "energy.consumption_anomaly.v1") -> str:
+        share = "{" + ", ".join(f'{k}: "{v}"' for k, v in self.share.items()) + "}"
+        when = f'  when: "{self.condition}"\n' if self.condition else ""
+        # keeping a raw identifier is only allowed where the article allows re-identification
+        keeps = any(self.share.get(f) == "keep" for f in IDENTIFIER_FIELDS)
+        reidentify = "  reidentify: on-request\n" if keeps else ""
+        return (
+            f"- id: {self.rule_id}\n"
+            f'  article: "art. 1"\n'
+            f"  purpose: signalering\n"
+            f"  from: [liander]\n"
+            f"  types: [{signal_type}]\n"
+            f"  to: [{', '.join(self.recipients)}]\n"
+            f"{when}"
+            f"  share: {share}\n"
+            f"  retention: P30D\n"
+            f"{reidentify}"
+        )
+
+
+@dataclass(frozen=True)
+class GeneratedCovenant:
+    covenant_id: str
+    rules: tuple[GeneratedRule, ...]
+
+    def text(self, **overrides: str) -> str:
+        return covenant_text(
+            "".join(r.yaml() for r in self.rules), covenant=self.covenant_id, **overrides
+        )
+
+    def rule_for(self, recipient: str) -> GeneratedRule | None:
+        return next((r for r in self.rules if recipient in r.recipients), None)
+
+
+@st.composite
+def shares(draw: st.DrawFn) -> dict[str, str]:
+    fields = draw(st.lists(st.sampled_from(sorted(SHAREABLE)), min_size=1, max_size=7, unique=True))
+    return {f: draw(st.sampled_from(SHAREABLE[f])) for f in sorted(fields)}
+
+
+@st.composite
+def covenants(draw: st.DrawFn, covenant_id: str = "test-covenant") -> GeneratedCovenant:
+    named = draw(st.lists(st.sampled_from(RECIPIENTS), min_size=1, max_size=3, unique=True))
+    groups = draw(st.integers(1, len(named)))
+    rules = []
+    for i in range(groups):
+        members = tuple(named[i::groups])
+        rules.append(
+            GeneratedRule(f"rule-{i}", members, draw(shares()), draw(st.sampled_from(CONDITIONS)))
+        )
+    return GeneratedCovenant(covenant_id, tuple(rules))
+
+
+@st.composite
+def raw_eans(draw: st.DrawFn) -> str:
+    first = "8716" + draw(st.text("0123456789", min_size=13, max_size=13))
+    ean = first + ean_check_digit(first)
+    if draw(st.booleans()):  # as partners write them: grouped by spaces
+        return " ".join(ean[i : i + 3] for i in range(0, 18, 3))
+    return ean
+
+
+@st.composite
+def raw_addresses(draw: st.DrawFn) -> str:
+    digits = draw(st.integers(1000, 9999))
+    letters = draw(st.text("ABCEGHJKLMNPRTVWXZ", min_size=2, max_size=2))
+    number = draw(st.integers(1, 999))
+    addition = draw(st.sampled_from(["", "A", " b", "-2"]))
+    form = draw(st.sampled_from(["{d} {l} {n}{a}", "{d}{l} {n}{a}", "{d} {L} {n}{a}"]))
+    return form.format(d=digits, l=letters, L=letters.lower(), n=number, a=addition)
+
+
+@st.composite
+def anomalies(draw: st.DrawFn, index: int = 1) -> dict[str, Any]:
+    return anomaly(
+        signal_id=f"liander-{index:06d}",
+        ean=draw(raw_eans()),
+        address=draw(raw_addresses()),
+        municipality=draw(st.sampled_from(["GM0361", "GM0363", "GM0398", "GM0014"])),
+        score=draw(st.floats(0, 1)),
+    )
+
+
+def raw_forms(envelope: dict[str, Any]) -> dict[str, set[str]]:
+    """Every text form of each identifier that must not leak: as sent, canonical, and for an
+    address also its full postcode (a generalised address shows only the 4 digits)."""
+    data = envelope["data"]
+    forms: dict[str, set[str]] = {}
+    for field in IDENTIFIER_FIELDS:
+        canonical = normalise(field, data[field])
+        forms[field] = {data[field], canonical, canonical.replace(" ", "")}
+        if field == "address":
+            forms[field].add(canonical[:6])
+    return forms
