@@ -35,7 +35,10 @@ from services.audit import schema
 from services.audit.errors import AuditStoreError
 from services.audit.schema import audit_checkpoints, audit_subjects, feed_outbox
 from services.audit.upgrade import chain_unchained
+from services.coverage import store as coverage_store
+from services.gateway import schema as gateway_schema
 from services.reid import store as reid_store
+from services.stacking import schema as stacking_schema
 from services.web import schema as web_schema
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
@@ -52,10 +55,18 @@ _ADOPTED_TABLES = (audit_checkpoints, audit_subjects, feed_outbox)
 revision that changes one of them must freeze its ``0001`` form here)."""
 
 
-TARGET_METADATA: tuple[MetaData, ...] = (schema.metadata, web_schema.metadata, reid_store.metadata)
+TARGET_METADATA: tuple[MetaData, ...] = (
+    schema.metadata,
+    web_schema.metadata,
+    reid_store.metadata,
+    stacking_schema.metadata,
+    gateway_schema.metadata,
+    coverage_store.metadata,
+)
 """Every table the migrations create: the audit tables, the web workplace's (revision
-``0003``) and the re-identification requests' (``0003``); what ``alembic revision
---autogenerate`` and the schema tests compare the database with."""
+``0003``), the re-identification requests' (``0003``), the stacking tables (``0005``), the
+gateway's (``0006``) and the coverage facts (``0007``); what ``alembic revision --autogenerate`` and the schema tests compare the
+database with."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

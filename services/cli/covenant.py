@@ -11,6 +11,7 @@ import typer
 
 from services.cli.output import console, print_problems
 from services.config import Paths, check_covenants
+from services.stacking.config_files import stacking_problems
 
 app = typer.Typer(help="Check and inspect covenant files.", no_args_is_help=True)
 
@@ -29,11 +30,14 @@ def check_command(
     """Report every problem with file, line and a fix hint; exit code 1 on any error."""
     defaults = Paths.from_env()
     day = date.fromisoformat(today) if today else date.today()
-    _, _, result = check_covenants(
+    registry, _, result = check_covenants(
         paths or list(defaults.covenants),
         schemas or defaults.schemas,
         defaults.reference,
         today=day,
+    )
+    result.problems.extend(  # the stacking rule (covenants/stacking/) and its purpose
+        stacking_problems(paths or list(defaults.covenants), result.covenants, registry)
     )
     if output == "json":
         typer.echo(

@@ -20,29 +20,39 @@ def _register() -> None:
         audit,
         audit_query,
         audit_retention,
+        barriers,
         covenant,
+        coverage,
         demo,
+        gateway,
         keys,
         publish,
         reid,
         replay,
         router,
+        stacking,
         status,
         subscribe,
         up,
         users,
+        web,
     )
 
     audit_query.register(audit.app)
     audit_retention.register(audit.app)
     app.add_typer(audit.app, name="audit")
+    app.command("barriers")(barriers.barriers_command)
     app.add_typer(covenant.app, name="covenant")
+    app.add_typer(coverage.app, name="coverage")
     app.add_typer(demo.app, name="demo")
+    app.add_typer(gateway.app, name="gateway")
     app.add_typer(keys.app, name="keys")
     app.add_typer(reid.app, name="reid")
+    app.add_typer(stacking.app, name="stacking")
     app.command("replay")(replay.replay_command)
     app.command("router")(router.router_command)
     app.command("up")(up.up_command)
+    app.command("web")(web.web_command)
     app.command("publish")(publish.publish_command)
     app.command("subscribe")(subscribe.subscribe_command)
     app.command("status")(status.status_command)

@@ -19,6 +19,12 @@ def up_command(
     web_port: Annotated[
         int, typer.Option(min=0, max=65535, help="Web workplace port on 127.0.0.1 (0: off).")
     ] = 8470,
+    gateway_port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="Gateway (ingest and feed API) port on 127.0.0.1 (0: off)."
+        ),
+    ] = 8471,
 ) -> None:
     """Start broker (embedded unless SCHAKEL_KAFKA_BOOTSTRAP is set), topics, audit store and
     router workers; print where everything is; stop cleanly on Ctrl-C."""
@@ -28,4 +34,13 @@ def up_command(
         level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.ERROR)  # client chatter, not hub events
-    run_hub(HubOptions(demo=demo, workers=workers, rate=rate, web_port=web_port or None), console())
+    run_hub(
+        HubOptions(
+            demo=demo,
+            workers=workers,
+            rate=rate,
+            web_port=web_port or None,
+            gateway_port=gateway_port or None,
+        ),
+        console(),
+    )

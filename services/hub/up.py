@@ -29,6 +29,7 @@ from services.config import Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
+from services.gateway.background import start_gateway_thread
 from services.hub.demo import publish_demo
 from services.hub.maintenance import Maintenance
 from services.hub.state import HubState, state_path
@@ -39,6 +40,13 @@ from services.router.topics import TopicLayout, feed_topic
 
 log = logging.getLogger("schakel.hub")
 
+STACKING = ("stacking", "run")
+STACKING_KEY_FILE = "SCHAKEL_STACKING_KEY_FILE"
+ALLOW_TEST_KEYS = "SCHAKEL_ALLOW_TEST_KEYS"
+"""The stacking worker's ``schakel`` verb (IIPSy; services/stacking)."""
+COVERAGE = ("coverage", "run")
+"""The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
+
 
 @dataclass(frozen=True)
 class HubOptions:
@@ -47,6 +55,7 @@ class HubOptions:
     rate: float = 20.0
     tick_s: float = 2.0
     web_port: int | None = 8470
+    gateway_port: int | None = 8471
 
 
 def utc_now() -> datetime:
@@ -77,6 +86,8 @@ def run_hub(options: HubOptions, console: Console) -> None:
     store.create_schema()
     runtime = open_kafka(paths.state / "broker")
     pool: WorkerPool | None = None
+    stacking: WorkerPool | None = None
+    coverage: WorkerPool | None = None
     try:
         with KafkaTopicAdmin(runtime.settings) as admin:
             created = admin.ensure_topics(spec)
@@ -88,27 +99,71 @@ def run_hub(options: HubOptions, console: Console) -> None:
         }
         pool = WorkerPool(options.workers, env, paths.state / "logs")
         pool.start()
+        stacking_env = stacking_environment(env, options.demo)
+        if stacking_env is not None:  # one instance: evidence of a location comes from many topics
+            stacking = WorkerPool(
+                1, stacking_env, paths.state / "logs", name="stacking", command=STACKING
+            )
+            stacking.start()
+        else:
+            console.print(
+                f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
+                "(schakel keys partner schakel)[/yellow]"
+            )
+        coverage = WorkerPool(1, env, paths.state / "logs", name="coverage", command=COVERAGE)
+        coverage.start()  # counts per municipality and month (schakel coverage)
         hub_file = state_path(paths)
         HubState(runtime.settings.bootstrap, db_url, os.getpid()).write(hub_file)
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
-        _print_started(console, runtime, db_url, spec, created, pool, options)
+        if options.gateway_port is not None:
+            start_gateway_thread(
+                db_url,
+                runtime.settings,
+                paths.schemas,
+                options.gateway_port,
+                lambda problem: console.print(f"[yellow]{problem}[/yellow]", markup=False),
+            )
+        _print_started(console, runtime, db_url, spec, created, pool, options, stacking is not None)
         maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
-        asyncio.run(_supervise(options, runtime, pool, maintenance, policy.suppliers, console))
+        asyncio.run(
+            _supervise(
+                options,
+                runtime,
+                [p for p in (pool, stacking, coverage) if p is not None],
+                maintenance,
+                policy.suppliers,
+                console,
+            )
+        )
     finally:
-        console.print("stopping: router workers, broker, audit store")
+        console.print("stopping: router and stacking workers, broker, audit store")
         with contextlib.suppress(OSError):
             state_path(paths).unlink()
-        if pool is not None:
-            pool.stop()
+        for started in (coverage, stacking, pool):
+            if started is not None:
+                started.stop()
         runtime.close()
         store.close()
+
+
+def stacking_environment(env: dict[str, str], demo: bool) -> dict[str, str] | None:
+    """The stacking worker's environment, or None when it cannot sign its alerts.
+
+    Alerts are signed with ``SCHAKEL_STACKING_KEY_FILE``; only the demo may fall back to the
+    public TEST key of the hub party.
+    """
+    if os.environ.get(STACKING_KEY_FILE, "").strip():
+        return env
+    if demo:
+        return {**env, ALLOW_TEST_KEYS: "1"}
+    return None
 
 
 async def _supervise(
     options: HubOptions,
     runtime: KafkaRuntime,
-    pool: WorkerPool,
+    pools: Sequence[WorkerPool],
     maintenance: Maintenance,
     partners: frozenset[str],
     console: Console,
@@ -137,7 +192,7 @@ async def _supervise(
         if runtime.broker is not None and not runtime.broker.is_healthy():
             console.print("[yellow]embedded broker is not answering; restarting it[/yellow]")
             await asyncio.to_thread(runtime.broker.restart)
-        for event in pool.supervise():
+        for event in (e for pool in pools for e in pool.supervise()):
             console.print(event, markup=False)
         try:
             report = await asyncio.to_thread(maintenance.tick)
@@ -193,6 +248,7 @@ def _print_started(
     created: list[str],
     pool: WorkerPool,
     options: HubOptions,
+    stacking: bool,
 ) -> None:
     broker = (
         f"embedded {runtime.broker.name} on {runtime.settings.bootstrap} (data: {runtime.broker.data_dir})"
@@ -205,10 +261,22 @@ def _print_started(
         f"[b]audit[/b]      {masked(db_url)}",
         f"[b]topics[/b]     {len(spec)} ({len(created)} created now), e.g. {', '.join(feeds[:3])}",
         f"[b]routers[/b]    {options.workers} worker(s), pids {', '.join(map(str, pool.pids()))}; logs in {pool.log_dir}",
+        (
+            f"[b]stacking[/b]   1 worker (IIPSy alerts; list them: schakel stacking alerts); logs in {pool.log_dir}"
+            if stacking
+            else "[b]stacking[/b]   off (no alert-signing key: SCHAKEL_STACKING_KEY_FILE)"
+        ),
+        "[b]coverage[/b]   1 worker (NH Drugsalert counts: schakel coverage; web /coverage)",
         "[b]web[/b]        "
         + (
             f"http://127.0.0.1:{options.web_port}/ (first: schakel users add NAME --role admin)"
             if options.web_port is not None
+            else "off"
+        ),
+        "[b]gateway[/b]    "
+        + (
+            f"http://127.0.0.1:{options.gateway_port}/v1/ (tokens: schakel gateway token issue)"
+            if options.gateway_port is not None
             else "off"
         ),
         f"[b]demo[/b]       {'simulated partners at ' + str(options.rate) + ' signals/s' if options.demo else 'off (add --demo)'}",

@@ -32,12 +32,15 @@ class Worker:
 
 @dataclass
 class WorkerPool:
-    """Starts, watches and stops N router worker processes."""
+    """Starts, watches and stops N worker processes (router workers unless told otherwise)."""
 
     count: int
     environ: Mapping[str, str]
     log_dir: Path
     extra_args: tuple[str, ...] = ()
+    name: str = "router"
+    command: tuple[str, ...] = ()
+    """The ``schakel`` verb to run (default: ``router --instance router-N``)."""
     workers: list[Worker] = field(default_factory=list)
 
     def start(self) -> None:
@@ -47,16 +50,15 @@ class WorkerPool:
             self._spawn(worker)
 
     def _spawn(self, worker: Worker) -> None:
-        worker.log_path = self.log_dir / f"router-{worker.index}.log"
+        worker.log_path = self.log_dir / f"{self.name}-{worker.index}.log"
+        verb = self.command or ("router", "--instance", f"router-{worker.index}")
         with worker.log_path.open("ab") as sink:
             worker.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [
                     sys.executable,
                     "-m",
                     "services.cli",
-                    "router",
-                    "--instance",
-                    f"router-{worker.index}",
+                    *verb,
                     *self.extra_args,
                 ],
                 env={**os.environ, **self.environ},
@@ -79,14 +81,16 @@ class WorkerPool:
                 delay = min(30.0, 0.5 * 2 ** min(worker.restarts, 6))
                 worker.next_start = now + delay
                 events.append(
-                    f"router worker {worker.index} exited with {worker.process.returncode}; "
+                    f"{self.name} worker {worker.index} exited with {worker.process.returncode}; "
                     f"restarting in {delay:.1f} s (log: {worker.log_path})"
                 )
             elif now >= worker.next_start:
                 worker.restarts += 1
                 worker.next_start = 0.0
                 self._spawn(worker)
-                events.append(f"router worker {worker.index} restarted (pid {worker.process.pid})")
+                events.append(
+                    f"{self.name} worker {worker.index} restarted (pid {worker.process.pid})"
+                )
         return events
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -15,6 +15,7 @@ or style from elsewhere; pages without a session redirect to the sign-in page, J
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -22,9 +23,14 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from services.core.keys import KeyStore
+from services.metrics.http import health_routes
+from services.metrics.settings import MetricsSettings
+from services.metrics.wiring import web_observability
 from services.reid.workflow import Reidentification
 from services.web import (
     routes_auth,
+    routes_barriers,
+    routes_coverage,
     routes_exchanges,
     routes_integrity,
     routes_reid,
@@ -39,6 +45,7 @@ from services.web.context import (
     WebContext,
     WebSettings,
 )
+from services.web.sessions import Clock, utc_now
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -61,14 +68,22 @@ def create_web_app(
     keys: KeyStore,
     settings: WebSettings,
     reid: Reidentification | None = None,
+    *,
+    clock: Clock = utc_now,
+    metrics: MetricsSettings | None = None,
 ) -> FastAPI:
-    """The web workplace on ``engine``; creates the web tables if they are missing.
+    """The web workplace on ``engine``; creates the web tables if they are missing and marks
+    integrity runs a previous process left unfinished as interrupted.
 
     With ``reid`` (its engine must be ``engine``) the ``/reid`` pages are served too and
-    their tables created if missing.
+    their tables created if missing. ``clock`` dates sessions and integrity runs.
+    ``metrics`` (default: from the environment) sets how often ``/metrics`` has the audit
+    log verified.
     """
-    context = WebContext(engine, keys, settings)
+    check = partial(routes_integrity.check, engine, keys)
+    context = WebContext(engine, keys, settings, check, clock)
     context.users.create_schema()
+    context.integrity.recover()
     app = FastAPI(title="Schakel privacy officer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.context = context
     for module in (
@@ -77,8 +92,14 @@ def create_web_app(
         routes_report,
         routes_subjects,
         routes_integrity,
+        routes_coverage,
+        routes_barriers,
     ):
         app.include_router(module.routes(context))
+    # /metrics, /healthz, /readyz (no sign-in; no identifiers); verification every N s
+    registry, health = web_observability(engine, check, metrics or MetricsSettings.from_env())
+    app.state.metrics_registry = registry
+    app.include_router(health_routes(registry, health))
     if reid is not None:
         if reid.engine is not engine:
             raise ValueError("the re-identification workflow must use the web app's engine")

@@ -772,6 +772,15 @@ def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
         "access_log",
         "reid_requests",
         "reid_events",
+        "web_sessions",
+        "integrity_runs",
+        "stacking_locations",
+        "stacking_evidence",
+        "stacking_aliases",
+        "stacking_alerts",
+        "gateway_tokens",
+        "coverage_facts",
+        "gateway_accepted",
     }
     command.upgrade(config, "head")
     store = SqlAuditStore.open(sql_url)
