@@ -97,11 +97,14 @@ def test_identifier_keep_is_fine_when_reidentification_is_allowed():
     assert "raw ean" in only_error(never)
 
 
-def test_expired_covenant_is_an_error():
+def test_expired_covenant_is_a_warning_and_allows_nothing():
+    """Ending a covenant narrows what flows, so it must load (a router reloads it at once)."""
     text = covenant_text(ANOMALY_RULE, valid="{from: 2020-01-01, until: 2025-12-31}")
-    message = only_error(text)
-    assert "expired on 2025-12-31" in message
-    assert message.startswith(f"covenant-0.yaml:{line_of(text, 'valid:')}:")
+    result = checked(text)
+    assert result.ok
+    warnings = [str(p) for p in result.problems if p.severity == "warning"]
+    assert any("expired on 2025-12-31" in w for w in warnings)
+    assert any(w.startswith(f"covenant-0.yaml:{line_of(text, 'valid:')}:") for w in warnings)
 
 
 def test_expired_version_superseded_by_a_newer_one_is_history_not_an_error():

@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -140,15 +139,6 @@ def test_a_covenant_delivers_nothing_from_the_day_after_its_last_day(covenant, e
         assert all("expired on 2026-11-22" in r["reason"] for r in after.audit)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KNOWN GAP (found by this test): editing `valid.until` into the past makes the covenant "
-        "check fail ('expired ... allows nothing' is an error), so PolicySource refuses the "
-        "reload and keeps the OLD, wider policy in force; revoking (`revoked:`) works. "
-        "Remove this mark when the router applies narrowing changes that fail the check."
-    ),
-)
 def test_shortening_validity_into_the_past_stops_delivery_once_loaded(tmp_path):
     from tests.core.builders import anomaly
 

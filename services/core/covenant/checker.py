@@ -382,6 +382,9 @@ def _check_versions(covenants: Iterable[LoadedCovenant], today: date, out: Check
                         item.line("valid", "until"),
                         f"{cov.key} expired on {cov.valid.until}; it allows nothing",
                         "renew it with a new version, or remove it",
+                        # a warning, like a revocation: ending a covenant only narrows what
+                        # flows, so a running router must be able to load it (deny by default)
+                        "warning",
                     )
                 )
             if cov.revoked is not None and cov.revoked.day <= today and not superseded:
