@@ -1,8 +1,8 @@
 """Where a service serves ``/metrics``, ``/healthz`` and ``/readyz``; read from the environment.
 
 =================================  ===========================================================
-``SCHAKEL_METRICS_PORT``           port of the router worker's metrics and health server
-                                   (unset or 0: not served)
+``SCHAKEL_METRICS_PORT``           port of the metrics and health server of a router,
+                                   stacking or coverage worker (unset or 0: not served)
 ``SCHAKEL_METRICS_HOST``           address it binds (default ``127.0.0.1``; ``0.0.0.0`` only
                                    inside a container, where Prometheus scrapes from outside)
 ``SCHAKEL_AUDIT_VERIFY_EVERY_S``   seconds between audit verifications run for the metrics by
@@ -36,7 +36,7 @@ class MetricsSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsSettings:
         env = os.environ if environ is None else environ
         raw_port = env.get(ENV_PORT, "").strip()
-        if raw_port and (not raw_port.isdigit() or int(raw_port) > _MAX_PORT):
+        if raw_port and (not (raw_port.isascii() and raw_port.isdigit()) or int(raw_port) > _MAX_PORT):
             raise MetricsError(f"{ENV_PORT}={raw_port!r} is not a port; use 1-65535, or 0 for off")
         raw_every = env.get(ENV_VERIFY_EVERY, "").strip()
         try:

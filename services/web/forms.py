@@ -68,7 +68,7 @@ def cursor(values: Mapping[str, str]) -> int | None:
     raw = text(values, "cursor")
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise FormError("cursor must be a positive number")
     return int(raw)
 

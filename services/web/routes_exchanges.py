@@ -83,7 +83,9 @@ def routes(context: WebContext) -> APIRouter:
     def _detail(request: Request, reference: str) -> tuple[Viewer, queries.Detail | None]:
         viewer = context.viewer(request, RECORD_ROLES)
         key: str | int = (
-            int(reference) if reference.isdigit() and len(reference) < 19 else reference
+            int(reference)
+            if reference.isascii() and reference.isdigit() and len(reference) < 19
+            else reference
         )
         found = queries.record(context.engine, key, viewer.user.scope)
         shown = found.entry.record_id if found else "not found"

@@ -52,3 +52,12 @@ def test_reports_recipients_records_and_subjects_are_harmless(as_user, attack: s
     )
     assert subject.status_code == 400 and "<script>alert" not in subject.text
     assert run_verification(client)["ok"] is True  # nothing was dropped or changed
+
+
+@pytest.mark.parametrize("digits", ["²", "١٢", "𝟗"])
+def test_unicode_digits_in_cursors_and_record_ids_are_refused_not_500(as_user, digits: str):
+    """``"²".isdigit()`` is true but ``int("²")`` raises: cursors and record ids take ASCII only."""
+    client = as_user("schuren")
+    assert client.get("/api/exchanges?" + urlencode({"cursor": digits})).status_code == 400
+    assert client.get(f"/api/exchanges/{digits}").status_code == 404
+    assert client.get(f"/exchanges/{digits}").status_code == 404
