@@ -26,6 +26,7 @@ def _register() -> None:
         demo,
         gateway,
         keys,
+        maintenance,
         publish,
         reid,
         replay,
@@ -49,6 +50,7 @@ def _register() -> None:
     app.add_typer(keys.app, name="keys")
     app.add_typer(reid.app, name="reid")
     app.add_typer(stacking.app, name="stacking")
+    app.command("maintenance")(maintenance.maintenance_command)
     app.command("replay")(replay.replay_command)
     app.command("router")(router.router_command)
     app.command("up")(up.up_command)

@@ -6,6 +6,10 @@ each signal with the same pipeline and the covenants in force (reloaded when the
 change), so it counts what the router routes under a covenant rule. Facts are written before
 offsets are committed: a crash re-reads the batch, and facts are idempotent by (source,
 signal id), so nothing is lost or counted twice. It stores no signal, only the fact.
+
+Metrics (:class:`~services.metrics.workers.WorkerMetrics`: signals used — counted — and skipped
+as ``not_covered``, fact write latency) are kept always and served with ``/healthz`` and
+``/readyz`` on ``SCHAKEL_METRICS_PORT`` when it is set.
 """
 
 from __future__ import annotations
@@ -13,20 +17,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry, ProcessCollector
+from sqlalchemy import Engine
 
 from services.audit.engine import make_engine
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
+from services.core.coverage.facts import Fact
+from services.core.coverage.release import CellKey
 from services.core.pseudonyms import Pseudonymiser
 from services.coverage.ingest import IngestSummary, ingest
 from services.coverage.store import CoverageStore, SqlCoverageStore
 from services.hub.state import client_settings
 from services.keys import default_keys_path
 from services.keys.file_store import FileKeyStore
+from services.metrics.errors import MetricsError
+from services.metrics.health import Health
+from services.metrics.http import MetricsServer
+from services.metrics.settings import MetricsSettings
+from services.metrics.wiring import database_check
+from services.metrics.workers import WorkerMetrics, running_check, started_check
 from services.router.policy_source import PolicySource
 from services.router.topics import signals_topic
 
@@ -46,9 +62,11 @@ class CoverageWorker:
         *,
         group_id: str = GROUP,
         batch_max: int = 1000,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._kafka = kafka
-        self._store = store
+        self.metrics = metrics or WorkerMetrics(CollectorRegistry(), "coverage")
+        self._store = TimedCoverageStore(store, self.metrics)
         self._source = source
         self._topics = list(topics)
         self._clock = clock
@@ -69,15 +87,18 @@ class CoverageWorker:
             **self._kafka.client_kwargs_aiokafka(),
         )
         await consumer.start()
+        self.metrics.state.started = time.monotonic()
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=300, max_records=self._batch_max)
+                self.metrics.polled()
                 raws = [m.value for messages in batch.values() for m in messages if m.value]
                 if raws:
                     await asyncio.to_thread(self._count, raws)
                 if batch:
                     await consumer.commit()
         finally:
+            self.metrics.state.stopped = True
             await consumer.stop()
 
     def _count(self, raws: list[bytes]) -> None:
@@ -89,6 +110,7 @@ class CoverageWorker:
         self.totals.read += done.read
         self.totals.counted += done.counted
         self.totals.new += done.new
+        self.metrics.counted(done.counted, {"not_covered": done.read - done.counted})
         log.debug("coverage batch: %d read, %d counted, %d new", done.read, done.counted, done.new)
 
 
@@ -112,7 +134,11 @@ def run_worker(database: str | None = None) -> None:
     engine = make_engine(database)
     store = SqlCoverageStore(engine)
     store.create_schema()
-    worker = CoverageWorker(client_settings(), store, source, topics, now)
+    registry, health, server = coverage_observability(engine, MetricsSettings.from_env())
+    metrics = WorkerMetrics(registry, "coverage")
+    health.liveness["loop"] = running_check(metrics.state, stuck_after_s=120.0)
+    health.readiness["broker"] = started_check(metrics.state)
+    worker = CoverageWorker(client_settings(), store, source, topics, now, metrics=metrics)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -125,6 +151,8 @@ def run_worker(database: str | None = None) -> None:
     try:
         asyncio.run(main())
     finally:
+        if server is not None:
+            server.stop()
         engine.dispose()
         log.info(
             "coverage worker stopped: %d read, %d counted, %d new",
@@ -132,3 +160,41 @@ def run_worker(database: str | None = None) -> None:
             worker.totals.counted,
             worker.totals.new,
         )
+
+
+def coverage_observability(
+    engine: Engine, settings: MetricsSettings
+) -> tuple[CollectorRegistry, Health, MetricsServer | None]:
+    """The worker's registry and probes (the loop's checks are added by the caller), served on
+    ``settings.port`` when set (a port in use is logged, not fatal)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    health = Health(liveness={}, readiness={"store": database_check(engine)})
+    health.register(registry)
+    server = None
+    if settings.port is not None:
+        try:
+            server = MetricsServer(registry, health, settings.host, settings.port).start()
+        except MetricsError as exc:
+            log.error("%s", exc)
+    return registry, health, server
+
+
+class TimedCoverageStore:
+    """A :class:`CoverageStore` timing each write of facts."""
+
+    def __init__(self, store: CoverageStore, metrics: WorkerMetrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    def add(self, facts: Sequence[Fact]) -> int:
+        started = time.perf_counter()
+        new = self._store.add(facts)
+        self._metrics.written(time.perf_counter() - started)
+        return new
+
+    def counts(self, months: Sequence[str]) -> Counter[CellKey]:
+        return self._store.counts(months)
+
+    def months(self) -> list[str]:
+        return self._store.months()

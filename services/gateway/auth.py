@@ -45,6 +45,7 @@ async def _authenticated(request: Request, credentials: Credentials, kind: Kind)
         )
     wait = gateway.limiter.take(f"{principal.kind}:{principal.name}")
     if wait is not None:
+        gateway.metrics.limited(principal.kind, principal.name)
         raise Problem(
             429,
             "rate_limited",

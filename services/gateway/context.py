@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from fastapi import Request
 
@@ -13,7 +14,14 @@ from services.gateway.accepted import AcceptedIds
 from services.gateway.ingest import Ingest
 from services.gateway.ports import FeedSource, Producer
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.signatures import KeySource
 from services.gateway.tokens import TokenStore
+from services.metrics.gateway import GatewayMetrics
+from services.metrics.health import Health
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -46,14 +54,24 @@ class Gateway:
     producer: Producer
     feed: FeedSource
     registry: SchemaRegistry
+    keys: KeySource | None
+    """The partners' registered keys for the early signature check
+    (:mod:`services.gateway.signatures`); ``None`` leaves signatures to the router alone."""
     settings: GatewaySettings = field(default_factory=GatewaySettings)
     monotonic: Callable[[], float] = time.monotonic
+    clock: Callable[[], datetime] = utc_now
+    """Wall-clock time: the day whose covenants and keys are in force."""
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    health: Health = field(default_factory=Health)
+    """``/healthz`` and ``/readyz`` (:func:`services.gateway.probes.gateway_health`)."""
     limiter: RateLimiter = field(init=False)
     ingest: Ingest = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst, self.monotonic)
-        self.ingest = Ingest(self.registry, self.producer, self.accepted)
+        self.ingest = Ingest(
+            self.registry, self.producer, self.accepted, keys=self.keys, clock=self.clock
+        )
 
 
 def gateway_of(request: Request) -> Gateway:

@@ -17,6 +17,8 @@ from services.gateway.problems import Problem
 
 _VERSION = 1
 _MAX_CURSOR = 4096
+_MAX_PARTITION = 2**31 - 1  # Kafka partitions are int32, offsets int64
+_MAX_OFFSET = 2**63 - 1
 
 
 def encode_cursor(positions: dict[int, int]) -> str:
@@ -46,9 +48,12 @@ def decode_cursor(cursor: str | None) -> dict[int, int]:
         raise bad
     positions: dict[int, int] = {}
     for partition, offset in offsets.items():
-        if not (isinstance(partition, str) and partition.isdigit()) or not (
-            isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0
+        # ASCII digits only: "²".isdigit() is true but int("²") raises (fuzz corpus)
+        if not (isinstance(partition, str) and partition.isascii() and partition.isdigit()) or not (
+            isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset <= _MAX_OFFSET
         ):
+            raise bad
+        if int(partition) > _MAX_PARTITION:
             raise bad
         positions[int(partition)] = offset
     return positions

@@ -2,21 +2,26 @@
 
 Each item of a request is checked with exactly the code the router runs
 (:func:`~services.core.envelope.envelope_from_mapping`, :func:`~services.core.signal.accept`
-with the partner as the expected source). Good items go through even when others in the same
-batch are bad; each bad one gets its own problem. A good item is claimed in the idempotency
-record (:mod:`services.gateway.accepted`), produced to ``signals.<partner>`` keyed by its
-signal id, and counted accepted only once the broker acknowledged it.
+with the partner as the expected source), then its signature is verified against the partners'
+registered keys (:mod:`services.gateway.signatures`; the router verifies again). Good items
+go through even when others in the same batch are bad; each bad one gets its own problem. A
+good item is claimed in the idempotency record (:mod:`services.gateway.accepted`), produced to
+``signals.<partner>`` keyed by its signal id, and counted accepted only once the broker
+acknowledged it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
+from services.core.covenant.keyring import Keyring
 from services.core.envelope import MAX_ENVELOPE_BYTES, envelope_from_mapping
 from services.core.errors import SchakelError, SignalRejected
 from services.core.schema_registry import SchemaRegistry
@@ -24,6 +29,7 @@ from services.core.signal import accept
 from services.gateway.accepted import AcceptedIds, Claim, Wanted
 from services.gateway.ports import Placed, Producer
 from services.gateway.problems import Problem
+from services.gateway.signatures import KeySource, verify
 from services.router.topics import signals_topic
 
 _STATUS = {"wrong_source": 403, "too_large": 413, "conflict": 409, "in_progress": 409}
@@ -35,6 +41,18 @@ class Outcome:
 
     accepted: list[str] = field(default_factory=list)
     rejected: list[Problem] = field(default_factory=list)
+    counted: list[Counted] = field(default_factory=list)
+    """One entry per item of the request, for the metrics."""
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One item's outcome: its type (None when the registry does not know it), ``accepted``,
+    ``duplicate`` or ``rejected``, and the problem code of a rejection."""
+
+    type: str | None
+    result: str
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +74,30 @@ def rejection(index: int, signal_id: str | None, code: str, detail: str) -> Prob
 class Ingest:
     """Validates, de-duplicates and produces a partner's signals."""
 
-    def __init__(self, registry: SchemaRegistry, producer: Producer, accepted: AcceptedIds) -> None:
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        producer: Producer,
+        accepted: AcceptedIds,
+        *,
+        keys: KeySource | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._registry = registry
         self._producer = producer
         self._accepted = accepted
+        self._keys = keys
+        self._clock = clock
 
     async def submit(self, partner: str, items: Sequence[object]) -> Outcome:
         rejected: dict[int, Problem] = {}
         good: list[_Good] = []
         first: dict[str, _Good] = {}
         repeats: list[_Good] = []
+        keyring = self._keys() if self._keys is not None else None
+        now = self._clock()
         for index, item in enumerate(items):
-            checked = self._check(partner, index, item)
+            checked = self._check(partner, index, item, keyring, now)
             if isinstance(checked, Problem):
                 rejected[index] = checked
             elif checked.signal_id not in first:
@@ -79,7 +109,8 @@ class Ingest:
                 rejected[index] = rejection(
                     index, checked.signal_id, "conflict", _CONFLICT + " (earlier in this batch)"
                 )
-        accepted = await self._produce(partner, good, rejected)
+        done: set[str] = set()
+        accepted = await self._produce(partner, good, rejected, done)
         for repeat in repeats:  # answered like its first occurrence, listed accepted once
             if repeat.signal_id not in accepted:
                 earlier = rejected[first[repeat.signal_id].index]
@@ -89,12 +120,39 @@ class Ingest:
         return Outcome(
             accepted=[item.signal_id for item in good if item.signal_id in accepted],
             rejected=[rejected[i] for i in sorted(rejected)],
+            counted=self._counted(items, rejected, good, done),
         )
 
-    def _check(self, partner: str, index: int, item: object) -> _Good | Problem:
+    def _counted(
+        self,
+        items: Sequence[object],
+        rejected: Mapping[int, Problem],
+        good: Sequence[_Good],
+        done: set[str],
+    ) -> list[Counted]:
+        firsts = {item.index for item in good if item.signal_id not in done}
+        counted = []
+        for index, item in enumerate(items):
+            kind: Any = item.get("type") if isinstance(item, dict) else None
+            known = kind if isinstance(kind, str) and kind in self._registry else None
+            problem = rejected.get(index)
+            if problem is not None:
+                counted.append(Counted(known, "rejected", problem.code))
+            else:
+                counted.append(Counted(known, "accepted" if index in firsts else "duplicate"))
+        return counted
+
+    def _check(
+        self, partner: str, index: int, item: object, keyring: Keyring | None, now: datetime
+    ) -> _Good | Problem:
         if not isinstance(item, dict):
             return rejection(index, None, "invalid_envelope", "a signal must be a JSON object")
-        value = orjson.dumps(item)
+        try:
+            value = orjson.dumps(item)
+        except TypeError:  # nested deeper than orjson writes (255) but read (1024): corpus
+            return rejection(
+                index, None, "invalid_envelope", "the signal is nested too deeply; flatten its data"
+            )
         if len(value) > MAX_ENVELOPE_BYTES:
             sid = item.get("id")
             return rejection(
@@ -106,14 +164,18 @@ class Ingest:
         try:
             envelope = envelope_from_mapping(item)
             accept(envelope, self._registry, expected_source=partner)
+            if keyring is not None:
+                verify(item, keyring, now, signal_id=envelope.id)
         except SignalRejected as exc:
             return rejection(index, exc.signal_id, exc.code, exc.message)
         digest = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
         return _Good(index, envelope.id, value, digest)
 
     async def _produce(
-        self, partner: str, good: list[_Good], rejected: dict[int, Problem]
+        self, partner: str, good: list[_Good], rejected: dict[int, Problem], done: set[str]
     ) -> set[str]:
+        """Produce the new ones; return every id accepted, noting in ``done`` those that
+        were accepted before (answered from the idempotency record)."""
         claims = await asyncio.to_thread(
             self._accepted.claim, partner, [Wanted(g.signal_id, g.digest) for g in good]
         )
@@ -125,6 +187,7 @@ class Ingest:
                 to_send.append(item)
             elif claim is Claim.DONE:
                 accepted.add(item.signal_id)
+                done.add(item.signal_id)
             elif claim is Claim.CONFLICT:
                 rejected[item.index] = rejection(item.index, item.signal_id, "conflict", _CONFLICT)
             else:

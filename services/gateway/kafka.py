@@ -69,6 +69,17 @@ class KafkaProducer:
             ) from None
         return Placed(int(meta.partition), int(meta.offset))
 
+    async def ping(self) -> None:
+        """Return when a broker answered a metadata request (the readiness probe's question)."""
+        if self._producer is None:
+            raise GatewayError("the gateway's producer is not started; start() it first")
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), self._timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise GatewayError(
+                f"no broker answered a metadata request ({exc.__class__.__name__})"
+            ) from None
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from services.core.envelope import Envelope
 from services.gateway.auth import PartnerAuth
@@ -79,6 +80,8 @@ async def post_signals(request: Request, principal: PartnerAuth) -> JSONResponse
             f"{len(items)} signals in one request; send at most {gateway.settings.max_batch}",
         )
     outcome = await gateway.ingest.submit(principal.name, items)
+    for counted in outcome.counted:
+        gateway.metrics.signal(principal.name, counted.type, counted.result, counted.code)
     return _answer(outcome, single=single)
 
 
@@ -87,15 +90,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
         413, "body_too_large", f"the request body is over {limit} bytes; send smaller batches"
     )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:  # the body ended early (fuzz: an unhandled error per dropped client)
+        raise Problem(
+            400, "incomplete_body", "the connection closed before the whole body arrived"
+        ) from None
     return b"".join(chunks)
 
 

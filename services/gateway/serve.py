@@ -3,7 +3,9 @@ and ``schakel up``.
 
 The gateway's tables live in the audit database (Alembic revision ``0006``);
 :func:`prepare_tables` brings the database to the newest schema first. The producer is started
-by the app's lifespan, and an hourly task prunes the idempotency record.
+by the app's lifespan, an hourly task prunes the idempotency record, and a broker watch keeps
+``/readyz`` informed (:mod:`services.gateway.probes`). Signatures are checked against the keys
+of the covenant files (:mod:`services.gateway.signatures`).
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
 from services.audit.store import SqlAuditStore
 from services.broker.settings import KafkaSettings
+from services.config import Paths
+from services.core.policy import LOCAL_TIME
 from services.core.schema_registry import SchemaRegistry
 from services.gateway.accepted import DEFAULT_RETENTION, AcceptedIds
 from services.gateway.app import Lifespan, create_gateway_app
 from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.kafka import KafkaFeedSource, KafkaProducer
+from services.gateway.probes import BrokerWatch, gateway_health, watching
 from services.gateway.schema import metadata
+from services.gateway.signatures import CovenantKeys, KeySource
 from services.gateway.tokens import TokenStore
+from services.metrics.gateway import GatewayMetrics
 
 DEFAULT_PORT = 8471
 PRUNE_EVERY = timedelta(hours=1)
@@ -46,21 +54,43 @@ def kafka_app(
     engine: Engine,
     kafka: KafkaSettings,
     registry: SchemaRegistry,
+    keys: KeySource | None,
     settings: GatewaySettings | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
-    """The gateway app on Kafka and ``engine`` (its producer starts with the app)."""
+    """The gateway app on Kafka and ``engine`` (its producer starts with the app), checking
+    signatures against ``keys`` (None: left to the router)."""
     producer = KafkaProducer(kafka)
     accepted = AcceptedIds(engine, clock)
+    metrics = GatewayMetrics(CollectorRegistry())
+    ProcessCollector(registry=metrics.registry)
+    watch = BrokerWatch(producer)
+    health = gateway_health(engine, watch)
+    health.register(metrics.registry)
     gateway = Gateway(
         tokens=TokenStore(engine, clock),
         accepted=accepted,
         producer=producer,
         feed=KafkaFeedSource(kafka),
         registry=registry,
+        keys=keys,
         settings=settings or GatewaySettings(),
+        clock=clock,
+        metrics=metrics,
+        health=health,
     )
-    return create_gateway_app(gateway, lifespan=_lifespan(producer, accepted))
+    return create_gateway_app(gateway, lifespan=watching(watch, _lifespan(producer, accepted)))
+
+
+def covenant_keys(paths: Paths | None = None) -> CovenantKeys:
+    """The partners' keys of the covenant files the hub runs (``SCHAKEL_COVENANTS``)."""
+    where = paths or Paths.from_env()
+    return CovenantKeys(
+        list(where.covenants),
+        where.schemas,
+        where.reference,
+        today=lambda: utc_now().astimezone(LOCAL_TIME).date(),
+    )
 
 
 async def _reachable(kafka: KafkaSettings) -> None:
@@ -101,8 +131,10 @@ def serve(
     settings: GatewaySettings | None = None,
 ) -> None:
     """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
-    :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached."""
+    :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached or the
+    covenants (``SCHAKEL_COVENANTS``) do not check clean."""
     prepare_tables(engine)
+    keys = covenant_keys()
     asyncio.run(_reachable(kafka))
-    app = kafka_app(engine, kafka, registry, settings)
+    app = kafka_app(engine, kafka, registry, keys, settings)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -4,7 +4,8 @@
 Topics and partition counts are kept by :class:`~services.broker.testing.MemoryTopicAdmin`
 (the same validation and errors as the real admin), records in lists per partition. A record
 goes to the partition its key hashes to, as Kafka's default partitioner does. ``fail_next``
-makes the next sends fail as an unreachable broker would, for retry tests. Waiting for new
+makes the next sends fail as an unreachable broker would, for retry tests;
+``reachable = False`` makes :meth:`MemoryBroker.ping` fail, for readiness tests. Waiting for new
 records polls (every 10 ms), so the double works from any event loop or thread.
 """
 
@@ -30,6 +31,7 @@ class MemoryBroker:
         self.admin = admin or MemoryTopicAdmin()
         self._records: dict[str, list[list[tuple[bytes, bytes]]]] = {}
         self.fail_next = 0
+        self.reachable = True
         self.sends = 0
         self.committed: dict[tuple[str, str], dict[int, int]] = {}
 
@@ -52,6 +54,10 @@ class MemoryBroker:
         partitions[partition].append((key, value))
         self.admin.append(topic, partition)
         return Placed(partition, len(partitions[partition]) - 1)
+
+    async def ping(self) -> None:
+        if not self.reachable:
+            raise GatewayError("no broker answered (simulated outage)")
 
     async def read(
         self, topic: str, positions: Mapping[int, int], *, limit: int, wait_s: float

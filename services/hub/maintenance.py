@@ -9,8 +9,9 @@ rest instead of silently writing into the void. Recipients drop duplicates by ex
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -28,10 +29,18 @@ class MaintenanceReport:
     recreated: list[str]
     redelivered: int
     consumed: int
+    redelivered_by_topic: dict[str, int] = field(default_factory=dict)
+    """Feed topic → messages produced again in this tick (names only, never an identifier)."""
 
 
 class Maintenance:
-    """One tick: detect lost topics (recreate + re-deliver), then record consumption."""
+    """One tick: detect lost topics (recreate + re-deliver), then record consumption.
+
+    A re-delivery that fails part-way (the broker went away again, a timeout) is retried on
+    every following tick of this instance until it succeeds, although the topics exist by then.
+    Two instances running at once both re-deliver: recipients get duplicates, which they drop
+    by exchange id.
+    """
 
     def __init__(
         self,
@@ -44,6 +53,17 @@ class Maintenance:
         self._store = store
         self._spec = dict(spec)
         self._recipients = sorted(recipients)
+        self._redeliver_pending = False
+        self._last_redelivery: Counter[str] = Counter()
+
+    @property
+    def recipients(self) -> list[str]:
+        return list(self._recipients)
+
+    def request_redelivery(self) -> None:
+        """Re-deliver every unconsumed entry at the next tick, topics lost or not (after a
+        re-delivery was cut short, or topics were recreated by someone else)."""
+        self._redeliver_pending = True
 
     def tick(self) -> MaintenanceReport:
         with KafkaTopicAdmin(self._kafka) as admin:
@@ -53,11 +73,16 @@ class Maintenance:
                 log.warning("broker lost %d topic(s); recreating and re-delivering", len(lost))
                 admin.ensure_topics(self._spec)
                 if any(t.startswith(FEED_PREFIX) for t in lost):
-                    redelivered = self.redeliver()
-        return MaintenanceReport(lost, redelivered, self.record_consumption())
+                    self._redeliver_pending = True
+            if self._redeliver_pending:
+                redelivered = self.redeliver()
+                self._redeliver_pending = False
+        by_topic = dict(self._last_redelivery) if redelivered else {}
+        return MaintenanceReport(lost, redelivered, self.record_consumption(), by_topic)
 
     def redeliver(self, limit: int = 1_000_000) -> int:
         """Produce every outbox entry not yet consumed again, and record where it went."""
+        self._last_redelivery = Counter()
         entries = self._store.undelivered(limit=limit)
         if not entries:
             return 0
@@ -74,6 +99,7 @@ class Maintenance:
                 meta = future.get(timeout=30)
                 produced.append((exchange_id, meta.partition, meta.offset))
             self._store.mark_produced(produced)
+            self._last_redelivery = Counter(feed_topic(e.recipient) for e in entries)
         finally:
             producer.close(timeout=10)
         log.warning("re-delivered %d feed message(s) after broker data loss", len(produced))

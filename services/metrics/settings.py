@@ -36,7 +36,9 @@ class MetricsSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsSettings:
         env = os.environ if environ is None else environ
         raw_port = env.get(ENV_PORT, "").strip()
-        if raw_port and (not (raw_port.isascii() and raw_port.isdigit()) or int(raw_port) > _MAX_PORT):
+        if raw_port and (
+            not (raw_port.isascii() and raw_port.isdigit()) or int(raw_port) > _MAX_PORT
+        ):
             raise MetricsError(f"{ENV_PORT}={raw_port!r} is not a port; use 1-65535, or 0 for off")
         raw_every = env.get(ENV_VERIFY_EVERY, "").strip()
         try:

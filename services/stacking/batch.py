@@ -38,6 +38,12 @@ class StackedBatch:
     changes: Changes = field(default_factory=Changes)
     signals: int = 0
     used: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Signals not used, per reason (a rejection code, ``not_for_stacking``,
+    ``rule_not_in_force``, ``no_location``): for the worker's metrics."""
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
 @dataclass
@@ -61,15 +67,19 @@ class StackingStep:
                     record.value, self.registry, expected_source=partner_of(record.topic)
                 )
                 if not self.policy.allows_stacking(signal):
+                    out.skip("not_for_stacking")
                     continue
                 check_signature(record.value, signal, self.policy, now)
-            except SignalRejected:
+            except SignalRejected as exc:
+                out.skip(exc.code)
                 continue  # the router dead-letters and audits bad input
             rule = self.rules.rule_for(signal.source, signal.type, day)
             if rule is None:
+                out.skip("rule_not_in_force")
                 continue  # the covenant allowing it is not in force today
             observation = self.extractor.observe(signal)
             if observation is None:
+                out.skip("no_location")
                 continue
             out.used += 1
             out.audit.append(

@@ -97,6 +97,22 @@ def web_status(paths: Sequence[str]) -> dict[str, int]:
     return answers
 
 
+def gateway_status(paths: Sequence[str]) -> dict[str, int]:
+    """The status the gateway answers for each of ``paths`` without a token (the in-memory
+    broker behind it, a throwaway SQLite database)."""
+    from fastapi.testclient import TestClient
+
+    from services.gateway.app import create_gateway_app
+    from tests.gateway.helpers import make_gateway, memory_broker, sqlite_engine
+
+    engine = sqlite_engine()
+    try:
+        with TestClient(create_gateway_app(make_gateway(engine, memory_broker()))) as client:
+            return {path: client.get(path).status_code for path in paths}
+    finally:
+        engine.dispose()
+
+
 def walk(value: Any) -> Iterator[Any]:
     yield value
     if isinstance(value, dict):

@@ -24,7 +24,13 @@ from services.router.topics import (
     signals_topic,
 )
 from services.stacking.loop import GROUP as STACKING_GROUP
-from tests.deploy.helpers import DEPLOY, THIRD_PARTY_ENV, env_read_by_code, resolve
+from tests.deploy.helpers import (
+    DEPLOY,
+    THIRD_PARTY_ENV,
+    env_read_by_code,
+    gateway_status,
+    resolve,
+)
 from tests.router.helpers import policy_source
 
 COMPOSE = DEPLOY / "compose"
@@ -163,7 +169,8 @@ def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compos
         for config in job["static_configs"]
         for target in config["targets"]
     }
-    routers = [n for n, s in hub_services.items() if s["command"][0] == "router"]
+    routers = [n for n, s in hub_services.items() if s["command"][0] in ("router", "stacking")]
+    assert "stacking" in routers
     for name in routers:
         env = {k: str(v) for k, v in hub_services[name]["environment"].items()}
         settings = MetricsSettings.from_env(env)
@@ -172,9 +179,14 @@ def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compos
         check = " ".join(hub_services[name]["healthcheck"]["test"])
         path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
         assert path and int(path.group(1)) == settings.port and path.group(2) in PATHS
-    web = hub_services["web"]
-    port = web["command"][web["command"].index("--port") + 1]
-    assert f"web:{port}" in targets
+    for name in ("web", "gateway"):  # FastAPI apps: the probes are routes of the app itself
+        command = hub_services[name]["command"]
+        port = command[command.index("--port") + 1]
+        assert f"{name}:{port}" in targets
+        check = " ".join(hub_services[name]["healthcheck"]["test"])
+        path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
+        assert path and path.group(1) == port and path.group(2) in PATHS, name
+    assert gateway_status(list(PATHS)) == dict.fromkeys(PATHS, 200)
     assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yaml"]
     mounts = compose["services"]["prometheus"]["volumes"]
     assert "../prometheus/alerts.yaml:/etc/prometheus/alerts.yaml:ro" in mounts

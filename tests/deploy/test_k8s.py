@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 from services.metrics.http import PATHS
+from services.metrics.settings import MetricsSettings
 from tests.deploy.helpers import (
     DEPLOY,
     THIRD_PARTY_ENV,
     env_read_by_code,
+    gateway_status,
     load_yaml_documents,
     resolve,
     walk,
@@ -57,6 +59,7 @@ def test_the_hub_services_are_all_there(workloads):
         "web": ["web"],
         "gateway": ["gateway"],
         "stacking": ["stacking", "run"],
+        "maintenance": ["maintenance"],
     }
     router = next(w for w in workloads if w["metadata"]["name"] == "router")
     assert router["kind"] == "StatefulSet"  # stable pod names: static group membership
@@ -98,14 +101,28 @@ def test_http_probes_point_at_routes_the_services_serve(workloads):
                 if probe is None:
                     continue
                 assert probe["port"] in ports
-                if name == "router":  # services.metrics.http.MetricsServer
+                if name in ("router", "maintenance", "stacking"):  # metrics.http.MetricsServer
                     assert probe["path"] in PATHS, probe["path"]
+                    assert probe["port"] == "metrics"
+                elif name == "gateway":
+                    assert gateway_status([probe["path"]]) == {probe["path"]: 200}
                 else:
                     assert name == "web", f"{name}: which server answers {probe['path']}?"
                     assert web_status([probe["path"]]) == {probe["path"]: 200}
                 probed.add((name, probe["path"]))
     assert {("router", "/healthz"), ("router", "/readyz")} <= probed
     assert {("web", "/healthz"), ("web", "/readyz")} <= probed
+    assert {("gateway", "/healthz"), ("gateway", "/readyz")} <= probed
+    assert {("stacking", "/healthz"), ("stacking", "/readyz")} <= probed
+    for name in ("router", "stacking"):
+        workload = next(w for w in workloads if w["metadata"]["name"] == name)
+        [container] = containers(workload)
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        settings = MetricsSettings.from_env({k: v for k, v in env.items() if v is not None})
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert settings.port == ports["metrics"] and settings.host == "0.0.0.0", name  # noqa: S104 - a container
+        annotations = workload["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(settings.port)
     router = next(w for w in workloads if w["metadata"]["name"] == "router")
     env = {e["name"]: e.get("value") for e in containers(router)[0]["env"]}
     assert int(env["SCHAKEL_METRICS_PORT"]) == containers(router)[0]["ports"][0]["containerPort"]

@@ -16,12 +16,15 @@ from services.audit.checkpointer import Checkpointer
 from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.audit.verify import Verification
+from services.hub.maintenance_metrics import maintenance_registry
 from services.keys.testing import MemoryKeyStore
 from services.metrics.audit import AuditMetrics
+from services.metrics.gateway import GatewayMetrics
 from services.metrics.health import router_health
 from services.metrics.router import RouterMetrics
 from services.metrics.settings import MetricsSettings
 from services.metrics.wiring import web_observability
+from services.metrics.workers import WORKERS, WorkerMetrics
 from tests.deploy.helpers import DEPLOY
 from tests.metrics.helpers import routed_batch
 
@@ -47,9 +50,20 @@ def exported(tmp_path_factory) -> set[str]:
     verification = Verification(1, 1, 1, 1, 0, (), 0)
     AuditMetrics(engine, verify=lambda: verification).register(registry).run_verification()
     web_registry, _ = web_observability(engine, None, MetricsSettings(verify_every_s=0))
+    maintenance, _, _ = maintenance_registry(["riec-nh"], interval_s=5.0)
+    gateway = GatewayMetrics()
+    gateway.signal("liander", "energy.consumption_anomaly.v1", "accepted")
+    gateway.limited("partner", "liander")
+    gateway.request("/v1/signals", "POST", 202, 0.01)
+    workers = CollectorRegistry()
+    for worker in WORKERS:
+        counted = WorkerMetrics(workers, worker)
+        counted.counted(1, {"no_location": 1})
+        counted.alert(raised=True)
+        counted.written(0.01)
     names = {
         sample.name
-        for source in (registry, web_registry)
+        for source in (registry, web_registry, maintenance, gateway.registry, workers)
         for family in source.collect()
         for sample in family.samples
     }

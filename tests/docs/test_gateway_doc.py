@@ -13,6 +13,7 @@ import pytest
 
 from services.config import ROOT
 from services.gateway.app import create_gateway_app
+from services.gateway.serve import covenant_keys
 from tests.gateway.helpers import issue_all, make_gateway, memory_broker, serving, sqlite_engine
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,7 +26,7 @@ def test_the_examples_work_against_a_running_gateway(monkeypatch):
     [curl_body] = re.findall(r"-d '(\{.*?\})'", DOC)
     engine = sqlite_engine()
     broker = memory_broker()
-    gateway = make_gateway(engine, broker)
+    gateway = make_gateway(engine, broker, keys=covenant_keys())
     tokens = issue_all(gateway.tokens)
     broker.append("feed.riec-nh", b'{"exchange_id": "x-1"}')
     with serving(create_gateway_app(gateway)) as url:

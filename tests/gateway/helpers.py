@@ -20,8 +20,11 @@ from services.gateway.accepted import AcceptedIds
 from services.gateway.app import create_gateway_app
 from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.schema import metadata
+from services.gateway.signatures import KeySource
 from services.gateway.testing import MemoryBroker
 from services.gateway.tokens import TokenStore
+from services.metrics.gateway import GatewayMetrics
+from services.metrics.health import Health
 from tests.core.builders import anomaly
 
 REGISTRY = SchemaRegistry.load(default_schema_dir())
@@ -67,6 +70,9 @@ def make_gateway(
     *,
     settings: GatewaySettings | None = None,
     monotonic: Monotonic | None = None,
+    keys: KeySource | None = None,
+    metrics: GatewayMetrics | None = None,
+    health: Health | None = None,
 ) -> Gateway:
     return Gateway(
         tokens=TokenStore(engine, lambda: NOW),
@@ -74,8 +80,12 @@ def make_gateway(
         producer=broker,
         feed=broker,
         registry=REGISTRY,
+        keys=keys,
         settings=settings or GatewaySettings(rate=1000, burst=1000),
         monotonic=monotonic or Monotonic(),
+        clock=lambda: NOW,
+        metrics=metrics or GatewayMetrics(),
+        health=health or Health(),
     )
 
 

@@ -18,11 +18,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient
 
+from services.audit.engine import make_engine
 from services.broker.process import free_loopback_port
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.gateway.kafka import KafkaFeedSource
-from services.gateway.serve import kafka_app
+from services.gateway.serve import kafka_app, prepare_tables
 from services.gateway.tokens import TokenStore
 from services.router.topics import recipient_group
 from tests.gateway.helpers import NOW, REGISTRY, bearer, serving, signal
@@ -65,7 +66,7 @@ def test_publish_and_feed_on_a_real_broker(kafka_settings, topic_admin, engine):
     asyncio.run(produce(kafka_settings, f"feed.{recipient}", feed))
 
     with (
-        serving(kafka_app(engine, kafka_settings, REGISTRY)) as url,
+        serving(kafka_app(engine, kafka_settings, REGISTRY, None)) as url,
         httpx.Client(base_url=url, timeout=60) as http,
     ):
         batch = [
@@ -159,3 +160,26 @@ def test_schakel_gateway_serves_on_the_given_port(broker_pool, tmp_path):
     finally:
         served.send_signal(signal_module.SIGINT)
         assert served.wait(30) == 0
+
+
+def test_ready_once_the_broker_answered_and_metrics_served(kafka_settings, tmp_path):
+    """/readyz on the real wiring: the broker watch asks Kafka, the store check the database."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    prepare_tables(engine)
+    try:
+        with (
+            serving(kafka_app(engine, kafka_settings, REGISTRY, None)) as url,
+            httpx.Client(base_url=url, timeout=30) as http,
+        ):
+            deadline = time.monotonic() + 30
+            ready = http.get("/readyz")
+            while ready.status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                ready = http.get("/readyz")
+            assert ready.json() == {"status": "ok", "checks": {"broker": "ok", "store": "ok"}}
+            assert http.get("/healthz").status_code == 200
+            scraped = http.get("/metrics").text
+            assert 'schakel_check_ok{check="broker",probe="ready"} 1.0' in scraped
+            assert "process_cpu_seconds_total" in scraped
+    finally:
+        engine.dispose()

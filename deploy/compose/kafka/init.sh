@@ -47,6 +47,9 @@ recipient() {  # NAME: may read feed.NAME in group recipient.NAME, nothing else
   acl "$1" --operation Read --operation Describe --topic "feed.$1"
   acl "$1" --operation Read --group "recipient.$1"
   acl schakel-gateway --operation Read --operation Describe --topic "feed.$1"
+  # the gateway commits the pages a recipient has read as the recipient's group offsets, so
+  # maintenance counts them consumed (and does not re-deliver them after a broker loss)
+  acl schakel-gateway --operation Read --group "recipient.$1"
 }
 
 service() {  # NAME: the hub's own services, ACLs below
@@ -80,6 +83,7 @@ topic feed.riec-nh 3
 service schakel-router
 service schakel-stacking
 service schakel-gateway
+service schakel-maintenance
 # router: reads every signals topic, writes feeds and dead letters, one consumer group
 acl schakel-router --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
 acl schakel-router --operation Write --operation Describe --topic feed. --resource-pattern-type prefixed
@@ -90,6 +94,11 @@ acl schakel-router --operation Read --group schakel-router-host
 acl schakel-stacking --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
 acl schakel-stacking --operation Write --operation Describe --topic signals.schakel
 acl schakel-stacking --operation Read --group schakel-stacking
+# maintenance: sees every topic (to notice lost ones) and may recreate them, re-delivers feed
+# messages, and reads the committed offsets of the recipients' groups (never joins them)
+acl schakel-maintenance --operation Describe --operation Create --topic signals. --resource-pattern-type prefixed
+acl schakel-maintenance --operation Describe --operation Create --operation Write --topic feed. --resource-pattern-type prefixed
+acl schakel-maintenance --operation Describe --group recipient. --resource-pattern-type prefixed
 
 # --- partners (publish signals; the gateway publishes on their behalf over HTTPS)
 partner chemiehandel-nh
