@@ -194,6 +194,10 @@ def verdicts(figures: dict[str, Any]) -> dict[str, bool]:
     }
     if figures["database"] == "sqlite":
         checks[">= 20,000 records/s"] = figures["hub"] >= SQLITE_RATE_TARGET
+        # SQLite works inside this process: its CPU time is what an idle core would take
+        checks[">= 20,000 records per CPU-second"] = (
+            1e6 / max(figures["hub_cpu_us"], 0.001) >= SQLITE_RATE_TARGET
+        )
     return checks
 
 
@@ -260,7 +264,8 @@ def main() -> None:
         )
         print(f"  chain cost (hub time / baseline time): {figures['chain_cost']:.3f}x")
         print(
-            f"  CPU of this process: hub {figures['hub_cpu_us']} µs/record, baseline "
+            f"  CPU of this process: hub {figures['hub_cpu_us']} µs/record "
+            f"({1e6 / max(figures['hub_cpu_us'], 0.001):,.0f} records per CPU-second), baseline "
             f"{figures['baseline_cpu_us']} µs/record"
             + ("" if kind == "sqlite" else " (the server's CPU not included)")
         )

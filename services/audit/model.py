@@ -26,7 +26,8 @@ AUDIT_FILTERS = (
     "covenant_id",
     "rule_id",
 )
-"""Keyword filters of :meth:`AuditStore.count`; each is an indexed column of the records."""
+"""Keyword filters of :meth:`AuditStore.count` (columns of the records; ``action``, ``result``
+and ``signal_id`` are not indexed since revision 0008, so counting by them alone scans)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@
     One row per audit record. ``seq`` numbers rows in insertion order (never reused, so the
     hash chain can follow it); ``record_id`` makes writing idempotent; the columns privacy
     officers search by are indexed, each together with ``timestamp`` so a search can be
-    narrowed to a period; ``body`` is the whole record as canonical JSON (sorted keys).
+    narrowed to a period (``result`` and ``signal_id`` are not: a scan in ``seq`` order or the
+    timestamp index serves them better than an index per append would, see revision ``0008``);
+    ``body`` is the whole record as canonical JSON (sorted keys).
     ``prev_seq`` and ``chain_hash`` link the row into the hash chain (:mod:`services.audit.chain`):
     the ``seq`` of the row before it and SHA-256 over that row's hash and this row.
 ``audit_checkpoints``
@@ -14,7 +16,9 @@
     ``(pseudonym, seq)`` for every hub-internal pseudonym a record is about: the index for
     access requests (AVG art. 15), which go by pseudonym, never by raw identifier. On SQLite
     the table *is* its primary-key index (``WITHOUT ROWID``), one B-tree less per insert; the
-    index on ``seq`` serves the cascade when old records are deleted.
+    index on ``seq`` serves the purge, which deletes a record's subject rows itself (there is
+    no foreign key to ``audit_records`` since revision ``0008``: the store writes subject rows
+    only together with their record, and the key cost a trigger or look-up per row).
 ``audit_purges``
     The signed purge commitments (:mod:`services.audit.retention`): records up to ``seq`` were
     deleted for retention, the chain hash at ``seq`` is the anchor verification starts from,
@@ -36,7 +40,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -81,12 +84,10 @@ audit_records = Table(
     Column("prev_seq", Seq, nullable=False),
     Column("chain_hash", LargeBinary, nullable=False),
     Index("ix_audit_records_timestamp", "timestamp"),
-    Index("ix_audit_records_result", "result", "action", "timestamp"),
     Index("ix_audit_records_origin", "origin", "timestamp"),
     Index("ix_audit_records_recipient", "recipient", "timestamp"),
     Index("ix_audit_records_object", "object", "timestamp"),
     Index("ix_audit_records_covenant", "covenant_id", "rule_id", "timestamp"),
-    Index("ix_audit_records_signal_id", "signal_id"),
     sqlite_autoincrement=True,
 )
 
@@ -117,13 +118,7 @@ audit_subjects = Table(
     "audit_subjects",
     metadata,
     Column("pseudonym", String, primary_key=True),
-    Column(
-        "seq",
-        Seq,
-        ForeignKey(audit_records.c.seq, ondelete="CASCADE"),
-        primary_key=True,
-        index=True,
-    ),
+    Column("seq", Seq, primary_key=True, index=True),
     sqlite_with_rowid=False,
 )
 

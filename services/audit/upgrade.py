@@ -6,7 +6,8 @@ in the schema-upgrading transaction, when :mod:`services.audit.migrate` adopts a
 before migrations. The chain then vouches for those records only as they were at the upgrade,
 which is all that can be said for a log that was not chained when they were written. (The
 added columns stay nullable: SQLite cannot add a ``NOT NULL`` column without a default, and
-rebuilding ``audit_records`` would cascade-delete its subject index.)
+rebuilding ``audit_records`` at adoption, before revision 0008 dropped the subject rows'
+foreign key, would have cascade-deleted its subject index.)
 """
 
 from __future__ import annotations

@@ -105,8 +105,17 @@ def public_key_base64(key: Ed25519PublicKey) -> str:
     return base64.b64encode(raw).decode()
 
 
-def _numbers(value: Any) -> Any:
+def _numbers(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of JSON value
     """``value`` with every float replaced by its ECMAScript text (as an orjson fragment)."""
+    cls = value.__class__
+    if cls is str or value is None or cls is bool:  # the common cases first, decided at once
+        return value
+    if cls is dict:
+        return {k: v if v.__class__ is str else _numbers(v) for k, v in value.items()}
+    if cls is float:
+        return orjson.Fragment(es_number(value))
+    if cls is int and -_EXACT_INTEGERS <= value <= _EXACT_INTEGERS:
+        return value
     if isinstance(value, dict):
         return {k: _numbers(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -122,6 +131,17 @@ def es_number(value: float) -> str:
     """ECMAScript Number::toString of a finite double, as RFC 8785 section 3.2.2.3 requires."""
     if not math.isfinite(value):
         raise ValueError("JSON has no NaN or Infinity")
+    if value.__class__ is float:
+        text = repr(value)
+        if "e" not in text and not text.endswith(".0"):
+            # Python's shortest repr in fixed notation (1e-4 <= |value| < 1e16), not integral:
+            # the same digits and decimal point as ECMAScript's (whose fixed range is wider)
+            return text
+    return _es_number_general(value)
+
+
+def _es_number_general(value: float) -> str:
+    """:func:`es_number` by the digits and exponent of the repr (any finite double)."""
     if value == 0:
         return "0"
     minus = "-" if value < 0 else ""
