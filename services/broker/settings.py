@@ -264,7 +264,12 @@ class KafkaSettings:
 
 def _check_server(server: str) -> None:
     host, sep, port = server.rpartition(":")
-    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) <= _MAX_PORT:
+    if (
+        not sep
+        or not host
+        or not (port.isascii() and port.isdigit())
+        or not 0 < int(port) <= _MAX_PORT
+    ):
         raise BrokerError(
             f"Kafka bootstrap server {server!r} is not host:port; "
             f"write {ENV_BOOTSTRAP} as host:port[,host:port...]"

@@ -54,7 +54,7 @@ def test_reports_recipients_records_and_subjects_are_harmless(as_user, attack: s
     assert run_verification(client)["ok"] is True  # nothing was dropped or changed
 
 
-@pytest.mark.parametrize("digits", ["²", "١٢", "𝟗"])
+@pytest.mark.parametrize("digits", ["²", "١٢", "\U0001d7d7"])
 def test_unicode_digits_in_cursors_and_record_ids_are_refused_not_500(as_user, digits: str):
     """``"²".isdigit()`` is true but ``int("²")`` raises: cursors and record ids take ASCII only."""
     client = as_user("schuren")
