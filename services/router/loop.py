@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
+from services.broker.batch_loop import BatchLoop
 from services.broker.settings import KafkaSettings
 from services.router.batch import Consumed, route_batch
 from services.router.policy_source import PolicySource
@@ -79,7 +80,7 @@ class LoopStats:
     assigned: list[str] = field(default_factory=list)
 
 
-class RouterLoop:
+class RouterLoop(BatchLoop):
     """One router worker's main loop; several in one group share the partitions."""
 
     def __init__(
@@ -92,6 +93,7 @@ class RouterLoop:
         clock: Clock,
         metrics: RouterMetrics | None = None,
     ) -> None:
+        super().__init__()
         self._kafka = kafka
         self._store = store
         self._policies = policies
@@ -99,11 +101,6 @@ class RouterLoop:
         self._clock = clock
         self._metrics = metrics
         self.stats = LoopStats()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._stopping = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def instrument(self, metrics: RouterMetrics) -> None:
         """Report to ``metrics`` from now on (call before :meth:`run`)."""
@@ -132,16 +129,6 @@ class RouterLoop:
         )
         await self._producer.start()
         await self._consumer.start()
-
-    async def stop(self, timeout: float = 30.0) -> None:
-        """Finish the batch in hand (its writes and commit), then close the clients."""
-        self._stopping.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._producer is not None:
-            await self._producer.stop()
 
     async def run(self) -> None:
         """Process batches until :meth:`stop`; an unrecoverable error propagates uncommitted."""

@@ -19,7 +19,6 @@ reloads its state from the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
+from services.broker.batch_loop import BatchLoop
 from services.broker.settings import KafkaSettings
 from services.core.pseudonyms import Pseudonymiser
 from services.core.stacking.alerts import Alert, alert_envelope
@@ -83,7 +83,7 @@ def alert_message(
     return orjson.dumps(sign(envelope) if sign is not None else envelope)
 
 
-class StackingLoop:
+class StackingLoop(BatchLoop):
     """The one stacking worker (evidence of one location comes from many topics, so the
     state is not partitioned: run a single instance)."""
 
@@ -100,6 +100,7 @@ class StackingLoop:
         clock: Clock,
         sign: Signer | None = None,
     ) -> None:
+        super().__init__()
         self._sign = sign
         self._kafka = kafka
         self._store = store
@@ -110,11 +111,6 @@ class StackingLoop:
         self._loop_config = loop_config
         self._clock = clock
         self.stats = StackingStats()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._stopping = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     @property
     def alerts_topic(self) -> str:
@@ -135,16 +131,6 @@ class StackingLoop:
         )
         await self._producer.start()
         await self._consumer.start()
-
-    async def stop(self, timeout: float = 30.0) -> None:
-        """Finish the batch in hand (its writes and commit), then close the clients."""
-        self._stopping.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._producer is not None:
-            await self._producer.stop()
 
     async def run(self) -> None:
         """Publish what a previous run left unpublished, then process batches until stop()."""
