@@ -17,6 +17,7 @@ through SQLAlchemy compare and read them as before; psycopg adapts aware datetim
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -76,7 +77,7 @@ def subject_rows(rows: Sequence[AuditRow], first_seq: int) -> list[tuple[str, in
     ]
 
 
-class BulkWriter:
+class BulkWriter(ABC):
     """The driver-level reads and writes of the audit hot path on one kind of database; use
     :func:`bulk_writer` for the one of an engine's dialect."""
 
@@ -106,6 +107,7 @@ class BulkWriter:
     def lock(self, cursor: Any) -> None:
         """Make other writers of audit records wait until this transaction ends, so sequence
         numbers grow in commit order (a no-op where the transaction already locks)."""
+        return
 
     def head(self, cursor: Any) -> tuple[int, bytes] | None:
         """``(seq, chain_hash)`` of the newest record, ``None`` for an empty log."""
@@ -113,22 +115,22 @@ class BulkWriter:
         found = cursor.fetchone()
         return None if found is None else (int(found[0]), bytes(found[1]))
 
+    @abstractmethod
     def known(self, cursor: Any, record_ids: Sequence[str]) -> set[str]:
         """Which of ``record_ids`` are stored already."""
-        raise NotImplementedError
 
+    @abstractmethod
     def insert_records(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert :func:`record_rows` tuples (none of them stored yet)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def insert_subjects(self, cursor: Any, rows: Sequence[tuple[str, int]]) -> None:
         """Insert :func:`subject_rows` tuples."""
-        raise NotImplementedError
 
+    @abstractmethod
     def insert_outbox(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> None:
         """Insert :func:`~services.audit.rows.outbox_row` rows, skipping exchange ids that
         are stored already."""
-        raise NotImplementedError
 
     def outbox_rows(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
         """:func:`~services.audit.rows.outbox_row` rows as :data:`OUTBOX_COLUMNS` tuples."""

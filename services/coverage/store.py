@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.audit.engine import WRITE_TRANSACTION
 from services.audit.schema import NAMING_CONVENTION
+from services.core.coverage.errors import CoverageError
 from services.core.coverage.facts import CATEGORIES, Category, Fact
 from services.core.coverage.release import CellKey
 
@@ -73,8 +74,11 @@ class SqlCoverageStore:
             insert = postgresql.insert(coverage_facts).on_conflict_do_nothing()
         elif dialect == "sqlite":
             insert = sqlite.insert(coverage_facts).on_conflict_do_nothing()
-        else:  # pragma: no cover - the hub runs on SQLite or PostgreSQL only
-            raise NotImplementedError(f"coverage store on {dialect}")
+        else:
+            raise CoverageError(
+                f"the coverage store runs on SQLite or PostgreSQL, not {dialect}; "
+                "point SCHAKEL_DATABASE_URL at one of those"
+            )
         c = coverage_facts.c
         with self.engine.connect() as connection, _write(connection):
             known: set[tuple[str, str]] = set()

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 from sqlalchemy import select
 
 from services.core.coverage.facts import Fact, fact_of
@@ -117,3 +118,15 @@ def test_a_writer_waits_for_another_writer_on_sqlite(tmp_path):
     release.join()
     other.close()
     engine.dispose()
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_refused_with_the_fix(tmp_path):
+    from services.audit.engine import make_engine
+    from services.core.coverage.errors import CoverageError
+    from services.coverage.store import SqlCoverageStore
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    engine.dialect.name = "oracle"  # as an engine on another database would report itself
+    store = SqlCoverageStore(engine)
+    with pytest.raises(CoverageError, match="SCHAKEL_DATABASE_URL"):
+        store.add([Fact("p", "s1", "2026-10", "GM0361", "energy.x.v1", "indicators")])
