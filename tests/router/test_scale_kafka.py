@@ -18,19 +18,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.broker.embedded import EmbeddedBroker
-from services.broker.settings import KafkaSettings
-from services.broker.topics import KafkaTopicAdmin
 from services.hub.workers import WorkerPool
-from services.keys.file_store import FileKeyStore
-from services.router.topics import SIGNALS_PREFIX, TopicLayout
+from services.router.topics import SIGNALS_PREFIX
 from tests.kafka_fixtures import selected_brokers
 from tests.postgres_fixtures import free_port
 from tests.router.helpers import lines, traffic
 from tests.router.test_workers_kafka import (
     Hub,
-    _expected_policy,
     assert_exactly_once,
     expected_ids,
+    hub_on,
     publish,
     wait_for,
 )
@@ -42,31 +39,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
 def scale_hub(broker_factory: Callable[..., EmbeddedBroker], tmp_path: Path) -> Iterator[Hub]:
     """A fresh broker (the first of SCHAKEL_TEST_BROKERS: three worker counts on each broker
     would take minutes), the hub's topics and an empty SQLite audit store."""
-    from services.audit.engine import make_engine
-    from services.audit.store import SqlAuditStore
-
-    broker = broker_factory(selected_brokers()[0])
-    broker.start()
-    settings = KafkaSettings.local(broker.bootstrap)
-    keys = tmp_path / "keys.json"
-    FileKeyStore.create(keys)
-    db = tmp_path / "audit.db"
-    store = SqlAuditStore(make_engine(f"sqlite:///{db}"))
-    store.create_schema()
-    store.close()
-    made = Hub(broker, settings, db, keys, {}, [], [])
-    policy = _expected_policy(made)
-    made.spec = TopicLayout(signal_partitions=4, feed_partitions=2).spec(
-        policy.suppliers, policy.recipients
-    )
-    made.recipients = sorted(policy.recipients)
-    with KafkaTopicAdmin(settings) as admin:
-        admin.ensure_topics(made.spec)
-    try:
-        yield made
-    finally:
-        for pool in made.pools:
-            pool.stop(timeout=10)
+    yield from hub_on(broker_factory(selected_brokers()[0]), tmp_path)
 
 
 def start_workers(hub: Hub, count: int) -> list[str]:

@@ -73,12 +73,9 @@ class Hub:
                 return []
 
 
-@pytest.fixture(params=selected_brokers())
-def hub(
-    request: pytest.FixtureRequest, broker_factory: Callable[..., EmbeddedBroker], tmp_path: Path
-) -> Iterator[Hub]:
-    kind: BrokerKind = request.param
-    broker = broker_factory(kind)
+def hub_on(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Hub]:
+    """Start ``broker``, create the hub's topics and an empty SQLite audit store; yield the hub
+    and stop its worker pools afterwards (shared by the worker and scale tests)."""
     broker.start()
     settings = KafkaSettings.local(broker.bootstrap)
     keys = tmp_path / "keys.json"
@@ -100,6 +97,14 @@ def hub(
     finally:
         for pool in made.pools:
             pool.stop(timeout=10)
+
+
+@pytest.fixture(params=selected_brokers())
+def hub(
+    request: pytest.FixtureRequest, broker_factory: Callable[..., EmbeddedBroker], tmp_path: Path
+) -> Iterator[Hub]:
+    kind: BrokerKind = request.param
+    yield from hub_on(broker_factory(kind), tmp_path)
 
 
 def _expected_policy(hub: Hub):
