@@ -86,7 +86,7 @@ def workload(count: int) -> tuple[list[Signal], StackingConfig, Extractor]:
     assert loaded.policy is not None
     policy = loaded.policy
     config = load_stacking_config(paths.covenants)
-    rules = StackingRules(policy.covenants, config.purpose)
+    rules = StackingRules(policy, config.purpose)
     traffic = generate(count * 2, seed=7, start=datetime(2026, 9, 1, tzinfo=UTC))
     signals: list[Signal] = []
     for envelope in traffic.signals:

@@ -56,6 +56,25 @@ class Plan:
     """Fields this plan withholds, per shape of signal data (the set of paths present)."""
 
 
+@dataclass(frozen=True, slots=True)
+class StackingPlan:
+    """One rule of one covenant version that lets the hub use a (source, type) for stacking."""
+
+    ref: RuleRef
+    covenant: Covenant = field(repr=False)
+    rule_key: tuple[str, str]
+    condition: CompiledCondition | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StackingUse:
+    """Whether the hub may stack one signal: the rule that allows it, or why not."""
+
+    rule: RuleRef | None
+    reason: str | None = None
+    """``not_for_stacking``, ``rule_not_in_force`` or ``condition_not_met`` when ``rule`` is None."""
+
+
 _MISSING = object()
 
 
@@ -69,7 +88,12 @@ class Policy:
     suppliers: frozenset[str] = frozenset()
     recipients: frozenset[str] = frozenset()
     stacking: Collection[tuple[str, str]] = frozenset()
-    """(source, type) pairs some rule allows the hub to use for stacking."""
+    """(source, type) pairs some rule allows the hub to use for stacking (a cheap pre-filter;
+    :meth:`stacking_use` decides, conditions and validity included)."""
+    stacking_plans: Mapping[tuple[str, str], tuple[StackingPlan, ...]] = field(
+        default_factory=dict, repr=False
+    )
+    """The rules with ``stacking: true`` per (source, type), in decision order."""
     keyring: Keyring | None = field(default=None, repr=False, compare=False)
     """The partners' signing keys (the compiler sets it; None: built from ``covenants``)."""
     _by_day: dict[date, Mapping[tuple[str, str], tuple[Plan, ...]]] = field(
@@ -103,12 +127,7 @@ class Policy:
                 continue
             if plan.condition is not None:
                 if activation is None:  # built once, and only when some rule has a condition
-                    activation = {
-                        "data": signal.data,
-                        "source": signal.source,
-                        "type": signal.type,
-                        "time": signal.envelope.time.isoformat(),
-                    }
+                    activation = _activation(signal)
                 refusal = _condition_refusal(plan, activation, conditions)
                 if refusal is not None:
                     refusals.setdefault(plan.recipient, (plan, refusal))
@@ -242,8 +261,37 @@ class Policy:
         )
 
     def allows_stacking(self, signal: Signal) -> bool:
-        """Whether any rule lets the hub use this (source, type) for stacking analysis."""
+        """Whether any rule names this (source, type) for stacking (validity and conditions
+        aside: :meth:`stacking_use` decides whether this signal may be used)."""
         return (signal.source, signal.type) in self.stacking
+
+    def stacking_use(self, signal: Signal, now: datetime) -> StackingUse:
+        """The first rule (in decision order) that lets the hub stack this signal at ``now``.
+
+        A rule counts only when its covenant version is in force and its condition is met for
+        this signal — exactly as for a delivery — so a signal outside a rule's region is never
+        stacked under that rule, and the audit record of a use cites a rule that applied.
+        """
+        plans = self.stacking_plans.get((signal.source, signal.type))
+        if not plans:
+            return StackingUse(None, "not_for_stacking")
+        day = self._day(now)
+        in_force = [plan for plan in plans if plan.covenant.in_force(day)]
+        if not in_force:
+            return StackingUse(None, "rule_not_in_force")
+        activation: dict[str, Any] | None = None
+        for plan in in_force:
+            if plan.condition is not None:
+                if activation is None:
+                    activation = _activation(signal)
+                try:
+                    met = plan.condition(activation)
+                except ConditionEvaluationError:
+                    met = False  # a condition that cannot be evaluated allows nothing
+                if not met:
+                    continue
+            return StackingUse(plan.ref)
+        return StackingUse(None, "condition_not_met")
 
     def in_force(self, now: datetime) -> list[Covenant]:
         """The covenant versions in force at ``now``."""
@@ -258,6 +306,16 @@ def _validity_refusal(cov: Covenant, day: date) -> str:
     if day < cov.valid.from_:
         return f"covenant {cov.key} is not in force before {cov.valid.from_}"
     return f"covenant {cov.key} expired on {cov.valid.until}"
+
+
+def _activation(signal: Signal) -> dict[str, Any]:
+    """What a rule's condition can read of a signal."""
+    return {
+        "data": signal.data,
+        "source": signal.source,
+        "type": signal.type,
+        "time": signal.envelope.time.isoformat(),
+    }
 
 
 def _condition_refusal(

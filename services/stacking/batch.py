@@ -1,9 +1,10 @@
 """The pure step of the stacking worker: consumed records in, audit records and changes out.
 
 Only signals the router accepts (validated and signature-checked by the same functions as
-:func:`services.core.pipeline.process`; the router dead-letters the rest) and whose (source,
-type) a rule of a covenant in force allows for stacking are used; each use becomes an audit record naming
-that rule (:func:`services.core.stacking.purpose.use_record`).
+:func:`services.core.pipeline.process`; the router dead-letters the rest) and that a rule with
+``stacking: true`` of a covenant in force allows, its condition met for the signal, are used;
+each use becomes an audit record naming that rule
+(:func:`services.core.stacking.purpose.use_record`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from services.core.errors import SignalRejected
 from services.core.pipeline import check_signature
-from services.core.policy import LOCAL_TIME, Policy
+from services.core.policy import Policy
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import accept_bytes
 from services.core.stacking.engine import Changes, Stacker
@@ -40,7 +41,7 @@ class StackedBatch:
     used: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     """Signals not used, per reason (a rejection code, ``not_for_stacking``,
-    ``rule_not_in_force``, ``no_location``): for the worker's metrics."""
+    ``rule_not_in_force``, ``condition_not_met``, ``no_location``): for the worker's metrics."""
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -58,7 +59,6 @@ class StackingStep:
 
     def run(self, records: Sequence[Record], now: datetime) -> StackedBatch:
         out = StackedBatch()
-        day = now.astimezone(LOCAL_TIME).date()
         observations = []
         for record in records:
             out.signals += 1
@@ -73,10 +73,11 @@ class StackingStep:
             except SignalRejected as exc:
                 out.skip(exc.code)
                 continue  # the router dead-letters and audits bad input
-            rule = self.rules.rule_for(signal.source, signal.type, day)
+            found = self.rules.use(signal, now)
+            rule = found.rule
             if rule is None:
-                out.skip("rule_not_in_force")
-                continue  # the covenant allowing it is not in force today
+                out.skip(found.reason or "not_for_stacking")
+                continue  # no covenant in force allows it, or the rule's condition is not met
             observation = self.extractor.observe(signal)
             if observation is None:
                 out.skip("no_location")

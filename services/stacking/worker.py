@@ -81,7 +81,7 @@ def run_worker(*, batch_max: int = 1000) -> None:
     sql_store.create_schema()
     observed = stacking_observability(engine, MetricsSettings.from_env())
     store = TimedStackingStore(sql_store, observed.metrics)
-    rules = StackingRules(policy.covenants, config.purpose)
+    rules = StackingRules(policy, config.purpose)
     step = CountedStep(
         loaded.registry,
         policy,

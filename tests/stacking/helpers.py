@@ -64,7 +64,7 @@ def make_hub() -> Hub:
         loaded.policy,
         pseudonymiser,
         config,
-        StackingRules(loaded.policy.covenants, config.purpose),
+        StackingRules(loaded.policy, config.purpose),
     )
 
 

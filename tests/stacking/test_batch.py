@@ -28,8 +28,8 @@ def test_each_use_is_audited_under_the_rule_that_allows_stacking() -> None:
     for record in stacked.audit:
         assert record["action"] == "use" and record["recipient"] == STACKING_USE
         assert record["processing_activity"] == hub.config.purpose
-        rule = hub.rules.rule_for(record["origin"], record["object"], NOW.date())
-        assert rule is not None and record["covenant"]["rule"] == rule.rule_id
+        plans = hub.policy.stacking_plans[(record["origin"], record["object"])]
+        assert record["covenant"]["rule"] in {plan.ref.rule_id for plan in plans}
         assert record["subjects"] and all(p.startswith("p") for p in record["subjects"].values())
     audit = MemoryAuditStore()
     assert audit.record(stacked.audit, []) == len(stacked.audit)
@@ -81,3 +81,33 @@ def test_an_alert_is_routed_to_the_riec_with_the_location_pseudonymised() -> Non
         assert planted[alert.location].address not in orjson.dumps(payload).decode()
         assert payload["score"] == alert.score
         assert decision.subjects["address"] == alert.location
+
+
+def test_a_signal_outside_the_stacking_rules_region_is_not_used() -> None:
+    """Issue 11 item 6: the rule allowing stacking applies to RIEC NH municipalities only."""
+    hub = make_hub()
+    signer = DemoSigner()
+    regional = {  # (source, type) whose every stacking rule is limited to a region
+        key
+        for key, plans in hub.policy.stacking_plans.items()
+        if all(p.condition is not None and "regions." in p.condition.source for p in plans)
+    }
+    inside = [
+        e
+        for e in TRAFFIC.signals
+        if (e["source"], e["type"]) in regional and hub.step().run(records([e]), NOW).used == 1
+    ][:40]
+    assert len(inside) == 40
+    moved = []
+    for envelope in inside:
+        unsigned = {k: v for k, v in envelope.items() if k != "signature"}
+        data = dict(unsigned["data"], municipality="GM0363")  # Amsterdam: RIEC Amsterdam-Amstelland
+        moved.append(signer(dict(unsigned, data=data, id=f"{unsigned['id']}-ams")))
+    stacked = hub.step().run(records(moved), NOW)
+    assert stacked.signals == 40 and stacked.used == 0 and not stacked.audit
+    assert stacked.skipped == {"condition_not_met": 40}
+    # the router withholds them from the RIEC for the same reason
+    for envelope in moved[:5]:
+        outcome = process(orjson.dumps(envelope), hub.registry, hub.policy, NOW)
+        assert outcome.rejection is None
+        assert all(not (d.delivered and d.recipient == "riec-nh") for d in outcome.decisions)

@@ -17,7 +17,7 @@ from services.core.covenant.keyring import Keyring
 from services.core.covenant.transforms import ShareSpec, generaliser
 from services.core.decision import RuleRef
 from services.core.errors import CovenantError
-from services.core.policy import FieldStep, Plan, Policy
+from services.core.policy import FieldStep, Plan, Policy, StackingPlan
 from services.core.pseudonyms import Domain, Pseudonymiser
 from services.core.schema_registry import SchemaRegistry
 
@@ -30,6 +30,7 @@ def compile_policy(
         raise CovenantError(list(checked.errors))
     reversible = _reversible_domains(checked.rules)
     index: dict[tuple[str, str], list[Plan]] = defaultdict(list)
+    stacking: dict[tuple[str, str], list[StackingPlan]] = defaultdict(list)
     ordered = sorted(
         checked.rules,
         key=lambda c: (c.loaded.covenant.covenant, c.loaded.covenant.valid.from_, c.index),
@@ -38,6 +39,11 @@ def compile_policy(
         cov = checked_rule.loaded.covenant
         rule = checked_rule.rule
         ref = RuleRef(cov.covenant, cov.version, rule.id, rule.article, rule.purpose)
+        if rule.stacking:
+            use = StackingPlan(ref, cov, (cov.key, rule.id), checked_rule.condition)
+            for signal_type in rule.types:
+                for source in rule.from_:
+                    stacking[(source, signal_type)].append(use)
         for signal_type in rule.types:
             schema = registry.get(signal_type)
             for recipient in rule.to:
@@ -78,13 +84,8 @@ def compile_policy(
         suppliers=frozenset(suppliers),
         recipients=frozenset(recipients),
         keyring=Keyring(item.covenant for item in checked.covenants),
-        stacking={
-            (s, t)
-            for c in checked.rules
-            if c.rule.stacking
-            for s in c.rule.from_
-            for t in c.rule.types
-        },
+        stacking=frozenset(stacking),
+        stacking_plans={k: tuple(v) for k, v in stacking.items()},
     )
 
 

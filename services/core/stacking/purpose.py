@@ -1,7 +1,9 @@
 """Which covenant rule lets the hub stack a signal, and the audit record of that use.
 
 A signal is used for stacking only when a rule of a covenant version in force on the day it is
-processed names its source and type with ``stacking: true``. Every such use is audited as its
+processed names its source and type with ``stacking: true`` *and* that rule's condition is met
+for the signal (:meth:`services.core.policy.Policy.stacking_use` — the same evaluation as a
+delivery), so a signal outside a rule's region is never stacked. Every such use is audited as its
 own record (action ``use``, recipient :data:`STACKING_USE`), naming that rule and the stacking
 purpose, with the location's hub-internal pseudonyms as subjects — so a privacy officer sees
 per subject that a signal was stacked, and under which covenant article.
@@ -10,11 +12,14 @@ per subject that a signal was stacked, and under which covenant article.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, Final
 
 from services.core.covenant.model import Covenant
 from services.core.decision import RuleRef, exchange_id
+from services.core.policy import Policy, StackingUse
+from services.core.signal import Signal
 
 __all__ = ["ACTOR", "STACKING_USE", "StackingRules", "use_record"]
 
@@ -24,31 +29,23 @@ ACTOR: Final = "schakel-stacking"
 
 
 class StackingRules:
-    """Finds the rule allowing stacking of a (source, type) on a day (cached per day)."""
+    """Finds the rule that lets the hub stack one signal, citing it under the stacking purpose."""
 
-    def __init__(self, covenants: Iterable[Covenant], purpose: str) -> None:
-        self._covenants = sorted(covenants, key=lambda c: (c.covenant, c.version))
+    def __init__(self, policy: Policy, purpose: str) -> None:
+        self._policy = policy
         self._purpose = purpose
-        self._day: date | None = None
-        self._cache: dict[tuple[str, str], RuleRef | None] = {}
-        self.partner_kinds: Mapping[str, str] = _partner_kinds(self._covenants)
+        covenants = sorted(policy.covenants, key=lambda c: (c.covenant, c.version))
+        self.partner_kinds: Mapping[str, str] = _partner_kinds(covenants)
 
-    def rule_for(self, source: str, signal_type: str, day: date) -> RuleRef | None:
-        if day != self._day:
-            self._day, self._cache = day, {}
-        key = (source, signal_type)
-        if key not in self._cache:
-            self._cache[key] = self._find(source, signal_type, day)
-        return self._cache[key]
+    def use(self, signal: Signal, now: datetime) -> StackingUse:
+        """The rule (its purpose replaced by the stacking purpose), or why none applies."""
+        found = self._policy.stacking_use(signal, now)
+        if found.rule is None:
+            return found
+        return StackingUse(replace(found.rule, purpose=self._purpose))
 
-    def _find(self, source: str, signal_type: str, day: date) -> RuleRef | None:
-        for cov in self._covenants:
-            if not cov.in_force(day):
-                continue
-            for rule in cov.rules:
-                if rule.stacking and source in rule.from_ and signal_type in rule.types:
-                    return RuleRef(cov.covenant, cov.version, rule.id, rule.article, self._purpose)
-        return None
+    def rule_for(self, signal: Signal, now: datetime) -> RuleRef | None:
+        return self.use(signal, now).rule
 
 
 def _partner_kinds(covenants: Iterable[Covenant]) -> dict[str, str]:
