@@ -77,7 +77,7 @@ def tracked_changes(count: int, seed: int = 1) -> Changes:
 
 
 def workload(count: int) -> tuple[list[Signal], StackingConfig, Extractor]:
-    """Validated demo signals that some rule allows for stacking, and the stacking set-up."""
+    """Validated demo signals a stacking rule applies to, and the stacking set-up."""
     paths = Paths.from_env({})
     pseudonymiser = Pseudonymiser(MemoryKeyStore.for_tests())
     loaded = load_policy(
@@ -91,7 +91,7 @@ def workload(count: int) -> tuple[list[Signal], StackingConfig, Extractor]:
     signals: list[Signal] = []
     for envelope in traffic.signals:
         signal = accept_bytes(orjson.dumps(envelope), loaded.registry)
-        if policy.allows_stacking(signal):
+        if policy.stacking_use(signal, NOW).rule is not None:  # as the worker decides
             signals.append(signal)
     return signals[:count], config, Extractor(config, pseudonymiser, rules.partner_kinds)
 
