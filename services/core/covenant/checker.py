@@ -14,7 +14,9 @@ from datetime import date
 from itertools import combinations
 from typing import Protocol
 
+from services.core.covenant.cel_ast import parse
 from services.core.covenant.condition import CompiledCondition, compile_condition
+from services.core.covenant.condition_fields import check_fields
 from services.core.covenant.key_checks import check_keys
 from services.core.covenant.loader import LoadedCovenant, LoadResult
 from services.core.covenant.model import Rule
@@ -22,7 +24,7 @@ from services.core.covenant.problems import Problem
 from services.core.covenant.transforms import ShareSpec, TransformSpecError, parse_share
 from services.core.errors import ConditionError
 from services.core.regions import ReferenceData
-from services.core.schema_registry import FieldInfo, SchemaRegistry
+from services.core.schema_registry import FieldInfo, SchemaRegistry, SignalSchema
 
 CONDITION_VARIABLES = frozenset({"data", "source", "type", "time"})
 """What a rule's ``when`` may read besides ``regions``: the signal's data and attributes."""
@@ -295,9 +297,35 @@ def _check_rule(
                             f"use one of: {', '.join(sorted(schema.fields))}",
                         )
                         ok = False
+            if not _condition_fields_ok(rule, schemas, (*where, "when"), problem):
+                ok = False
     if not ok:
         return None
     return CheckedRule(item, index, rule, condition, shares, regions)
+
+
+def _condition_fields_ok(
+    rule: Rule,
+    schemas: list[SignalSchema],
+    where: tuple[str | int, ...],
+    problem: _Reporter,
+) -> bool:
+    """Report conditions that test identifiers or compare what can never match (per schema)."""
+    assert rule.when is not None  # noqa: S101 - only called for a rule with a condition
+    syntax = parse(rule.when)  # it compiled, so it parses
+    found: dict[tuple[str, str, int], list[str]] = {}
+    for schema in schemas:
+        for finding in check_fields(syntax, rule.when, schema.fields):
+            found.setdefault((finding.message, finding.hint, finding.column), []).append(
+                schema.type
+            )
+    for (message, hint, column), types in found.items():
+        problem(
+            where,
+            f"rule {rule.id!r}: {message} (at column {column}; {', '.join(types)})",
+            hint,
+        )
+    return not found
 
 
 def _share_mismatch(spec: ShareSpec, info: FieldInfo, reidentify: bool) -> tuple[str, str] | None:
