@@ -51,6 +51,11 @@ class CheckedRule:
     shares: dict[str, ShareSpec]
     regions: dict[str, frozenset[str]]
 
+    @property
+    def plain_fields(self) -> tuple[str, ...]:
+        """The fields this rule discloses in the clear (share value ``plain``)."""
+        return tuple(path for path, spec in self.shares.items() if spec.action == "plain")
+
 
 @dataclass
 class CheckResult:
@@ -65,6 +70,11 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def plain_rules(self) -> list[CheckedRule]:
+        """The valid rules that disclose identifiers in the clear, for the checker's listing."""
+        return [checked for checked in self.rules if checked.plain_fields]
 
 
 def check(
@@ -224,7 +234,7 @@ def _check_rule(
                 )
                 ok = False
 
-    reidentify = rule.reidentify == "on-request"
+    plain_declared = rule.plain_identifiers is not None
     shares: dict[str, ShareSpec] = {}
     for path, text in rule.share.items():
         try:
@@ -248,7 +258,9 @@ def _check_rule(
                 )
                 ok = False
                 continue
-            message = _share_mismatch(spec, info, reidentify)
+            message = _share_mismatch(spec, info, plain_declared) or _nested_identifier(
+                spec, info, schema
+            )
             if message:
                 problem(
                     (*where, "share", path),
@@ -256,6 +268,13 @@ def _check_rule(
                     message[1],
                 )
                 ok = False
+    if plain_declared and not any(spec.action == "plain" for spec in shares.values()):
+        problem(
+            (*where, "plain_identifiers"),
+            f"rule {rule.id!r} declares plain identifiers but shares no field as `plain`",
+            "remove `plain_identifiers`, or share the identifier field as `plain`",
+        )
+        ok = False
     for path in shares:
         parent = path.rsplit(".", 1)[0]
         if "." in path and parent in shares:
@@ -328,13 +347,31 @@ def _condition_fields_ok(
     return not found
 
 
-def _share_mismatch(spec: ShareSpec, info: FieldInfo, reidentify: bool) -> tuple[str, str] | None:
+def _share_mismatch(
+    spec: ShareSpec, info: FieldInfo, plain_declared: bool
+) -> tuple[str, str] | None:
     applies = spec.applies_to
     if applies == "any":
-        if info.identifier is not None and not reidentify:
+        if info.identifier is not None:
             return (
-                f"`keep` would disclose a raw {info.identifier} but the rule does not allow re-identification",
-                "use pseudonymise or a generaliser, or set `reidentify: on-request` if the covenant article allows disclosing it",
+                f"`keep` would disclose a raw {info.identifier}; an identifier in the clear "
+                "is its own declaration",
+                "use pseudonymise or a generaliser; or, where the law allows disclosing it, "
+                "write `plain` and declare `plain_identifiers: {legal_basis: ...}` on the rule",
+            )
+        return None
+    if applies == "plain":
+        if info.identifier is None:
+            return (
+                "`plain` is for identifier fields (it discloses them in the clear)",
+                "use keep for a field that is not an identifier",
+            )
+        if not plain_declared:
+            return (
+                f"`plain` discloses a raw {info.identifier}, but the rule declares no legal "
+                "basis for that",
+                'add `plain_identifiers: {legal_basis: "<law and article>"}` to the rule, '
+                "or use pseudonymise",
             )
         return None
     if applies == "identifier":
@@ -358,6 +395,22 @@ def _share_mismatch(spec: ShareSpec, info: FieldInfo, reidentify: bool) -> tuple
     if info.format in TIME_FORMATS or (info.json_type == "object" and info.format is None):
         return None
     return (f"{spec.text} applies to date or date-time fields", "use it on a date/date-time field")
+
+
+def _nested_identifier(
+    spec: ShareSpec, info: FieldInfo, schema: SignalSchema
+) -> tuple[str, str] | None:
+    """An object shared whole would disclose the identifiers inside it as they are."""
+    if info.json_type != "object" or spec.action == "pseudonymise":
+        return None
+    inside = [f.path for f in schema.identifier_fields if f.path.startswith(info.path + ".")]
+    if not inside:
+        return None
+    return (
+        f"{spec.text} on the object {info.path!r} would disclose the identifier(s) "
+        f"{', '.join(inside)} inside it",
+        "name the object's members one by one, each with its own share value",
+    )
 
 
 def _selector_hint(reference: ReferenceData) -> str:
