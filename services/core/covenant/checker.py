@@ -23,6 +23,7 @@ from services.core.covenant.model import Rule
 from services.core.covenant.problems import Problem
 from services.core.covenant.transforms import ShareSpec, TransformSpecError, parse_share
 from services.core.errors import ConditionError
+from services.core.pseudonyms import RESERVED_COVENANT_IDS
 from services.core.regions import ReferenceData
 from services.core.schema_registry import FieldInfo, SchemaRegistry, SignalSchema
 
@@ -109,6 +110,13 @@ def _check_covenant(
             )
         )
 
+    if cov.covenant in RESERVED_COVENANT_IDS:
+        problem(
+            ("covenant",),
+            f"covenant id {cov.covenant!r} is reserved for the hub's own pseudonym domains "
+            "(its recipients could receive the hub's cross-covenant pseudonyms)",
+            "give the covenant another id",
+        )
     if cov.valid.until is not None and cov.valid.until < cov.valid.from_:
         problem(
             ("valid", "until"), "validity ends before it starts", "make `until` later than `from`"
