@@ -89,6 +89,12 @@ EVASIONS = [
     'postcode4(data.ean) == "8716"',
     'data.score >= 0.8 || data.address.contains("Dorpsstraat")',
     'has(data.ean) && data.ean.matches("^87168")',
+    f'{{"{EAN}": true}}[data.ean]',
+    f'data.ean in {{"{EAN}": true}}',
+    f'has({{"k": data.ean}}.k) && {{"k": data.ean}}.k == "{EAN}"',
+    'data.ean.exists(c, c == "8")',
+    f'data.ean == "{EAN}" ? true : false',
+    f'[data.period, data.ean].exists(v, v == "{EAN}")',
 ]
 
 

@@ -100,3 +100,19 @@ def test_a_report_without_plain_disclosures_says_none(hub: Hub):
     assert sign_in(client, "admin").status_code == 303
     report = client.get("/api/report?covenant=no-such-covenant").json()
     assert report["plain_disclosures"] == {}
+
+
+def test_postgresql_counts_plain_disclosures_like_sqlite(hub: Hub, postgres_url: str):
+    from services.audit.queries import Period, Scope
+    from services.audit.report import covenant_report
+
+    store = SqlAuditStore.open(postgres_url)
+    store.record(hub.records, [])
+    store.close()
+    postgres = make_engine(postgres_url)
+    try:
+        left = covenant_report(hub.engine, "test-covenant", Period(), Scope.everything())
+        right = covenant_report(postgres, "test-covenant", Period(), Scope.everything())
+        assert right.plain_disclosures == left.plain_disclosures == [("anomaly-to-riec: ean", 8)]
+    finally:
+        postgres.dispose()
