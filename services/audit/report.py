@@ -1,17 +1,20 @@
 """The covenant report: how a covenant was used in a period, counted in the database.
 
 Counts per rule, per recipient, per month and per result, plus the most frequent reasons for
-withholding, all as ``GROUP BY`` queries with bound parameters. Months are counted with a
+withholding, all as ``GROUP BY`` queries with bound parameters; and every disclosure of an
+identifier in the clear (share value ``plain``), per rule and field, read from the hashed
+record bodies themselves. Months are counted with a
 ``CASE`` over month boundaries computed here, rather than a date function, because date
 functions differ between SQLite and PostgreSQL while comparisons do not.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Engine, case, func, select
 
 from services.audit.queries import Period, Scope, reason_expression, scoped, utc
@@ -21,6 +24,9 @@ MAX_MONTHS = 120
 """Longest period a report covers, in calendar months."""
 
 TOP_REASONS = 10
+
+PLAIN = "plain"
+"""The share value of an identifier disclosed in the clear (see docs/covenants.md#share)."""
 
 _R = audit_records.c
 
@@ -38,6 +44,8 @@ class Report:
     """``("2026-09", count)`` for every month of the period, empty months included."""
     by_result: list[tuple[str, int]]
     withheld_reasons: list[tuple[str, int]]
+    plain_disclosures: list[tuple[str, int]] = field(default_factory=list)
+    """``("rule-id: field", count)``: deliveries that disclosed that identifier in the clear."""
 
     def to_json(self) -> dict[str, Any]:
         def pairs(items: list[tuple[str, int]]) -> dict[str, int]:
@@ -53,6 +61,7 @@ class Report:
             "by_month": pairs(self.by_month),
             "by_result": pairs(self.by_result),
             "withheld_reasons": [{"reason": r, "count": n} for r, n in self.withheld_reasons],
+            "plain_disclosures": pairs(self.plain_disclosures),
         }
 
 
@@ -90,7 +99,34 @@ def covenant_report(engine: Engine, covenant_id: str, period: Period, scope: Sco
         reasons = grouped(reason_expression(engine), _R.result == "withheld")[:TOP_REASONS]
         bounds = _bounds(connection, where, scope, period)
         by_month = _months(connection, where, scope, bounds) if total else []
-    return Report(covenant_id, period, total, by_rule, by_recipient, by_month, by_result, reasons)
+        plain = _plain(connection, where, scope)
+    return Report(
+        covenant_id, period, total, by_rule, by_recipient, by_month, by_result, reasons, plain
+    )
+
+
+def _plain(
+    connection: Any, where: list[ColumnElement[bool]], scope: Scope
+) -> list[tuple[str, int]]:
+    """Count the fields disclosed as ``plain``, per rule, from the records' own bodies.
+
+    ``LIKE`` narrows the scan to bodies holding the JSON string ``"plain"`` (the same on SQLite
+    and PostgreSQL); each candidate is then parsed, so only a ``fields`` entry counts.
+    """
+    statement = scoped(
+        select(_R.body).where(*where, _R.result == "delivered", _R.body.like(f'%"{PLAIN}"%')),
+        scope,
+    )
+    counts: dict[str, int] = {}
+    for (body,) in connection.execute(statement):
+        record = orjson.loads(body)
+        fields = record.get("fields") or {}
+        rule = (record.get("covenant") or {}).get("rule") or "-"
+        for name, how in fields.items():
+            if how == PLAIN:
+                key = f"{rule}: {name}"
+                counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.items(), key=lambda p: (-p[1], p[0]))
 
 
 def _bounds(

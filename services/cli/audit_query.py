@@ -154,7 +154,7 @@ def report(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Count a covenant's decisions per rule, recipient, month and result, with the most
-    frequent reasons for withholding."""
+    frequent reasons for withholding and every identifier disclosed in the clear."""
     from services.audit.queries import Scope
     from services.audit.report import covenant_report
 
@@ -170,6 +170,7 @@ def report(
         "month": counted.by_month,
         "result": counted.by_result,
         "withheld_reason": counted.withheld_reasons,
+        "plain_disclosure": counted.plain_disclosures,  # identifiers disclosed in the clear
     }
     rows = [
         {"section": section, "key": key, "#count": count}

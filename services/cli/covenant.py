@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 
 from services.cli.output import console, print_problems
 from services.config import Paths, check_covenants
+from services.core.covenant.checker import CheckedRule
 from services.stacking.config_files import stacking_problems
 
 app = typer.Typer(help="Check and inspect covenant files.", no_args_is_help=True)
@@ -45,6 +46,7 @@ def check_command(
                 {
                     "ok": result.ok,
                     "covenants": [c.covenant.key for c in result.covenants],
+                    "plain_identifiers": [_plain(checked) for checked in result.plain_rules],
                     "problems": [
                         {
                             "file": p.file,
@@ -63,6 +65,20 @@ def check_command(
     else:
         out = console()
         print_problems(result.problems, out)
+        if result.plain_rules:
+            out.print(
+                f"Identifiers disclosed in plain by {len(result.plain_rules)} rule(s):",
+                markup=False,
+            )
+            for checked in result.plain_rules:
+                item = _plain(checked)
+                out.print(
+                    f"  {item['file']}:{item['line']}: {item['covenant']}/{item['rule']}: "
+                    f"{', '.join(checked.plain_fields)} to {', '.join(checked.rule.to)} "
+                    f"(legal basis: {item['legal_basis']})",
+                    markup=False,
+                    highlight=False,
+                )
         errors, warnings = len(result.errors), len(result.problems) - len(result.errors)
         verdict = "[green]OK[/green]" if result.ok else "[red]FAILED[/red]"
         out.print(
@@ -71,6 +87,20 @@ def check_command(
         )
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _plain(checked: CheckedRule) -> dict[str, Any]:
+    """A rule that discloses identifiers in the clear, as the checker lists it."""
+    declared = checked.rule.plain_identifiers
+    return {
+        "covenant": checked.loaded.covenant.key,
+        "rule": checked.rule.id,
+        "file": checked.loaded.file,
+        "line": checked.loaded.line("rules", checked.index),
+        "to": list(checked.rule.to),
+        "fields": list(checked.plain_fields),
+        "legal_basis": declared.legal_basis if declared else None,
+    }
 
 
 @app.command("schema")

@@ -33,6 +33,18 @@ from services.core.errors import KeyStoreError
 SECRET_BYTES = 32
 """Length of a pseudonym key secret (256 bits)."""
 
+LEGACY_DERIVATION = 1
+"""Domain keys of the hub's internal pseudonym domains are derived with the same label as a
+covenant's (``schakel/pseudonym/v1|hub|internal``): the scheme of every key made before
+Schakel separated them, kept so that their pseudonyms (subject index, stacking state, audit
+records) keep their meaning. See :mod:`services.core.pseudonyms`."""
+
+DERIVATION = 2
+"""Internal domains have a label of their own, which no covenant/recipient pair can produce:
+the scheme of every key made now (a new store, a rotation)."""
+
+DERIVATIONS = frozenset({LEGACY_DERIVATION, DERIVATION})
+
 ED25519_KEY_BYTES = 32
 """Length of a raw Ed25519 private or public key."""
 
@@ -47,7 +59,10 @@ class PseudonymKey:
     """One version of the pseudonym secret.
 
     ``retired`` is set when a newer version took over: a retired key makes no new pseudonyms
-    but still recognises and re-identifies the ones it made. The secret is left out of
+    but still recognises and re-identifies the ones it made. ``derivation`` is the scheme of
+    its domain keys (:data:`DERIVATION` for new keys, :data:`LEGACY_DERIVATION` for keys made
+    before the internal domains had labels of their own); it belongs to the key for life, so
+    a pseudonym always resolves the way it was made. The secret is left out of
     ``repr``/``str`` so logging a key never leaks it.
     """
 
@@ -55,6 +70,7 @@ class PseudonymKey:
     secret: bytes = field(repr=False)
     created: datetime
     retired: datetime | None = None
+    derivation: int = DERIVATION
 
     def __post_init__(self) -> None:
         if isinstance(self.version, bool) or not isinstance(self.version, int):
@@ -69,6 +85,11 @@ class PseudonymKey:
             )
         _require_aware(f"pseudonym key version {self.version} created", self.created)
         _require_aware(f"pseudonym key version {self.version} retired", self.retired)
+        if self.derivation not in DERIVATIONS or isinstance(self.derivation, bool):
+            raise KeyStoreError(
+                f"pseudonym key version {self.version} has an unknown derivation scheme; "
+                f"this Schakel knows {sorted(DERIVATIONS)}"
+            )
 
     @property
     def active(self) -> bool:
@@ -256,7 +277,8 @@ def active_key(keys: Sequence[PseudonymKey]) -> PseudonymKey:
 
 
 def rotated(keys: Sequence[PseudonymKey], secret: bytes, now: datetime) -> tuple[PseudonymKey, ...]:
-    """The key ring after a rotation: every active key retired at ``now``, a new version added."""
+    """The key ring after a rotation: every active key retired at ``now``, a new version added
+    (with the current derivation scheme; older versions keep theirs)."""
     newest = max((key.version for key in keys), default=0)
     kept = tuple(key if key.retired is not None else replace(key, retired=now) for key in keys)
     return (*kept, PseudonymKey(version=newest + 1, secret=secret, created=now))

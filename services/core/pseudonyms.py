@@ -2,23 +2,42 @@
 
 A *domain* is one recipient under one covenant. Inside a domain the same identifier always gets
 the same pseudonym, so a recipient can link its own signals; across domains the pseudonyms are
-unrelated, so two recipients cannot join their feeds (PRODUCT.md §4). The hub itself uses the
-:data:`INTERNAL` domain for stacking and look-ups; those pseudonyms never leave the hub.
+unrelated, so two recipients cannot join their feeds (PRODUCT.md §4). The hub itself uses
+*internal* domains — :data:`INTERNAL` for stacking and look-ups, and the stacking locator —
+whose pseudonyms never leave the hub and link across every covenant.
 
 Construction, per key version and domain:
 
 * a domain key is derived with HKDF-SHA256 from the version's secret, with
-  ``info = "schakel/pseudonym/v1|<covenant>|<recipient>|<hmac or siv>"``, once, then cached;
+  ``info = "<label>|<hmac or siv>"``, once, then cached. The label of a covenant domain is
+  ``schakel/pseudonym/v1|<covenant>|<recipient>``; that of an internal domain is
+  ``schakel/hub-internal/v1|<name>``, which no covenant/recipient pair can spell, whatever
+  their names (a key's ``derivation`` scheme 2, see :mod:`services.core.keys`);
 * the plaintext is ``f"{kind}\\x1f{canonical}"`` so equal values of different kinds differ;
 * **irreversible** domains: HMAC-SHA-256, truncated to 128 bits, base32 lower-case without
   padding, written ``p{version}.{token}``;
 * **reversible** domains (the covenant allows re-identification on request): deterministic
-  AES-SIV with the domain description as associated data, url-safe base64 without padding,
+  AES-SIV with the domain's label as associated data, url-safe base64 without padding,
   written ``r{version}.{token}``.
 
 The key version is part of the text, so keys can rotate without breaking history: old
 pseudonyms stay recognisable (:meth:`Pseudonymiser.all_pseudonyms`) and, in reversible
 domains, re-identifiable. This module is pure: keys come from a :class:`KeyStore`.
+
+**Why the label scheme belongs to the key.** Before internal domains had a label of their own,
+``INTERNAL`` was derived as the covenant domain ``hub``/``internal``: a covenant with id
+``hub`` and a recipient ``internal`` would have received the hub's own cross-covenant
+pseudonyms. Changing a derivation label changes every pseudonym made with it, and internal
+pseudonyms are stored (the subject index and the hash-chained audit records that AVG art. 15
+look-ups search, the stacking evidence, the locator tokens of open alerts), while covenant
+pseudonyms are held by recipients and named in re-identification requests. So the scheme is a
+property of the key version (:attr:`~services.core.keys.PseudonymKey.derivation`): every key
+made from now on (a new store, ``schakel keys rotate``) uses the separated labels; keys made
+before keep the old scheme for life, so everything they made resolves exactly as before (a
+rotation is already where pseudonyms change). Covenant domains derive as they always did under
+both schemes. For legacy keys the separation is enforced by the name: :class:`Domain` refuses
+a covenant domain under the reserved covenant id ``hub`` (and ``schakel covenant check``
+refuses such a covenant), so the old collision cannot be reached either.
 """
 
 from __future__ import annotations
@@ -38,13 +57,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.core.errors import KeyStoreError, SchakelError
-from services.core.keys import KeyStore
+from services.core.keys import LEGACY_DERIVATION, KeyStore
 
 if TYPE_CHECKING:
     from hashlib import _Hash
 
 __all__ = [
     "INTERNAL",
+    "RESERVED_COVENANT_IDS",
     "Domain",
     "PseudonymError",
     "Pseudonymiser",
@@ -52,6 +72,12 @@ __all__ = [
 ]
 
 _LABEL: Final = "schakel/pseudonym/v1"
+_INTERNAL_LABEL: Final = "schakel/hub-internal/v1"
+HUB: Final = "hub"
+"""The covenant id under which internal domains are shown (``hub/internal``)."""
+RESERVED_COVENANT_IDS: Final = frozenset({HUB})
+"""Covenant ids no covenant may use: with keys of the legacy derivation scheme, a covenant
+domain under ``hub`` would derive the hub's internal domain keys."""
 _SEPARATOR: Final = "\x1f"  # ASCII unit separator between kind and canonical value
 _HMAC_BYTES: Final = 16  # 128-bit tokens
 _HMAC_TOKEN_CHARS: Final = 26  # ceil(128 / 5)
@@ -89,7 +115,8 @@ def _check_name(what: str, value: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Domain:
-    """Where a pseudonym is valid: one recipient under one covenant.
+    """Where a pseudonym is valid: one recipient under one covenant, or one of the hub's
+    internal domains (``internal=True``; build those with :meth:`hub`).
 
     ``reversible`` is True where the covenant allows re-identification on request; such
     domains use AES-SIV, the others a one-way HMAC.
@@ -98,6 +125,7 @@ class Domain:
     covenant_id: str
     recipient: str
     reversible: bool
+    internal: bool = False
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,26 +133,45 @@ class Domain:
         # ("a|b", "c") and ("a", "b|c") must not share a domain key.
         _check_name("covenant id", self.covenant_id)
         _check_name("recipient", self.recipient)
-        object.__setattr__(self, "_hash", hash((self.covenant_id, self.recipient, self.reversible)))
+        if self.internal and self.covenant_id != HUB:
+            raise PseudonymError(f"an internal pseudonym domain lives under {HUB!r}")
+        if not self.internal and self.covenant_id in RESERVED_COVENANT_IDS:
+            raise PseudonymError(
+                f"covenant id {self.covenant_id!r} is reserved for the hub's own pseudonym "
+                "domains; give the covenant another id"
+            )
+        object.__setattr__(
+            self,
+            "_hash",
+            hash((self.covenant_id, self.recipient, self.reversible, self.internal)),
+        )
+
+    @classmethod
+    def hub(cls, name: str, *, reversible: bool) -> Domain:
+        """One of the hub's internal domains (its pseudonyms never leave the hub)."""
+        return cls(HUB, name, reversible, internal=True)
 
     def __hash__(self) -> int:
         # Computed once: a domain is part of every pseudonym cache key.
         return self._hash
 
-    def __reduce__(self) -> tuple[type[Domain], tuple[str, str, bool]]:
+    def __reduce__(self) -> tuple[type[Domain], tuple[str, str, bool, bool]]:
         # String hashes differ between processes: rebuild (and recompute) rather than copy.
-        return Domain, (self.covenant_id, self.recipient, self.reversible)
+        return Domain, (self.covenant_id, self.recipient, self.reversible, self.internal)
 
-    @property
-    def description(self) -> str:
-        """The domain as text: the AES-SIV associated data and the base of the HKDF info."""
+    def label(self, derivation: int) -> str:
+        """The domain as text under a key's derivation scheme: the AES-SIV associated data
+        and the base of the HKDF info. Internal and covenant labels never coincide (except
+        under the legacy scheme, where the reserved covenant id keeps them apart)."""
+        if self.internal and derivation != LEGACY_DERIVATION:
+            return f"{_INTERNAL_LABEL}|{self.recipient}"
         return f"{_LABEL}|{self.covenant_id}|{self.recipient}"
 
     def __str__(self) -> str:
         return f"{self.covenant_id}/{self.recipient}"
 
 
-INTERNAL: Final = Domain(covenant_id="hub", recipient="internal", reversible=False)
+INTERNAL: Final = Domain.hub("internal", reversible=False)
 """The hub-internal domain for stacking and look-ups. Its pseudonyms never leave the hub."""
 
 
@@ -181,7 +228,7 @@ def _message(kind: str, canonical: str) -> bytes:
 
 _HmacEntry = tuple[str, "_Hash", "_Hash"]
 _SivEntry = tuple[str, AESSIV, list[bytes]]
-_CacheKey = tuple[bytes, str, str]
+_CacheKey = tuple[bytes, int, "Domain"]
 
 PSEUDONYM_CACHE_SIZE: Final = 65_536
 """Entries of the per-process pseudonym cache (see :class:`Pseudonymiser`)."""
@@ -214,7 +261,7 @@ class Pseudonymiser:
         self._keys = keys
         self._hmac: dict[_CacheKey, _HmacEntry] = {}
         self._siv: dict[_CacheKey, _SivEntry] = {}
-        self._cached: Callable[[bytes, int, Domain, str, str], str] = (
+        self._cached: Callable[[bytes, int, int, Domain, str, str], str] = (
             lru_cache(maxsize=cache_size)(self._compute) if cache_size > 0 else self._compute
         )
 
@@ -223,31 +270,36 @@ class Pseudonymiser:
 
     # -- domain keys ---------------------------------------------------------------------
 
-    def _hmac_entry(self, domain: Domain, secret: bytes, version: int) -> _HmacEntry:
-        cache_key = (secret, domain.covenant_id, domain.recipient)
+    def _hmac_entry(
+        self, domain: Domain, secret: bytes, version: int, derivation: int
+    ) -> _HmacEntry:
+        cache_key = (secret, derivation, domain)
         entry = self._hmac.get(cache_key)
         if entry is None:
-            derived = _derive(secret, f"{domain.description}|hmac", _HMAC_KEY_BYTES)
+            derived = _derive(secret, f"{domain.label(derivation)}|hmac", _HMAC_KEY_BYTES)
             inner, outer = _hmac_states(derived)
             entry = (f"p{version}.", inner, outer)
             self._hmac[cache_key] = entry
         return entry
 
-    def _siv_entry(self, domain: Domain, secret: bytes, version: int) -> _SivEntry:
-        cache_key = (secret, domain.covenant_id, domain.recipient)
+    def _siv_entry(self, domain: Domain, secret: bytes, version: int, derivation: int) -> _SivEntry:
+        cache_key = (secret, derivation, domain)
         entry = self._siv.get(cache_key)
         if entry is None:
-            derived = _derive(secret, f"{domain.description}|siv", _SIV_KEY_BYTES)
-            entry = (f"r{version}.", AESSIV(derived), [domain.description.encode("utf-8")])
+            label = domain.label(derivation)
+            derived = _derive(secret, f"{label}|siv", _SIV_KEY_BYTES)
+            entry = (f"r{version}.", AESSIV(derived), [label.encode("utf-8")])
             self._siv[cache_key] = entry
         return entry
 
-    def _make(self, domain: Domain, secret: bytes, version: int, message: bytes) -> str:
+    def _make(
+        self, domain: Domain, secret: bytes, version: int, derivation: int, message: bytes
+    ) -> str:
         if domain.reversible:
-            prefix, siv, associated = self._siv_entry(domain, secret, version)
+            prefix, siv, associated = self._siv_entry(domain, secret, version, derivation)
             token = base64.urlsafe_b64encode(siv.encrypt(message, associated))
             return prefix + token.rstrip(b"=").decode("ascii")
-        prefix, inner, outer = self._hmac_entry(domain, secret, version)
+        prefix, inner, outer = self._hmac_entry(domain, secret, version, derivation)
         h = inner.copy()
         h.update(message)
         o = outer.copy()
@@ -264,12 +316,19 @@ class Pseudonymiser:
         """
         # The hot path: it runs for every identifier field times every recipient.
         key = self._keys.active_pseudonym_key()
-        return self._cached(key.secret, key.version, domain, kind, canonical)
+        return self._cached(key.secret, key.version, key.derivation, domain, kind, canonical)
 
     def _compute(
-        self, secret: bytes, version: int, domain: Domain, kind: str, canonical: str
+        self,
+        secret: bytes,
+        version: int,
+        derivation: int,
+        domain: Domain,
+        kind: str,
+        canonical: str,
     ) -> str:
-        """:meth:`pseudonym` without the cache (``secret`` and ``version`` of the active key)."""
+        """:meth:`pseudonym` without the cache (``secret``, ``version`` and ``derivation`` of
+        the active key)."""
         if not kind or not canonical or _SEPARATOR in kind:
             message = _message(kind, canonical)  # raises the precise error
         else:
@@ -278,10 +337,10 @@ class Pseudonymiser:
             except UnicodeEncodeError:
                 message = _message(kind, canonical)  # raises the precise error
         if domain.reversible:
-            return self._make(domain, secret, version, message)
-        entry = self._hmac.get((secret, domain.covenant_id, domain.recipient))
+            return self._make(domain, secret, version, derivation, message)
+        entry = self._hmac.get((secret, derivation, domain))
         if entry is None:
-            entry = self._hmac_entry(domain, secret, version)
+            entry = self._hmac_entry(domain, secret, version, derivation)
         prefix, inner, outer = entry
         h = inner.copy()
         h.update(message)
@@ -310,7 +369,7 @@ class Pseudonymiser:
         """
         message = _message(kind, canonical)
         return [
-            self._make(domain, key.secret, key.version, message)
+            self._make(domain, key.secret, key.version, key.derivation, message)
             for key in self._keys.pseudonym_keys()
         ]
 
@@ -352,7 +411,7 @@ class Pseudonymiser:
         # decodes to the same bytes but is not a pseudonym the hub issued.
         if not sealed or base64.urlsafe_b64encode(sealed).rstrip(b"=") != token.encode("ascii"):
             raise PseudonymError("the pseudonym token is not valid base64; it was altered")
-        _, siv, associated = self._siv_entry(domain, key.secret, key.version)
+        _, siv, associated = self._siv_entry(domain, key.secret, key.version, key.derivation)
         try:
             plain = siv.decrypt(sealed, associated)
         except (InvalidTag, ValueError):

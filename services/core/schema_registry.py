@@ -101,6 +101,19 @@ class FieldInfo:
     format: str | None
     identifier: str | None
     personal: bool
+    enum: tuple[Any, ...] | None = None
+    """The allowed values (``enum``) of a scalar field, or None."""
+    pattern: str | None = None
+    """The ``pattern`` a string field matches, or None."""
+    item_type: str | None = None
+    """For an array: the JSON type of its items (None for other fields)."""
+    item_enum: tuple[Any, ...] | None = None
+    """For an array: the allowed values of its items, or None."""
+
+    @property
+    def sensitive(self) -> bool:
+        """An identifier or personal data: what a covenant condition may not test."""
+        return self.identifier is not None or self.personal
 
 
 class _IdentifierStep(NamedTuple):
@@ -410,10 +423,27 @@ def _collect_fields(properties: Any, prefix: str, out: dict[str, FieldInfo]) -> 
             )
             _require(json_type == "string", f"{path}: an x-identifier field must be a string")
             _require(personal, f"{path}: an x-identifier field must be marked x-personal: true")
-        out[path] = FieldInfo(path, json_type, fmt, identifier, personal)
+        items = prop.get("items") if json_type == "array" else None
+        items = items if isinstance(items, dict) else {}
+        out[path] = FieldInfo(
+            path,
+            json_type,
+            fmt,
+            identifier,
+            personal,
+            enum=_enum(prop),
+            pattern=prop.get("pattern") if isinstance(prop.get("pattern"), str) else None,
+            item_type=items.get("type") if isinstance(items.get("type"), str) else None,
+            item_enum=_enum(items),
+        )
         if json_type == "object":
             _check_object(prop, f"{path}.")
             _collect_fields(prop["properties"], f"{path}.", out)
+
+
+def _enum(node: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    values = node.get("enum")
+    return tuple(values) if isinstance(values, list) else None
 
 
 def _check_object(node: Mapping[str, Any], prefix: str) -> None:

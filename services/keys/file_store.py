@@ -1,13 +1,13 @@
 """A key store in one JSON file, readable only by its owner.
 
-File format (``format_version`` 1)::
+File format (``format_version`` 2)::
 
     {
       "format": "schakel-keys",
-      "format_version": 1,
+      "format_version": 2,
       "pseudonym_keys": [
         {"version": 1, "secret": "<base64, 32 bytes>",
-         "created": "2025-03-01T12:00:00+00:00", "retired": null}
+         "created": "2025-03-01T12:00:00+00:00", "retired": null, "derivation": 2}
       ],
       "signing_key": {"key_id": "ed25519-<16 hex>", "private_key": "<base64, 32 raw bytes>",
                       "created": "2025-03-01T12:00:00+00:00"},
@@ -16,6 +16,11 @@ File format (``format_version`` 1)::
          "created": "...", "retired": "..."}
       ]
     }
+
+``derivation`` is the key's scheme for deriving domain keys (:mod:`services.core.keys`). A
+version 1 file (written before the scheme was recorded) is read with every key on the legacy
+scheme 1, which is how its pseudonyms were made; it is written back as version 2, so a Schakel
+too old to know the field refuses the file instead of deriving differently.
 
 The file is created atomically with mode 0600 (a temporary file opened with ``O_CREAT|O_EXCL``
 is hard-linked into place, which fails rather than overwrite an existing store) and updated by
@@ -44,7 +49,9 @@ from typing import Any, Final
 
 from services.core.errors import KeyStoreError
 from services.core.keys import (
+    DERIVATIONS,
     ED25519_KEY_BYTES,
+    LEGACY_DERIVATION,
     SECRET_BYTES,
     PseudonymKey,
     PublicSigningKey,
@@ -57,7 +64,8 @@ from services.core.keys import (
 from services.keys import new_pseudonym_secret, new_signing_key, utc_now
 
 FORMAT: Final = "schakel-keys"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+READABLE_VERSIONS: Final = frozenset({1, FORMAT_VERSION})
 FILE_MODE: Final = 0o600
 _MAX_FILE_BYTES: Final = 1 << 20  # a key file is a few KiB; anything bigger is not ours
 
@@ -221,6 +229,7 @@ def _encode(state: _State) -> bytes:
                 "secret": _b64(key.secret),
                 "created": _time(key.created),
                 "retired": _time(key.retired),
+                "derivation": key.derivation,
             }
             for key in state.pseudonym_keys
         ],
@@ -296,6 +305,15 @@ def _optional_datetime(obj: Mapping[str, Any], name: str, where: str) -> datetim
     return _datetime(obj, name, where)
 
 
+def _derivation(obj: Mapping[str, Any], where: str) -> int:
+    value = _field(obj, "derivation", where)
+    if isinstance(value, bool) or value not in DERIVATIONS:
+        raise _Malformed(
+            f"{where}.derivation must be one of {', '.join(str(d) for d in sorted(DERIVATIONS))}"
+        )
+    return int(value)
+
+
 def _key_id(obj: Mapping[str, Any], where: str) -> str:
     value = _field(obj, "key_id", where)
     if not isinstance(value, str) or not value:
@@ -308,11 +326,12 @@ def _decode(document: Any) -> _State:
     if root.get("format") != FORMAT:
         raise _Malformed(f'"format" must be "{FORMAT}"; this is not a Schakel key file')
     version = root.get("format_version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         shown = version if isinstance(version, int) else "(missing or not a number)"
         raise _Malformed(
-            f"format_version {shown} is not supported (this Schakel reads version "
-            f"{FORMAT_VERSION}); use the Schakel release that wrote it"
+            f"format_version {shown} is not supported (this Schakel reads versions "
+            f"{', '.join(str(v) for v in sorted(READABLE_VERSIONS))}); use the Schakel "
+            "release that wrote it"
         )
     pseudonym_keys = []
     for index, item in enumerate(_list(_field(root, "pseudonym_keys", "file"), "pseudonym_keys")):
@@ -327,6 +346,7 @@ def _decode(document: Any) -> _State:
                 secret=_bytes(entry, "secret", where, SECRET_BYTES),
                 created=_datetime(entry, "created", where),
                 retired=_optional_datetime(entry, "retired", where),
+                derivation=_derivation(entry, where) if version >= 2 else LEGACY_DERIVATION,
             )
         )
     signing = _object(_field(root, "signing_key", "file"), "signing_key")

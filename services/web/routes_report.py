@@ -31,6 +31,7 @@ def report_csv(report: Report) -> str:
         ("month", report.by_month),
         ("result", report.by_result),
         ("withheld_reason", report.withheld_reasons),
+        ("plain_disclosure", report.plain_disclosures),
     )
     for section, items in sections:
         for key, count in items:

@@ -90,9 +90,13 @@ def test_each_problem_names_file_line_and_fix(old, new, fragment, needle):
     assert "(fix: " in message
 
 
-def test_identifier_keep_is_fine_when_reidentification_is_allowed():
+def test_identifier_keep_is_refused_even_when_reidentification_is_allowed():
+    """`reidentify: on-request` (four eyes, per request) never turns into "always in the clear"
+    (plain disclosure is its own declaration: tests/core/test_plain_identifiers.py)."""
     text = covenant_text(ANOMALY_RULE.replace("ean: pseudonymise", "ean: keep"))
-    assert checked(text).ok
+    assert "reidentify: on-request" in text
+    message = only_error(text)
+    assert "raw ean" in message and "plain_identifiers" in message
     never = text.replace("reidentify: on-request", "reidentify: never")
     assert "raw ean" in only_error(never)
 

@@ -43,7 +43,9 @@ RIEC = Domain("nh-drugs-2025", "riec-nh", reversible=True)
 POLICE = Domain("nh-drugs-2025", "politie-nh", reversible=False)
 GEMEENTE = Domain("nh-drugs-2025", "gemeente-alkmaar", reversible=False)
 
-names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,15}", fullmatch=True)
+names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,15}", fullmatch=True).filter(
+    lambda name: name != "hub"  # reserved for internal domains (test_pseudonym_domains.py)
+)
 kinds = st.sampled_from(["ean", "postcode6", "kvk", "address", "licence_plate", "x"])
 values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60)
 
@@ -100,7 +102,11 @@ def test_pseudonym_text_shows_version_and_reversibility(pz):
 
 
 def test_internal_domain_is_the_irreversible_hub_domain():
-    assert Domain("hub", "internal", reversible=False) == INTERNAL
+    assert Domain.hub("internal", reversible=False) == INTERNAL
+    assert not INTERNAL.reversible
+    # no covenant domain can stand in for it (tests/core/test_pseudonym_domains.py)
+    with pytest.raises(PseudonymError, match="reserved"):
+        Domain("hub", "internal", reversible=False)
 
 
 def test_same_seed_gives_the_same_pseudonyms_in_a_new_process_state():

@@ -213,9 +213,10 @@ def test_file_format(tmp_path):
     store = FileKeyStore.create(path)
     document = json.loads(path.read_text())
     assert document["format"] == "schakel-keys"
-    assert document["format_version"] == 1
+    assert document["format_version"] == 2
     (key,) = document["pseudonym_keys"]
     assert key["version"] == 1
+    assert key["derivation"] == 2  # a new key derives internal domains with their own label
     assert base64.b64decode(key["secret"]) == store.active_pseudonym_key().secret
     assert key["retired"] is None
     assert document["signing_key"]["key_id"] == store.signing_key().key_id
@@ -329,7 +330,11 @@ def _delete(*keys: str | int) -> Edit:
     ("edit", "reason"),
     [
         (_set("format", value="something-else"), "not a Schakel key file"),
-        (_set("format_version", value=2), "format_version 2 is not supported"),
+        (_set("format_version", value=3), "format_version 3 is not supported"),
+        (_set("format_version", value=True), "is not supported"),
+        (_delete("pseudonym_keys", 0, "derivation"), "derivation is missing"),
+        (_set("pseudonym_keys", 0, "derivation", value=3), "derivation must be one of 1, 2"),
+        (_set("pseudonym_keys", 0, "derivation", value=True), "derivation must be one of"),
         (_delete("format_version"), "format_version"),
         (_delete("pseudonym_keys"), "pseudonym_keys is missing"),
         (_set("pseudonym_keys", value={}), "pseudonym_keys must be a list"),

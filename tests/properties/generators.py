@@ -16,8 +16,8 @@ from tests.core.builders import anomaly, covenant_text
 
 RECIPIENTS = ("riec-nh", "politie-nh", "gemeente-alkmaar")
 SHAREABLE: dict[str, tuple[str, ...]] = {
-    "ean": ("pseudonymise", "keep"),
-    "address": ("pseudonymise", "generalise:postcode4", "keep"),
+    "ean": ("pseudonymise", "plain"),
+    "address": ("pseudonymise", "generalise:postcode4", "plain"),
     "municipality": ("keep",),
     "score": ("keep", "generalise:band:0.1"),
     "period": ("keep", "generalise:week", "generalise:month"),
@@ -43,9 +43,9 @@ class GeneratedRule:
     def yaml(self, signal_type: str = "energy.consumption_anomaly.v1") -> str:
         share = "{" + ", ".join(f'{k}: "{v}"' for k, v in self.share.items()) + "}"
         when = f'  when: "{self.condition}"\n' if self.condition else ""
-        # keeping a raw identifier is only allowed where the article allows re-identification
-        keeps = any(self.share.get(f) == "keep" for f in IDENTIFIER_FIELDS)
-        reidentify = "  reidentify: on-request\n" if keeps else ""
+        # a raw identifier is only disclosed under a declared legal basis
+        plain = any(self.share.get(f) == "plain" for f in IDENTIFIER_FIELDS)
+        declared = '  plain_identifiers: {legal_basis: "Wet X art. 1"}\n' if plain else ""
         return (
             f"- id: {self.rule_id}\n"
             f'  article: "art. 1"\n'
@@ -56,7 +56,7 @@ class GeneratedRule:
             f"{when}"
             f"  share: {share}\n"
             f"  retention: P30D\n"
-            f"{reidentify}"
+            f"{declared}"
         )
 
 

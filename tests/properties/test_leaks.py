@@ -72,7 +72,7 @@ def test_recipients_get_only_what_their_rule_shares_and_no_raw_identifier(covena
                 assert shared_by(path, rule.share), f"{path} reached {decision.recipient}"
             feed_text = orjson.dumps(feed_message(decision, accepted)).decode()
             for field in IDENTIFIER_FIELDS:
-                if rule.share.get(field) == "keep":
+                if rule.share.get(field) == "plain":
                     continue
                 leaked = sorted(f for f in forms[field] if f in feed_text)
                 assert not leaked, (

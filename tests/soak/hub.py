@@ -163,7 +163,7 @@ def expectations(
             ids.add(audit_record(decision, actor="soak")["record_id"])
             for path, spec in decision.disclosed.items():
                 canary = fields.get((decision.signal_id, path))
-                if canary is not None and spec == "keep":
+                if canary is not None and spec in ("keep", "plain"):
                     kept.add((canary, decision.recipient))
     return ids, kept
 

@@ -62,6 +62,7 @@ from services.core.covenant.cel_functions import (
     RegexError,
     compile_regex,
     matches,
+    postcode_area,
     size,
     time_part,
     time_zone,
@@ -644,7 +645,7 @@ class Compiler:
                 f"{expr.function}() takes {wanted} argument(s), not {len(expr.args)}",
             )
 
-    def _call(self, expr: Call) -> Node:  # noqa: PLR0911 - one branch per function family
+    def _call(self, expr: Call) -> Node:  # noqa: PLR0911, PLR0912 - a branch per function family
         name = expr.function
         if expr.target is None:
             if name == "has":
@@ -657,6 +658,9 @@ class Compiler:
             if name == "matches":
                 self._arity(expr, 2)
                 return self._matches(expr, expr.args[0], expr.args[1])
+            if name == "postcode4":
+                self._arity(expr, 1)
+                return self._postcode4(expr)
             if name in _METHODS:
                 raise self.error(expr, f"{name}() is a method: write value.{name}(...)")
             raise self.error(expr, f"unknown function '{name}'")
@@ -675,7 +679,7 @@ class Compiler:
         if name in TIMESTAMP_ACCESSORS:
             self._arity(expr, 0, 1)
             return self._accessor(expr, target)
-        if name in _CONVERSIONS or name in ("has", "dyn"):
+        if name in _CONVERSIONS or name in ("has", "dyn", "postcode4"):
             raise self.error(expr, f"{name}() is not a method: write {name}(value)")
         raise self.error(expr, f"unknown function '{name}'")
 
@@ -731,6 +735,23 @@ class Compiler:
             kind,
             arg.deps,
             lambda: self.fast.call(convert, self.fast.operand(arg), label),
+        )
+
+    def _postcode4(self, expr: Call) -> Node:
+        arg = self.compile(expr.args[0])
+        self._expect(arg, expr, {STRING}, "postcode4() needs an address or postcode string")
+        label = self.label(expr)
+        af = arg.fn
+
+        def area(act: Activation) -> str:
+            return postcode_area(af(act), label)
+
+        return self.finish(
+            expr,
+            area,
+            STRING,
+            arg.deps,
+            lambda: self.fast.call(postcode_area, self.fast.operand(arg), label),
         )
 
     def _size(self, expr: Call, target: Expr) -> Node:

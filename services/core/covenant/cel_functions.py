@@ -4,6 +4,9 @@
 ``duration()`` follow the CEL spec: strict parsing (no Python leniencies such as ``int(" 5")``
 or ``float("1_0")``), int64/uint64 range checks, RFC 3339 timestamps and Go-style durations.
 ``matches`` uses RE2, so a pattern in a covenant can never backtrack catastrophically.
+``postcode4()`` is Schakel's own: the 4-digit postcode area of a canonical address or postcode,
+the one thing a condition may learn of such an identifier besides its presence (see
+:mod:`.condition_fields`).
 Errors are :class:`~services.core.errors.ConditionEvaluationError` naming the expression
 (``label``) and CEL types, never a value.
 """
@@ -44,6 +47,8 @@ from services.core.covenant.cel_values import (
     kind_of,
     no_overload,
 )
+from services.core.errors import IdentifierError
+from services.core.identifiers import postcode4 as _postcode4
 
 # --- conversions ----------------------------------------------------------------------------
 
@@ -297,6 +302,17 @@ def size(value: Any, label: str) -> int:
     if kind in (STRING, BYTES, LIST, MAP):
         return len(value)
     raise no_overload(label, "size()", value)
+
+
+def postcode_area(value: Any, label: str) -> str:
+    """``postcode4()``: ``1811AB 12A`` (or ``1811AB``) -> ``1811``, as ``generalise:postcode4``."""
+    if type(value) is not str and kind_name(value) != STRING:
+        raise no_overload(label, "postcode4()", value)
+    try:
+        return _postcode4(str(value))
+    except IdentifierError:
+        # the reason would be the same for every bad value; the value itself is never named
+        raise fail(label, "not a canonical address or postcode") from None
 
 
 class RegexError(ValueError):

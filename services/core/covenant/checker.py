@@ -14,15 +14,18 @@ from datetime import date
 from itertools import combinations
 from typing import Protocol
 
+from services.core.covenant.cel_ast import parse
 from services.core.covenant.condition import CompiledCondition, compile_condition
+from services.core.covenant.condition_fields import check_fields
 from services.core.covenant.key_checks import check_keys
 from services.core.covenant.loader import LoadedCovenant, LoadResult
 from services.core.covenant.model import Rule
 from services.core.covenant.problems import Problem
 from services.core.covenant.transforms import ShareSpec, TransformSpecError, parse_share
 from services.core.errors import ConditionError
+from services.core.pseudonyms import RESERVED_COVENANT_IDS
 from services.core.regions import ReferenceData
-from services.core.schema_registry import FieldInfo, SchemaRegistry
+from services.core.schema_registry import FieldInfo, SchemaRegistry, SignalSchema
 
 CONDITION_VARIABLES = frozenset({"data", "source", "type", "time"})
 """What a rule's ``when`` may read besides ``regions``: the signal's data and attributes."""
@@ -49,6 +52,11 @@ class CheckedRule:
     shares: dict[str, ShareSpec]
     regions: dict[str, frozenset[str]]
 
+    @property
+    def plain_fields(self) -> tuple[str, ...]:
+        """The fields this rule discloses in the clear (share value ``plain``)."""
+        return tuple(path for path, spec in self.shares.items() if spec.action == "plain")
+
 
 @dataclass
 class CheckResult:
@@ -63,6 +71,11 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def plain_rules(self) -> list[CheckedRule]:
+        """The valid rules that disclose identifiers in the clear, for the checker's listing."""
+        return [checked for checked in self.rules if checked.plain_fields]
 
 
 def check(
@@ -97,6 +110,13 @@ def _check_covenant(
             )
         )
 
+    if cov.covenant in RESERVED_COVENANT_IDS:
+        problem(
+            ("covenant",),
+            f"covenant id {cov.covenant!r} is reserved for the hub's own pseudonym domains "
+            "(its recipients could receive the hub's cross-covenant pseudonyms)",
+            "give the covenant another id",
+        )
     if cov.valid.until is not None and cov.valid.until < cov.valid.from_:
         problem(
             ("valid", "until"), "validity ends before it starts", "make `until` later than `from`"
@@ -222,7 +242,7 @@ def _check_rule(
                 )
                 ok = False
 
-    reidentify = rule.reidentify == "on-request"
+    plain_declared = rule.plain_identifiers is not None
     shares: dict[str, ShareSpec] = {}
     for path, text in rule.share.items():
         try:
@@ -246,7 +266,9 @@ def _check_rule(
                 )
                 ok = False
                 continue
-            message = _share_mismatch(spec, info, reidentify)
+            message = _share_mismatch(spec, info, plain_declared) or _nested_identifier(
+                spec, info, schema
+            )
             if message:
                 problem(
                     (*where, "share", path),
@@ -254,6 +276,13 @@ def _check_rule(
                     message[1],
                 )
                 ok = False
+    if plain_declared and not any(spec.action == "plain" for spec in shares.values()):
+        problem(
+            (*where, "plain_identifiers"),
+            f"rule {rule.id!r} declares plain identifiers but shares no field as `plain`",
+            "remove `plain_identifiers`, or share the identifier field as `plain`",
+        )
+        ok = False
     for path in shares:
         parent = path.rsplit(".", 1)[0]
         if "." in path and parent in shares:
@@ -295,18 +324,62 @@ def _check_rule(
                             f"use one of: {', '.join(sorted(schema.fields))}",
                         )
                         ok = False
+            if not _condition_fields_ok(rule, schemas, (*where, "when"), problem):
+                ok = False
     if not ok:
         return None
     return CheckedRule(item, index, rule, condition, shares, regions)
 
 
-def _share_mismatch(spec: ShareSpec, info: FieldInfo, reidentify: bool) -> tuple[str, str] | None:
+def _condition_fields_ok(
+    rule: Rule,
+    schemas: list[SignalSchema],
+    where: tuple[str | int, ...],
+    problem: _Reporter,
+) -> bool:
+    """Report conditions that test identifiers or compare what can never match (per schema)."""
+    assert rule.when is not None  # noqa: S101 - only called for a rule with a condition
+    syntax = parse(rule.when)  # it compiled, so it parses
+    found: dict[tuple[str, str, int], list[str]] = {}
+    for schema in schemas:
+        for finding in check_fields(syntax, rule.when, schema.fields):
+            found.setdefault((finding.message, finding.hint, finding.column), []).append(
+                schema.type
+            )
+    for (message, hint, column), types in found.items():
+        problem(
+            where,
+            f"rule {rule.id!r}: {message} (at column {column}; {', '.join(types)})",
+            hint,
+        )
+    return not found
+
+
+def _share_mismatch(
+    spec: ShareSpec, info: FieldInfo, plain_declared: bool
+) -> tuple[str, str] | None:
     applies = spec.applies_to
     if applies == "any":
-        if info.identifier is not None and not reidentify:
+        if info.identifier is not None:
             return (
-                f"`keep` would disclose a raw {info.identifier} but the rule does not allow re-identification",
-                "use pseudonymise or a generaliser, or set `reidentify: on-request` if the covenant article allows disclosing it",
+                f"`keep` would disclose a raw {info.identifier}; an identifier in the clear "
+                "is its own declaration",
+                "use pseudonymise or a generaliser; or, where the law allows disclosing it, "
+                "write `plain` and declare `plain_identifiers: {legal_basis: ...}` on the rule",
+            )
+        return None
+    if applies == "plain":
+        if info.identifier is None:
+            return (
+                "`plain` is for identifier fields (it discloses them in the clear)",
+                "use keep for a field that is not an identifier",
+            )
+        if not plain_declared:
+            return (
+                f"`plain` discloses a raw {info.identifier}, but the rule declares no legal "
+                "basis for that",
+                'add `plain_identifiers: {legal_basis: "<law and article>"}` to the rule, '
+                "or use pseudonymise",
             )
         return None
     if applies == "identifier":
@@ -330,6 +403,22 @@ def _share_mismatch(spec: ShareSpec, info: FieldInfo, reidentify: bool) -> tuple
     if info.format in TIME_FORMATS or (info.json_type == "object" and info.format is None):
         return None
     return (f"{spec.text} applies to date or date-time fields", "use it on a date/date-time field")
+
+
+def _nested_identifier(
+    spec: ShareSpec, info: FieldInfo, schema: SignalSchema
+) -> tuple[str, str] | None:
+    """An object shared whole would disclose the identifiers inside it as they are."""
+    if info.json_type != "object" or spec.action == "pseudonymise":
+        return None
+    inside = [f.path for f in schema.identifier_fields if f.path.startswith(info.path + ".")]
+    if not inside:
+        return None
+    return (
+        f"{spec.text} on the object {info.path!r} would disclose the identifier(s) "
+        f"{', '.join(inside)} inside it",
+        "name the object's members one by one, each with its own share value",
+    )
 
 
 def _selector_hint(reference: ReferenceData) -> str:

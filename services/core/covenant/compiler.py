@@ -110,7 +110,7 @@ def _step(
     domain: Domain,
 ) -> FieldStep:
     apply: Callable[[Any], Any] | None
-    if spec.action == "keep":
+    if spec.action in ("keep", "plain"):  # plain: an identifier, declared by the rule
         apply = None
     elif spec.action == "pseudonymise":
         if kind is None:  # the checker only lets identifier fields be pseudonymised

@@ -10,9 +10,7 @@ from typing import Any
 
 from services.core.covenant.model import Covenant
 
-SHARE_PATTERN = (
-    r"^(keep|pseudonymise|generalise:(postcode4|hour|day|week|month|year|band:[0-9]+(\.[0-9]+)?))$"
-)
+SHARE_PATTERN = r"^(keep|plain|pseudonymise|generalise:(postcode4|hour|day|week|month|year|band:[0-9]+(\.[0-9]+)?))$"
 
 
 def covenant_json_schema() -> dict[str, Any]:

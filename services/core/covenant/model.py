@@ -116,6 +116,20 @@ class RegionSelector(_Strict):
     province: Literal["Noord-Holland"] | None = None
 
 
+class PlainIdentifiers(_Strict):
+    """A rule's declaration that it discloses identifiers in the clear (share value ``plain``).
+
+    Disclosing a raw EAN, address or licence plate is a separate legal act from sharing a
+    pseudonym, so it is never implied (not by ``keep``, not by ``reidentify: on-request``):
+    the rule names the legal basis that allows it, and the checker, the covenant report and
+    the audit record show it as such.
+    """
+
+    legal_basis: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    """The provision that allows disclosing these identifiers in the clear (law and article,
+    or the covenant article that rests on it)."""
+
+
 class Rule(_Strict):
     """One covenant article turned into a rule: who may give what to whom, and how."""
 
@@ -131,6 +145,8 @@ class Rule(_Strict):
     reidentify: Reidentify = "never"
     stacking: bool = False
     """The signal may also be used by the hub's stacking (IIPSy) analysis."""
+    plain_identifiers: PlainIdentifiers | None = None
+    """Required when a ``share`` value is ``plain``: the legal basis of that disclosure."""
 
     @field_validator("retention")
     @classmethod

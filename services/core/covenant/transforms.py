@@ -1,4 +1,7 @@
-"""What a recipient gets of one field: ``keep``, ``pseudonymise`` or ``generalise:<method>``.
+"""What a recipient gets of one field: ``keep``, ``plain``, ``pseudonymise`` or ``generalise:<method>``.
+
+``plain`` is an identifier in the clear; it behaves like ``keep`` but is its own word, so that
+disclosing a raw identifier is always a visible, declared act (see ``plain_identifiers``).
 
 A share specification is parsed once at covenant load time into a :class:`ShareSpec`; the
 generalisers are pure functions from a canonical field value to a coarser value. Every field a
@@ -26,7 +29,8 @@ Generaliser = Callable[[Any], Any]
 
 
 class TransformSpecError(ValueError):
-    """A share specification that is not ``keep``, ``pseudonymise`` or a known generaliser."""
+    """A share specification that is not ``keep``, ``plain``, ``pseudonymise`` or a known
+    generaliser."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,17 +38,20 @@ class ShareSpec:
     """One parsed ``share`` entry."""
 
     text: str
-    action: str  # "keep" | "pseudonymise" | "generalise"
+    action: str  # "keep" | "plain" | "pseudonymise" | "generalise"
     method: str | None = None  # for generalise: "postcode4", "day", "week", "month", "year", "band"
     argument: str | None = None  # for band: the width, e.g. "0.1"
 
     @property
     def applies_to(self) -> str:
-        """Which kind of value the method accepts: 'any', 'identifier', 'location', 'time', 'number'."""
+        """Which kind of value the method accepts: 'any', 'identifier', 'plain', 'location',
+        'time', 'number'."""
         if self.action == "keep":
             return "any"
         if self.action == "pseudonymise":
             return "identifier"
+        if self.action == "plain":
+            return "plain"
         if self.method == "postcode4":
             return "location"
         if self.method == "band":
@@ -60,8 +67,10 @@ _BAND = re.compile(r"^band:([0-9]+(\.[0-9]+)?)$")
 def parse_share(text: object) -> ShareSpec:
     """Parse one share value; raise :class:`TransformSpecError` with the accepted forms."""
     if not isinstance(text, str):
-        raise TransformSpecError("must be a string: keep, pseudonymise or generalise:<method>")
-    if text in ("keep", "pseudonymise"):
+        raise TransformSpecError(
+            "must be a string: keep, plain, pseudonymise or generalise:<method>"
+        )
+    if text in ("keep", "plain", "pseudonymise"):
         return ShareSpec(text=text, action=text)
     if text.startswith("generalise:"):
         method = text.removeprefix("generalise:")
@@ -78,7 +87,7 @@ def parse_share(text: object) -> ShareSpec:
         if method == "band":
             raise TransformSpecError("band needs a width, e.g. generalise:band:0.1")
     raise TransformSpecError(
-        f"unknown share {text!r}; use keep, pseudonymise, or generalise:<method> with method one of "
+        f"unknown share {text!r}; use keep, plain, pseudonymise, or generalise:<method> with method one of "
         "postcode4, hour, day, week, month, year, band:<width>"
     )
 

@@ -17,7 +17,7 @@ from services.core.pseudonyms import Domain
 
 __all__ = ["LOCATOR", "Evidence", "Observation"]
 
-LOCATOR: Final = Domain(covenant_id="hub", recipient="stacking-locator", reversible=True)
+LOCATOR: Final = Domain.hub("stacking-locator", reversible=True)
 """Reversible hub-internal domain naming a stacked location in its alert; never leaves the hub."""
 
 
