@@ -73,7 +73,7 @@ def test_a_rule_out_of_force_or_without_stacking_allows_no_use() -> None:
 
 
 def test_a_condition_that_cannot_be_evaluated_allows_no_use() -> None:
-    rule = STACK_ONLY.replace('data.municipality == "GM0361"', 'data.pattern == "night"')
+    rule = STACK_ONLY.replace('data.municipality == "GM0361"', 'data.pattern == "cycle_12_12"')
     compiled = policy(covenant_text(rule.split("- id: anomaly-stacking-high-score")[0]))
     use = compiled.stacking_use(signal(anomaly(municipality="GM0361")), NOW)  # no pattern
     assert use.rule is None and use.reason == "condition_not_met"
