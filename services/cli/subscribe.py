@@ -12,6 +12,7 @@ import orjson
 import typer
 from aiokafka import AIOKafkaConsumer
 
+from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
 from services.hub.state import client_settings
 from services.router.topics import feed_topic, recipient_group
 
@@ -40,6 +41,7 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         session_timeout_ms=10_000,
+        **fetch_settings(FEED_PATH_WAIT_MS),
         **settings.client_kwargs_aiokafka(),
     )
     await consumer.start()

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
 from services.audit.engine import make_engine
+from services.broker.fetching import BACKGROUND_WAIT_MS, fetch_settings
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
 from services.core.coverage.facts import Fact
@@ -84,6 +85,7 @@ class CoverageWorker:
             max_poll_records=self._batch_max,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
+            **fetch_settings(BACKGROUND_WAIT_MS),
             **self._kafka.client_kwargs_aiokafka(),
         )
         await consumer.start()

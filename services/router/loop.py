@@ -32,6 +32,7 @@ from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
+from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
 from services.broker.settings import KafkaSettings
 from services.router.batch import Consumed, route_batch
 from services.router.policy_source import PolicySource
@@ -54,6 +55,9 @@ class LoopConfig:
     old membership at once instead of waiting for the group to expire it."""
     batch_max: int = 500
     poll_timeout_ms: int = 200
+    fetch_max_wait_ms: int = FEED_PATH_WAIT_MS
+    """How long an empty fetch waits at the broker; adds up to that to publish→feed latency
+    (:mod:`services.broker.fetching`)."""
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 2_000
     rebalance_timeout_ms: int = 20_000
@@ -125,6 +129,7 @@ class RouterLoop(BatchLoop):
             heartbeat_interval_ms=self._config.heartbeat_interval_ms,
             rebalance_timeout_ms=self._config.rebalance_timeout_ms,
             max_poll_interval_ms=max(self._config.rebalance_timeout_ms, 20_000),
+            **fetch_settings(self._config.fetch_max_wait_ms),
             **kwargs,
         )
         await self._producer.start()

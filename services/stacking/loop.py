@@ -31,6 +31,7 @@ from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
+from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
 from services.broker.settings import KafkaSettings
 from services.core.pseudonyms import Pseudonymiser
 from services.core.stacking.alerts import Alert, alert_envelope
@@ -54,6 +55,8 @@ class StackingLoopConfig:
     group_id: str = GROUP
     batch_max: int = 1000
     poll_timeout_ms: int = 200
+    fetch_max_wait_ms: int = FEED_PATH_WAIT_MS
+    """Alerts go back through the router, so this wait adds to an alert's latency too."""
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 2_000
     start_at: str = "earliest"
@@ -127,6 +130,7 @@ class StackingLoop(BatchLoop):
             max_poll_records=self._loop_config.batch_max,
             session_timeout_ms=self._loop_config.session_timeout_ms,
             heartbeat_interval_ms=self._loop_config.heartbeat_interval_ms,
+            **fetch_settings(self._loop_config.fetch_max_wait_ms),
             **kwargs,
         )
         await self._producer.start()
