@@ -21,6 +21,10 @@ SQLite always (a file in a temporary directory, as the hub runs it); PostgreSQL 
 suite's :class:`tests.postgres_fixtures.PostgresServer`, durability off as in the tests) or
 ``--postgres-url URL`` (an empty database of your own: its audit tables are written).
 
+Before a figure is printed the rows are counted in both databases (bench/verify.py): the hub's
+and the baseline's audit records must each equal the records appended, and the verification
+must have walked all of them; otherwise the script exits 3 (REFUSED).
+
     .venv/bin/python bench/audit.py [--records 1000000] [--postgres | --postgres-url URL] [--json]
 """
 
@@ -45,6 +49,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.observe import audit_rows  # noqa: E402
+from bench.verify import Counts, Refused, check, refusing  # noqa: E402
 from services.audit.bulk import bulk_writer, record_rows, subject_rows  # noqa: E402
 from services.audit.checkpoint import CheckpointPolicy  # noqa: E402
 from services.audit.checkpointer import Checkpointer  # noqa: E402
@@ -147,8 +153,11 @@ def measure(kind: str, url: str, baseline_url: str, count: int) -> dict[str, Any
             lambda: result_box.append(verify(chain_records(store), store.checkpoints(), public))
         )
         verification = result_box[0]
-        assert verification.ok, verification.message
-        assert verification.records == count
+        if not verification.ok or verification.records != count:
+            raise Refused(
+                f"{kind}: verification of the hub's chain walked {verification.records:,} of "
+                f"{count:,} records ({verification.message})"
+            )
         rng = random.Random(7)
         subjects = max(count // 10, 1)
         picks = [f"S-ean-{rng.randrange(subjects)}" for _ in range(LOOKUPS)]
@@ -160,10 +169,18 @@ def measure(kind: str, url: str, baseline_url: str, count: int) -> dict[str, Any
                 found += len(store.records_for_subject(pseudonym, limit=1000))
 
         lookup_s = timed(lookups) / LOOKUPS
-        assert found > 0
+        if not found:
+            raise Refused(f"{kind}: no subject look-up found a record")
     finally:
         store.close()
         baseline.close()
+    want = Counts(audit_records=count)
+    checked = {
+        "hub": check(f"{kind} hub", want, Counts(audit_records=audit_rows(url))).as_json(),
+        "baseline": check(
+            f"{kind} baseline", want, Counts(audit_records=audit_rows(baseline_url))
+        ).as_json(),
+    }
     hub_rate, base_rate = count / hub_s, count / base_s
     verify_rate = count / verify_s
     return {
@@ -182,6 +199,7 @@ def measure(kind: str, url: str, baseline_url: str, count: int) -> dict[str, Any
         "verify_extrapolated": count < 1_000_000,
         "verify_1m_ms": round(1_000_000 / verify_rate * 1000),
         "lookup_ms": round(lookup_s * 1000, 2),
+        "checked": checked,
     }
 
 
@@ -283,4 +301,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    refusing(main)

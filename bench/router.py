@@ -1,310 +1,414 @@
-"""Router throughput and latency on the embedded broker, next to a raw aiokafka passthrough.
+"""Router throughput and latency on an embedded broker, next to an equally tuned raw aiokafka
+passthrough doing the same fan-out (bench/sides.py has both sides).
 
-Workload: N demo signals (energy, water, housing, tips) pre-published to the partners'
-topics, each fanned out to 3 recipients by bench/covenants/fanout.yaml.
+Workload (bench/workload.py): signed demo signals (energy, water, housing, tips), each fanned
+out to 3 recipients by bench/covenants/fanout.yaml; decided offline first, and refused unless
+every signal is accepted (bench/verify.py).
 
-* hub: the router loop (validation, policy, pseudonyms, SQLite audit + outbox, 3 feed
-  messages per signal, offsets committed after the writes);
-* baseline: an aiokafka consumer/producer pair on the same topics that parses each signal
-  with the same JSON library and produces the same 3 copies — no validation, policy or audit;
+For each broker, every phase on a fresh broker and an empty SQLite audit file, each side in a
+child process of its own (nothing else in that process):
 
-both in this process on the same event loop, one after the other (no contention). Then the
-latency run: signals published at a steady rate while the router runs, publish→feed latency
-measured per delivered message (p50/p99).
+* throughput: the workload is published first, then the side consumes it; timed from the
+  start of its first batch to the end of its last, wall clock and the side's CPU time;
+* latency: the side waits for signals published at a steady ``--rate`` for ``--seconds``;
+  publish→feed latency per message of one recipient's feed, read by this process (p50/p99).
 
-    .venv/bin/python bench/router.py [--signals 30000] [--broker tansu|noida] [--rate 1000] [--json]
+After each phase the work is counted independently: feed messages (by exchange id) and dead
+letters read back from the broker, audit records as rows in the store; a figure is printed only
+if they equal what the workload implies, otherwise the script exits 3 (REFUSED). Ratio = router
+/ passthrough, both measured in the same run. The broker's own CPU time is reported beside.
+
+    .venv/bin/python bench/router.py [--signals 20000] [--broker tansu,noida] [--rate 1000]
+                                     [--seconds 20] [--repeat 1] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.audit.engine import make_engine  # noqa: E402
+from bench.observe import audit_rows, exchange_ids, process_cpu_s, read_topics  # noqa: E402
+from bench.sides import JOIN_TIMEOUT_S, serve  # noqa: E402
+from bench.verify import Counts, Expectation, Refused, check, check_exchanges, refusing  # noqa: E402
+from bench.workload import RECIPIENTS, Signal, expectation, policy_source, publish, workload  # noqa: E402
 from services.audit.store import SqlAuditStore  # noqa: E402
+from services.broker.embedded import BrokerKind, EmbeddedBroker  # noqa: E402
 from services.broker.factory import make_broker  # noqa: E402
+from services.broker.fetching import fetch_settings  # noqa: E402
 from services.broker.settings import KafkaSettings  # noqa: E402
 from services.broker.topics import KafkaTopicAdmin  # noqa: E402
-from services.config import Loaded, Paths, load_policy  # noqa: E402
 from services.core.decision import exchange_id  # noqa: E402
-from services.core.pseudonyms import Pseudonymiser  # noqa: E402
-from services.demo import generate  # noqa: E402
-from services.keys.testing import MemoryKeyStore  # noqa: E402
-from services.router.gc_tuning import tune_gc  # noqa: E402
-from services.router.loop import LoopConfig, RouterLoop  # noqa: E402
-from services.router.policy_source import PolicySource  # noqa: E402
-from services.router.topics import TopicLayout, feed_topic, signals_topic  # noqa: E402
+from services.router.topics import DEAD_LETTER, TopicLayout, feed_topic, signals_topic  # noqa: E402
 
-TYPES = {
-    "energy.consumption_anomaly.v1",
-    "water.abnormal_use.v1",
-    "housing.observation.v1",
-    "residents.anonymous_tip.v1",
-}
-RECIPIENTS = ["riec-nh", "politie-nh", "gemeente-alkmaar"]
-TARGET_RATIO = 0.5
-TARGET_P99_MS = 200.0
-BENCH_QUICK_ARGS = ["--signals", "1500", "--seconds", "10", "--rate", "200"]  # see bench/run.py
-BENCH_ARGS = ["--signals", "20000", "--seconds", "10"]  # make bench
+TARGET_RATIO = 0.3
+TARGET_P99_MS = 100.0
+LATENCY_RECIPIENT = "riec-nh"
+MIN_RATE_SHARE = 0.9
+"""A latency run whose publisher reached less than this share of ``--rate`` is refused."""
+BENCH_QUICK_ARGS = ["--signals", "1500", "--seconds", "3", "--rate", "300"]  # see bench/run.py
+BENCH_ARGS = ["--signals", "20000", "--seconds", "20", "--broker", "tansu,noida"]  # make bench
 
 
-def workload(count: int, seed: int) -> list[dict[str, object]]:
-    traffic = generate(count * 2, seed=seed, start=datetime(2026, 9, 1, tzinfo=UTC))
-    signals = [s for s in traffic.signals if s["type"] in TYPES]
-    out = []
-    for i in range(count):
-        s = dict(signals[i % len(signals)])
-        s["id"] = f"bench-{seed}-{i}"
-        out.append(s)
-    return out
+@dataclass
+class Phase:
+    """One side's run: its own figures and the counts checked afterwards."""
+
+    signals: int
+    seconds: float
+    cpu_s: float
+    broker_cpu_s: float
+    checked: Counts
+    latencies_ms: list[float] = field(default_factory=list)
+    published_rate: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.signals / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s / max(self.signals, 1) * 1e6
+
+    @property
+    def broker_cpu_us(self) -> float:
+        return self.broker_cpu_s / max(self.signals, 1) * 1e6
 
 
-def policy_source() -> PolicySource:
-    paths = Paths.from_env({})
-    pseudonymiser = Pseudonymiser(MemoryKeyStore.for_tests())
-    covenants = [ROOT / "bench" / "covenants"]
-
-    def load(today: date) -> Loaded:
-        return load_policy(covenants, paths.schemas, paths.reference, pseudonymiser, today=today)
-
-    return PolicySource(load, covenants, today=lambda: date(2026, 11, 22))
-
-
-async def publish(
-    settings: KafkaSettings, signals: list[dict[str, object]], rate: float | None = None
-) -> dict[str, float]:
-    producer = AIOKafkaProducer(
-        linger_ms=5, max_batch_size=256 * 1024, **settings.client_kwargs_aiokafka()
-    )
-    await producer.start()
-    sent_at: dict[str, float] = {}
-    try:
-        futures = []
-        started = time.perf_counter()
-        for i, signal in enumerate(signals):
-            if rate is not None:
-                delay = started + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            futures.append(
-                await producer.send(signals_topic(str(signal["source"])), orjson.dumps(signal))
-            )
-            sent_at[exchange_id(str(signal["source"]), str(signal["id"]), "riec-nh")] = (
-                time.perf_counter()
-            )
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    return sent_at
-
-
-async def passthrough(settings: KafkaSettings, topics: list[str], expected: int) -> float:
-    kwargs = settings.client_kwargs_aiokafka()
-    consumer = AIOKafkaConsumer(
-        *topics,
-        group_id="bench-passthrough",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=500,
-        session_timeout_ms=10_000,
-        **kwargs,
-    )
-    producer = AIOKafkaProducer(linger_ms=5, max_batch_size=256 * 1024, acks="all", **kwargs)
-    await consumer.start()
-    await producer.start()
-    seen = 0
-    started = None
-    try:
-        while seen < expected:
-            batches = await consumer.getmany(timeout_ms=200, max_records=500)
-            if not batches:
-                continue
-            started = started or time.perf_counter()
-            futures = []
-            for messages in batches.values():
-                for message in messages:
-                    body = orjson.loads(message.value)
-                    for recipient in RECIPIENTS:
-                        futures.append(
-                            await producer.send(
-                                f"base.{recipient}", orjson.dumps(body), key=message.key
-                            )
-                        )
-                    seen += 1
-            await asyncio.gather(*futures)
-            await consumer.commit({tp: ms[-1].offset + 1 for tp, ms in batches.items()})
-        return time.perf_counter() - (started or time.perf_counter())
-    finally:
-        await consumer.stop()
-        await producer.stop()
-
-
-async def router(
-    settings: KafkaSettings, topics: list[str], expected: int, db: Path
-) -> tuple[float, RouterLoop]:
-    store = SqlAuditStore(make_engine(f"sqlite:///{db}"))
-    store.create_schema()
-    loop = RouterLoop(
-        settings,
-        store,
-        policy_source(),
-        LoopConfig(topics=topics, group_id="bench-router"),
-        clock=lambda: datetime.now(UTC),
-    )
-    await loop.start()
-    task = asyncio.create_task(loop.run())
-    started = None
-    try:
-        while loop.stats.signals < expected:
-            if task.done():
-                task.result()
-            if started is None and loop.stats.signals:
-                started = time.perf_counter() - 0.0
-            await asyncio.sleep(0.005)
-        return time.perf_counter() - (started or time.perf_counter()), loop
-    finally:
-        await loop.stop()
-        await asyncio.wait_for(task, 30)
-        store.close()
-
-
-async def latency(
-    settings: KafkaSettings, topics: list[str], rate: float, seconds: float, db: Path
-) -> list[float]:
-    signals = workload(int(rate * seconds), seed=99)
-    store = SqlAuditStore(make_engine(f"sqlite:///{db}"))
-    store.create_schema()
-    loop = RouterLoop(
-        settings,
-        store,
-        policy_source(),
-        LoopConfig(topics=topics, group_id="bench-latency", batch_max=200, start_at="latest"),
-        clock=lambda: datetime.now(UTC),
-    )
-    await loop.start()
-    feed = AIOKafkaConsumer(
-        feed_topic("riec-nh"),
-        group_id="bench-latency-reader",
-        auto_offset_reset="latest",
-        **settings.client_kwargs_aiokafka(),
-    )
-    await feed.start()
-    # latest: only messages produced from now on; let both join their groups first
-    for _ in range(100):
-        await feed.getmany(timeout_ms=100)
-        if feed.assignment():
-            break
-    task = asyncio.create_task(loop.run())
-    await asyncio.sleep(6)  # Tansu makes a group join wait half the session timeout
-    arrivals: dict[str, float] = {}
-    stop = asyncio.Event()
-
-    async def read() -> None:
-        while not stop.is_set():
-            batch = await feed.getmany(timeout_ms=100)
-            now = time.perf_counter()
-            for messages in batch.values():
-                for message in messages:
-                    arrivals[orjson.loads(message.value)["exchange_id"]] = now
-
-    reader = asyncio.create_task(read())
-    sent = await publish(settings, signals, rate=rate)
-    deadline = time.monotonic() + 20
-    while len(sent.keys() & arrivals.keys()) < len(sent) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    stop.set()
-    await reader
-    print(
-        f"latency run: sent {len(sent)}, arrived {len(arrivals)}, router {loop.stats}",
-        file=sys.stderr,
-    )
-    await loop.stop()
-    await asyncio.wait_for(task, 30)
-    await feed.stop()
-    store.close()
-    return [(arrivals[k] - t) * 1000 for k, t in sent.items() if k in arrivals]
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:  # nothing arrived during the latency run (too short for the group join)
-        return float("inf")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def main_async(args: argparse.Namespace) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="schakel-bench-") as tmp:
-        broker = make_broker(args.broker, Path(tmp) / "broker")
+@contextmanager
+def fresh_broker(kind: BrokerKind) -> Iterator[tuple[EmbeddedBroker, KafkaSettings, Path]]:
+    """A new broker with the hub's topics and the passthrough's, and a scratch directory."""
+    with tempfile.TemporaryDirectory(prefix="schakel-bench-") as name:
+        tmp = Path(name)
+        broker = make_broker(kind, tmp / "broker")
         broker.start()
         try:
             settings = KafkaSettings.local(broker.bootstrap)
-            source = policy_source()
-            partners = sorted(source.current.policy.suppliers)
+            partners = sorted(policy_source().current.policy.suppliers)
             spec = TopicLayout().spec(partners, RECIPIENTS)
             spec.update({f"base.{r}": 4 for r in RECIPIENTS})
             with KafkaTopicAdmin(settings) as admin:
                 admin.ensure_topics(spec)
-            topics = [signals_topic(p) for p in partners]
-            await publish(settings, workload(args.signals, seed=1))
-            tune_gc()  # as a router worker process does (baseline and hub alike)
-            base_s = await passthrough(settings, topics, args.signals)
-            hub_s, loop = await router(settings, topics, args.signals, Path(tmp) / "audit.db")
-            latencies = await latency(
-                settings, topics, args.rate, args.seconds, Path(tmp) / "latency.db"
-            )
+            yield broker, settings, tmp
         finally:
             broker.stop()
-    hub_rate, base_rate = args.signals / hub_s, args.signals / base_s
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    return {
-        "name": f"router end to end ({args.broker}, 3 feeds + audit)",
-        "hub": round(hub_rate),
-        "baseline": round(base_rate),
-        "unit": "signals/s",
-        "ratio": round(hub_rate / base_rate, 3),
-        "target": f">= {TARGET_RATIO} x passthrough; p99 <= {TARGET_P99_MS:.0f} ms at {args.rate:.0f}/s",
-        "pass": hub_rate / base_rate >= TARGET_RATIO and p99 <= TARGET_P99_MS,
-        "p50_ms": round(p50, 1),
-        "p99_ms": round(p99, 1),
-        "latency_samples": len(latencies),
-        "delivered_per_signal": round(loop.stats.delivered / max(1, loop.stats.signals), 2),
+
+
+def input_topics() -> list[str]:
+    return [signals_topic(p) for p in sorted(policy_source().current.policy.suppliers)]
+
+
+class Child:
+    """One side in a child process (spawned: a clean interpreter, no state of this one)."""
+
+    def __init__(self, side: str, settings: KafkaSettings, db: str, expected: int) -> None:
+        self.side = side
+        context = multiprocessing.get_context("spawn")
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(
+            target=serve,
+            args=(side, settings.bootstrap, input_topics(), db, expected, 600.0, theirs),
+            daemon=True,
+        )
+        self._process.start()
+
+    async def message(self, timeout_s: float) -> dict[str, Any]:
+        if not await asyncio.to_thread(self._conn.poll, timeout_s):
+            raise Refused(f"the {self.side} side did not answer within {timeout_s:.0f} s")
+        message: dict[str, Any] = self._conn.recv()
+        if "error" in message:
+            raise Refused(f"the {self.side} side failed: {message['error']}")
+        return message
+
+    def close(self) -> None:
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+
+
+async def count_work(
+    side: str, settings: KafkaSettings, db: str, handled: int, expected: Expectation, n: int
+) -> Counts:
+    """Count what ``side`` left on the broker and in the store (not the side's own tally) and
+    check it against what the workload of ``n`` signals implies."""
+    if side == "passthrough":
+        want = Counts(signals=n, deliveries=n * len(RECIPIENTS))
+        copies = await read_topics(
+            settings, [f"base.{r}" for r in RECIPIENTS], expected=want.deliveries
+        )
+        return check("passthrough", want, Counts(signals=handled, deliveries=len(copies)))
+    feeds = await read_topics(
+        settings, [feed_topic(r) for r in RECIPIENTS], expected=expected.counts.deliveries
+    )
+    ids = exchange_ids(feeds)
+    check_exchanges("router", expected.exchange_ids, ids)
+    dead = await read_topics(settings, [DEAD_LETTER], expected=expected.counts.dead_letters)
+    found = Counts(
+        signals=handled, deliveries=len(ids), audit_records=audit_rows(db), dead_letters=len(dead)
+    )
+    return check("router", expected.counts, found)
+
+
+async def throughput(
+    kind: BrokerKind, side: str, signals: list[Signal], expected: Expectation
+) -> Phase:
+    with fresh_broker(kind) as (broker, settings, tmp):
+        db = f"sqlite:///{tmp / 'audit.db'}"
+        SqlAuditStore.open(db).close()
+        await publish(settings, signals)
+        child = Child(side, settings, db, len(signals))
+        try:
+            await child.message(JOIN_TIMEOUT_S + 30)
+            broker_cpu = process_cpu_s(pid(broker))
+            done = await child.message(600)
+            broker_cpu = process_cpu_s(pid(broker)) - broker_cpu
+        finally:
+            child.close()
+        checked = await count_work(side, settings, db, int(done["signals"]), expected, len(signals))
+    print(
+        f"{kind} {side} throughput: {done['signals'] / max(done['seconds'], 1e-9):,.0f} signals/s, "
+        f"CPU {done['cpu_s'] / len(signals) * 1e6:,.0f} µs/signal",
+        file=sys.stderr,
+    )
+    return Phase(int(done["signals"]), done["seconds"], done["cpu_s"], broker_cpu, checked)
+
+
+def pid(broker: EmbeddedBroker) -> int:
+    if broker.pid is None:
+        raise Refused(f"the {broker.name} broker is not running")
+    return broker.pid
+
+
+class Reader:
+    """Notes when each message of one output topic arrives (this process, tuned like a feed
+    reader), keyed as ``key_of`` says."""
+
+    def __init__(self, settings: KafkaSettings, topic: str, key_of: Callable[[bytes], Any]) -> None:
+        self.arrivals: dict[Any, float] = {}
+        self._topic = topic
+        self._key_of = key_of
+        self._stop = asyncio.Event()
+        self._consumer = AIOKafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **fetch_settings(),
+            **settings.client_kwargs_aiokafka(),
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        await self._consumer.topics()
+        parts = [
+            TopicPartition(self._topic, p)
+            for p in self._consumer.partitions_for_topic(self._topic) or ()
+        ]
+        if not parts:
+            raise Refused(f"{self._topic} has no partitions")
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_beginning(*parts)
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            batch = await self._consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for messages in batch.values():
+                for message in messages:
+                    self.arrivals.setdefault(self._key_of(message.value or b""), now)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def close(self) -> None:
+        self._stop.set()
+        await self._consumer.stop()
+
+
+async def latency(
+    kind: BrokerKind, side: str, signals: list[Signal], expected: Expectation, rate: float
+) -> Phase:
+    router = side == "router"
+    sent_key: dict[Any, tuple[str, str]] = {}
+    if router:
+        for s in signals:
+            key = exchange_id(str(s["source"]), str(s["id"]), LATENCY_RECIPIENT)
+            if key in expected.exchange_ids:
+                sent_key[key] = (str(s["source"]), str(s["id"]))
+        topic = feed_topic(LATENCY_RECIPIENT)
+
+        def key_of(value: bytes) -> Any:
+            return str(orjson.loads(value)["exchange_id"])
+    else:
+        sent_key = {
+            (str(s["source"]), str(s["id"])): (str(s["source"]), str(s["id"])) for s in signals
+        }
+        topic = f"base.{LATENCY_RECIPIENT}"
+
+        def key_of(value: bytes) -> Any:
+            body = orjson.loads(value)
+            return (str(body["source"]), str(body["id"]))
+
+    with fresh_broker(kind) as (broker, settings, tmp):
+        db = f"sqlite:///{tmp / 'audit.db'}"
+        SqlAuditStore.open(db).close()
+        child = Child(side, settings, db, len(signals))
+        reader = Reader(settings, topic, key_of)
+        try:
+            await child.message(JOIN_TIMEOUT_S + 30)
+            await reader.start()
+            reading = asyncio.create_task(reader.run())
+            broker_cpu = process_cpu_s(pid(broker))
+            published = await publish(settings, signals, rate=rate)
+            done = await child.message(600)
+            broker_cpu = process_cpu_s(pid(broker)) - broker_cpu
+            deadline = time.monotonic() + 30
+            while not sent_key.keys() <= reader.arrivals.keys() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            reader.stop()
+            await reading
+        finally:
+            await reader.close()
+            child.close()
+        checked = await count_work(side, settings, db, int(done["signals"]), expected, len(signals))
+    missing = len(sent_key.keys() - reader.arrivals.keys())
+    if missing:
+        raise Refused(
+            f"{side} latency run: {missing:,} of {len(sent_key):,} messages never reached {topic}"
+        )
+    if published.rate < MIN_RATE_SHARE * rate:
+        raise Refused(
+            f"{side} latency run: the publisher reached only {published.rate:,.0f} of "
+            f"{rate:,.0f} signals/s (the machine is too busy for a steady rate)"
+        )
+    lat = [(reader.arrivals[k] - published.sent_at[v]) * 1000 for k, v in sent_key.items()]
+    print(
+        f"{kind} {side} latency at {published.rate:,.0f}/s: p50 {percentile(lat, 0.5):.1f} ms, "
+        f"p99 {percentile(lat, 0.99):.1f} ms over {len(lat):,} messages; CPU "
+        f"{done['cpu_s'] / len(signals) * 1e6:,.0f} µs/signal",
+        file=sys.stderr,
+    )
+    return Phase(
+        int(done["signals"]),
+        done["seconds"],
+        done["cpu_s"],
+        broker_cpu,
+        checked,
+        lat,
+        published.rate,
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def best(phases: list[Phase]) -> Phase:
+    """The fastest of repeated runs (a shared machine only ever makes a run slower)."""
+    return max(phases, key=lambda p: p.rate)
+
+
+async def measure(kind: BrokerKind, args: argparse.Namespace) -> list[dict[str, Any]]:
+    signals = workload(args.signals, seed=1)
+    expected = expectation(signals)
+    runs: dict[str, list[Phase]] = {"passthrough": [], "router": []}
+    for _ in range(args.repeat):  # interleaved, so a noisy minute hits both sides alike
+        for side, phases in runs.items():
+            phases.append(await throughput(kind, side, signals, expected))
+    base, hub = best(runs["passthrough"]), best(runs["router"])
+    steady = workload(round(args.rate * args.seconds), seed=99)
+    steady_expected = expectation(steady)
+    lat = {
+        side: await latency(kind, side, steady, steady_expected, args.rate)
+        for side in ("passthrough", "router")
     }
+    ratio = hub.rate / base.rate
+    p99 = {side: percentile(phase.latencies_ms, 0.99) for side, phase in lat.items()}
+    p50 = {side: percentile(phase.latencies_ms, 0.5) for side, phase in lat.items()}
+    return [
+        {
+            "name": f"router throughput ({kind}, 1 worker, SQLite audit, 3 feeds)",
+            "hub": round(hub.rate),
+            "baseline": round(base.rate),
+            "unit": "signals/s",
+            "ratio": round(ratio, 3),
+            "target": f">= {TARGET_RATIO} x passthrough",
+            "pass": ratio >= TARGET_RATIO,
+            "hub_cpu_us": round(hub.cpu_us, 1),
+            "baseline_cpu_us": round(base.cpu_us, 1),
+            "hub_broker_cpu_us": round(hub.broker_cpu_us, 1),
+            "baseline_broker_cpu_us": round(base.broker_cpu_us, 1),
+            "runs": {side: [round(p.rate) for p in phases] for side, phases in runs.items()},
+            "checked": {"router": hub.checked.as_json(), "passthrough": base.checked.as_json()},
+        },
+        {
+            "name": f"router latency, p99 publish→feed at {args.rate:,.0f}/s ({kind}, 1 worker)",
+            "hub": round(p99["router"], 1),
+            "baseline": round(p99["passthrough"], 1),
+            "unit": "ms",
+            "ratio": round(p99["router"] / max(p99["passthrough"], 1e-9), 2),
+            "target": f"p99 <= {TARGET_P99_MS:.0f} ms",
+            "pass": p99["router"] <= TARGET_P99_MS,
+            "hub_p50_ms": round(p50["router"], 1),
+            "baseline_p50_ms": round(p50["passthrough"], 1),
+            "hub_cpu_us": round(lat["router"].cpu_us, 1),
+            "baseline_cpu_us": round(lat["passthrough"].cpu_us, 1),
+            "published_per_s": round(lat["router"].published_rate),
+            "samples": len(lat["router"].latencies_ms),
+            "checked": {
+                "router": lat["router"].checked.as_json(),
+                "passthrough": lat["passthrough"].checked.as_json(),
+            },
+        },
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--signals", type=int, default=30_000)
-    parser.add_argument("--broker", choices=["tansu", "noida"], default="tansu")
+    parser.add_argument("--signals", type=int, default=20_000)
+    parser.add_argument("--broker", default="tansu", help="tansu, noida or both: tansu,noida")
     parser.add_argument("--rate", type=float, default=1000.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--repeat", type=int, default=1, help="throughput runs, best kept")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(main_async(args))
+    kinds: list[BrokerKind] = []
+    for name in args.broker.split(","):
+        if name.strip() not in ("tansu", "noida"):
+            parser.error(f"unknown broker {name!r}; use tansu, noida or tansu,noida")
+        kinds.append(name.strip())  # type: ignore[arg-type]
+    results = [row for kind in kinds for row in asyncio.run(measure(kind, args))]
     if args.json:
-        print(orjson.dumps(result).decode())
+        print(orjson.dumps(results).decode())
         return
-    print(f"signals: {args.signals:,}  broker: {args.broker}  cores: {os.cpu_count()}")
-    print(f"hub (router loop, policy, SQLite audit, 3 feeds): {result['hub']:>8,} signals/s")
-    print(f"baseline (aiokafka passthrough, 3 copies):       {result['baseline']:>8,} signals/s")
-    print(f"ratio hub/baseline: {result['ratio']}   (target >= {TARGET_RATIO})")
-    print(
-        f"latency at {args.rate:.0f} signals/s: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms "
-        f"over {result['latency_samples']} messages (target p99 <= {TARGET_P99_MS:.0f} ms)"
-    )
-    print("PASS" if result["pass"] else "FAIL")
+    print(f"signals: {args.signals:,}  cores: {os.cpu_count()}  load: {os.getloadavg()[0]:.1f}")
+    for row in results:
+        print(
+            f"{row['name']}: router {row['hub']:,} vs passthrough {row['baseline']:,} {row['unit']}"
+            f" (ratio {row['ratio']}); CPU µs/signal router {row['hub_cpu_us']}, passthrough "
+            f"{row['baseline_cpu_us']}; target {row['target']}: "
+            f"{'PASS' if row['pass'] else 'FAIL'}"
+        )
+        print(f"  checked: {row['checked']}")
 
 
 if __name__ == "__main__":
-    main()
+    refusing(main)

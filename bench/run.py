@@ -6,7 +6,12 @@ The convention a benchmark follows to appear here:
 * with ``--json`` it prints its result as JSON on stdout — one object, or a list of objects,
   per line — each with ``name``, ``hub``, ``baseline``, ``unit``, ``ratio`` (hub/baseline),
   ``target`` (text, or a mapping of target -> met) and ``pass`` (true, false, or null for a
-  row that has no target of its own). Anything else it prints goes to stderr or is ignored;
+  row that has no target of its own), and ``checked``: the counts it verified before printing
+  the figure (signals, deliveries, audit records, dead letters ...; see bench/verify.py). A row
+  without them is shown as an error, not a figure. Optional ``hub_cpu_us`` / ``baseline_cpu_us``
+  (CPU µs per unit) fill the CPU column. Anything else it prints goes to stderr or is ignored;
+* a benchmark that finds the work it timed not done prints no figure and exits 3
+  (``bench.verify.refusing``); its row reads REFUSED with the reason;
 * two module-level literals give its sizes: ``BENCH_QUICK_ARGS = ["--signals", "2000"]`` for
   ``make bench-quick`` (seconds, to check the harness) and optionally ``BENCH_ARGS`` for
   ``make bench`` (default: no arguments, the script's own defaults). They are read from the
@@ -14,8 +19,9 @@ The convention a benchmark follows to appear here:
 
 ``make bench`` (``--write-docs``) also rewrites the summary table at the top of
 docs/performance.md (between the ``bench:begin``/``bench:end`` markers) with the machine's
-core count and the date; the analysis below the table is left alone. Raw results go to
-``out/bench/results.json``.
+core count, load average and the date; the analysis below the table is left alone. It leaves
+the document alone when any benchmark failed or refused: the table only ever holds checked
+figures. Raw results go to ``out/bench/results.json``.
 
     .venv/bin/python bench/run.py [--quick] [--write-docs] [--only core,router] [--timeout S]
 """
@@ -41,6 +47,9 @@ ROOT = BENCH.parent
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SKIP = {"run.py"}
+MODULES = {"verify.py", "observe.py", "workload.py", "sides.py"}
+"""Shared code of the benchmarks, not benchmarks."""
+REFUSED_EXIT = 3  # bench.verify.REFUSED_EXIT (not imported: run.py runs without the hub)
 FALLBACK_ARGS: dict[str, dict[str, list[str]]] = {
     # scripts that predate the BENCH_*_ARGS convention (or belong to another change)
     "audit.py": {"quick": ["--records", "5000"], "full": ["--records", "200000", "--postgres"]},
@@ -62,9 +71,14 @@ class Row:
     notes: str = ""
     error: str = ""
     seconds: float = 0.0
+    cpu: str = ""
+    checked: dict[str, Any] | None = None
+    refused: bool = False
 
     @property
     def verdict(self) -> str:
+        if self.refused:
+            return "REFUSED"
         if self.error:
             return "ERROR"
         return {True: "pass", False: "FAIL", None: "-"}[self.passed]
@@ -118,6 +132,12 @@ def rows_from(bench: str, payload: Any, seconds: float) -> list[Row]:
         if not isinstance(ratio, int | float) and hub and base:
             ratio = hub / base
         passed = item.get("pass")
+        checked = item.get("checked")
+        if not isinstance(checked, dict) or not checked:
+            out.append(
+                error_row(bench, f"{name}: a figure without the counts it checked (see verify.py)")
+            )
+            continue
         out.append(
             Row(
                 bench,
@@ -131,12 +151,21 @@ def rows_from(bench: str, payload: Any, seconds: float) -> list[Row]:
                 notes=", ".join(
                     f"{k} {v if v is not None else 'n/a'}"
                     for k, v in item.items()
-                    if k.endswith("_ms")
+                    if k.endswith("_ms") and k not in ("hub", "baseline")
                 ),
                 seconds=seconds,
+                cpu=_cpu(item),
+                checked=checked,
             )
         )
     return out
+
+
+def _cpu(row: dict[str, Any]) -> str:
+    """``hub / baseline`` CPU µs per unit, where the script reports them."""
+    figures = [row.get("hub_cpu_us"), row.get("baseline_cpu_us")]
+    shown = [f"{v:,.0f}" if isinstance(v, int | float) else "-" for v in figures]
+    return "" if figures == [None, None] else " / ".join(shown)
 
 
 def run_one(script: Path, quick: bool, timeout: float) -> list[Row]:
@@ -157,6 +186,14 @@ def run_one(script: Path, quick: bool, timeout: float) -> list[Row]:
                 rows.extend(rows_from(script.stem, orjson.loads(line), seconds))
             except orjson.JSONDecodeError:
                 continue
+    if done.returncode == REFUSED_EXIT:
+        reason = next(
+            (line for line in reversed(done.stderr.splitlines()) if "REFUSED" in line),
+            "the work it timed was not done",
+        )
+        refused = error_row(script.stem, reason.strip()[:300])
+        refused.refused = True
+        return [refused]  # and no figure, whatever it printed
     if done.returncode != 0 or not rows:
         tail = (done.stderr.strip().splitlines() or ["no JSON result on stdout"])[-1]
         rows.append(error_row(script.stem, f"exit {done.returncode}: {tail[:160]}"))
@@ -172,7 +209,17 @@ def _figure(value: float | None) -> str:
 
 
 def table(rows: list[Row], markdown: bool) -> str:
-    head = ["benchmark", "hub", "baseline", "unit", "ratio", "target", "result", "notes"]
+    head = [
+        "benchmark",
+        "hub",
+        "baseline",
+        "unit",
+        "ratio",
+        "CPU µs (hub / baseline)",
+        "target",
+        "result",
+        "notes",
+    ]
     body = [
         [
             r.name,
@@ -180,8 +227,9 @@ def table(rows: list[Row], markdown: bool) -> str:
             _figure(r.baseline),
             r.unit,
             "-" if r.ratio is None else f"{r.ratio:.3g}",
+            r.cpu or "-",
             (r.error or r.target).replace("|", "\\|") if markdown else r.error or r.target,
-            r.verdict if not markdown or r.verdict != "FAIL" else "**FAIL**",
+            f"**{r.verdict}**" if markdown and r.verdict in ("FAIL", "REFUSED") else r.verdict,
             r.notes or "",
         ]
         for r in rows
@@ -199,9 +247,10 @@ def table(rows: list[Row], markdown: bool) -> str:
 
 
 def machine() -> str:
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return (
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"{os.cpu_count()} cores (load average {load} at the end), Python "
+        f"{platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
 
 
@@ -209,10 +258,14 @@ def write_doc(rows: list[Row], quick: bool) -> None:
     text = DOC.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{DOC}: markers {BEGIN} / {END} are missing; put them around the table")
-    size = "quick sizes (`make bench-quick`)" if quick else "full sizes"
+    size = "quick sizes" if quick else "full sizes"
+    command = " ".join(["bench/run.py", *sys.argv[1:]])
     block = (
-        f"{BEGIN}\nGenerated by `make bench` ({size}) on {machine()}. "
-        "Ratio = hub / baseline, both measured in the same run.\n\n"
+        f"{BEGIN}\nGenerated by `{command}` ({size}; each script's arguments are its "
+        f"`BENCH_ARGS`) on {machine()}. Ratio = hub / baseline, both measured in the same run. "
+        "Every figure was printed only after its script counted the work it timed (rows in the "
+        "store, messages on the broker) and found what the workload implies (bench/verify.py); "
+        "the counts are in `out/bench/results.json`.\n\n"
         f"{table(rows, markdown=True)}\n{END}"
     )
     head, rest = text.split(BEGIN, 1)
@@ -231,7 +284,9 @@ def main() -> None:
     scripts = [
         p
         for p in sorted(BENCH.glob("*.py"))
-        if p.name not in SKIP and not p.name.startswith("_") and (not only or p.stem in only)
+        if p.name not in SKIP | MODULES
+        and not p.name.startswith("_")
+        and (not only or p.stem in only)
     ]
     rows: list[Row] = []
     for script in scripts:
@@ -245,10 +300,17 @@ def main() -> None:
             option=orjson.OPT_INDENT_2,
         )
     )
-    if args.write_docs:
+    failed = [r for r in rows if r.error]
+    if args.write_docs and failed:
+        print(
+            f"left {DOC.relative_to(ROOT)} alone: {len(failed)} benchmark(s) failed or refused "
+            f"({', '.join(sorted({r.bench for r in failed}))}); the table holds checked figures only",
+            file=sys.stderr,
+        )
+    elif args.write_docs:
         write_doc(rows, args.quick)
         print(f"wrote the summary table of {DOC.relative_to(ROOT)}")
-    if any(r.error for r in rows):
+    if failed:
         raise SystemExit(1)
 
 

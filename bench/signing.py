@@ -7,6 +7,9 @@ names nobody (so nothing is verified). The ratio is what signing costs the core 
 bare Ed25519 verify time is printed beside it. No target of its own (the core and router
 benchmarks, whose traffic is signed too, carry the targets). One core, one process.
 
+Every timed run must accept every signal and make the decisions the workload implies (decided
+once untimed, bench/verify.py); otherwise the script exits 3 (REFUSED).
+
     .venv/bin/python bench/signing.py [--signals 5000] [--json]
 """
 
@@ -26,7 +29,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.core.covenant.checker import check  # noqa: E402
+from bench.verify import Counts, Refused, check, expect, refusing  # noqa: E402
+from services.core.covenant.checker import check as check_covenants  # noqa: E402
 from services.core.covenant.compiler import compile_policy  # noqa: E402
 from services.core.covenant.keyring import Keyring  # noqa: E402
 from services.core.covenant.loader import load_files  # noqa: E402
@@ -61,10 +65,11 @@ def main() -> None:
     args = parser.parse_args()
 
     registry = SchemaRegistry.load(default_schema_dir())
-    checked = check(
+    checked = check_covenants(
         load_files([ROOT / "covenants"]), registry, ReferenceData.load(), today=date(2026, 11, 22)
     )
-    assert checked.ok, [str(p) for p in checked.errors]
+    if not checked.ok:
+        raise Refused(f"covenants/ do not check: {[str(p) for p in checked.errors]}")
     signed_policy = compile_policy(checked, registry, Pseudonymiser(MemoryKeyStore.for_tests()))
     unsigned_policy = dataclasses.replace(signed_policy, keyring=Keyring(()))
     traffic = generate(args.signals, seed=7, start=datetime(2026, 9, 1, tzinfo=UTC)).signals
@@ -77,13 +82,29 @@ def main() -> None:
         for s in traffic
     ]
 
+    sources = [str(s["source"]) for s in traffic]
+    expected = {
+        "signed": expect(zip(sources, signed, strict=True), registry, signed_policy, now).counts,
+        "unsigned": expect(
+            zip(sources, unsigned, strict=True), registry, unsigned_policy, now
+        ).counts,
+    }
+    done: dict[str, list[Counts]] = {"signed": [], "unsigned": []}
+
+    def run(lines: list[bytes], policy: object, runs: list[Counts]) -> None:
+        records = deliveries = rejected = 0
+        for raw in lines:
+            outcome = process(raw, registry, policy, now)  # type: ignore[arg-type]
+            rejected += outcome.rejection is not None
+            records += len(outcome.decisions) + (outcome.rejection is not None)
+            deliveries += sum(d.delivered for d in outcome.decisions)
+        runs.append(Counts(len(lines), deliveries, records, rejected))
+
     def hub() -> None:
-        for raw in signed:
-            assert process(raw, registry, signed_policy, now).rejection is None
+        run(signed, signed_policy, done["signed"])
 
     def baseline() -> None:
-        for raw in unsigned:
-            assert process(raw, registry, unsigned_policy, now).rejection is None
+        run(unsigned, unsigned_policy, done["unsigned"])
 
     def ed25519_only() -> None:
         for public, signature, message in bare:
@@ -94,6 +115,9 @@ def main() -> None:
     hub_rate = len(signed) / best_of(3, hub)
     base_rate = len(unsigned) / best_of(3, baseline)
     verify_us = best_of(3, ed25519_only) / len(bare) * 1e6
+    for kind, runs in done.items():
+        for counts in runs:
+            check(f"{kind} signals", expected[kind], counts)
     ratio = hub_rate / base_rate
     result = {
         "name": "signature verification (core path, signed vs unsigned)",
@@ -103,6 +127,8 @@ def main() -> None:
         "ratio": round(ratio, 4),
         "target": "- (cost of signing; core and router targets include it)",
         "pass": None,
+        "verify_us": round(verify_us, 1),
+        "checked": expected["signed"].as_json(),
     }
     if args.json:
         print(orjson.dumps(result).decode())
@@ -119,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    refusing(main)

@@ -9,6 +9,10 @@ transaction. Baseline: appending the same evidence to a plain ``dict`` of lists 
 store), so the ratio is the cost of the rule and durability. Validation and signature checks
 are the router's own path (``bench/core.py``) and are left out of both. One core, one process.
 
+Before a figure is printed the store is checked (bench/verify.py): every signal of the
+workload that yields evidence (found untimed, beforehand) must have its evidence stored, counted
+as rows in the store after the run; otherwise the script exits 3 (REFUSED).
+
     .venv/bin/python bench/stacking.py [--signals 20000] [--tracked 100000] [--json]
 """
 
@@ -24,10 +28,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.verify import Counts, Refused, check, refusing  # noqa: E402
 from services.audit.engine import make_engine  # noqa: E402
 from services.config import Paths, load_policy  # noqa: E402
 from services.core.pseudonyms import Pseudonymiser  # noqa: E402
@@ -83,7 +89,11 @@ def workload(count: int) -> tuple[list[Signal], StackingConfig, Extractor]:
     loaded = load_policy(
         list(paths.covenants), paths.schemas, paths.reference, pseudonymiser, today=NOW.date()
     )
-    assert loaded.policy is not None
+    if loaded.policy is None:
+        raise Refused(
+            "the shipped covenants do not check: "
+            + "; ".join(str(p) for p in loaded.checked.errors)
+        )
     policy = loaded.policy
     config = load_stacking_config(paths.covenants)
     rules = StackingRules(policy, config.purpose)
@@ -96,12 +106,25 @@ def workload(count: int) -> tuple[list[Signal], StackingConfig, Extractor]:
     return signals[:count], config, Extractor(config, pseudonymiser, rules.partner_kinds)
 
 
+STORED_EVIDENCE = text(
+    "SELECT COUNT(*) FROM (SELECT DISTINCT source, signal_id FROM stacking_evidence "
+    "WHERE signal_id NOT LIKE 'bench-%')"
+)
+"""Signals of the workload with evidence in the store (the pre-filled ids start with bench-)."""
+
+
+def expected_evidence(signals: list[Signal], extractor: Extractor) -> int:
+    """Signals that yield evidence, found before and apart from the timed run."""
+    return len({(s.source, s.id) for s in signals if extractor.observe(s) is not None})
+
+
 def run_hub(
     signals: list[Signal], config: StackingConfig, extractor: Extractor, tracked: int
 ) -> dict[str, float]:
     """Pre-fill the store with ``tracked`` locations, load it, then stack ``signals``."""
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqlStackingStore(make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}"))
+        store_engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        store = SqlStackingStore(store_engine)
         store.create_schema()
         t0 = time.perf_counter()
         store.write(tracked_changes(tracked))
@@ -118,6 +141,8 @@ def run_hub(
             alerts += len(changes.alerts)
             store.write(changes)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        with store_engine.connect() as connection:
+            stored = int(connection.execute(STORED_EVIDENCE).scalar_one())
         store.close()
     return {
         "wall_s": wall,
@@ -126,6 +151,7 @@ def run_hub(
         "tracked_after": len(stacker.locations),
         "prefill_s": t1 - t0,
         "load_s": t2 - t1,
+        "stored": stored,
     }
 
 
@@ -146,7 +172,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
     signals, config, extractor = workload(args.signals)
+    evidence = expected_evidence(signals, extractor)
+    if not evidence:
+        raise Refused(f"none of the {len(signals):,} workload signals yields evidence")
     hub = run_hub(signals, config, extractor, args.tracked)
+    checked = check(
+        "stacking",
+        Counts(signals=len(signals), evidence=evidence),
+        Counts(signals=len(signals), evidence=int(hub["stored"])),
+    ).as_json()
     base_s = run_baseline(signals, extractor)
     n = len(signals)
     hub_rate, cpu_rate, base_rate = n / hub["wall_s"], n / hub["cpu_s"], n / base_s
@@ -158,6 +192,7 @@ def main() -> None:
             "hub": round(hub_rate),
             "ratio": round(hub_rate / base_rate, 4),
             "pass": hub_rate >= TARGET,
+            "checked": checked,
             **common,
         },
         {
@@ -165,6 +200,8 @@ def main() -> None:
             "hub": round(cpu_rate),
             "ratio": round(cpu_rate / base_rate, 4),
             "pass": cpu_rate >= TARGET,
+            "hub_cpu_us": round(hub["cpu_s"] / n * 1e6, 1),
+            "checked": checked,
             **common,
         },
     ]
@@ -188,4 +225,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    refusing(main)

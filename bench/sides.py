@@ -1,0 +1,217 @@
+"""The two sides of bench/router.py, each run in a child process of its own.
+
+* ``router``: the hub's :class:`~services.router.loop.RouterLoop` (validation, signature,
+  policy, pseudonyms, SQLite audit and outbox, 3 feed messages, offsets committed after the
+  writes), as a router worker runs it;
+* ``passthrough``: a raw aiokafka consumer/producer pair doing the same fan-out without the
+  hub — consume, parse, 3 x HMAC-SHA256 (one pseudonym per recipient), produce 3 copies to
+  ``base.<recipient>``, await the acknowledgements, commit — **tuned equally**: the same
+  consumer settings (:func:`~services.broker.fetching.fetch_settings`, poll size, session),
+  the same producer settings (``acks=all``, linger, batch size) and the same garbage-collector
+  tuning as the router worker.
+
+A side joins its group, reports ``ready``, processes until it has handled ``expected``
+signals, and reports the wall-clock and CPU seconds of this process from the start of its first
+batch to the end of its last (so the figure holds the side's own work, not the publisher's or
+the reader's, which run in the parent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.workload import RECIPIENTS, policy_source
+from services.audit.engine import make_engine
+from services.audit.store import SqlAuditStore
+from services.broker.fetching import fetch_settings
+from services.broker.settings import KafkaSettings
+from services.router.gc_tuning import tune_gc
+from services.router.loop import LoopConfig, RouterLoop
+
+JOIN_TIMEOUT_S = 60.0
+ROUTER_GROUP = "bench-router"
+PASSTHROUGH_GROUP = "bench-passthrough"
+
+
+@dataclass
+class Window:
+    """Wall-clock and CPU time of this process from the first batch to the last."""
+
+    first: float | None = None
+    cpu_first: float = 0.0
+    last: float = 0.0
+    cpu_last: float = 0.0
+
+    def begin(self) -> None:
+        if self.first is None:
+            self.first, self.cpu_first = time.perf_counter(), time.process_time()
+
+    def end(self) -> None:
+        self.last, self.cpu_last = time.perf_counter(), time.process_time()
+
+    def result(self, signals: int) -> dict[str, float]:
+        if self.first is None:
+            return {"signals": signals, "seconds": 0.0, "cpu_s": 0.0}
+        return {
+            "signals": signals,
+            "seconds": self.last - self.first,
+            "cpu_s": self.cpu_last - self.cpu_first,
+        }
+
+
+class TimedRouter(RouterLoop):
+    """The router loop, noting when its first batch began and its last ended."""
+
+    window: Window
+
+    async def process(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        self.window.begin()
+        await super().process(batches)
+        self.window.end()
+
+    def assigned(self) -> bool:
+        return bool(self._consumer is not None and self._consumer.assignment())
+
+
+class Passthrough:
+    """Consume, 3 x HMAC, produce 3, commit: the fan-out without validation, policy or audit."""
+
+    def __init__(self, settings: KafkaSettings, topics: list[str], config: LoopConfig) -> None:
+        kwargs = settings.client_kwargs_aiokafka()
+        self.window = Window()
+        self.signals = 0
+        self._config = config
+        self._keys = [hashlib.sha256(r.encode()).digest() for r in RECIPIENTS]
+        self._producer = AIOKafkaProducer(
+            acks="all",
+            linger_ms=config.linger_ms,
+            max_batch_size=config.producer_batch_bytes,
+            **kwargs,
+        )
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            group_id=PASSTHROUGH_GROUP,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=config.batch_max,
+            session_timeout_ms=config.session_timeout_ms,
+            heartbeat_interval_ms=config.heartbeat_interval_ms,
+            rebalance_timeout_ms=config.rebalance_timeout_ms,
+            **fetch_settings(config.fetch_max_wait_ms),
+            **kwargs,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+        await self._consumer.start()
+
+    def assigned(self) -> bool:
+        return bool(self._consumer.assignment())
+
+    async def step(self) -> None:
+        batches = await self._consumer.getmany(
+            timeout_ms=self._config.poll_timeout_ms, max_records=self._config.batch_max
+        )
+        if not batches:
+            return
+        self.window.begin()
+        sends = []
+        for messages in batches.values():
+            for message in messages:
+                body = orjson.loads(message.value or b"{}")
+                subject = str(body.get("id", "")).encode()
+                for recipient, key in zip(RECIPIENTS, self._keys, strict=True):
+                    copy = {**body, "pseudonym": hmac.new(key, subject, "sha256").hexdigest()}
+                    sends.append(
+                        await self._producer.send(
+                            f"base.{recipient}", orjson.dumps(copy), key=message.key
+                        )
+                    )
+                self.signals += 1
+        await asyncio.gather(*sends)
+        await self._consumer.commit({tp: ms[-1].offset + 1 for tp, ms in batches.items() if ms})
+        self.window.end()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+        await self._producer.stop()
+
+
+def serve(
+    side: str,
+    bootstrap: str,
+    topics: list[str],
+    db: str,
+    expected: int,
+    timeout_s: float,
+    conn: Connection,
+) -> None:
+    """Child process entry: run ``side`` until ``expected`` signals are handled."""
+    try:
+        conn.send(asyncio.run(_serve(side, bootstrap, topics, db, expected, timeout_s, conn)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which refuses the run
+        conn.send({"error": f"{exc.__class__.__name__}: {exc}"})
+
+
+async def _serve(
+    side: str,
+    bootstrap: str,
+    topics: list[str],
+    db: str,
+    expected: int,
+    timeout_s: float,
+    conn: Connection,
+) -> dict[str, float]:
+    settings = KafkaSettings.local(bootstrap)
+    config = LoopConfig(topics=topics, group_id=ROUTER_GROUP)
+    tune_gc()  # as a router worker process does, on both sides
+    if side == "passthrough":
+        passthrough = Passthrough(settings, topics, config)
+        await passthrough.start()
+        try:
+            await _joined(passthrough.assigned, passthrough.step, conn)
+            deadline = time.monotonic() + timeout_s
+            while passthrough.signals < expected and time.monotonic() < deadline:
+                await passthrough.step()
+            return passthrough.window.result(passthrough.signals)
+        finally:
+            await passthrough.stop()
+    store = SqlAuditStore(make_engine(db))
+    router = TimedRouter(settings, store, policy_source(), config, clock=lambda: datetime.now(UTC))
+    router.window = Window()
+    task: asyncio.Task[None] | None = None
+    await router.start()
+    try:
+        await _joined(router.assigned, lambda: asyncio.sleep(0.05), conn)
+        task = asyncio.create_task(router.run())
+        deadline = time.monotonic() + timeout_s
+        while router.stats.signals < expected and time.monotonic() < deadline:
+            if task.done():
+                task.result()  # raises what stopped the loop
+            await asyncio.sleep(0.002)
+        return router.window.result(router.stats.signals)
+    finally:
+        await router.stop()
+        if task is not None:
+            await asyncio.wait_for(task, 30)
+        store.close()
+
+
+async def _joined(assigned: Any, poll: Any, conn: Connection) -> None:
+    """Wait until the group gave this side its partitions, then tell the parent."""
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    while not assigned():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no partitions assigned within {JOIN_TIMEOUT_S:.0f} s")
+        await poll()
+    conn.send({"ready": True})

@@ -1,0 +1,126 @@
+"""The router benchmarks' workload: signed demo signals that bench/covenants fans out to 3
+recipients, what the pure pipeline expects of them, and a publisher.
+
+Used by bench/router.py (one worker against a passthrough) and bench/scale.py (1 and 2 worker
+processes). Each signal gets a benchmark id and is then signed again with its partner's demo
+TEST key (:class:`services.demo.keys.DemoSigner`): the signature covers the id, so a signal
+re-id'd without re-signing is rejected as ``bad_signature`` — which is what the 2026-11 router
+figures timed. :func:`expectation` refuses such a workload (:mod:`bench.verify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from bench.verify import Expectation, expect
+from services.broker.settings import KafkaSettings
+from services.config import Loaded, Paths, load_policy
+from services.core.pseudonyms import Pseudonymiser
+from services.demo import generate
+from services.demo.keys import DemoSigner
+from services.keys.testing import MemoryKeyStore
+from services.router.policy_source import PolicySource
+from services.router.topics import signals_topic
+
+ROOT = Path(__file__).resolve().parent.parent
+COVENANTS = ROOT / "bench" / "covenants"
+TYPES = {
+    "energy.consumption_anomaly.v1",
+    "water.abnormal_use.v1",
+    "housing.observation.v1",
+    "residents.anonymous_tip.v1",
+}
+RECIPIENTS = ["riec-nh", "politie-nh", "gemeente-alkmaar"]
+TODAY = date(2026, 11, 22)
+
+Signal = dict[str, Any]
+
+
+def workload(count: int, seed: int, *, resign: bool = True) -> list[Signal]:
+    """``count`` demo signals of the fanned-out types with ids ``bench-<seed>-<i>``, signed
+    again after the re-id (``resign=False`` leaves the generator's now wrong signature: only
+    for showing that the benchmarks refuse such a workload)."""
+    traffic = generate(count * 2, seed=seed, start=datetime(2026, 9, 1, tzinfo=UTC))
+    signals = [s for s in traffic.signals if s["type"] in TYPES]
+    sign = DemoSigner()
+    out = []
+    for i in range(count):
+        signal = dict(signals[i % len(signals)])
+        signal["id"] = f"bench-{seed}-{i}"
+        out.append(sign(signal) if resign else signal)
+    return out
+
+
+def policy_source() -> PolicySource:
+    """The benchmark covenants, pseudonyms under the test key store, on a fixed day."""
+    paths = Paths.from_env({})
+    pseudonymiser = Pseudonymiser(MemoryKeyStore.for_tests())
+
+    def load(today: date) -> Loaded:
+        return load_policy([COVENANTS], paths.schemas, paths.reference, pseudonymiser, today=today)
+
+    return PolicySource(load, [COVENANTS], today=lambda: TODAY)
+
+
+def encoded(signals: Sequence[Signal]) -> list[tuple[str, bytes]]:
+    """``(partner, bytes as published)`` of each signal."""
+    return [(str(s["source"]), orjson.dumps(s)) for s in signals]
+
+
+def expectation(signals: Sequence[Signal], *, planted_rejections: int = 0) -> Expectation:
+    """What the router must leave behind for ``signals`` (refuses a broken workload)."""
+    current = policy_source().current
+    return expect(
+        encoded(signals),
+        current.registry,
+        current.policy,
+        datetime.now(UTC),
+        planted_rejections=planted_rejections,
+    )
+
+
+@dataclass(frozen=True)
+class Published:
+    sent_at: dict[tuple[str, str], float]
+    """``(source, signal id)`` → ``time.perf_counter()`` when its send was handed over."""
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.sent_at) / self.seconds if self.seconds > 0 else float("inf")
+
+
+async def publish(
+    settings: KafkaSettings, signals: Sequence[Signal], rate: float | None = None
+) -> Published:
+    """Send ``signals`` to their partners' topics, at a steady ``rate`` per second if given,
+    and wait for every acknowledgement."""
+    producer = AIOKafkaProducer(
+        linger_ms=0 if rate else 5, max_batch_size=256 * 1024, **settings.client_kwargs_aiokafka()
+    )
+    await producer.start()
+    sent_at: dict[tuple[str, str], float] = {}
+    try:
+        futures = []
+        started = time.perf_counter()
+        for i, (signal, (partner, value)) in enumerate(zip(signals, encoded(signals), strict=True)):
+            if rate is not None:
+                delay = started + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            futures.append(await producer.send(signals_topic(partner), value))
+            sent_at[(partner, str(signal["id"]))] = time.perf_counter()
+        await asyncio.gather(*futures)
+        seconds = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    return Published(sent_at, seconds)
