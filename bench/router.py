@@ -51,7 +51,7 @@ from bench.workload import RECIPIENTS, Signal, expectation, policy_source, publi
 from services.audit.store import SqlAuditStore  # noqa: E402
 from services.broker.embedded import BrokerKind, EmbeddedBroker  # noqa: E402
 from services.broker.factory import make_broker  # noqa: E402
-from services.broker.fetching import fetch_settings  # noqa: E402
+from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings  # noqa: E402
 from services.broker.settings import KafkaSettings  # noqa: E402
 from services.broker.topics import KafkaTopicAdmin  # noqa: E402
 from services.core.decision import exchange_id  # noqa: E402
@@ -63,7 +63,16 @@ LATENCY_RECIPIENT = "riec-nh"
 MIN_RATE_SHARE = 0.9
 """A latency run whose publisher reached less than this share of ``--rate`` is refused."""
 BENCH_QUICK_ARGS = ["--signals", "1500", "--seconds", "3", "--rate", "300"]  # see bench/run.py
-BENCH_ARGS = ["--signals", "20000", "--seconds", "20", "--broker", "tansu,noida"]  # make bench
+BENCH_ARGS = [  # make bench
+    "--signals",
+    "20000",
+    "--seconds",
+    "20",
+    "--broker",
+    "tansu,noida",
+    "--repeat",
+    "2",
+]
 
 
 @dataclass
@@ -77,6 +86,17 @@ class Phase:
     checked: Counts
     latencies_ms: list[float] = field(default_factory=list)
     published_rate: float = 0.0
+    batches: int = 0
+    busy_s: float = 0.0
+
+    @property
+    def batch_mean(self) -> float:
+        return self.signals / max(self.batches, 1)
+
+    @property
+    def batch_ms(self) -> float:
+        """Mean wall-clock time of one batch (poll to commit)."""
+        return self.busy_s / max(self.batches, 1) * 1000
 
     @property
     def rate(self) -> float:
@@ -117,13 +137,15 @@ def input_topics() -> list[str]:
 class Child:
     """One side in a child process (spawned: a clean interpreter, no state of this one)."""
 
-    def __init__(self, side: str, settings: KafkaSettings, db: str, expected: int) -> None:
+    def __init__(
+        self, side: str, settings: KafkaSettings, db: str, expected: int, wait_ms: int
+    ) -> None:
         self.side = side
         context = multiprocessing.get_context("spawn")
         self._conn, theirs = context.Pipe()
         self._process = context.Process(
             target=serve,
-            args=(side, settings.bootstrap, input_topics(), db, expected, 600.0, theirs),
+            args=(side, settings.bootstrap, input_topics(), db, expected, 600.0, wait_ms, theirs),
             daemon=True,
         )
         self._process.start()
@@ -131,7 +153,13 @@ class Child:
     async def message(self, timeout_s: float) -> dict[str, Any]:
         if not await asyncio.to_thread(self._conn.poll, timeout_s):
             raise Refused(f"the {self.side} side did not answer within {timeout_s:.0f} s")
-        message: dict[str, Any] = self._conn.recv()
+        try:
+            message: dict[str, Any] = self._conn.recv()
+        except EOFError:
+            self._process.join(5)
+            raise Refused(
+                f"the {self.side} side exited without a result (exit code {self._process.exitcode})"
+            ) from None
         if "error" in message:
             raise Refused(f"the {self.side} side failed: {message['error']}")
         return message
@@ -167,13 +195,17 @@ async def count_work(
 
 
 async def throughput(
-    kind: BrokerKind, side: str, signals: list[Signal], expected: Expectation
+    kind: BrokerKind,
+    side: str,
+    signals: list[Signal],
+    expected: Expectation,
+    wait_ms: int = FEED_PATH_WAIT_MS,
 ) -> Phase:
     with fresh_broker(kind) as (broker, settings, tmp):
         db = f"sqlite:///{tmp / 'audit.db'}"
         SqlAuditStore.open(db).close()
         await publish(settings, signals)
-        child = Child(side, settings, db, len(signals))
+        child = Child(side, settings, db, len(signals), wait_ms)
         try:
             await child.message(JOIN_TIMEOUT_S + 30)
             broker_cpu = process_cpu_s(pid(broker))
@@ -187,7 +219,15 @@ async def throughput(
         f"CPU {done['cpu_s'] / len(signals) * 1e6:,.0f} µs/signal",
         file=sys.stderr,
     )
-    return Phase(int(done["signals"]), done["seconds"], done["cpu_s"], broker_cpu, checked)
+    return Phase(
+        int(done["signals"]),
+        done["seconds"],
+        done["cpu_s"],
+        broker_cpu,
+        checked,
+        batches=int(done["batches"]),
+        busy_s=done["busy_s"],
+    )
 
 
 def pid(broker: EmbeddedBroker) -> int:
@@ -200,7 +240,9 @@ class Reader:
     """Notes when each message of one output topic arrives (this process, tuned like a feed
     reader), keyed as ``key_of`` says."""
 
-    def __init__(self, settings: KafkaSettings, topic: str, key_of: Callable[[bytes], Any]) -> None:
+    def __init__(
+        self, settings: KafkaSettings, topic: str, key_of: Callable[[bytes], Any], wait_ms: int
+    ) -> None:
         self.arrivals: dict[Any, float] = {}
         self._topic = topic
         self._key_of = key_of
@@ -209,7 +251,7 @@ class Reader:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            **fetch_settings(),
+            **fetch_settings(wait_ms),
             **settings.client_kwargs_aiokafka(),
         )
 
@@ -242,7 +284,12 @@ class Reader:
 
 
 async def latency(
-    kind: BrokerKind, side: str, signals: list[Signal], expected: Expectation, rate: float
+    kind: BrokerKind,
+    side: str,
+    signals: list[Signal],
+    expected: Expectation,
+    rate: float,
+    wait_ms: int = FEED_PATH_WAIT_MS,
 ) -> Phase:
     router = side == "router"
     sent_key: dict[Any, tuple[str, str]] = {}
@@ -268,8 +315,8 @@ async def latency(
     with fresh_broker(kind) as (broker, settings, tmp):
         db = f"sqlite:///{tmp / 'audit.db'}"
         SqlAuditStore.open(db).close()
-        child = Child(side, settings, db, len(signals))
-        reader = Reader(settings, topic, key_of)
+        child = Child(side, settings, db, len(signals), wait_ms)
+        reader = Reader(settings, topic, key_of, wait_ms)
         try:
             await child.message(JOIN_TIMEOUT_S + 30)
             await reader.start()
@@ -301,7 +348,8 @@ async def latency(
     print(
         f"{kind} {side} latency at {published.rate:,.0f}/s: p50 {percentile(lat, 0.5):.1f} ms, "
         f"p99 {percentile(lat, 0.99):.1f} ms over {len(lat):,} messages; CPU "
-        f"{done['cpu_s'] / len(signals) * 1e6:,.0f} µs/signal",
+        f"{done['cpu_s'] / len(signals) * 1e6:,.0f} µs/signal; {done['batches']:,} batches, "
+        f"{done['busy_s'] / max(done['batches'], 1) * 1000:.1f} ms each",
         file=sys.stderr,
     )
     return Phase(
@@ -312,6 +360,8 @@ async def latency(
         checked,
         lat,
         published.rate,
+        batches=int(done["batches"]),
+        busy_s=done["busy_s"],
     )
 
 
@@ -332,12 +382,12 @@ async def measure(kind: BrokerKind, args: argparse.Namespace) -> list[dict[str, 
     runs: dict[str, list[Phase]] = {"passthrough": [], "router": []}
     for _ in range(args.repeat):  # interleaved, so a noisy minute hits both sides alike
         for side, phases in runs.items():
-            phases.append(await throughput(kind, side, signals, expected))
+            phases.append(await throughput(kind, side, signals, expected, args.fetch_wait_ms))
     base, hub = best(runs["passthrough"]), best(runs["router"])
     steady = workload(round(args.rate * args.seconds), seed=99)
     steady_expected = expectation(steady)
     lat = {
-        side: await latency(kind, side, steady, steady_expected, args.rate)
+        side: await latency(kind, side, steady, steady_expected, args.rate, args.fetch_wait_ms)
         for side in ("passthrough", "router")
     }
     ratio = hub.rate / base.rate
@@ -357,10 +407,17 @@ async def measure(kind: BrokerKind, args: argparse.Namespace) -> list[dict[str, 
             "hub_broker_cpu_us": round(hub.broker_cpu_us, 1),
             "baseline_broker_cpu_us": round(base.broker_cpu_us, 1),
             "runs": {side: [round(p.rate) for p in phases] for side, phases in runs.items()},
+            "hub_batch_ms": round(hub.batch_ms, 1),
+            "baseline_batch_ms": round(base.batch_ms, 1),
             "checked": {"router": hub.checked.as_json(), "passthrough": base.checked.as_json()},
         },
         {
-            "name": f"router latency, p99 publish→feed at {args.rate:,.0f}/s ({kind}, 1 worker)",
+            "name": f"router latency, p99 publish→feed at {args.rate:,.0f}/s ({kind}, 1 worker)"
+            + (
+                ""
+                if args.fetch_wait_ms == FEED_PATH_WAIT_MS
+                else f", fetch wait {args.fetch_wait_ms} ms"
+            ),
             "hub": round(p99["router"], 1),
             "baseline": round(p99["passthrough"], 1),
             "unit": "ms",
@@ -372,6 +429,10 @@ async def measure(kind: BrokerKind, args: argparse.Namespace) -> list[dict[str, 
             "hub_cpu_us": round(lat["router"].cpu_us, 1),
             "baseline_cpu_us": round(lat["passthrough"].cpu_us, 1),
             "published_per_s": round(lat["router"].published_rate),
+            "hub_batch_signals": round(lat["router"].batch_mean, 1),
+            "hub_batch_ms": round(lat["router"].batch_ms, 1),
+            "baseline_batch_signals": round(lat["passthrough"].batch_mean, 1),
+            "baseline_batch_ms": round(lat["passthrough"].batch_ms, 1),
             "samples": len(lat["router"].latencies_ms),
             "checked": {
                 "router": lat["router"].checked.as_json(),
@@ -388,6 +449,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=1, help="throughput runs, best kept")
+    parser.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        default=FEED_PATH_WAIT_MS,
+        help="fetch_max_wait_ms of every consumer (both sides and the feed reader); "
+        "500 is aiokafka's default, which the hub used before",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     kinds: list[BrokerKind] = []

@@ -63,7 +63,7 @@ from services.router.topics import DEAD_LETTER, SIGNALS_PREFIX, TopicLayout, fee
 from tests.postgres_fixtures import free_port  # noqa: E402
 
 BENCH_QUICK_ARGS = ["--signals", "1500"]
-BENCH_ARGS = ["--signals", "12000"]
+BENCH_ARGS = ["--signals", "12000", "--repeat", "2"]
 COVENANTS = ROOT / "bench" / "covenants"
 TARGET_RATIO = 1.8
 READY_TIMEOUT_S = 180.0

@@ -51,21 +51,30 @@ class Window:
     cpu_first: float = 0.0
     last: float = 0.0
     cpu_last: float = 0.0
+    batches: int = 0
+    busy: float = 0.0
+    """Seconds spent inside batches (the rest of the window is waiting for records)."""
+    _began: float = 0.0
 
     def begin(self) -> None:
+        self._began = time.perf_counter()
         if self.first is None:
-            self.first, self.cpu_first = time.perf_counter(), time.process_time()
+            self.first, self.cpu_first = self._began, time.process_time()
 
     def end(self) -> None:
         self.last, self.cpu_last = time.perf_counter(), time.process_time()
+        self.batches += 1
+        self.busy += self.last - self._began
 
     def result(self, signals: int) -> dict[str, float]:
         if self.first is None:
-            return {"signals": signals, "seconds": 0.0, "cpu_s": 0.0}
+            return {"signals": signals, "seconds": 0.0, "cpu_s": 0.0, "batches": 0, "busy_s": 0.0}
         return {
             "signals": signals,
             "seconds": self.last - self.first,
             "cpu_s": self.cpu_last - self.cpu_first,
+            "batches": self.batches,
+            "busy_s": self.busy,
         }
 
 
@@ -154,11 +163,13 @@ def serve(
     db: str,
     expected: int,
     timeout_s: float,
+    wait_ms: int,
     conn: Connection,
 ) -> None:
     """Child process entry: run ``side`` until ``expected`` signals are handled."""
     try:
-        conn.send(asyncio.run(_serve(side, bootstrap, topics, db, expected, timeout_s, conn)))
+        done = asyncio.run(_serve(side, bootstrap, topics, db, expected, timeout_s, wait_ms, conn))
+        conn.send(done)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which refuses the run
         conn.send({"error": f"{exc.__class__.__name__}: {exc}"})
 
@@ -170,10 +181,11 @@ async def _serve(
     db: str,
     expected: int,
     timeout_s: float,
+    wait_ms: int,
     conn: Connection,
 ) -> dict[str, float]:
     settings = KafkaSettings.local(bootstrap)
-    config = LoopConfig(topics=topics, group_id=ROUTER_GROUP)
+    config = LoopConfig(topics=topics, group_id=ROUTER_GROUP, fetch_max_wait_ms=wait_ms)
     tune_gc()  # as a router worker process does, on both sides
     if side == "passthrough":
         passthrough = Passthrough(settings, topics, config)

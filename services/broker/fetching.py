@@ -2,37 +2,40 @@
 
 aiokafka asks the broker to hold an empty fetch for ``fetch_max_wait_ms`` (default 500 ms)
 until data arrives. Tansu 0.6.0 holds it that long even when data arrives meanwhile, so with
-the default a record waits up to 500 ms before its consumer sees it: p99 publish→feed was
-≈ 420 ms at 1,000 signals/s for a bare passthrough (docs/performance.md). A shorter wait
-costs idle CPU instead: one empty fetch round trip per wait per consumer. Measured on Tansu
-with one idle consumer (2 shared cores, loaded; client + broker CPU):
+the default a record waited up to 500 ms for each consumer on its way: p99 publish→feed was
+≈ 360-420 ms at 1,000 signals/s for a bare passthrough (docs/performance.md). A shorter wait
+costs idle CPU instead: one empty fetch round trip per wait per consumer, in the client and in
+the broker. Measured with ``bench/_fetch_wait.py`` (one idle consumer; 2 shared cores, load
+average 6-8):
 
-=========  ==============  ===========================  ============================
-wait (ms)  empty fetches/s  idle CPU, client + broker    one record's delay, p50/max
-=========  ==============  ===========================  ============================
-500        2                0.6 % + 0.4 %                217 / 421 ms
-100        ≈ 10             0.8 % + 1.0 %                16 / 48 ms
-25         ≈ 36             2.1 % + 2.9 %                6 / 24 ms
-10         ≈ 72             3.1 % + 3.3 %                5 / 26 ms (one outlier 158)
-=========  ==============  ===========================  ============================
+=========  ========================================  ===================================
+wait (ms)  Tansu: idle CPU client + broker, delay     noida: idle CPU client + broker,
+           p50 / p99 of a single record               delay p50 / p99
+=========  ========================================  ===================================
+500        0.4 % + 0.4 %,  215 / 224 ms              39 % + 2.3 %,  1.1 / 20 ms
+100        0.7 % + 1.2 %,   15 /  29 ms              35 % + 2.5 %,  1.5 / 17 ms
+25         2.6 % + 3.5 %,  6.0 /  20 ms              38 % + 3.0 %,  0.9 /  7 ms
+10         4.9 % + 5.0 %,  4.4 /  13 ms              39 % + 3.4 %,  1.2 / 59 ms
+=========  ========================================  ===================================
 
 noida-db 0.2.3 answers an empty fetch at once whatever the wait (and ``fetch_min_bytes``), so
-on noida every idle consumer polls in a tight loop — 400-1,000 empty fetches/s, 15-25 % of a
-core — and its latency is low with any setting; these settings change nothing there.
+on noida every idle consumer polls in a tight loop, 400-1,000 empty fetches a second and about
+a third of a core, and its delay is short with any setting; these settings change nothing there.
 
-So: the consumers on the publish→feed path wait :data:`FEED_PATH_WAIT_MS`; a gateway read,
-which waits for one HTTP client, :data:`LONG_POLL_WAIT_MS`; the coverage worker, which only
-counts and is on no one's latency path, :data:`BACKGROUND_WAIT_MS`.
+So each consumer waits as long as the path it is on allows: :data:`FEED_PATH_WAIT_MS` on the
+publish→feed path, :data:`SIDE_PATH_WAIT_MS` for the stacking worker and a gateway feed read,
+:data:`BACKGROUND_WAIT_MS` for the coverage worker.
 """
 
 from __future__ import annotations
 
 FEED_PATH_WAIT_MS = 10
-"""Router, stacking worker and ``schakel subscribe``: each adds its wait to publish→feed."""
+"""The router and ``schakel subscribe``: each adds up to its wait to publish→feed."""
 
-LONG_POLL_WAIT_MS = 25
-"""A gateway feed read: one short-lived consumer per waiting HTTP client, so half the idle cost
-of :data:`FEED_PATH_WAIT_MS` per client for at most 25 ms more delay."""
+SIDE_PATH_WAIT_MS = 25
+"""The stacking worker (its alerts are signals again, routed after it) and a gateway feed read
+(one short-lived consumer per waiting HTTP client): less idle cost per consumer, for at most
+25 ms more delay."""
 
 BACKGROUND_WAIT_MS = 100
 """The coverage worker: counts for the barrier view, nobody waits on it."""

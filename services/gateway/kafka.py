@@ -17,7 +17,7 @@ from typing import Self
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.broker.fetching import LONG_POLL_WAIT_MS, fetch_settings
+from services.broker.fetching import SIDE_PATH_WAIT_MS, fetch_settings
 from services.broker.settings import KafkaSettings
 from services.gateway.errors import GatewayError, UnknownTopic
 from services.gateway.ports import FeedBatch, FeedRecord, Placed
@@ -110,7 +110,7 @@ class KafkaFeedSource:
             auto_offset_reset="earliest",
             max_poll_records=limit,
             request_timeout_ms=int(self._timeout_s * 1000),
-            **fetch_settings(LONG_POLL_WAIT_MS),
+            **fetch_settings(SIDE_PATH_WAIT_MS),
             **self._settings.client_kwargs_aiokafka(),
         )
         try:

@@ -31,7 +31,7 @@ from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
-from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
+from services.broker.fetching import SIDE_PATH_WAIT_MS, fetch_settings
 from services.broker.settings import KafkaSettings
 from services.core.pseudonyms import Pseudonymiser
 from services.core.stacking.alerts import Alert, alert_envelope
@@ -55,7 +55,7 @@ class StackingLoopConfig:
     group_id: str = GROUP
     batch_max: int = 1000
     poll_timeout_ms: int = 200
-    fetch_max_wait_ms: int = FEED_PATH_WAIT_MS
+    fetch_max_wait_ms: int = SIDE_PATH_WAIT_MS
     """Alerts go back through the router, so this wait adds to an alert's latency too."""
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 2_000

@@ -28,7 +28,7 @@ def test_a_run_whose_signals_were_all_dead_lettered_is_refused() -> None:
 
 
 def test_a_good_run_reports_the_counts_it_checked_for_both_sides_and_both_phases() -> None:
-    args = argparse.Namespace(signals=60, rate=60.0, seconds=1.0, repeat=1)
+    args = argparse.Namespace(signals=60, rate=60.0, seconds=1.0, repeat=1, fetch_wait_ms=10)
     throughput, latency = asyncio.run(bench_router.measure("noida", args))
     want = {"signals": 60, "deliveries": 180, "audit_records": 180, "dead_letters": 0}
     assert throughput["checked"] == {

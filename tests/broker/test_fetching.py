@@ -19,7 +19,7 @@ from services.broker import fetching
 from services.broker.fetching import (
     BACKGROUND_WAIT_MS,
     FEED_PATH_WAIT_MS,
-    LONG_POLL_WAIT_MS,
+    SIDE_PATH_WAIT_MS,
     fetch_settings,
 )
 from services.broker.settings import KafkaSettings
@@ -103,9 +103,9 @@ def subscriber() -> Coroutine[Any, Any, None]:
     ("build", "wait_ms"),
     [
         (router, FEED_PATH_WAIT_MS),
-        (stacking, FEED_PATH_WAIT_MS),
+        (stacking, SIDE_PATH_WAIT_MS),
         (subscriber, FEED_PATH_WAIT_MS),
-        (gateway, LONG_POLL_WAIT_MS),
+        (gateway, SIDE_PATH_WAIT_MS),
         (coverage, BACKGROUND_WAIT_MS),
     ],
     ids=["router", "stacking", "subscribe", "gateway-feed-read", "coverage"],
@@ -123,7 +123,7 @@ def test_each_consumer_waits_its_short_fetch_wait_not_aiokafkas_half_second(
 
 
 def test_the_feed_path_wait_is_the_shortest_and_a_spinning_zero_is_refused() -> None:
-    assert FEED_PATH_WAIT_MS <= LONG_POLL_WAIT_MS <= BACKGROUND_WAIT_MS
+    assert FEED_PATH_WAIT_MS <= SIDE_PATH_WAIT_MS <= BACKGROUND_WAIT_MS
     assert fetch_settings() == {"fetch_max_wait_ms": fetching.FEED_PATH_WAIT_MS}
     with pytest.raises(ValueError, match="at least 1 ms"):
         fetch_settings(0)
