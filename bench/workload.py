@@ -41,6 +41,7 @@ TYPES = {
 }
 RECIPIENTS = ["riec-nh", "politie-nh", "gemeente-alkmaar"]
 TODAY = date(2026, 11, 22)
+TICK_S = 0.002
 
 Signal = dict[str, Any]
 
@@ -102,23 +103,27 @@ class Published:
 async def publish(
     settings: KafkaSettings, signals: Sequence[Signal], rate: float | None = None
 ) -> Published:
-    """Send ``signals`` to their partners' topics, at a steady ``rate`` per second if given,
-    and wait for every acknowledgement."""
+    """Send ``signals`` to their partners' topics, at a steady ``rate`` per second if given
+    (what is due is sent every :data:`TICK_S` at least, so a busy machine does not make the
+    publisher fall behind on wake-ups), and wait for every acknowledgement."""
     producer = AIOKafkaProducer(
         linger_ms=0 if rate else 5, max_batch_size=256 * 1024, **settings.client_kwargs_aiokafka()
     )
     await producer.start()
     sent_at: dict[tuple[str, str], float] = {}
+    messages = encoded(signals)
     try:
         futures = []
         started = time.perf_counter()
-        for i, (signal, (partner, value)) in enumerate(zip(signals, encoded(signals), strict=True)):
-            if rate is not None:
-                delay = started + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            futures.append(await producer.send(signals_topic(partner), value))
-            sent_at[(partner, str(signal["id"]))] = time.perf_counter()
+        sent = 0
+        while sent < len(messages):
+            due = len(messages) if rate is None else int((time.perf_counter() - started) * rate) + 1
+            for signal, (partner, value) in zip(signals[sent:due], messages[sent:due], strict=True):
+                futures.append(await producer.send(signals_topic(partner), value))
+                sent_at[(partner, str(signal["id"]))] = time.perf_counter()
+            sent = max(sent, min(due, len(messages)))
+            if rate is not None and sent < len(messages):
+                await asyncio.sleep(max(started + sent / rate - time.perf_counter(), TICK_S))
         await asyncio.gather(*futures)
         seconds = time.perf_counter() - started
     finally:

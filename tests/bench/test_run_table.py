@@ -95,3 +95,34 @@ def test_write_docs_writes_the_table_when_every_figure_was_checked(
     assert "| checked thing | 5 | 10 | signals/s | 0.5 |" in text
     assert "old table" not in text
     assert text.startswith("intro\n") and text.endswith("analysis\n")
+
+
+def test_only_re_runs_one_benchmark_and_keeps_the_others_last_checked_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    benches = tmp_path / "bench"
+    benches.mkdir()
+
+    def bench(name: str, hub: int) -> None:
+        row = orjson.dumps({**FIGURE, "name": f"{name} row", "hub": hub, "checked": CHECKED})
+        script(benches, name, f"print({row.decode()!r})")
+
+    bench("first", 111)
+    bench("second", 222)
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"{run.BEGIN}\n{run.END}\n", encoding="utf-8")
+    monkeypatch.setattr(run, "BENCH", benches)
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    monkeypatch.setattr(run, "DOC", doc)
+    monkeypatch.setattr(sys, "argv", ["run.py", "--write-docs"])
+    run.main()
+    bench("second", 333)
+    bench("first", 999)  # not re-run below: its earlier row stays
+    monkeypatch.setattr(sys, "argv", ["run.py", "--write-docs", "--only", "second"])
+    run.main()
+    text = doc.read_text(encoding="utf-8")
+    assert "| first row | 111 |" in text
+    assert "| second row | 333 |" in text
+    assert "999" not in text and "| second row | 222 |" not in text
+    assert "- `first`: `bench/first.py --json`, finished " in text
+    assert "- `second`: `bench/second.py --json`, finished " in text
