@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,19 +38,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.observe import audit_rows, exchange_ids, process_cpu_s, read_topics  # noqa: E402
-from bench.sides import JOIN_TIMEOUT_S, serve  # noqa: E402
+from bench.sides import JOIN_TIMEOUT_S, read_arrivals, serve  # noqa: E402
 from bench.verify import Counts, Expectation, Refused, check, check_exchanges, refusing  # noqa: E402
 from bench.workload import RECIPIENTS, Signal, expectation, policy_source, publish, workload  # noqa: E402
 from services.audit.store import SqlAuditStore  # noqa: E402
 from services.broker.embedded import BrokerKind, EmbeddedBroker  # noqa: E402
 from services.broker.factory import make_broker  # noqa: E402
-from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings  # noqa: E402
+from services.broker.fetching import FEED_PATH_WAIT_MS  # noqa: E402
 from services.broker.settings import KafkaSettings  # noqa: E402
 from services.broker.topics import KafkaTopicAdmin  # noqa: E402
 from services.core.decision import exchange_id  # noqa: E402
@@ -135,20 +133,21 @@ def input_topics() -> list[str]:
 
 
 class Child:
-    """One side in a child process (spawned: a clean interpreter, no state of this one)."""
+    """One side, or the feed reader, in a child process (spawned: a clean interpreter)."""
 
-    def __init__(
-        self, side: str, settings: KafkaSettings, db: str, expected: int, wait_ms: int
-    ) -> None:
+    def __init__(self, side: str, target: Callable[..., None], *args: Any) -> None:
         self.side = side
         context = multiprocessing.get_context("spawn")
         self._conn, theirs = context.Pipe()
-        self._process = context.Process(
-            target=serve,
-            args=(side, settings.bootstrap, input_topics(), db, expected, 600.0, wait_ms, theirs),
-            daemon=True,
-        )
+        self._process = context.Process(target=target, args=(*args, theirs), daemon=True)
         self._process.start()
+
+    @classmethod
+    def serving(
+        cls, side: str, settings: KafkaSettings, db: str, expected: int, wait_ms: int
+    ) -> Child:
+        topics = input_topics()
+        return cls(side, serve, side, settings.bootstrap, topics, db, expected, 600.0, wait_ms)
 
     async def message(self, timeout_s: float) -> dict[str, Any]:
         if not await asyncio.to_thread(self._conn.poll, timeout_s):
@@ -205,7 +204,7 @@ async def throughput(
         db = f"sqlite:///{tmp / 'audit.db'}"
         SqlAuditStore.open(db).close()
         await publish(settings, signals)
-        child = Child(side, settings, db, len(signals), wait_ms)
+        child = Child.serving(side, settings, db, len(signals), wait_ms)
         try:
             await child.message(JOIN_TIMEOUT_S + 30)
             broker_cpu = process_cpu_s(pid(broker))
@@ -236,53 +235,6 @@ def pid(broker: EmbeddedBroker) -> int:
     return broker.pid
 
 
-class Reader:
-    """Notes when each message of one output topic arrives (this process, tuned like a feed
-    reader), keyed as ``key_of`` says."""
-
-    def __init__(
-        self, settings: KafkaSettings, topic: str, key_of: Callable[[bytes], Any], wait_ms: int
-    ) -> None:
-        self.arrivals: dict[Any, float] = {}
-        self._topic = topic
-        self._key_of = key_of
-        self._stop = asyncio.Event()
-        self._consumer = AIOKafkaConsumer(
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            **fetch_settings(wait_ms),
-            **settings.client_kwargs_aiokafka(),
-        )
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        await self._consumer.topics()
-        parts = [
-            TopicPartition(self._topic, p)
-            for p in self._consumer.partitions_for_topic(self._topic) or ()
-        ]
-        if not parts:
-            raise Refused(f"{self._topic} has no partitions")
-        self._consumer.assign(parts)
-        await self._consumer.seek_to_beginning(*parts)
-
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            batch = await self._consumer.getmany(timeout_ms=100)
-            now = time.perf_counter()
-            for messages in batch.values():
-                for message in messages:
-                    self.arrivals.setdefault(self._key_of(message.value or b""), now)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def close(self) -> None:
-        self._stop.set()
-        await self._consumer.stop()
-
-
 async def latency(
     kind: BrokerKind,
     side: str,
@@ -298,43 +250,40 @@ async def latency(
             key = exchange_id(str(s["source"]), str(s["id"]), LATENCY_RECIPIENT)
             if key in expected.exchange_ids:
                 sent_key[key] = (str(s["source"]), str(s["id"]))
-        topic = feed_topic(LATENCY_RECIPIENT)
-
-        def key_of(value: bytes) -> Any:
-            return str(orjson.loads(value)["exchange_id"])
+        topic, keyed_by = feed_topic(LATENCY_RECIPIENT), "exchange_id"
     else:
         sent_key = {
             (str(s["source"]), str(s["id"])): (str(s["source"]), str(s["id"])) for s in signals
         }
-        topic = f"base.{LATENCY_RECIPIENT}"
-
-        def key_of(value: bytes) -> Any:
-            body = orjson.loads(value)
-            return (str(body["source"]), str(body["id"]))
+        topic, keyed_by = f"base.{LATENCY_RECIPIENT}", "signal"
 
     with fresh_broker(kind) as (broker, settings, tmp):
         db = f"sqlite:///{tmp / 'audit.db'}"
         SqlAuditStore.open(db).close()
-        child = Child(side, settings, db, len(signals), wait_ms)
-        reader = Reader(settings, topic, key_of, wait_ms)
+        child = Child.serving(side, settings, db, len(signals), wait_ms)
+        reader = Child(
+            "feed reader",
+            read_arrivals,
+            settings.bootstrap,
+            topic,
+            keyed_by,
+            wait_ms,
+            len(sent_key),
+            len(signals) / rate + 120.0,
+        )
         try:
             await child.message(JOIN_TIMEOUT_S + 30)
-            await reader.start()
-            reading = asyncio.create_task(reader.run())
+            await reader.message(60)
             broker_cpu = process_cpu_s(pid(broker))
             published = await publish(settings, signals, rate=rate)
             done = await child.message(600)
             broker_cpu = process_cpu_s(pid(broker)) - broker_cpu
-            deadline = time.monotonic() + 30
-            while not sent_key.keys() <= reader.arrivals.keys() and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            reader.stop()
-            await reading
+            arrivals: dict[Any, float] = (await reader.message(180))["arrivals"]
         finally:
-            await reader.close()
+            reader.close()
             child.close()
         checked = await count_work(side, settings, db, int(done["signals"]), expected, len(signals))
-    missing = len(sent_key.keys() - reader.arrivals.keys())
+    missing = len(sent_key.keys() - arrivals.keys())
     if missing:
         raise Refused(
             f"{side} latency run: {missing:,} of {len(sent_key):,} messages never reached {topic}"
@@ -344,7 +293,7 @@ async def latency(
             f"{side} latency run: the publisher reached only {published.rate:,.0f} of "
             f"{rate:,.0f} signals/s (the machine is too busy for a steady rate)"
         )
-    lat = [(reader.arrivals[k] - published.sent_at[v]) * 1000 for k, v in sent_key.items()]
+    lat = [(arrivals[k] - published.sent_at[v]) * 1000 for k, v in sent_key.items()]
     print(
         f"{kind} {side} latency at {published.rate:,.0f}/s: p50 {percentile(lat, 0.5):.1f} ms, "
         f"p99 {percentile(lat, 0.99):.1f} ms over {len(lat):,} messages; CPU "

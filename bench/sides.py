@@ -10,6 +10,9 @@
   the same producer settings (``acks=all``, linger, batch size) and the same garbage-collector
   tuning as the router worker.
 
+The latency phase's feed reader (:func:`read_arrivals`) runs in a child process too, so the
+publisher in the parent has its process to itself.
+
 A side joins its group, reports ``ready``, processes until it has handled ``expected``
 signals, and reports the wall-clock and CPU seconds of this process from the start of its first
 batch to the end of its last (so the figure holds the side's own work, not the publisher's or
@@ -227,3 +230,68 @@ async def _joined(assigned: Any, poll: Any, conn: Connection) -> None:
             raise TimeoutError(f"no partitions assigned within {JOIN_TIMEOUT_S:.0f} s")
         await poll()
     conn.send({"ready": True})
+
+
+def read_arrivals(
+    bootstrap: str,
+    topic: str,
+    keyed_by: str,
+    wait_ms: int,
+    expected: int,
+    timeout_s: float,
+    conn: Connection,
+) -> None:
+    """Child process entry: note when each message of ``topic`` arrives (``perf_counter``,
+    comparable across processes on Linux), keyed by its ``exchange_id`` (a feed) or by
+    ``(source, id)`` (a passthrough copy), until ``expected`` keys are in or ``timeout_s``."""
+    try:
+        arrivals = asyncio.run(
+            _read(bootstrap, topic, keyed_by, wait_ms, expected, timeout_s, conn)
+        )
+        conn.send({"arrivals": arrivals})
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which refuses the run
+        conn.send({"error": f"{exc.__class__.__name__}: {exc}"})
+
+
+async def _read(
+    bootstrap: str,
+    topic: str,
+    keyed_by: str,
+    wait_ms: int,
+    expected: int,
+    timeout_s: float,
+    conn: Connection,
+) -> dict[Any, float]:
+    consumer = AIOKafkaConsumer(
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **fetch_settings(wait_ms),
+        **KafkaSettings.local(bootstrap).client_kwargs_aiokafka(),
+    )
+    await consumer.start()
+    arrivals: dict[Any, float] = {}
+    try:
+        await consumer.topics()
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not parts:
+            raise RuntimeError(f"{topic} has no partitions")
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        conn.send({"ready": True})
+        deadline = time.monotonic() + timeout_s
+        while len(arrivals) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for messages in batch.values():
+                for message in messages:
+                    body = orjson.loads(message.value or b"{}")
+                    key: Any = (
+                        str(body["exchange_id"])
+                        if keyed_by == "exchange_id"
+                        else (str(body["source"]), str(body["id"]))
+                    )
+                    arrivals.setdefault(key, now)
+    finally:
+        await consumer.stop()
+    return arrivals
