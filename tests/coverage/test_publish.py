@@ -69,7 +69,8 @@ def test_the_release_is_audited_then_produced_to_the_campaign_feed(
     ((topic, key, value),) = producer.sent
     assert topic == "feed.campagneteam-nh" and key == b"2026-10"
     message = orjson.loads(value)
-    assert message["exchange_id"] == done.exchange_id
+    assert message["exchange_id"] == done.exchange_id == record["feed_exchange_id"]
+    assert record["fields"]["envelope.time"] == "release-time"  # not any signal's time
     assert audit.undelivered("campagneteam-nh")[0].partition == 0  # produced, offset noted
 
     data = message["data"]

@@ -32,6 +32,12 @@ DISCLOSED: Final = {
     "rows.reports": "aggregate:suppressed-below-threshold",
     "rows.indicators": "aggregate:suppressed-below-threshold",
     "totals": "aggregate:published-cells-only",
+    # the envelope describes the release, not any signal: its id follows from the released
+    # numbers (nothing the recipient does not hold), its time is when it was published
+    "envelope.exchange_id": "release-content",
+    "envelope.type": "keep",
+    "envelope.source": "keep",
+    "envelope.time": "release-time",
 }
 
 
@@ -134,5 +140,6 @@ def aggregate_release(
         "reason": None,
         "retention_days": basis.retention_days,
         "reidentify": False,
+        "feed_exchange_id": exchange,
     }
     return AggregateRelease(exchange, audit, message)
