@@ -67,7 +67,6 @@ class EnvelopeSpec:
     """``keep``, ``omit`` or ``generalise:<hour|day|week|month|year>``."""
     source: str
     """``keep`` or ``omit``."""
-    explicit_time: bool
     coarsest_share: tuple[str, str] | None
     """(field path, time spec) of the coarsest time generalisation in the rule's share."""
 
@@ -92,7 +91,8 @@ class EnvelopeSpec:
 
     @property
     def undoes_share(self) -> bool:
-        """An explicit envelope time finer than a time generalisation of the share."""
+        """An envelope time finer than a time generalisation of the share (only an explicit
+        one can be: the default is never finer)."""
         return (
             self.coarsest_share is not None
             and self.time != "omit"
@@ -142,7 +142,6 @@ def resolve(envelope: Envelope, shares: Mapping[str, ShareSpec]) -> EnvelopeSpec
     return EnvelopeSpec(
         time=time,
         source=envelope.source,
-        explicit_time=envelope.time is not None,
         coarsest_share=coarsest,
     )
 
