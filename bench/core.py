@@ -102,7 +102,7 @@ def main() -> None:
                 decisions += 1
                 audit_record(decision, actor="bench")
                 if decision.delivered:
-                    feed_message(decision, outcome.signal)  # type: ignore[arg-type]
+                    feed_message(decision)
 
     def baseline() -> None:
         for raw in lines:

@@ -71,9 +71,14 @@ def workload(count: int, seed: int) -> list[dict[str, object]]:
     return out
 
 
+PSEUDONYMISER = Pseudonymiser(MemoryKeyStore.for_tests())
+"""The router's keys: the latency run matches each signal to its feed message by the keyed
+exchange id the recipient is given (services/core/pseudonyms.py ``exchange_token``)."""
+
+
 def policy_source() -> PolicySource:
     paths = Paths.from_env({})
-    pseudonymiser = Pseudonymiser(MemoryKeyStore.for_tests())
+    pseudonymiser = PSEUDONYMISER
     covenants = [ROOT / "bench" / "covenants"]
 
     def load(today: date) -> Loaded:
@@ -101,9 +106,8 @@ async def publish(
             futures.append(
                 await producer.send(signals_topic(str(signal["source"])), orjson.dumps(signal))
             )
-            sent_at[exchange_id(str(signal["source"]), str(signal["id"]), "riec-nh")] = (
-                time.perf_counter()
-            )
+            hub_id = exchange_id(str(signal["source"]), str(signal["id"]), "riec-nh")
+            sent_at[PSEUDONYMISER.exchange_token(hub_id)] = time.perf_counter()
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

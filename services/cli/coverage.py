@@ -215,7 +215,14 @@ def publish_command(
     recipient: Annotated[
         str, typer.Option("--recipient", help="The campaign team party.")
     ] = CAMPAIGN_TEAM,
-    threshold: ThresholdOption = 5,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            min=1,
+            help="Counts below this are suppressed (default: the covenant's min_cell).",
+        ),
+    ] = None,
     database: DatabaseOption = None,
     keys: KeysOption = None,
 ) -> None:

@@ -124,7 +124,7 @@ def _record(outcome: Outcome, number: int, writers: _Writers, summary: ReplaySum
         writers.audit.write(_line(audit_record(decision, actor=ACTOR)))
         if decision.delivered:
             summary.delivered[decision.recipient] += 1
-            writers.feed(decision.recipient).write(_line(feed_message(decision, signal)))
+            writers.feed(decision.recipient).write(_line(feed_message(decision)))
         else:
             summary.withheld[decision.recipient] += 1
             summary.withheld_reasons[_reason_kind(decision.reason or "")] += 1

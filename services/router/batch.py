@@ -99,7 +99,7 @@ def route_batch(
                     exchange_id=decision.exchange_id,
                     recipient=decision.recipient,
                     key=feed_key(decision).encode(),
-                    value=orjson.dumps(feed_message(decision, signal)),
+                    value=orjson.dumps(feed_message(decision)),
                     created_at=now,
                 )
             )

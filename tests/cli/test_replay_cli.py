@@ -35,7 +35,11 @@ def test_replay_of_the_examples_writes_feeds_audit_and_dead_letters(tmp_path, mo
     assert len({a["record_id"] for a in audit}) == len(audit)
 
     feeds = {p.stem: p.read_bytes().splitlines() for p in (out / "feeds").glob("*.jsonl")}
-    assert {"riec-nh", "politie-nh", "campagneteam-nh"} <= set(feeds)
+    assert {"riec-nh", "politie-nh"} <= set(feeds)
+    # the campaign team receives aggregates only (nh-drugsalert `aggregate_only`): no record
+    # per tip, delivered or even attempted
+    assert "campagneteam-nh" not in feeds
+    assert not [a for a in audit if a["recipient"] == "campagneteam-nh"]
     delivered = sum(1 for a in audit if a["result"] == "delivered")
     assert delivered == sum(len(v) for v in feeds.values())
 

@@ -28,6 +28,12 @@ def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", DOC, flags=re.DOTALL)
 
 
+def with_rule(example: str, rule: str) -> str:
+    """The example covenant with one more rule at the end of its ``rules``."""
+    head, sep, tail = example.partition("\naggregates:")
+    return head.rstrip() + "\n" + rule + sep.lstrip("\n") + tail
+
+
 def test_example_covenant_checks_clean():
     example = blocks("yaml")[0]
     result = checked(example, today=date(2026, 11, 22))
@@ -36,13 +42,13 @@ def test_example_covenant_checks_clean():
 
 def test_plain_identifier_example_checks_clean_in_the_example_covenant_and_is_listed():
     example, plain = blocks("yaml")[:2]
-    result = checked(example.rstrip() + "\n" + plain, today=date(2026, 11, 22))
+    result = checked(with_rule(example, plain), today=date(2026, 11, 22))
     assert result.ok and not result.problems, [str(p) for p in result.problems]
     [listed] = result.plain_rules
     assert listed.rule.id == "tampering-to-riec-plain"
     assert listed.plain_fields == ("ean", "address")
     without = plain.replace("    plain_identifiers:\n", "").split("      legal_basis")[0]
-    refused = checked(example.rstrip() + "\n" + without, today=date(2026, 11, 22))
+    refused = checked(with_rule(example, without), today=date(2026, 11, 22))
     assert sum("plain_identifiers" in p.hint for p in refused.errors) == 2
 
 
@@ -88,7 +94,7 @@ def test_shipped_covenants_and_doc_example_validate_against_the_published_schema
     validate = fastjsonschema.compile(schema)
     documents = [yaml.safe_load(p.read_text()) for p in covenant_files([ROOT / "covenants"])]
     documents.append(yaml.safe_load(blocks("yaml")[0]))
-    documents.append(yaml.safe_load(blocks("yaml")[0].rstrip() + "\n" + blocks("yaml")[1]))
+    documents.append(yaml.safe_load(with_rule(blocks("yaml")[0], blocks("yaml")[1])))
     for document in documents:
         validate(_jsonable(document))
     broken = _jsonable(documents[0])

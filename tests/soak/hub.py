@@ -100,6 +100,16 @@ class SoakHub:
         except sqlite3.OperationalError:  # locked by the outage
             return []
 
+    def feed_ids(self) -> dict[str, str]:
+        """The exchange id each recipient was given -> the record id of its delivery."""
+        with sqlite3.connect(self.db, timeout=30) as conn:
+            return dict(
+                conn.execute(
+                    "SELECT json_extract(body, '$.feed_exchange_id'), record_id "
+                    "FROM audit_records WHERE result = 'delivered'"
+                )
+            )
+
     def audited(self, expected: set[str]) -> Callable[[], bool]:
         return lambda: expected <= {row[0] for row in self.audit_rows()}
 

@@ -77,6 +77,13 @@ class PartyKey(_Strict):
         )
 
 
+class AggregateOnly(_Strict):
+    """The party receives only aggregates, never one record per signal (docs/covenants.md)."""
+
+    min_cell: Annotated[int, Field(ge=1)]
+    """The smallest count any aggregate to this party may show; smaller cells are suppressed."""
+
+
 class Party(_Strict):
     """A signatory of the covenant; the mapping key is its partner id (topic names use it)."""
 
@@ -85,6 +92,8 @@ class Party(_Strict):
     roles: Annotated[list[PartyRole], Field(min_length=1)]
     municipality: Annotated[str, Field(pattern=MUNICIPALITY_CODE)] | None = None
     public_keys: list[PartyKey] = []
+    aggregate_only: AggregateOnly | None = None
+    """Set: no rule may deliver this party per-signal records; only an ``aggregates`` entry."""
 
 
 class Validity(_Strict):
@@ -130,6 +139,30 @@ class PlainIdentifiers(_Strict):
     or the covenant article that rests on it)."""
 
 
+EnvelopeTime = Literal[
+    "keep",
+    "omit",
+    "generalise:hour",
+    "generalise:day",
+    "generalise:week",
+    "generalise:month",
+    "generalise:year",
+]
+EnvelopeSource = Literal["keep", "omit"]
+
+
+class Envelope(_Strict):
+    """What a recipient gets of the signal's envelope; unset keys take the defaults.
+
+    ``time`` defaults to the Dutch calendar day, or to the coarsest time generalisation the
+    rule's ``share`` applies when that is coarser (so the envelope never undoes it);
+    ``source`` defaults to ``keep``. The type and a keyed exchange id are always given.
+    """
+
+    time: EnvelopeTime | None = None
+    source: EnvelopeSource = "keep"
+
+
 class Rule(_Strict):
     """One covenant article turned into a rule: who may give what to whom, and how."""
 
@@ -141,12 +174,44 @@ class Rule(_Strict):
     to: list[Annotated[str, Field(pattern=SLUG)]] = []
     when: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
     share: dict[str, str] = {}
+    envelope: Envelope = Envelope()
+    """What the recipient gets of the envelope (time, source); see :class:`Envelope`."""
     retention: str
     reidentify: Reidentify = "never"
     stacking: bool = False
     """The signal may also be used by the hub's stacking (IIPSy) analysis."""
     plain_identifiers: PlainIdentifiers | None = None
     """Required when a ``share`` value is ``plain``: the legal basis of that disclosure."""
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        retention_days(value)
+        return value
+
+    @property
+    def retention_period(self) -> timedelta:
+        return timedelta(days=retention_days(self.retention))
+
+
+AggregateReport = Literal["coverage"]
+"""Aggregates the hub can release: ``coverage`` (services/core/coverage)."""
+
+
+class Aggregate(_Strict):
+    """An article that lets recipients receive an aggregate report, never per-signal records.
+
+    The report's cells below ``min_cell`` are suppressed, and so is every number that could
+    reveal them (services/core/coverage/release.py).
+    """
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    article: Annotated[str, Field(min_length=1)]
+    purpose: Annotated[str, Field(pattern=SLUG)]
+    report: AggregateReport
+    to: Annotated[list[Annotated[str, Field(pattern=SLUG)]], Field(min_length=1)]
+    min_cell: Annotated[int, Field(ge=1)]
+    retention: str
 
     @field_validator("retention")
     @classmethod
@@ -178,6 +243,8 @@ class Covenant(_Strict):
         list[Annotated[str, Field(pattern=MUNICIPALITY_CODE)]] | RegionSelector,
     ] = {}
     rules: list[Rule] = []
+    aggregates: list[Aggregate] = []
+    """Aggregate releases (e.g. suppressed coverage counts), for aggregate-only recipients."""
 
     @field_validator("version", mode="before")
     @classmethod
