@@ -57,7 +57,7 @@ def barriers_command(
     try:
         found = load_models([models or DEFAULT_BARRIERS])
         registry, _, checked = check_covenants(
-            paths.covenants, paths.schemas, paths.reference, today=now.date()
+            paths.covenants, paths.schemas, paths.reference, today=now.date(), demo=paths.demo
         )
     except SchakelError as error:
         _fail(str(error))

@@ -44,7 +44,7 @@ def routes(
         except BarrierModelError as error:
             raise MatrixUnavailableError(f"barrier models have errors: {error}") from None
         registry, _, checked = check_covenants(
-            where.covenants, where.schemas, where.reference, today=now.date()
+            where.covenants, where.schemas, where.reference, today=now.date(), demo=where.demo
         )
         if not checked.ok:
             raise MatrixUnavailableError("covenants have errors; run `schakel covenant check`")

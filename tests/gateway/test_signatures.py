@@ -2,7 +2,8 @@
 422 naming its reason; well signed ones go through, and the router still verifies.
 
 The covenants are ``covenants/`` with Liander's demo TEST key expired on 2026-11-01 and a
-successor TEST key in force (as in the router's signature tests), so every reason shows.
+successor key in force (as in the router's signature tests), loaded in demo mode, so every
+reason shows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from services.config import Paths
 from services.core.signing import sign
-from services.demo.keys import DEMO_KEY_ID, demo_private_key
+from services.demo.keys import demo_key_id, demo_private_key
 from services.gateway.app import create_gateway_app
 from services.gateway.serve import covenant_keys
 from services.gateway.signatures import CovenantKeys
@@ -40,7 +41,9 @@ def covenants(tmp_path: Path) -> Path:
 @pytest.fixture
 def keys(covenants: Path) -> CovenantKeys:
     defaults = Paths.from_env({})
-    return covenant_keys(Paths((covenants,), defaults.schemas, defaults.reference, defaults.state))
+    return covenant_keys(
+        Paths((covenants,), defaults.schemas, defaults.reference, defaults.state, demo=True)
+    )
 
 
 @pytest.fixture
@@ -63,9 +66,9 @@ def unsigned(number: int) -> dict[str, Any]:
 CASES = {
     "unsigned": lambda: unsigned(2),
     "bad_signature": lambda: sign(signal(3), MALLORY, NEW_KEY_ID),
-    "foreign_key": lambda: sign(signal(4), demo_private_key("pwn"), DEMO_KEY_ID),
+    "foreign_key": lambda: sign(signal(4), demo_private_key("pwn"), demo_key_id("pwn")),
     "tampered": lambda: dict(good(5), data=dict(good(5)["data"], score=0.11)),
-    "key_expired": lambda: sign(signal(6), demo_private_key("liander"), DEMO_KEY_ID),
+    "key_expired": lambda: sign(signal(6), demo_private_key("liander"), demo_key_id("liander")),
     "unknown_key": lambda: sign(signal(7), NEW_KEY, "liander-1999"),
     "malformed_signature": lambda: dict(signal(8), signature="rsa:who-knows:abc"),
 }
@@ -149,7 +152,12 @@ def test_keys_are_reloaded_when_the_covenants_change(covenants):
     clock = Monotonic()
     defaults = Paths.from_env({})
     keys = CovenantKeys(
-        [covenants], defaults.schemas, defaults.reference, today=NOW.date, monotonic=clock
+        [covenants],
+        defaults.schemas,
+        defaults.reference,
+        today=NOW.date,
+        monotonic=clock,
+        demo=True,
     )
     before = keys()
     assert NEW_KEY_ID in before.partner("liander", NOW.date()).keys

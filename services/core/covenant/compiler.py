@@ -77,7 +77,7 @@ def compile_policy(
         covenants=tuple(item.covenant for item in checked.covenants),
         suppliers=frozenset(suppliers),
         recipients=frozenset(recipients),
-        keyring=Keyring(item.covenant for item in checked.covenants),
+        keyring=Keyring((item.covenant for item in checked.covenants), test_keys=checked.demo),
         stacking={
             (s, t)
             for c in checked.rules
