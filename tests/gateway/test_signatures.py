@@ -8,6 +8,7 @@ reason shows.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from services.config import Paths
+from services.config import ROOT, Paths
+from services.core.covenant.key_edit import add_key_text
 from services.core.signing import sign
-from services.demo.keys import demo_key_id, demo_private_key
+from services.demo.keys import demo_key_id, demo_private_key, demo_public_key
 from services.gateway.app import create_gateway_app
+from services.gateway.errors import GatewayError
 from services.gateway.serve import covenant_keys
 from services.gateway.signatures import CovenantKeys
 from services.gateway.testing import MemoryBroker
@@ -172,3 +175,20 @@ def test_keys_are_reloaded_when_the_covenants_change(covenants):
     time.sleep(0.01)  # a new modification time
     clock.advance(60)
     assert keys() is after, "a covenant set that does not check keeps the keys in force"
+
+
+def test_a_gateway_not_in_demo_mode_refuses_covenants_registering_a_test_key(tmp_path: Path):
+    folder = tmp_path / "covenants"
+    shutil.copytree(ROOT / "covenants", folder)
+    path = folder / "drugslocaties-nh" / "2025.1.yaml"
+    text = add_key_text(
+        path.read_text(encoding="utf-8"), "liander", "liander-2026", demo_public_key("liander")
+    )
+    path.write_text(text, encoding="utf-8")
+    defaults = Paths.from_env({})
+    with pytest.raises(GatewayError, match="covenants have errors"):
+        CovenantKeys([folder], defaults.schemas, defaults.reference, today=NOW.date)
+    in_demo = CovenantKeys(
+        [folder], defaults.schemas, defaults.reference, today=NOW.date, demo=True
+    )
+    assert "liander-2026" in in_demo().partner("liander", NOW.date()).keys

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.config import ROOT
@@ -133,3 +134,32 @@ def test_demo_traffic_is_signed_and_verifies_on_the_shipped_covenants():
     routed = route_batch(records, source.current.registry, source.current.policy, NOW)
     assert routed.dead_letters == []
     assert routed.delivered > 0
+
+
+def test_outside_demo_mode_the_demo_traffic_is_refused_for_its_test_keys():
+    """A router not in demo mode (every deployment) delivers nothing signed with a TEST key."""
+    source = policy_source(demo=False)
+    values = [orjson.dumps(s) for s in traffic(60)]
+    records = [
+        Consumed(signals_topic(orjson.loads(v)["source"]), 0, i, v) for i, v in enumerate(values)
+    ]
+    routed = route_batch(records, source.current.registry, source.current.policy, NOW)
+    assert routed.delivered == 0 and routed.outbox == []
+    letters = [orjson.loads(d.value) for d in routed.dead_letters]
+    assert len(letters) == len(values)
+    assert {d["code"] for d in letters} == {"unknown_key"}
+
+
+def test_a_router_not_in_demo_mode_will_not_start_on_a_covenant_registering_a_test_key(
+    tmp_path: Path,
+):
+    folder = tmp_path / "covenants"
+    shutil.copytree(ROOT / "covenants", folder)
+    path = folder / "drugslocaties-nh" / "2025.1.yaml"
+    text = add_key_text(
+        path.read_text(encoding="utf-8"), "liander", "liander-2026", demo_public_key("liander")
+    )
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SystemExit, match="TEST key"):
+        policy_source([folder], demo=False)
+    assert policy_source([folder], demo=True).current.policy is not None  # a warning there
