@@ -108,4 +108,8 @@ def barriers_command(
             ", ".join(row.gaps),
             style="bold red" if row.gaps else None,
         )
-    console().print(shown)
+    out = console()
+    out.print(shown)
+    for shown_model in found:
+        if shown_model.provenance:
+            out.print(f"{shown_model.title}: {shown_model.provenance}", markup=False)
