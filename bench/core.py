@@ -80,7 +80,7 @@ def main() -> None:
 
     registry = SchemaRegistry.load(default_schema_dir())
     checked = check(
-        load_files([ROOT / "bench" / "covenants"]),
+        load_files([ROOT / "bench" / "covenants"], demo=True),
         registry,
         ReferenceData.load(),
         today=date(2026, 11, 22),

@@ -82,7 +82,9 @@ def policy_source() -> PolicySource:
     covenants = [ROOT / "bench" / "covenants"]
 
     def load(today: date) -> Loaded:
-        return load_policy(covenants, paths.schemas, paths.reference, pseudonymiser, today=today)
+        return load_policy(
+            covenants, paths.schemas, paths.reference, pseudonymiser, today=today, demo=True
+        )
 
     return PolicySource(load, covenants, today=lambda: date(2026, 11, 22))
 

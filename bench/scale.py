@@ -71,6 +71,7 @@ def expected_records(values: list[bytes], keys: Path) -> int:
         paths.reference,
         Pseudonymiser(FileKeyStore.open(keys)),
         today=datetime.now(UTC).date(),
+        demo=True,
     )
     assert loaded.policy is not None
     now = datetime.now(UTC)
@@ -158,6 +159,7 @@ def measure(
                 Paths.from_env({}).reference,
                 Pseudonymiser(FileKeyStore.open(keys)),
                 today=datetime.now(UTC).date(),
+                demo=True,
             )
             assert load.policy is not None
             spec = TopicLayout().spec(load.policy.suppliers, load.policy.recipients)
@@ -170,6 +172,7 @@ def measure(
                 "SCHAKEL_KEYS": str(keys),
                 "SCHAKEL_STATE_DIR": str(tmp / "state"),
                 "SCHAKEL_COVENANTS": str(COVENANTS),
+                "SCHAKEL_DEMO": "1",  # the demo traffic is signed with TEST keys
             }
             urls = []
             for index in range(workers):

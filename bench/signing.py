@@ -62,7 +62,10 @@ def main() -> None:
 
     registry = SchemaRegistry.load(default_schema_dir())
     checked = check(
-        load_files([ROOT / "covenants"]), registry, ReferenceData.load(), today=date(2026, 11, 22)
+        load_files([ROOT / "covenants"], demo=True),
+        registry,
+        ReferenceData.load(),
+        today=date(2026, 11, 22),
     )
     assert checked.ok, [str(p) for p in checked.errors]
     signed_policy = compile_policy(checked, registry, Pseudonymiser(MemoryKeyStore.for_tests()))

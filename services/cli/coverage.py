@@ -178,7 +178,12 @@ def ingest_command(
     key_store = FileKeyStore.open(key_path) if key_path.exists() else FileKeyStore.create(key_path)
     now = datetime.now(UTC)
     loaded = load_policy(
-        paths.covenants, paths.schemas, paths.reference, Pseudonymiser(key_store), today=now.date()
+        paths.covenants,
+        paths.schemas,
+        paths.reference,
+        Pseudonymiser(key_store),
+        today=now.date(),
+        demo=paths.demo,
     )
     if loaded.policy is None:
         _fail("the covenants have errors; run `schakel covenant check` for details")
@@ -244,7 +249,7 @@ def publish_command(
     try:
         months_until(month, 1)
         _, _, checked = check_covenants(
-            paths.covenants, paths.schemas, paths.reference, today=now.date()
+            paths.covenants, paths.schemas, paths.reference, today=now.date(), demo=paths.demo
         )
         if not checked.ok:
             _fail("the covenants have errors; run `schakel covenant check` for details")

@@ -15,7 +15,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.partner_key import PartnerKey, write_partner_key
+from services.cli.key_verify import verify_command
+from services.cli.partner_key import (
+    PartnerKey,
+    PublicPartnerKey,
+    write_partner_key,
+    write_public_key,
+)
 from services.core.envelope import PARTNER_ID_PATTERN
 from services.core.errors import KeyStoreError
 from services.keys import KEYS_ENV_VAR, default_keys_path
@@ -25,10 +31,12 @@ app = typer.Typer(
     help=(
         "Manage the key store: pseudonym keys (versioned, rotated) and the checkpoint "
         f"signing key. The key file is --path, else ${KEYS_ENV_VAR}, else ./var/keys.json. "
-        "`keys partner NAME` makes a partner's signal-signing key pair."
+        "`keys partner NAME` makes a partner's signal-signing key pair; `keys verify KEYFILE` "
+        "confirms it is registered and valid today."
     ),
     no_args_is_help=True,
 )
+app.command("verify")(verify_command)
 
 PathOption = Annotated[
     Path | None,
@@ -158,10 +166,12 @@ def partner_key(
         str | None, typer.Option(help="Last day the key is valid, YYYY-MM-DD (default: open).")
     ] = None,
 ) -> None:
-    """Create a partner's Ed25519 signing key pair and print its public block for the covenant.
+    """Create a partner's Ed25519 signing key pair and print how to register its public half.
 
     The private key goes to a file with mode 0600 (OUT/NAME.KEY-ID.key) and is never
     printed; it belongs to the partner's publishing system (`schakel publish --sign-with`).
+    The public half goes to OUT/NAME.KEY-ID.pub, for the covenant manager's
+    `schakel covenant add-key`; `schakel keys verify` then confirms the registration.
     To rotate, create a new key and register it next to the old one with a valid_from before
     the old key's valid_until: signals signed with either are accepted during the overlap.
     """
@@ -178,10 +188,18 @@ def partner_key(
     key = PartnerKey(name, chosen, Ed25519PrivateKey.generate())
     try:
         path = write_partner_key(out, key, today)
+        public = write_public_key(
+            out, PublicPartnerKey(name, chosen, key.public_base64, start, end)
+        )
     except KeyStoreError as error:
         _fail(error)
     typer.echo(f"Private key written to {path} (mode 0600; keep it secret, never share it).")
-    typer.echo(f"Add this under parties.{name} in the covenant file, next to any current key:")
+    typer.echo(f"Public key written to {public}: send it to the covenant manager, who runs")
+    typer.echo("")
+    typer.echo(f"    schakel covenant add-key COVENANT_FILE {name} --key {public}")
+    typer.echo(f"    schakel keys verify {public}")
+    typer.echo("")
+    typer.echo(f"Or add this under parties.{name} in the covenant file, next to any current key:")
     typer.echo("")
     typer.echo("    public_keys:")
     typer.echo(f"      - id: {chosen}")

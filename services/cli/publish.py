@@ -15,11 +15,12 @@ from aiokafka import AIOKafkaProducer
 from services.cli.output import console
 from services.cli.partner_key import PartnerKey, read_partner_key
 from services.config import Paths
+from services.core.demo_keys import demo_key_id, demo_private_key, owner_of_test_key
 from services.core.errors import KeyStoreError, SignalRejected
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import accept_bytes
 from services.core.signing import sign
-from services.hub.state import client_settings
+from services.hub.state import client_settings, hub_in_demo_mode
 from services.router.topics import signals_topic
 
 
@@ -37,11 +38,19 @@ def publish_command(
             dir_okay=False,
         ),
     ] = None,
+    demo_key: Annotated[
+        bool,
+        typer.Option(
+            "--demo-key",
+            help="Sign each signal with the partner's TEST key (demo mode only: a hub started "
+            "with `schakel up --demo`, or SCHAKEL_DEMO=1).",
+        ),
+    ] = False,
 ) -> None:
     """Send each valid signal to signals.<partner>; report each invalid line with its reason."""
     registry = SchemaRegistry.load(Paths.from_env().schemas)
     err = console(stderr=True)
-    key = _key(sign_with, partner)
+    key = _demo_key(partner, sign_with) if demo_key else _key(sign_with, partner)
     good: list[bytes] = []
     bad = unsigned = 0
     for number, raw in _lines(source):
@@ -69,7 +78,7 @@ def publish_command(
     if unsigned:
         err.print(
             f"{unsigned} signal(s) were sent unsigned: the hub rejects them when a covenant "
-            "makes this partner sign (use --sign-with KEYFILE)",
+            "makes this partner sign (use --sign-with KEYFILE; in the demo: --demo-key)",
             style="yellow",
             markup=False,
         )
@@ -90,7 +99,28 @@ def _key(path: Path | None, partner: str) -> PartnerKey | None:
             "signs only its own signals",
             param_hint="--sign-with",
         )
+    if owner_of_test_key(key.public_base64, [partner]) and not hub_in_demo_mode():
+        raise typer.BadParameter(
+            f"the key file holds {partner!r}'s TEST key, derived from the public demo seed; "
+            "a hub not in demo mode refuses it. Make a real key with "
+            f"`schakel keys partner {partner}`",
+            param_hint="--sign-with",
+        )
     return key
+
+
+def _demo_key(partner: str, sign_with: Path | None) -> PartnerKey:
+    """The partner's TEST key, when the hub publish talks to is in demo mode."""
+    if sign_with is not None:
+        raise typer.BadParameter("sign with --sign-with KEYFILE or --demo-key, not both")
+    if not hub_in_demo_mode():
+        raise typer.BadParameter(
+            "TEST keys count only in demo mode, and the hub is not in it: start it with "
+            "`schakel up --demo` (or set SCHAKEL_DEMO=1 for a demo cluster), or sign with "
+            f"a real key: --sign-with KEYFILE (schakel keys partner {partner})",
+            param_hint="--demo-key",
+        )
+    return PartnerKey(partner, demo_key_id(partner), demo_private_key(partner))
 
 
 async def _send(partner: str, values: list[bytes]) -> None:

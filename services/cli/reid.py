@@ -65,7 +65,7 @@ def _workflow(database: str | None, keys: Path | None) -> Iterator[Reidentificat
     from services.web.users import UserStore
 
     paths = Paths.from_env()
-    loaded = load_files(paths.covenants)
+    loaded = load_files(paths.covenants, demo=paths.demo)
     if loaded.problems:
         _fail("the covenant files have problems. Fix: run `schakel covenant check` first.")
     try:

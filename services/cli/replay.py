@@ -42,6 +42,14 @@ def replay_command(
             help="Decide as of this RFC 3339 time, or 'signal' for each signal's own time."
         ),
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="As a hub in demo mode: accept the demo partners' TEST keys, which sign the "
+            "example signals (default: SCHAKEL_DEMO).",
+        ),
+    ] = False,
 ) -> None:
     """Run a file of signals through the covenants exactly as the router would."""
     paths = Paths.from_env()
@@ -60,11 +68,20 @@ def replay_command(
         paths.reference,
         Pseudonymiser(store),
         today=today,
+        demo=demo or paths.demo,
     )
     print_problems(loaded.checked.problems, err)
     if loaded.policy is None:
         err.print("[red]covenants have errors; run `schakel covenant check` for details[/red]")
         raise typer.Exit(1)
+    for cov in loaded.policy.covenants:
+        if cov.illustration:
+            err.print(
+                f"{cov.key} is an ILLUSTRATION, not the text of a signed covenant",
+                markup=False,
+            )
+    if loaded.checked.demo:
+        err.print("demo mode: TEST keys are accepted", style="yellow", markup=False)
     summary = replay(
         _lines(input_file),
         loaded.registry,

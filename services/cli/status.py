@@ -45,6 +45,7 @@ def status_command(
     hub = HubState.read(state_path())
     if hub is not None:
         report["hub_pid"] = hub.pid
+        report["demo"] = hub.demo
     if as_json:
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
@@ -59,6 +60,8 @@ def status_command(
     out.print(groups_table)
     routers = report["groups"].get("schakel-router", {}).get("members", 0)
     out.print(f"router workers in group schakel-router: {routers}")
+    if report.get("demo"):
+        out.print("demo mode: the demo partners' TEST keys are accepted", style="yellow")
 
 
 def _group_id(group: Any) -> str:

@@ -41,6 +41,7 @@ def web_command(
         paths.reference,
         Pseudonymiser(keys),
         today=datetime.now(UTC).date(),
+        demo=paths.demo,
     )
     if loaded.policy is None:
         raise SystemExit("covenants have errors; run `schakel covenant check`")

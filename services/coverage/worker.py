@@ -123,7 +123,12 @@ def run_worker(database: str | None = None) -> None:
 
     def load(today: date) -> Loaded:
         return load_policy(
-            paths.covenants, paths.schemas, paths.reference, pseudonymiser, today=today
+            paths.covenants,
+            paths.schemas,
+            paths.reference,
+            pseudonymiser,
+            today=today,
+            demo=paths.demo,
         )
 
     def now() -> datetime:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.audit.engine import make_engine
 from services.broker.settings import KafkaSettings
+from services.config import Paths
 from services.core.errors import SchakelError
 from services.core.schema_registry import SchemaRegistry
 
@@ -20,13 +21,22 @@ def start_gateway_thread(
     report: Callable[[str], None],
     *,
     host: str = "127.0.0.1",
+    paths: Paths | None = None,
 ) -> threading.Thread:
-    """Serve the gateway on ``host:port`` in a daemon thread; problems go to ``report``."""
+    """Serve the gateway on ``host:port`` in a daemon thread; problems go to ``report``.
+    ``paths`` (default: from the environment) names the covenants and the demo mode."""
     from services.gateway.serve import serve  # noqa: PLC0415 - web stack only when served
 
     def run() -> None:
         try:
-            serve(make_engine(db_url), kafka, SchemaRegistry.load(schemas), host=host, port=port)
+            serve(
+                make_engine(db_url),
+                kafka,
+                SchemaRegistry.load(schemas),
+                host=host,
+                port=port,
+                paths=paths,
+            )
         except (OSError, SystemExit, SchakelError) as exc:
             report(f"gateway not started on port {port}: {exc}")
 

@@ -90,6 +90,7 @@ def covenant_keys(paths: Paths | None = None) -> CovenantKeys:
         where.schemas,
         where.reference,
         today=lambda: utc_now().astimezone(LOCAL_TIME).date(),
+        demo=where.demo,
     )
 
 
@@ -129,12 +130,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     settings: GatewaySettings | None = None,
+    paths: Paths | None = None,
 ) -> None:
     """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
     :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached or the
-    covenants (``SCHAKEL_COVENANTS``) do not check clean."""
+    covenants (``paths``, default ``SCHAKEL_COVENANTS``) do not check clean."""
     prepare_tables(engine)
-    keys = covenant_keys()
+    keys = covenant_keys(paths)
     asyncio.run(_reachable(kafka))
     app = kafka_app(engine, kafka, registry, keys, settings)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

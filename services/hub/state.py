@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from services.broker.settings import KafkaSettings
-from services.config import Paths
+from services.config import Paths, demo_mode
 from services.core.errors import SchakelError
 
 
@@ -26,6 +26,8 @@ class HubState:
     bootstrap: str
     database_url: str
     pid: int
+    demo: bool = False
+    """Started with ``--demo``: the hub accepts the demo partners' TEST keys."""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,12 @@ class HubState:
     def read(cls, path: Path) -> HubState | None:
         try:
             data = orjson.loads(path.read_bytes())
-            return cls(str(data["bootstrap"]), str(data["database_url"]), int(data["pid"]))
+            return cls(
+                str(data["bootstrap"]),
+                str(data["database_url"]),
+                int(data["pid"]),
+                data.get("demo") is True,
+            )
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
 
@@ -69,3 +76,14 @@ def client_settings() -> KafkaSettings:
             "SCHAKEL_KAFKA_BOOTSTRAP to use a Kafka cluster"
         )
     return KafkaSettings.local(state.bootstrap)
+
+
+def hub_in_demo_mode() -> bool:
+    """Whether the hub a client command talks to accepts TEST keys: ``SCHAKEL_DEMO`` is set,
+    or (without ``SCHAKEL_KAFKA_BOOTSTRAP``) the local hub was started with ``--demo``."""
+    if demo_mode():
+        return True
+    if KafkaSettings.from_env() is not None:
+        return False
+    state = HubState.read(state_path())
+    return state is not None and state.demo and _alive(state.pid)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -25,7 +26,7 @@ from services.audit.engine import database_url, make_engine, masked
 from services.audit.store import SqlAuditStore
 from services.broker.runtime import KafkaRuntime, open_kafka
 from services.broker.topics import KafkaTopicAdmin
-from services.config import Paths, load_policy
+from services.config import DEMO_ENV, Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
@@ -42,7 +43,6 @@ log = logging.getLogger("schakel.hub")
 
 STACKING = ("stacking", "run")
 STACKING_KEY_FILE = "SCHAKEL_STACKING_KEY_FILE"
-ALLOW_TEST_KEYS = "SCHAKEL_ALLOW_TEST_KEYS"
 """The stacking worker's ``schakel`` verb (IIPSy; services/stacking)."""
 COVERAGE = ("coverage", "run")
 """The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
@@ -64,8 +64,7 @@ def utc_now() -> datetime:
 
 def run_hub(options: HubOptions, console: Console) -> None:
     """Start everything, print where it is, and run until Ctrl-C or SIGTERM."""
-    paths = Paths.from_env()
-    paths.state.mkdir(parents=True, exist_ok=True)
+    paths = _hub_paths(options)
     key_path = default_keys_path()
     store_keys = FileKeyStore.open(key_path) if key_path.exists() else FileKeyStore.create(key_path)
     loaded = load_policy(
@@ -74,6 +73,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         paths.reference,
         Pseudonymiser(store_keys),
         today=utc_now().date(),
+        demo=paths.demo,
     )
     if loaded.policy is None:
         for problem in loaded.checked.errors:
@@ -96,10 +96,11 @@ def run_hub(options: HubOptions, console: Console) -> None:
             "SCHAKEL_DATABASE_URL": db_url,
             "SCHAKEL_KEYS": str(key_path.resolve()),
             "SCHAKEL_STATE_DIR": str(paths.state.resolve()),
+            DEMO_ENV: "1" if paths.demo else "0",
         }
         pool = WorkerPool(options.workers, env, paths.state / "logs")
         pool.start()
-        stacking_env = stacking_environment(env, options.demo)
+        stacking_env = stacking_environment(env, paths.demo)
         if stacking_env is not None:  # one instance: evidence of a location comes from many topics
             stacking = WorkerPool(
                 1, stacking_env, paths.state / "logs", name="stacking", command=STACKING
@@ -113,7 +114,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         coverage = WorkerPool(1, env, paths.state / "logs", name="coverage", command=COVERAGE)
         coverage.start()  # counts per municipality and month (schakel coverage)
         hub_file = state_path(paths)
-        HubState(runtime.settings.bootstrap, db_url, os.getpid()).write(hub_file)
+        HubState(runtime.settings.bootstrap, db_url, os.getpid(), paths.demo).write(hub_file)
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
         if options.gateway_port is not None:
@@ -123,8 +124,19 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 paths.schemas,
                 options.gateway_port,
                 lambda problem: console.print(f"[yellow]{problem}[/yellow]", markup=False),
+                paths=paths,
             )
-        _print_started(console, runtime, db_url, spec, created, pool, options, stacking is not None)
+        _print_started(
+            console,
+            runtime,
+            db_url,
+            spec,
+            created,
+            pool,
+            options,
+            stacking is not None,
+            _covenant_lines(policy.covenants, paths.demo, utc_now().date()),
+        )
         maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
         asyncio.run(
             _supervise(
@@ -147,16 +159,26 @@ def run_hub(options: HubOptions, console: Console) -> None:
         store.close()
 
 
+def _hub_paths(options: HubOptions) -> Paths:
+    """The hub's paths, its state folder made; with ``--demo`` in demo mode (TEST keys count,
+    for every part of the hub)."""
+    paths = Paths.from_env()
+    if options.demo:
+        paths = dataclasses.replace(paths, demo=True)
+    paths.state.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
 def stacking_environment(env: dict[str, str], demo: bool) -> dict[str, str] | None:
     """The stacking worker's environment, or None when it cannot sign its alerts.
 
-    Alerts are signed with ``SCHAKEL_STACKING_KEY_FILE``; only the demo may fall back to the
-    public TEST key of the hub party.
+    Alerts are signed with ``SCHAKEL_STACKING_KEY_FILE``; only the demo (``SCHAKEL_DEMO=1``
+    in ``env``) may fall back to the public TEST key of the hub party.
     """
     if os.environ.get(STACKING_KEY_FILE, "").strip():
         return env
     if demo:
-        return {**env, ALLOW_TEST_KEYS: "1"}
+        return {**env, DEMO_ENV: "1"}
     return None
 
 
@@ -214,6 +236,29 @@ async def _supervise(
         await demo
 
 
+def _covenant_lines(covenants: Sequence[Covenant], demo: bool, today: date) -> list[str]:
+    """Banner lines: the covenant versions, which are illustrations, and the key mode."""
+    illustrations = [c.key for c in covenants if c.illustration]
+    in_force = sum(1 for c in covenants if c.in_force(today))
+    lines = [f"[b]covenants[/b]  {len(covenants)} version(s), {in_force} in force today"]
+    if illustrations:
+        lines.append(
+            "[b]           ILLUSTRATIONS[/b], not the text of signed covenants: "
+            + ", ".join(illustrations)
+            + " (schakel covenant list)"
+        )
+    lines.append(
+        "[b]keys[/b]       "
+        + (
+            "[yellow]demo mode: the demo partners' TEST keys are accepted (covenants/demo/); "
+            "never in production[/yellow]"
+            if demo
+            else "partner keys registered in the covenants; TEST keys are refused"
+        )
+    )
+    return lines
+
+
 def _start_web(
     db_url: str,
     keys: FileKeyStore,
@@ -249,6 +294,7 @@ def _print_started(
     pool: WorkerPool,
     options: HubOptions,
     stacking: bool,
+    covenant_lines: list[str],
 ) -> None:
     broker = (
         f"embedded {runtime.broker.name} on {runtime.settings.bootstrap} (data: {runtime.broker.data_dir})"
@@ -260,6 +306,7 @@ def _print_started(
         f"[b]broker[/b]     {broker}",
         f"[b]audit[/b]      {masked(db_url)}",
         f"[b]topics[/b]     {len(spec)} ({len(created)} created now), e.g. {', '.join(feeds[:3])}",
+        *covenant_lines,
         f"[b]routers[/b]    {options.workers} worker(s), pids {', '.join(map(str, pool.pids()))}; logs in {pool.log_dir}",
         (
             f"[b]stacking[/b]   1 worker (IIPSy alerts; list them: schakel stacking alerts); logs in {pool.log_dir}"

@@ -61,7 +61,12 @@ def run_worker(
 
     def load(today: date) -> Loaded:
         return load_policy(
-            covenant_paths, paths.schemas, paths.reference, pseudonymiser, today=today
+            covenant_paths,
+            paths.schemas,
+            paths.reference,
+            pseudonymiser,
+            today=today,
+            demo=paths.demo,
         )
 
     policies = PolicySource(load, covenant_paths, today=lambda: utc_now().date())

@@ -35,7 +35,9 @@ def routes(
     router = APIRouter()
     where = paths or Paths.from_env()
 
-    def build(request: Request, route: str) -> tuple[Viewer, str | None, list[StepRow]]:
+    def build(
+        request: Request, route: str
+    ) -> tuple[Viewer, str | None, list[StepRow], list[tuple[str, str]]]:
         viewer = context.viewer(request, ROLES)
         model = request.query_params.get("model") or None
         now = datetime.now(UTC)
@@ -44,7 +46,7 @@ def routes(
         except BarrierModelError as error:
             raise MatrixUnavailableError(f"barrier models have errors: {error}") from None
         registry, _, checked = check_covenants(
-            where.covenants, where.schemas, where.reference, today=now.date()
+            where.covenants, where.schemas, where.reference, today=now.date(), demo=where.demo
         )
         if not checked.ok:
             raise MatrixUnavailableError("covenants have errors; run `schakel covenant check`")
@@ -53,22 +55,25 @@ def routes(
         covenants = [c.covenant for c in checked.covenants if c.covenant.in_force(now.date())]
         volumes = signal_volumes(context.engine, now, viewer.user.scope)
         context.logged(viewer, route, {"model": model or "*"})
-        return viewer, model, barrier_matrix(models, registry, covenants, volumes)
+        notes = [(m.title, m.provenance) for m in models if m.provenance]
+        return viewer, model, barrier_matrix(models, registry, covenants, volumes), notes
 
     @router.get("/barriers", response_class=HTMLResponse)
     def barriers_page(request: Request) -> HTMLResponse:
         try:
-            viewer, model, rows = build(request, "barriers")
+            viewer, model, rows, notes = build(request, "barriers")
         except MatrixUnavailableError as error:
             viewer = context.viewer(request, ROLES)
             return context.page("barriers.html", viewer, 503, error=str(error), rows=[])
         gaps = sum(1 for r in rows if r.gaps)
-        return context.page("barriers.html", viewer, rows=rows, model=model, gaps=gaps)
+        return context.page(
+            "barriers.html", viewer, rows=rows, model=model, gaps=gaps, provenance=notes
+        )
 
     @router.get("/api/barriers")
     def barriers_json(request: Request) -> JSONResponse:
         try:
-            _, _, rows = build(request, "api/barriers")
+            _, _, rows, _ = build(request, "api/barriers")
         except MatrixUnavailableError as error:
             return JSONResponse({"error": str(error)}, status_code=503)
         return JSONResponse([r.to_json() for r in rows])

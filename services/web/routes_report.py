@@ -13,8 +13,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.audit import queries
 from services.audit.report import Report, covenant_report
+from services.config import Paths
 from services.web.chart import bar_chart
 from services.web.context import Viewer, WebContext
+from services.web.covenant_notes import illustrations
 from services.web.forms import FormError, period, text
 from services.web.users import ROLES
 
@@ -44,7 +46,7 @@ def _cell(value: str) -> str:
     return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
 
 
-def routes(context: WebContext) -> APIRouter:
+def routes(context: WebContext, paths: Paths | None = None) -> APIRouter:
     router = APIRouter()
 
     def build(request: Request, route: str) -> tuple[Viewer, dict[str, str], Report | None]:
@@ -75,8 +77,15 @@ def routes(context: WebContext) -> APIRouter:
             if report
             else {}
         )
+        note = illustrations(paths or Paths.from_env()).get(report.covenant_id) if report else None
         return context.page(
-            "report.html", viewer, values=values, report=report, charts=charts, known=known
+            "report.html",
+            viewer,
+            values=values,
+            report=report,
+            charts=charts,
+            known=known,
+            illustration=note,
         )
 
     @router.get("/report.csv", response_model=None)

@@ -86,7 +86,8 @@ def covenant_text(rules: str = "", **overrides: str) -> str:
             covenant: {fields["covenant"]}
             version: {fields["version"]}
             title: Test covenant
-            legal_basis: ["AVG art. 6 lid 1 sub e"]
+            legal_basis: ["AVG art. 6 lid 1 sub e", "AVG art. 10 jo. UAVG art. 33"]
+            dpia: {{reference: "DPIA test covenant", date: 2024-12-01}}
             purposes:
               signalering: Signaleren
             valid: {fields["valid"]}

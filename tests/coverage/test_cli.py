@@ -24,6 +24,7 @@ def database(tmp_path, monkeypatch, raw):
     monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("SCHAKEL_KAFKA_BOOTSTRAP", raising=False)
     monkeypatch.delenv("SCHAKEL_COVENANTS", raising=False)
+    monkeypatch.setenv("SCHAKEL_DEMO", "1")  # the demo traffic is signed with TEST keys
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     signals = tmp_path / "signals.jsonl"
     signals.write_bytes(b"\n".join(raw) + b"\nnot json\n")

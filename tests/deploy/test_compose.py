@@ -213,3 +213,16 @@ def test_the_image_runs_the_cli_with_the_repositorys_covenants():
     assert (CODE_ROOT / "schemas" / "signals").is_dir()
     for copied in re.findall(r"^COPY (\S+) ", dockerfile, re.M):
         assert (CODE_ROOT / copied).exists(), copied
+
+
+def test_the_image_and_the_deployment_never_load_the_demo_test_keys():
+    """covenants/demo/ (TEST key registrations) stays out of the image; no deployment file
+    switches demo mode on."""
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
+    assert "covenants/demo" in ignored
+    assert (CODE_ROOT / "covenants" / "demo" / "keys.yaml").exists()
+    for path in DEPLOY.rglob("*"):
+        if path.is_file() and path.suffix in ("", ".yaml", ".yml", ".env", ".json"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert not re.search(r"SCHAKEL_DEMO\s*[:=]\s*[\"']?(1|true|yes)", text, re.I), path
+            assert "--demo" not in text, path

@@ -200,7 +200,7 @@ def test_parties_are_the_policys_suppliers_and_recipients() -> None:
 
     paths = Paths.from_env({})
     _, _, checked = check_covenants(
-        list(paths.covenants), paths.schemas, paths.reference, today=NOW.date()
+        list(paths.covenants), paths.schemas, paths.reference, today=NOW.date(), demo=True
     )
     policy = policy_source().current.policy
     assert parties(checked) == (set(policy.suppliers), set(policy.recipients))
@@ -284,7 +284,11 @@ def test_the_command_redelivers_what_a_restarted_broker_lost_and_stops_on_sigter
     settings = KafkaSettings.local(broker.bootstrap)
     paths = Paths.from_env({})
     _, _, checked = check_covenants(
-        list(paths.covenants), paths.schemas, paths.reference, today=datetime.now(UTC).date()
+        list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        today=datetime.now(UTC).date(),
+        demo=True,
     )
     suppliers, recipients = parties(checked)
     layout = TopicLayout(signal_partitions=2, feed_partitions=2)

@@ -55,6 +55,7 @@ class Hub:
             "SCHAKEL_DATABASE_URL": f"sqlite:///{self.db}",
             "SCHAKEL_KEYS": str(self.keys),
             "SCHAKEL_STATE_DIR": str(self.db.parent / "state"),
+            "SCHAKEL_DEMO": "1",  # the demo traffic is signed with TEST keys
         }
 
     def workers(self, count: int) -> WorkerPool:
@@ -118,6 +119,7 @@ def _expected_policy(hub: Hub):
         paths.reference,
         Pseudonymiser(FileKeyStore.open(hub.keys)),
         today=datetime.now(UTC).date(),
+        demo=True,
     )
     assert loaded.policy is not None
     hub.registry = loaded.registry  # type: ignore[attr-defined]

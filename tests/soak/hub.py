@@ -134,6 +134,7 @@ def start_hub(broker: EmbeddedBroker, tmp: Path) -> SoakHub:
         paths.reference,
         Pseudonymiser(FileKeyStore.open(keys)),
         today=datetime.now(UTC).date(),
+        demo=True,
     )
     assert loaded.policy is not None
     spec = TopicLayout(signal_partitions=4, feed_partitions=2).spec(
@@ -146,6 +147,7 @@ def start_hub(broker: EmbeddedBroker, tmp: Path) -> SoakHub:
         "SCHAKEL_DATABASE_URL": url,
         "SCHAKEL_KEYS": str(keys),
         "SCHAKEL_STATE_DIR": str(tmp / "state"),
+        "SCHAKEL_DEMO": "1",  # the soak traffic is signed with TEST keys
     }
     return SoakHub(broker, settings, db, store, loaded, spec, env)
 

@@ -64,7 +64,7 @@ def build_hub(
     keys = MemoryKeyStore.for_tests()
     paths = Paths.from_env({})
     loaded = load_policy(
-        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date()
+        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date(), demo=True
     )
     assert loaded.policy is not None
     sent = traffic(signals, seed=5)

@@ -101,7 +101,7 @@ def test_subject_finds_records_under_every_key_version(tmp_path: Path):
     keys = FileKeyStore.create(tmp_path / "keys.json")
     paths = Paths.from_env({})
     loaded = load_policy(
-        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date()
+        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date(), demo=True
     )
     assert loaded.policy is not None
     signals = [s for s in traffic(120, seed=5) if isinstance(s.get("data"), dict)]

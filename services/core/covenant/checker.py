@@ -20,6 +20,7 @@ from services.core.covenant.condition import CompiledCondition, compile_conditio
 from services.core.covenant.condition_fields import check_fields
 from services.core.covenant.envelope_spec import resolve
 from services.core.covenant.key_checks import check_keys
+from services.core.covenant.legal_checks import check_legal
 from services.core.covenant.loader import LoadedCovenant, LoadResult
 from services.core.covenant.model import Rule
 from services.core.covenant.problems import Problem
@@ -65,6 +66,10 @@ class CheckResult:
     covenants: list[LoadedCovenant] = field(default_factory=list)
     rules: list[CheckedRule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    demo: bool = False
+    """Checked in demo mode: the compiled keyring accepts TEST keys."""
+    demo_key_files: list[str] = field(default_factory=list)
+    """The demo key registration files read (demo mode only)."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -84,12 +89,18 @@ def check(
     loaded: LoadResult, registry: SchemaRegistry, reference: ReferenceData, *, today: date
 ) -> CheckResult:
     """Check a loaded covenant set; problems are sorted by file and line."""
-    result = CheckResult(covenants=list(loaded.covenants), problems=list(loaded.problems))
+    result = CheckResult(
+        covenants=list(loaded.covenants),
+        problems=list(loaded.problems),
+        demo=loaded.demo,
+        demo_key_files=list(loaded.demo_key_files),
+    )
     for item in loaded.covenants:
         _check_covenant(item, registry, reference, result)
     _check_versions(loaded.covenants, today, result)
-    result.problems.extend(check_keys(loaded.covenants, today))
+    result.problems.extend(check_keys(loaded.covenants, today, demo=loaded.demo))
     result.problems.extend(check_aggregates(loaded.covenants))
+    result.problems.extend(check_legal(loaded.covenants))
     _check_overlaps(result)
     result.problems.sort(key=lambda p: (p.file, p.line, p.column, p.message))
     return result

@@ -91,7 +91,7 @@ def compile_policy(
         covenants=tuple(item.covenant for item in checked.covenants),
         suppliers=frozenset(suppliers),
         recipients=frozenset(recipients),
-        keyring=Keyring(item.covenant for item in checked.covenants),
+        keyring=Keyring((item.covenant for item in checked.covenants), test_keys=checked.demo),
         stacking=frozenset(stacking),
         stacking_plans={k: tuple(v) for k, v in stacking.items()},
     )

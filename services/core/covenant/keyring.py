@@ -5,6 +5,10 @@ must sign when a covenant version in force names it as a party and either regist
 it or says ``signatures: required`` (the default). A partner no covenant in force names cannot
 have anything delivered, so its unsigned signals reach the policy only to be withheld; a
 signature it does send is still checked.
+
+TEST keys (derived from the public demo seed, :mod:`services.core.demo_keys`) count only in a
+keyring built for demo mode (``test_keys=True``); any other keyring leaves them out, so a
+signal signed with one is refused even if a TEST key slipped into a covenant.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import date
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from services.core.covenant.model import Covenant, PartyKey
+from services.core.demo_keys import owner_of_test_key
 
 ED25519_PUBLIC_BYTES = 32
 
@@ -69,13 +74,16 @@ class PartnerKeys:
 class Keyring:
     """The registered keys of every covenant version; built once per compiled policy."""
 
-    def __init__(self, covenants: Iterable[Covenant]) -> None:
+    def __init__(self, covenants: Iterable[Covenant], *, test_keys: bool = False) -> None:
         self._covenants = tuple(covenants)
+        self.test_keys = test_keys
+        """Demo mode: TEST keys count (never in a deployment)."""
+        self._partners = sorted({p for cov in self._covenants for p in cov.parties})
         self._keys: dict[str, list[RegisteredKey]] = {}
         for cov in self._covenants:
             for partner, party in cov.parties.items():
                 for key in party.public_keys:
-                    registered = _registered(partner, key, cov.key)
+                    registered = self._registered(partner, key, cov.key)
                     if registered is not None:  # the checker reports keys that do not decode
                         self._keys.setdefault(key.id, []).append(registered)
         self._days: dict[date, dict[str, PartnerKeys]] = {}
@@ -109,7 +117,7 @@ class Keyring:
             for partner, party in cov.parties.items():
                 mine = keys.setdefault(partner, {})
                 for key in party.public_keys:
-                    registered = _registered(partner, key, cov.key)
+                    registered = self._registered(partner, key, cov.key)
                     if registered is not None:
                         mine.setdefault(key.id, registered)
                 if cov.signatures == "required" or party.public_keys:
@@ -118,6 +126,11 @@ class Keyring:
             partner: PartnerKeys(partner, found, tuple(required.get(partner, ())))
             for partner, found in keys.items()
         }
+
+    def _registered(self, partner: str, key: PartyKey, covenant: str) -> RegisteredKey | None:
+        if not self.test_keys and owner_of_test_key(key.ed25519, [partner, *self._partners]):
+            return None  # the checker reports it; outside demo mode it never verifies anything
+        return _registered(partner, key, covenant)
 
 
 def _registered(partner: str, key: PartyKey, covenant: str) -> RegisteredKey | None:

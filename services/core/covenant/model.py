@@ -116,6 +116,15 @@ class Revocation(_Strict):
     reason: Annotated[str, Field(min_length=1)]
 
 
+class Dpia(_Strict):
+    """The data protection impact assessment (AVG art. 35) a covenant version rests on."""
+
+    reference: Annotated[str, Field(min_length=1, max_length=400)]
+    """Where to find it: document title, number or link."""
+    day: Annotated[date | None, Field(alias="date")] = None
+    """When it was adopted (or last reviewed)."""
+
+
 class RegionSelector(_Strict):
     """A region taken from the reference data (covenants/reference/municipalities_nh.csv)."""
 
@@ -230,7 +239,13 @@ class Covenant(_Strict):
     covenant: Annotated[str, Field(pattern=SLUG)]
     version: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)*$")]
     title: Annotated[str, Field(min_length=1)]
+    illustration: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    """Set on an example: this file is an illustration, not the text of a signed covenant; the
+    text says what it is modelled on. ``schakel covenant check``, replay, the hub's banner and
+    the report and record pages show it."""
     legal_basis: Annotated[list[str], Field(min_length=1)]
+    dpia: Dpia | None = None
+    """The DPIA behind this version (``schakel covenant check`` warns when there is none)."""
     purposes: Annotated[dict[Annotated[str, Field(pattern=SLUG)], str], Field(min_length=1)]
     valid: Validity
     revoked: Revocation | None = None
