@@ -17,15 +17,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.core.signing import public_key_base64, sign
 
-__all__ = ["DEMO_KEY_ID", "TEST_KEY_WARNING", "DemoSigner", "demo_private_key", "demo_public_key"]
-
-DEMO_KEY_ID = "demo-test-key"
-"""The key id every demo partner's test key is registered under."""
+__all__ = ["TEST_KEY_WARNING", "DemoSigner", "demo_key_id", "demo_private_key", "demo_public_key"]
 
 TEST_KEY_WARNING = (
     "TEST KEY: derived from a public seed, anyone can sign with it; demo and tests only"
 )
 _SEED = "schakel demo TEST key, public and never for production: "
+
+
+def demo_key_id(partner_id: str) -> str:
+    """The id a demo partner's test key is registered under: ``demo-<partner>``.
+
+    Key ids are unique across partners (``schakel covenant check`` refuses a repeat), so a
+    signature names exactly one key to check.
+    """
+    return f"demo-{partner_id}"
 
 
 def demo_private_key(partner_id: str) -> Ed25519PrivateKey:
@@ -50,4 +56,4 @@ class DemoSigner:
         key = self._keys.get(partner)
         if key is None:
             key = self._keys[partner] = demo_private_key(partner)
-        return sign(envelope, key, DEMO_KEY_ID)
+        return sign(envelope, key, demo_key_id(partner))

@@ -44,7 +44,7 @@ from services.demo.identities import (
     write_ean,
     write_postcode,
 )
-from services.demo.keys import DEMO_KEY_ID, demo_private_key
+from services.demo.keys import demo_key_id, demo_private_key
 from services.demo.timing import TimeStyle, amsterdam_offset, rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -429,6 +429,6 @@ def test_every_good_signal_is_signed_with_its_partners_test_key(traffic: DemoTra
         if source not in public:
             public[source] = demo_private_key(source).public_key()
         key_id, signature = parse_signature(envelope["signature"])
-        assert key_id == DEMO_KEY_ID
+        assert key_id == demo_key_id(source)
         assert verifies(public[source], signature, canonical_envelope(envelope))
     assert len(public) == 12

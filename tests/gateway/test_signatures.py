@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from services.config import Paths
 from services.core.signing import sign
-from services.demo.keys import DEMO_KEY_ID, demo_private_key
+from services.demo.keys import demo_key_id, demo_private_key
 from services.gateway.app import create_gateway_app
 from services.gateway.serve import covenant_keys
 from services.gateway.signatures import CovenantKeys
@@ -63,9 +63,9 @@ def unsigned(number: int) -> dict[str, Any]:
 CASES = {
     "unsigned": lambda: unsigned(2),
     "bad_signature": lambda: sign(signal(3), MALLORY, NEW_KEY_ID),
-    "foreign_key": lambda: sign(signal(4), demo_private_key("pwn"), DEMO_KEY_ID),
+    "foreign_key": lambda: sign(signal(4), demo_private_key("pwn"), demo_key_id("pwn")),
     "tampered": lambda: dict(good(5), data=dict(good(5)["data"], score=0.11)),
-    "key_expired": lambda: sign(signal(6), demo_private_key("liander"), DEMO_KEY_ID),
+    "key_expired": lambda: sign(signal(6), demo_private_key("liander"), demo_key_id("liander")),
     "unknown_key": lambda: sign(signal(7), NEW_KEY, "liander-1999"),
     "malformed_signature": lambda: dict(signal(8), signature="rsa:who-knows:abc"),
 }

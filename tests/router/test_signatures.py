@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.config import ROOT
 from services.core.pipeline import process
 from services.core.signing import public_key_base64, sign
-from services.demo.keys import DEMO_KEY_ID, demo_private_key, demo_public_key
+from services.demo.keys import demo_key_id, demo_private_key, demo_public_key
 from services.router.batch import Consumed, route_batch
 from services.router.policy_source import PolicySource
 from services.router.topics import signals_topic
@@ -38,10 +38,10 @@ def rotated_covenants(tmp: Path) -> Path:
     shutil.copytree(ROOT / "covenants", target)
     path = target / "drugslocaties-nh" / "2025.1.yaml"
     text = path.read_text(encoding="utf-8")
-    old = f'      - {{id: {DEMO_KEY_ID}, ed25519: "{demo_public_key("liander")}"}}\n'
+    old = f'      - {{id: {demo_key_id("liander")}, ed25519: "{demo_public_key("liander")}"}}\n'
     assert text.count(old) == 1
     new = (
-        f'      - {{id: {DEMO_KEY_ID}, ed25519: "{demo_public_key("liander")}", '
+        f'      - {{id: {demo_key_id("liander")}, ed25519: "{demo_public_key("liander")}", '
         "valid_until: 2026-11-01}\n"
         f'      - {{id: {NEW_KEY_ID}, ed25519: "{public_key_base64(NEW_KEY.public_key())}", '
         "valid_from: 2026-10-01}\n"
@@ -70,13 +70,13 @@ def cases(source: PolicySource) -> dict[str, bytes]:
         "unsigned": orjson.dumps(dict(unsigned, id="sig-unsigned")),
         "forged": orjson.dumps(sign(dict(unsigned, id="sig-forged"), MALLORY, NEW_KEY_ID)),
         "foreign_key": orjson.dumps(
-            sign(dict(unsigned, id="sig-pwn"), demo_private_key("pwn"), DEMO_KEY_ID)
+            sign(dict(unsigned, id="sig-pwn"), demo_private_key("pwn"), demo_key_id("pwn"))
         ),
         "tampered": orjson.dumps(
             dict(sign(dict(unsigned, id="sig-tampered"), NEW_KEY, NEW_KEY_ID), data=data)
         ),
         "key_expired": orjson.dumps(
-            sign(dict(unsigned, id="sig-old"), demo_private_key("liander"), DEMO_KEY_ID)
+            sign(dict(unsigned, id="sig-old"), demo_private_key("liander"), demo_key_id("liander"))
         ),
     }
 
@@ -123,7 +123,9 @@ def test_every_bad_signature_is_dead_lettered_and_audited_with_its_reason(tmp_pa
 def test_demo_traffic_is_signed_and_verifies_on_the_shipped_covenants():
     source = policy_source()
     values = [orjson.dumps(s) for s in traffic(200)]
-    assert all(b'"signature":"ed25519:demo-test-key:' in v for v in values)
+    for value in values:
+        sent = orjson.loads(value)
+        assert sent["signature"].startswith(f"ed25519:{demo_key_id(sent['source'])}:")
     records = [
         Consumed(signals_topic(orjson.loads(v)["source"]), 0, i, v) for i, v in enumerate(values)
     ]
