@@ -1,9 +1,11 @@
 """The signal envelope: CloudEvents 1.0 attributes plus a detached signature.
 
-A partner publishes one envelope per signal. The envelope is parsed strictly: unknown
-attributes, a wrong ``specversion``, a missing ``time`` or a malformed id are rejected with a
-:class:`~services.core.errors.SignalRejected` whose message names the attribute and the rule
-broken, never the offending value (the value may be an identifier).
+A partner publishes one envelope per signal. Its bytes are read as strict I-JSON
+(:mod:`services.core.strict_json`: no member twice, no inexact integer, valid Unicode), then
+the envelope is validated strictly: unknown attributes, a wrong ``specversion``, a missing
+``time`` or a malformed id are rejected with a :class:`~services.core.errors.SignalRejected`
+whose message names the attribute and the rule broken, never the offending value (the value
+may be an identifier).
 """
 
 from __future__ import annotations
