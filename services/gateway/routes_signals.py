@@ -70,8 +70,9 @@ async def post_signals(request: Request, principal: PartnerAuth) -> JSONResponse
         # strict I-JSON: an item with a member twice or an inexact integer is refused alone
         single, items = strict_json.items(body, signal_id=peek_signal_id)
     except SignalRejected as exc:
-        code = "malformed_json" if exc.code == "unparseable" else exc.code
-        raise Problem(400, code, f"the body is not valid JSON: {exc.message}") from None
+        if exc.code == "unparseable":  # "not valid JSON (where and why)"
+            raise Problem(400, "malformed_json", f"the body is {exc.message}") from None
+        raise Problem(400, exc.code, f"the body is not JSON text: {exc.message}") from None
     if not items:
         raise Problem(400, "empty", "send one signal (a JSON object) or a non-empty array of them")
     if len(items) > gateway.settings.max_batch:
