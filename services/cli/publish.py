@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +17,12 @@ from services.cli.output import console
 from services.cli.partner_key import PartnerKey, read_partner_key
 from services.config import Paths
 from services.core.demo_keys import demo_key_id, demo_private_key, owner_of_test_key
+from services.core.envelope import decode
 from services.core.errors import KeyStoreError, SignalRejected
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import accept_bytes
 from services.core.signing import sign
+from services.core.time_window import check_not_ahead
 from services.hub.state import client_settings, hub_in_demo_mode
 from services.router.topics import signals_topic
 
@@ -58,15 +61,21 @@ def publish_command(
             continue
         line = raw.rstrip(b"\n")
         if key is not None:
-            try:
-                line = orjson.dumps(sign(orjson.loads(line), key.private_key, key.key_id))
-            except (orjson.JSONDecodeError, TypeError, AttributeError):
+            try:  # read strictly: a member given twice must not be signed as its last value
+                line = orjson.dumps(sign(decode(line), key.private_key, key.key_id))
+            except SignalRejected as exc:
+                bad += 1
+                err.print(f"line {number}: not sent: {exc}", markup=False)
+                continue
+            except (TypeError, AttributeError):
                 bad += 1
                 err.print(f"line {number}: not sent: not a JSON object, cannot sign it")
                 continue
         if validate:
             try:
                 signal = accept_bytes(line, registry, expected_source=partner)
+                # the hub's router also refuses times older than every rule's retention
+                check_not_ahead(signal.time, datetime.now(UTC), signal_id=signal.id)
             except SignalRejected as exc:
                 bad += 1
                 err.print(f"line {number}: not sent: {exc}", markup=False)

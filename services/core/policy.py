@@ -17,6 +17,7 @@ from services.core.covenant.condition import CompiledCondition
 from services.core.covenant.envelope_spec import DEFAULT_PLAN, EnvelopePlan
 from services.core.covenant.keyring import Keyring
 from services.core.covenant.model import Covenant
+from services.core.covenant.validity import recency, refusal
 from services.core.decision import NO_RECIPIENT, Decision, RuleRef, exchange_id
 from services.core.errors import ConditionEvaluationError
 from services.core.pseudonyms import INTERNAL, Pseudonymiser
@@ -143,9 +144,8 @@ class Policy:
             decided[plan.recipient] = self._deliver(plan, signal, now, subjects, leaves)
         if len(decided) < len(plans):
             # recipients only a covenant out of force names: withheld, saying why (expired, ...)
-            for plan in plans:
-                if plan.recipient not in decided and plan.recipient not in refusals:
-                    refusals[plan.recipient] = (plan, _validity_refusal(plan.covenant, day))
+            for plan in _last_applied(plans, day, skip=decided.keys() | refusals.keys()):
+                refusals[plan.recipient] = (plan, _validity_refusal(plan.covenant, day))
             for recipient, (plan, reason) in refusals.items():
                 if recipient not in decided:
                     decided[recipient] = Decision(
@@ -320,13 +320,22 @@ class Policy:
         return [c for c in self.covenants if c.in_force(day)]
 
 
+def _last_applied(plans: tuple[Plan, ...], day: date, *, skip: Collection[str]) -> list[Plan]:
+    """Per recipient not in ``skip``, the plan of the covenant version that applied most
+    recently before ``day`` (or applies next): the one a refusal cites, whatever the order."""
+    latest: dict[str, Plan] = {}
+    for plan in plans:
+        if plan.recipient in skip:
+            continue
+        known = latest.get(plan.recipient)
+        if known is None or recency(plan.covenant, day) > recency(known.covenant, day):
+            latest[plan.recipient] = plan
+    return list(latest.values())
+
+
 def _validity_refusal(cov: Covenant, day: date) -> str:
     """Why a covenant version out of force allows nothing on ``day``."""
-    if cov.revoked is not None and day >= cov.revoked.day:
-        return f"covenant {cov.key} was revoked on {cov.revoked.day}"
-    if day < cov.valid.from_:
-        return f"covenant {cov.key} is not in force before {cov.valid.from_}"
-    return f"covenant {cov.key} expired on {cov.valid.until}"
+    return refusal(cov, day)
 
 
 def _activation(signal: Signal) -> dict[str, Any]:

@@ -24,13 +24,14 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from services.core.covenant import validity
 from services.core.covenant.keyring import Keyring, PartnerKeys
 from services.core.errors import SignalRejected
 
@@ -199,24 +200,10 @@ def verify_envelope(
     message = canonical_envelope(envelope)
     key = duty.keys.get(key_id)
     if key is None:
-        _foreign(keyring, key_id, source, day, signature, message, signal_id)
-        raise SignalRejected(
-            "unknown_key",
-            f"signed with key {key_id!r}, which no covenant in force registers for partner "
-            f"{source!r}. Fix: sign with one of its registered keys, or add this key's public "
-            f"half to the party's public_keys (see `schakel keys partner {source}`)",
-            signal_id=signal_id,
-        )
+        _unregistered(keyring, key_id, source, day, signature, message, signal_id)
     if not verifies(key.public_key, signature, message):
-        _foreign(keyring, key_id, source, day, signature, message, signal_id)
-        raise SignalRejected(
-            "bad_signature",
-            f"signature does not verify with key {key_id!r} of partner {source!r}: the envelope "
-            "was changed after it was signed, or signed with another private key. Fix: sign "
-            f"exactly the envelope sent (canonical form: docs/covenants.md) with the private "
-            f"key registered as {key_id!r}",
-            signal_id=signal_id,
-        )
+        # key ids are unique across partners: no other key is tried (one verification)
+        raise _bad_signature(key_id, source, signal_id)
     if key.valid_from is not None and day < key.valid_from:
         raise SignalRejected(
             "key_not_yet_valid",
@@ -240,7 +227,18 @@ def _duty(duty: PartnerKeys) -> str:
     return f"{', '.join(duty.required_by)} requires signatures"
 
 
-def _foreign(
+def _bad_signature(key_id: str, source: str, signal_id: str | None) -> SignalRejected:
+    return SignalRejected(
+        "bad_signature",
+        f"signature does not verify with key {key_id!r} of partner {source!r}: the envelope "
+        "was changed after it was signed, or signed with another private key. Fix: sign "
+        f"exactly the envelope sent (canonical form: docs/covenants.md) with the private "
+        f"key registered as {key_id!r}",
+        signal_id=signal_id,
+    )
+
+
+def _unregistered(
     keyring: Keyring,
     key_id: str,
     source: str,
@@ -248,14 +246,39 @@ def _foreign(
     signature: bytes,
     message: bytes,
     signal_id: str | None,
-) -> None:
-    """Raise ``foreign_key`` when another partner's key made the signature."""
-    for other in keyring.others(key_id, source, day):
-        if verifies(other.public_key, signature, message):
+) -> NoReturn:
+    """Raise the reason a signature under a key id ``source`` has no key of in force fails.
+
+    At most one key is tried (:meth:`Keyring.holder`): another partner's (``foreign_key``), or
+    the source's own key from a covenant that ended (``covenant_ended``).
+    """
+    holder = keyring.holder(key_id, source, day)
+    if holder is not None and holder.partner != source:
+        if verifies(holder.public_key, signature, message):
             raise SignalRejected(
                 "foreign_key",
-                f"signed with key {key_id!r} of partner {other.partner!r}, not with a key of "
+                f"signed with key {key_id!r} of partner {holder.partner!r}, not with a key of "
                 f"the source {source!r}: a partner may sign only its own signals. Fix: the "
                 f"source partner signs with its own registered key",
                 signal_id=signal_id,
             )
+    elif holder is not None:
+        if not verifies(holder.public_key, signature, message):
+            raise _bad_signature(key_id, source, signal_id)
+        cov = keyring.covenant(holder.covenant)
+        raise SignalRejected(
+            "covenant_ended",
+            f"signed with key {key_id!r} of partner {source!r}, registered by covenant "
+            f"{cov.key}, which {validity.end_text(cov)}; no covenant in force registers "
+            f"this key, so nothing {source!r} sends under it can be delivered. Fix: stop "
+            f"sending under {cov.covenant}, or put a new version in force that names "
+            f"{source!r} with its key",
+            signal_id=signal_id,
+        )
+    raise SignalRejected(
+        "unknown_key",
+        f"signed with key {key_id!r}, which no covenant in force registers for partner "
+        f"{source!r}. Fix: sign with one of its registered keys, or add this key's public "
+        f"half to the party's public_keys (see `schakel keys partner {source}`)",
+        signal_id=signal_id,
+    )

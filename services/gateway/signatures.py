@@ -5,9 +5,10 @@ The gateway verifies each signal with the function the router runs
 :func:`services.core.pipeline.check_signature`), against the partners' keys registered in the
 covenants in force on the Dutch calendar day — the :class:`~services.core.covenant.keyring.
 Keyring` the compiled policy holds. A refusal names the reason (``unsigned``,
-``malformed_signature``, ``unknown_key``, ``foreign_key``, ``bad_signature``,
-``key_not_yet_valid``, ``key_expired``). The router verifies again: this check saves a round
-trip through the broker and the dead-letter topic, it does not replace the router's.
+``malformed_signature``, ``unknown_key``, ``covenant_ended``, ``foreign_key``,
+``bad_signature``, ``key_not_yet_valid``, ``key_expired``). The router verifies again: this
+check saves a round trip through the broker and the dead-letter topic, it does not replace
+the router's.
 
 :class:`CovenantKeys` builds the keyring from the covenant files exactly as
 :func:`~services.core.covenant.compiler.compile_policy` does, without the pseudonym keys the

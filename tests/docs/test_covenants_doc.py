@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from services.cli.main import _register, app
 from services.config import ROOT
+from services.core import strict_json
 from services.core.covenant.checker import CONDITION_VARIABLES
 from services.core.covenant.condition import compile_condition
 from services.core.covenant.jsonschema import covenant_json_schema
@@ -143,3 +144,12 @@ def test_documented_rejection_codes_are_the_ones_the_verifier_uses():
     source = (ROOT / "services" / "core" / "signing.py").read_text(encoding="utf-8")
     used = set(re.findall(r'SignalRejected\(\s*"([a-z_]+)"', source))
     assert documented == used
+
+
+def test_documented_strict_input_codes_are_the_ones_the_hub_uses():
+    section = DOC.split("## Input that means one thing", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE))
+    source = (ROOT / "services" / "core" / "time_window.py").read_text(encoding="utf-8")
+    times = set(re.findall(r'SignalRejected\(\s*"([a-z_]+)"', source))
+    assert times == {"time_in_future", "time_too_old"}
+    assert documented == (strict_json.CODES - {"unparseable"}) | times

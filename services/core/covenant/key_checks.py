@@ -3,8 +3,9 @@
 Per party: every key is a base64 Ed25519 public key, its window does not end before it
 starts, ids and keys are not repeated, and successive windows leave no gap (rotation needs an
 overlap). Per supplier: a covenant that requires signatures registers a key for it, and one
-of its keys is valid today. Across files: a key id of a partner always names the same key, and
-a key belongs to one partner only. Everywhere: a TEST key (derived from the public demo seed,
+of its keys is valid today. Across files: a key id of a partner always names the same key, a
+key id belongs to one partner only (so a signature is checked against one key at most), and a
+key belongs to one partner only. Everywhere: a TEST key (derived from the public demo seed,
 recognised from the key itself) is an error outside demo mode, and in demo mode a warning
 when a covenant file registers it instead of the demo key file (covenants/demo/).
 """
@@ -30,12 +31,25 @@ def check_keys(
     material: dict[tuple[str, str], str] = {}  # (partner, key id) -> key
     owners: dict[str, str] = {}  # key -> partner
     partners = sorted({p for item in covenants for p in item.covenant.parties})
+    ids: dict[str, tuple[str, str]] = {}  # key id -> (partner, where it is first registered)
     for item in covenants:
         for party_id, party in item.covenant.parties.items():
             problems += _party(item, party_id, party, today)
             for k, key in enumerate(party.public_keys):
                 where = (item, ("parties", party_id, "public_keys", k))
                 problems += _test_key(item, party_id, key, k, partners, demo)
+                first = ids.setdefault(key.id, (party_id, f"{item.file}:{item.line(*where[1])}"))
+                if first[0] != party_id:
+                    problems.append(
+                        _at(
+                            *where,
+                            f"key id {key.id!r} of {party_id!r} is already the id of a key of "
+                            f"{first[0]!r} ({first[1]}): a signature names its key by id, so "
+                            "an id must name one partner's key",
+                            f"give the key an id of its own, e.g. {party_id}-<date> "
+                            f"(schakel keys partner {party_id})",
+                        )
+                    )
                 known = material.setdefault((party_id, key.id), key.ed25519)
                 if known != key.ed25519:
                     problems.append(

@@ -21,8 +21,10 @@ from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from services.core.covenant import validity
 from services.core.covenant.model import Covenant, PartyKey
 from services.core.demo_keys import owner_of_test_key
+from services.core.time_window import TimeWindow
 
 ED25519_PUBLIC_BYTES = 32
 
@@ -87,6 +89,8 @@ class Keyring:
                     if registered is not None:  # the checker reports keys that do not decode
                         self._keys.setdefault(key.id, []).append(registered)
         self._days: dict[date, dict[str, PartnerKeys]] = {}
+        self._by_key = {cov.key: cov for cov in self._covenants}
+        self._window: TimeWindow | None = None
 
     def partner(self, partner: str, day: date) -> PartnerKeys:
         """The keys and the signing duty of ``partner`` under the versions in force on ``day``."""
@@ -99,13 +103,38 @@ class Keyring:
         found = by_partner.get(partner)
         return found if found is not None else PartnerKeys(partner, {}, ())
 
-    def others(self, key_id: str, partner: str, day: date) -> list[RegisteredKey]:
-        """Keys named ``key_id`` that other partners have under the versions in force."""
-        return [
-            k
-            for k in self._keys.get(key_id, ())
-            if k.partner != partner and any(c.key == k.covenant for c in self._in_force(day))
+    def holder(self, key_id: str, partner: str, day: date) -> RegisteredKey | None:
+        """The one key to check a signature under ``key_id`` against, when ``partner`` has no
+        key of that id in force on ``day``; None when there is none.
+
+        That is another partner's key of that id under a version in force (the signature is
+        foreign), else ``partner``'s own key of that id from the version that most recently
+        ended (the signal comes after its covenant ended). Key ids are unique across partners
+        (``schakel covenant check`` refuses a repeat), and even a set that was not checked
+        yields one key here, so a signature costs at most one verification.
+        """
+        found = self._keys.get(key_id, ())
+        in_force = {c.key for c in self._in_force(day)}
+        for key in found:
+            if key.partner != partner and key.covenant in in_force:
+                return key
+        own = [
+            (validity.recency(self._by_key[key.covenant], day), key)
+            for key in found
+            if key.partner == partner and validity.ended(self._by_key[key.covenant], day)
         ]
+        return max(own, key=lambda pair: pair[0])[1] if own else None
+
+    def covenant(self, key: str) -> Covenant:
+        """The covenant version ``covenant@version`` (one that registers a key here)."""
+        return self._by_key[key]
+
+    @property
+    def window(self) -> TimeWindow:
+        """The plausible signal times under these covenants (built on first use)."""
+        if self._window is None:
+            self._window = TimeWindow(self._covenants)
+        return self._window
 
     def _in_force(self, day: date) -> list[Covenant]:
         return [c for c in self._covenants if c.in_force(day)]
