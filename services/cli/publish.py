@@ -1,10 +1,20 @@
-"""``schakel publish``: sign and validate signals locally, then send them to the partner's topic."""
+"""``schakel publish``: sign and check signals locally, then send them to the partner's topic.
+
+Each line is checked as the router will check it — envelope, schema, identifiers and the
+signature against the partners' keys of the covenants the hub loads (``SCHAKEL_COVENANTS``),
+with the same code (:func:`services.core.signing.verify_envelope`) — so a signal the router
+would dead-letter is refused here, with its line number and reason, and never sent. Signals
+of other partners in a mixed file (such as ``examples/signals.jsonl``) are skipped with one
+summary line: a partner publishes only its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +24,12 @@ from aiokafka import AIOKafkaProducer
 
 from services.cli.output import console
 from services.cli.partner_key import PartnerKey, read_partner_key
-from services.config import Paths
+from services.config import Paths, check_covenants
+from services.core.covenant.keyring import Keyring
+from services.core.envelope import peek
 from services.core.errors import KeyStoreError, SignalRejected
+from services.core.pipeline import verify_raw
+from services.core.policy import LOCAL_TIME
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import accept_bytes
 from services.core.signing import sign
@@ -38,16 +52,27 @@ def publish_command(
         ),
     ] = None,
 ) -> None:
-    """Send each valid signal to signals.<partner>; report each invalid line with its reason."""
-    registry = SchemaRegistry.load(Paths.from_env().schemas)
+    """Send each valid signal to signals.<partner>; report each invalid line with its reason.
+
+    Signals of other partners are skipped (one summary line); exit 1 if a line was refused."""
+    paths = Paths.from_env()
+    registry = SchemaRegistry.load(paths.schemas)
     err = console(stderr=True)
     key = _key(sign_with, partner)
+    keyring = _keyring(paths) if validate else None
+    today = datetime.now(LOCAL_TIME).date()
     good: list[bytes] = []
     bad = unsigned = 0
+    others: Counter[str] = Counter()
     for number, raw in _lines(source):
         if not raw.strip():
             continue
         line = raw.rstrip(b"\n")
+        if validate:
+            _, source_of_line = peek(line)
+            if source_of_line is not None and source_of_line != partner:
+                others[source_of_line] += 1
+                continue
         if key is not None:
             try:
                 line = orjson.dumps(sign(orjson.loads(line), key.private_key, key.key_id))
@@ -55,17 +80,26 @@ def publish_command(
                 bad += 1
                 err.print(f"line {number}: not sent: not a JSON object, cannot sign it")
                 continue
-        if validate:
+        if keyring is not None:
             try:
                 signal = accept_bytes(line, registry, expected_source=partner)
+                verify_raw(line, keyring, today, signal_id=signal.id)
             except SignalRejected as exc:
                 bad += 1
                 err.print(f"line {number}: not sent: {exc}", markup=False)
                 continue
             unsigned += signal.envelope.signature is None
         good.append(line)
-    asyncio.run(_send(partner, good))
+    if good:  # a file with nothing to send needs no hub to say so
+        asyncio.run(_send(partner, good))
     err.print(f"sent {len(good)} signal(s) to {signals_topic(partner)}; {bad} refused")
+    if others:
+        err.print(
+            f"skipped {others.total()} signal(s) of {len(others)} other partner(s) "
+            f"({', '.join(sorted(others))}): {partner} publishes only its own; publish theirs "
+            "with --as <partner>",
+            markup=False,
+        )
     if unsigned:
         err.print(
             f"{unsigned} signal(s) were sent unsigned: the hub rejects them when a covenant "
@@ -75,6 +109,22 @@ def publish_command(
         )
     if bad:
         raise typer.Exit(1)
+
+
+def _keyring(paths: Paths) -> Keyring:
+    """The partners' keys of the covenants the hub loads, as the router compiles them."""
+    _, _, checked = check_covenants(
+        list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        today=datetime.now(LOCAL_TIME).date(),
+    )
+    if not checked.ok:
+        raise typer.BadParameter(
+            "the covenants have errors, so signatures cannot be checked; run "
+            "`schakel covenant check` and fix them (or send unchecked with --no-validate)"
+        )
+    return Keyring(item.covenant for item in checked.covenants)
 
 
 def _key(path: Path | None, partner: str) -> PartnerKey | None:

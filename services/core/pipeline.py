@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import orjson
 
@@ -66,6 +66,13 @@ def check_signature(raw: bytes | str, signal: Signal, policy: Policy, moment: da
     day of ``moment``, as the policy takes covenant validity.
     """
     keyring = policy.keyring if policy.keyring is not None else Keyring(policy.covenants)
+    verify_raw(raw, keyring, moment.astimezone(LOCAL_TIME).date(), signal_id=signal.id)
+
+
+def verify_raw(raw: bytes | str, keyring: Keyring, day: date, *, signal_id: str | None) -> None:
+    """Verify the signature of the envelope ``raw`` as sent, against ``keyring`` on the Dutch
+    calendar day ``day`` (raises SignalRejected); what :func:`check_signature` runs, for
+    callers without a compiled policy (``schakel publish``)."""
     try:
         sent = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -75,9 +82,9 @@ def check_signature(raw: bytes | str, signal: Signal, policy: Policy, moment: da
             "unparseable",
             "the envelope holds a value that canonical JSON cannot carry (a number beyond "
             "about 1.8e308, or a lone UTF-16 surrogate in a string); send values in range",
-            signal_id=signal.id,
+            signal_id=signal_id,
         ) from None
-    verify_envelope(sent, keyring, moment.astimezone(LOCAL_TIME).date(), signal_id=signal.id)
+    verify_envelope(sent, keyring, day, signal_id=signal_id)
 
 
 def reject(
