@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 
 from services.audit.engine import database_url, make_engine, masked
 from services.audit.store import SqlAuditStore
@@ -281,9 +283,39 @@ def _print_started(
         ),
         f"[b]demo[/b]       {'simulated partners at ' + str(options.rate) + ' signals/s' if options.demo else 'off (add --demo)'}",
         "",
-        "read a feed:   schakel subscribe --as riec-nh --from-beginning --follow",
-        "publish:       schakel publish --as liander examples/signals.jsonl",
-        "status:        schakel status",
+        *(f"{label:<15}{command}" for label, command in SUGGESTED),
         "stop:          Ctrl-C",
     ]
-    console.print(Panel("\n".join(lines), title="Schakel hub is up", expand=False))
+    print_banner(console, "Schakel hub is up", lines)
+
+
+SUGGESTED = (
+    ("read a feed:", "schakel subscribe --as riec-nh --from-beginning --follow"),
+    ("publish:", "schakel publish --as liander examples/liander.jsonl"),
+    ("status:", "schakel status"),
+)
+"""The commands the banner suggests (tests/hub/test_suggested_commands.py runs each)."""
+
+
+def print_banner(console: Console, title: str, lines: Sequence[str]) -> None:
+    """``lines`` (console markup) in a panel, never cut: paths and commands must stay whole.
+
+    Where the panel fits the console it is drawn as it is. Otherwise, on a terminal the lines
+    are printed without a frame and the terminal wraps them (a frame would split a path with
+    its border); elsewhere (a pipe, a log file, whose width Rich takes as 80 columns) the
+    panel is drawn as wide as its longest line.
+    """
+    body = Text.from_markup("\n".join(lines))
+    needed = max(*map(cell_len, body.plain.split("\n")), cell_len(title) + 6) + 4
+    if needed <= console.width:
+        console.print(Panel(body, title=title, expand=False), soft_wrap=False)
+    elif console.is_terminal:
+        console.print(Text(title, style="bold"), soft_wrap=True)
+        console.print(body, soft_wrap=True)
+    else:
+        width = console.width
+        console.width = needed
+        try:
+            console.print(Panel(body, title=title, expand=False), soft_wrap=False)
+        finally:
+            console.width = width
