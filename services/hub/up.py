@@ -31,7 +31,7 @@ from services.config import Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
-from services.gateway.background import start_gateway_thread
+from services.gateway.background import GatewayThread, start_gateway_thread
 from services.hub.demo import publish_demo
 from services.hub.maintenance import Maintenance
 from services.hub.state import HubState, state_path
@@ -90,6 +90,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
     pool: WorkerPool | None = None
     stacking: WorkerPool | None = None
     coverage: WorkerPool | None = None
+    gateway: GatewayThread | None = None
     try:
         with KafkaTopicAdmin(runtime.settings) as admin:
             created = admin.ensure_topics(spec)
@@ -119,7 +120,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
         if options.gateway_port is not None:
-            start_gateway_thread(
+            gateway = start_gateway_thread(
                 db_url,
                 runtime.settings,
                 paths.schemas,
@@ -142,11 +143,18 @@ def run_hub(options: HubOptions, console: Console) -> None:
         console.print("stopping: router and stacking workers, broker, audit store")
         with contextlib.suppress(OSError):
             state_path(paths).unlink()
-        for started in (coverage, stacking, pool):
-            if started is not None:
-                started.stop()
+        _stop_in_order(gateway, [p for p in (coverage, stacking, pool) if p is not None])
         runtime.close()
         store.close()
+
+
+def _stop_in_order(gateway: GatewayThread | None, pools: Sequence[WorkerPool]) -> None:
+    """Everything that talks to the broker, before the broker: their Kafka clients close
+    while it still answers, so a clean stop logs no connection errors."""
+    if gateway is not None:
+        gateway.stop()
+    for started in pools:
+        started.stop()
 
 
 def stacking_environment(env: dict[str, str], demo: bool) -> dict[str, str] | None:
@@ -277,7 +285,7 @@ def _print_started(
         ),
         "[b]gateway[/b]    "
         + (
-            f"http://127.0.0.1:{options.gateway_port}/v1/ (tokens: schakel gateway token issue)"
+            f"http://127.0.0.1:{options.gateway_port}/v1/ (a token: schakel gateway token issue --recipient riec-nh)"
             if options.gateway_port is not None
             else "off"
         ),
