@@ -21,6 +21,7 @@ from services.core.identifiers import normalise
 from services.core.pipeline import process
 from services.core.pseudonyms import Pseudonymiser
 from services.keys.file_store import FileKeyStore
+from services.keys.testing import MemoryKeyStore
 from services.web.access_log import AccessLog
 from services.web.users import UserStore
 from tests.router.helpers import COVENANTS, NOW, traffic
@@ -137,3 +138,36 @@ def test_subject_finds_records_under_every_key_version(tmp_path: Path):
     logged = AccessLog(engine).entries(limit=1)[0]
     assert logged.route == "cli/subject" and logged.detail["pseudonyms"] == 2
     engine.dispose()
+
+
+def test_search_shows_why_a_record_was_rejected_or_withheld(tmp_path: Path):
+    paths = Paths.from_env({})
+    loaded = load_policy(
+        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(MemoryKeyStore.for_tests()),
+        today=NOW.date(),
+    )  # fmt: skip
+    assert loaded.policy is not None
+    made = []
+    for raw in [*map(orjson.dumps, traffic(40, seed=3)), b'{"specversion": "1.0"']:
+        outcome = process(raw, loaded.registry, loaded.policy, NOW)
+        made += [records.audit_record(d, actor="router") for d in outcome.decisions]
+        if outcome.rejection is not None:
+            made.append(records.rejection_record(outcome.rejection, actor="router"))
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    store = SqlAuditStore.open(url)
+    store.record(made, [])
+    store.close()
+    found = runner.invoke(
+        audit_app(), ["search", "--database", url, "--result", "rejected", "--format", "json"]
+    )
+    [row] = orjson.loads(found.stdout)
+    assert row["reason"].startswith("unparseable: ")
+    table = runner.invoke(
+        audit_app(), ["search", "--database", url, "--result", "rejected"], env={"COLUMNS": "400"}
+    )
+    assert "reason" in table.output and "unparseable: " in table.output
+    withheld = runner.invoke(
+        audit_app(), ["search", "--database", url, "--result", "withheld", "--format", "csv"]
+    )
+    reasons = [r["reason"] for r in csv.DictReader(io.StringIO(withheld.stdout))]
+    assert reasons and all(reasons)
