@@ -178,7 +178,13 @@ def test_a_reader_that_leaves_the_event_stream_is_committed_quietly(
         loop.run_until_complete(member.stop())
         loop.close()
     gc.collect()
-    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # kafka-python is only this test's own admin client (the gateway runs on aiokafka); on a
+    # loaded machine it warns about its own slow polls
+    noisy = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.split(".")[0] != "kafka"
+    ]
     assert noisy == [], [r.getMessage() for r in noisy]
     assert not any("Unclosed" in r.getMessage() for r in caplog.records)
     assert "a feed stream ended after 5 message(s)" in caplog.messages
