@@ -170,7 +170,14 @@ def database(tmp_path: Path) -> dict[str, str]:
     store = SqlAuditStore.open(url)
     store.record([decision_record(n) for n in range(2_000)], [])
     store.close()
-    return {**os.environ, "SCHAKEL_DATABASE_URL": url, "TERM": "xterm", "COLUMNS": "120"}
+    return {
+        **os.environ,
+        "SCHAKEL_DATABASE_URL": url,
+        "SCHAKEL_STATE_DIR": str(tmp_path / "var"),  # never the checkout's var/
+        "SCHAKEL_KEYS": str(tmp_path / "var" / "keys.json"),
+        "TERM": "xterm",
+        "COLUMNS": "120",
+    }
 
 
 def test_verify_in_a_pipe_prints_its_result_and_no_progress(database: dict[str, str]):
