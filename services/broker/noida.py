@@ -8,8 +8,11 @@ signal) would not reach the broker and a stop could leave it running.
 
 What it offers over Tansu: correct end offsets, transactions and idempotent producers, group
 joins in ~0.4 s, and persistence — topics, records and committed offsets are saved to
-``kafka.json`` in the data dir on a clean stop (SIGTERM) and reloaded at start. A SIGKILL can
-lose the last ~0.5 s of acknowledged records. The binary needs glibc 2.34 or newer (it also
+``kafka.json`` in the data dir on a clean stop (SIGTERM) and about every 0.5 s while running,
+and reloaded at start. A SIGKILL loses the acknowledged records since the last save (up to
+~0.5 s of writes); records it acknowledges *while* it saves at a stop are lost too, so
+everything that produces must stop before the broker does (``schakel up`` orders its stop so).
+It is the default embedded broker. The binary needs glibc 2.34 or newer (it also
 references two optional glibc 2.39 symbols, and the dynamic loader prints a harmless
 "weak version `GLIBC_2.39' not found" line into ``noida.log`` on older glibc).
 """
@@ -27,6 +30,9 @@ from services.broker.process import LOOPBACK
 
 NOIDA_PACKAGE = "noida_db"
 MIN_GLIBC = (2, 34)
+_TANSU_INSTEAD = (
+    "SCHAKEL_EMBEDDED_BROKER=tansu (memory only: every restart loses all topics and messages)"
+)
 
 
 def noida_binary() -> Path:
@@ -63,13 +69,13 @@ class NoidaBroker(ChildProcessBroker):
         if version is None:
             raise BrokerError(
                 "noida-db needs glibc 2.34 or newer and this system does not use glibc; "
-                "use the tansu broker or an external cluster (SCHAKEL_KAFKA_BOOTSTRAP)"
+                f"use an external cluster (SCHAKEL_KAFKA_BOOTSTRAP) or {_TANSU_INSTEAD}"
             )
         if version < MIN_GLIBC:
             raise BrokerError(
                 f"noida-db needs glibc 2.34 or newer, this system has "
-                f"{version[0]}.{version[1]}; use the tansu broker or an external cluster "
-                "(SCHAKEL_KAFKA_BOOTSTRAP)"
+                f"{version[0]}.{version[1]}; use an external cluster (SCHAKEL_KAFKA_BOOTSTRAP) "
+                f"or {_TANSU_INSTEAD}"
             )
 
     def command(self, port: int) -> list[str]:

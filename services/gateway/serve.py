@@ -38,6 +38,8 @@ from services.metrics.gateway import GatewayMetrics
 
 DEFAULT_PORT = 8471
 PRUNE_EVERY = timedelta(hours=1)
+GRACEFUL_STOP_S = 5
+"""Seconds requests in flight (and feed streams) get to finish when the gateway stops."""
 
 
 def utc_now() -> datetime:
@@ -133,8 +135,33 @@ def serve(
     """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
     :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached or the
     covenants (``SCHAKEL_COVENANTS``) do not check clean."""
+    gateway_server(engine, kafka, registry, host=host, port=port, settings=settings).run()
+
+
+def gateway_server(
+    engine: Engine,
+    kafka: KafkaSettings,
+    registry: SchemaRegistry,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    settings: GatewaySettings | None = None,
+) -> uvicorn.Server:
+    """The gateway's uvicorn server, ready to ``run()`` (checks as :func:`serve` does).
+
+    Setting ``should_exit`` stops it: no new request is taken, requests in flight get
+    :data:`GRACEFUL_STOP_S` to finish, then the producer is flushed and closed.
+    """
     prepare_tables(engine)
     keys = covenant_keys()
     asyncio.run(_reachable(kafka))
     app = kafka_app(engine, kafka, registry, keys, settings)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_STOP_S,
+    )
+    return uvicorn.Server(config)

@@ -26,6 +26,10 @@ class HubState:
     bootstrap: str
     database_url: str
     pid: int
+    broker: str = "external"
+    """The embedded broker's name (``noida``, ``tansu``), or ``external``."""
+    persistent: bool | None = None
+    """Whether the embedded broker keeps its data across a restart (None: external)."""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +41,14 @@ class HubState:
     def read(cls, path: Path) -> HubState | None:
         try:
             data = orjson.loads(path.read_bytes())
-            return cls(str(data["bootstrap"]), str(data["database_url"]), int(data["pid"]))
+            persistent = data.get("persistent")
+            return cls(
+                str(data["bootstrap"]),
+                str(data["database_url"]),
+                int(data["pid"]),
+                str(data.get("broker", "external")),
+                persistent if isinstance(persistent, bool) else None,
+            )
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
 
