@@ -41,8 +41,8 @@ PARTNER = "liander"
 
 
 def publish_then_freeze_the_router(hub: Hub) -> tuple[set[tuple[str, str]], list[int]]:
-    """Publish 40 signals and wait until they are routed; freeze the router workers (SIGSTOP)
-    and publish 40 more, which the gateway acknowledges and nobody reads. Returns what the
+    """Publish 50 signals and wait until they are routed; freeze the router workers (SIGSTOP)
+    and publish 50 more, which the gateway acknowledges and nobody reads. Returns what the
     gateway acknowledged and the frozen routers' pids."""
     token = cli(["gateway", "token", "issue", "--partner", PARTNER], hub.env).strip()
     signals = example_signals(PARTNER, 100)
