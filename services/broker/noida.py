@@ -8,9 +8,11 @@ signal) would not reach the broker and a stop could leave it running.
 
 What it offers over Tansu: correct end offsets, transactions and idempotent producers, group
 joins in ~0.4 s, and persistence — topics, records and committed offsets are saved to
-``kafka.json`` in the data dir on a clean stop (SIGTERM) and about every 0.5 s while running,
-and reloaded at start. A SIGKILL loses the acknowledged records since the last save (up to
-~0.5 s of writes); records it acknowledges *while* it saves at a stop are lost too, so
+``kafka.json`` in the data dir on a clean stop (SIGTERM) and again and again while running,
+and reloaded at start. Each save rewrites everything it holds, so a SIGKILL loses the
+acknowledged records since the last completed save — about half a second of writes on a
+nearly empty broker, several seconds once it holds 100k records (docs/architecture.md,
+"Measurements"); records it acknowledges *while* it saves at a stop are lost too, so
 everything that produces must stop before the broker does (``schakel up`` orders its stop so).
 It is the default embedded broker. The binary needs glibc 2.34 or newer (it also
 references two optional glibc 2.39 symbols, and the dynamic loader prints a harmless

@@ -1,7 +1,7 @@
 """Keeping deliveries whole: what recipients consumed, and recovery when the broker lost data.
 
 A broker can lose feed messages the audit store records as delivered: the memory-only Tansu
-loses everything at a restart, noida loses its last ~0.5 s of acknowledged writes when it is
+loses everything at a restart, noida the writes acknowledged since its last save when it is
 killed (or the writes it acknowledges while saving at a stop). The audit store's feed outbox
 knows every delivered message, where the broker put it (partition and offset) and which ones
 recipients have consumed, so the hub re-delivers what the broker no longer holds instead of
