@@ -49,7 +49,7 @@ class HubState:
                 str(data.get("broker", "external")),
                 persistent if isinstance(persistent, bool) else None,
             )
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             return None
 
 

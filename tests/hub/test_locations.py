@@ -14,6 +14,7 @@ from services.audit.hub_store import witness_path
 from services.cli import keys as keys_cli
 from services.config import Paths
 from services.hub.locations import MEMORY_ONLY, PERSISTENT, durability, state_locations
+from services.hub.state import HubState
 from services.keys import default_keys_path
 
 
@@ -81,3 +82,15 @@ def test_the_broker_says_what_it_keeps():
     assert durability("tansu", False) == MEMORY_ONLY
     assert "MEMORY ONLY" in MEMORY_ONLY and "SCHAKEL_EMBEDDED_BROKER=noida" in MEMORY_ONLY
     assert durability("external", None).startswith("external cluster")
+
+
+def test_hub_json_tells_client_commands_what_the_broker_keeps(tmp_path: Path):
+    path = tmp_path / "hub.json"
+    HubState("127.0.0.1:9092", "sqlite:///x.db", 42, "tansu", False).write(path)
+    assert HubState.read(path) == HubState("127.0.0.1:9092", "sqlite:///x.db", 42, "tansu", False)
+    # written by an older hub: no broker fields, read as an external cluster's
+    path.write_text('{"bootstrap": "127.0.0.1:9092", "database_url": "sqlite://", "pid": 7}')
+    assert HubState.read(path) == HubState("127.0.0.1:9092", "sqlite://", 7, "external", None)
+    for broken in ("[]", "{}", "not json"):
+        path.write_text(broken)
+        assert HubState.read(path) is None
