@@ -135,7 +135,9 @@ def serve(
     """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
     :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached or the
     covenants (``SCHAKEL_COVENANTS``) do not check clean."""
-    gateway_server(engine, kafka, registry, host=host, port=port, settings=settings).run()
+    server = gateway_server(engine, kafka, registry, host=host, port=port, settings=settings)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        server.run()
 
 
 def gateway_server(

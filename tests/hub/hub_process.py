@@ -45,13 +45,20 @@ def cli(args: list[str], env: dict[str, str]) -> str:
     return done.stdout.decode()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    log: Path,
+    why: Callable[[], object] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s\n{log.read_text()[-4000:]}")
+    detail = f" ({why()})" if why is not None else ""
+    raise AssertionError(f"{what}: not within {timeout:.0f} s{detail}\n{log.read_text()[-4000:]}")
 
 
 class Hub:

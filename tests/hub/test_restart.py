@@ -138,8 +138,16 @@ def test_a_sigkill_of_the_default_hub_keeps_every_acknowledged_signal_and_delive
     finally:
         if hub.process.poll() is None:
             hub.kill()
+
     # broker and workers go down with the hub (the frozen routers were killed above)
-    wait_for(lambda: not any(process_alive(p) for p in children), 60, "children gone", log)
+    def alive() -> list[str]:
+        return [
+            Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+            for p in children
+            if process_alive(p)
+        ]
+
+    wait_for(lambda: not alive(), 120, "children gone", log, alive)
     hub = Hub(env, port, log)
     try:
         assert_everything_arrives(hub, acknowledged)
