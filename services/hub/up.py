@@ -281,11 +281,12 @@ def _print_recovery(console: Console, runtime: KafkaRuntime, recovery: Maintenan
     if not recovery.redelivered:
         return
     per_topic = ", ".join(f"{t}={n}" for t, n in sorted(recovery.redelivered_by_topic.items()))
-    cause = (
-        "it keeps nothing across a restart"
-        if runtime.broker is not None and not runtime.broker.persistent
-        else "it lost its last writes"
-    )
+    if runtime.broker is not None and not runtime.broker.persistent:
+        cause = "it keeps nothing across a restart"
+    elif any(topic in recovery.redelivered_by_topic for topic in recovery.recreated):
+        cause = "its feed topics were missing: new broker data, or data lost"
+    else:
+        cause = "it lost the last writes before it stopped"
     console.print(
         f"[yellow]the broker no longer held {recovery.redelivered} unconsumed feed message(s) "
         f"the audit records as delivered ({cause}); re-delivered them: {per_topic}[/yellow]",
