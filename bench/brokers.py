@@ -9,6 +9,8 @@ For each broker (noida, the default, and Tansu) and each run, in a fresh tmp dat
 * *throughput*: one ``AIOKafkaProducer`` (linger 5 ms, acks=1) sends N records of 300 bytes
   without keys to a 4-partition topic, awaiting delivery in chunks of 5,000; then one consumer
   assigned to the 4 partitions reads them from the beginning (``getmany(max_records=10000)``);
+* *CPU*: the broker's CPU share while it holds those N records and takes 20 single writes a
+  second for 20 s (a quiet hub's traffic; noida keeps saving everything it holds);
 * *restart*: ``stop()`` holding those N records, then ``start()`` on the same data dir, then
   how many records are still there;
 * *SIGKILL loss*: acknowledged writes (acks=all, bursts of 100 records, each burst awaited)
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -140,6 +143,32 @@ async def acknowledged_writes(settings: KafkaSettings, topic: str, seconds: floa
     return acknowledged
 
 
+async def trickle(settings: KafkaSettings, topic: str, seconds: float, rate: float) -> None:
+    """``rate`` single acknowledged writes a second for ``seconds`` (a quiet hub's traffic)."""
+    producer = AIOKafkaProducer(linger_ms=0, acks=1, **settings.client_kwargs_aiokafka())
+    await producer.start()
+    try:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            await (await producer.send(topic, PAYLOAD))
+            await asyncio.sleep(1 / rate)
+    finally:
+        await producer.stop()
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_share(broker: EmbeddedBroker, settings: KafkaSettings, topic: str) -> float:
+    """The broker's CPU share (of one core) while it takes 20 writes a second for 20 s."""
+    before, began = cpu_seconds(broker.pid), time.perf_counter()
+    asyncio.run(trickle(settings, topic, 20.0, 20.0))
+    return (cpu_seconds(broker.pid) - before) / (time.perf_counter() - began)
+
+
 def stored(settings: KafkaSettings, topic: str) -> int:
     """Records the broker holds in ``topic`` (0 when the topic is gone)."""
     with KafkaTopicAdmin(settings) as admin:
@@ -175,6 +204,7 @@ def measure(kind: BrokerKind, root: Path, records: int, kill_seconds: float) -> 
         figures["join_6s_s"] = asyncio.run(group_join(settings, "bench.join", 6_000))
         figures["produce_per_s"] = asyncio.run(produce(settings, "bench.load", records))
         figures["consume_per_s"] = asyncio.run(consume(settings, "bench.load", records))
+        figures["cpu_share"] = 100 * busy_share(broker, settings, "bench.load")
         figures["rss_mib"] = rss_mib(broker)
         figures["stop_s"] = timed(broker.stop)
         figures["restart_s"] = timed(broker.start)
@@ -213,6 +243,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("join_6s_s", "group join, session 6 s", "s"),
     ("produce_per_s", "produce 300 B records, acks=1", "records/s"),
     ("consume_per_s", "consume 300 B records", "records/s"),
+    ("cpu_share", "broker CPU holding the records, 20 writes/s", "% of a core"),
     ("rss_mib", "broker memory (RSS) holding the records", "MiB"),
     ("stop_s", "stop() holding the records", "s"),
     ("restart_s", "start() on that data dir", "s"),
