@@ -282,6 +282,28 @@ class SqlAuditStore:
             ChainRecord(seq, prev, rid, body, bytes(h or b"")) for seq, prev, rid, body, h in rows
         ]
 
+    def indexed_chain(self, *, after_seq: int = 0, limit: int = 10_000) -> list[ChainRecord]:
+        """Like :meth:`chain`, each record with its stored searchable columns and subject-index
+        pseudonyms (:attr:`ChainRecord.columns`, :attr:`ChainRecord.subjects`), which
+        verification compares with the body."""
+        check_limit(limit)
+        bulk = self._bulk
+        with (
+            self._transaction("reading the audit hash chain") as connection,
+            bulk.cursor(connection) as cursor,
+        ):
+            return bulk.indexed_page(cursor, after_seq, limit)
+
+    def index_orphans(self, limit: int = 100) -> list[int]:
+        """Up to ``limit`` ``seq`` that the subject index lists but no record has, ascending."""
+        check_limit(limit)
+        bulk = self._bulk
+        with (
+            self._transaction("reading the audit subject index") as connection,
+            bulk.cursor(connection) as cursor,
+        ):
+            return bulk.orphans(cursor, limit)
+
     def checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""
         with self._transaction("reading audit checkpoints") as connection:

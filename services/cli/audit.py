@@ -183,9 +183,10 @@ def verify(
         bool, typer.Option("--json", help="Print the result as one JSON object.")
     ] = False,
 ) -> None:
-    """Recompute the hash chain and check the signed checkpoints; exit 1 at the first finding."""
+    """Recompute the hash chain, check the signed checkpoints (database and witness) and that
+    the searchable columns and subject index match the records; exit 1 at the first finding."""
     from services.audit.export import open_bundle
-    from services.audit.reading import chain_records
+    from services.audit.verification import verify_store
     from services.audit.verify import verify as run
 
     try:
@@ -197,11 +198,9 @@ def verify(
             result = run(opened.records(), [*opened.checkpoints, *extra], trusted, opened.purges)
         else:
             with _database(database) as store:
-                checkpoints = [*store.checkpoints(), *extra]
-                anchors = store.purges()
-                signed = checkpoints or anchors
+                signed = extra or store.checkpoints() or store.purges()
                 offered = _store_keys(keys) if signed and not pinned else {}
-                result = run(chain_records(store), checkpoints, _trusted(offered, pinned), anchors)
+                result = verify_store(store, _trusted(offered, pinned), checkpoints=extra)
     except SchakelError as error:
         _fail(error)
     if json_output:

@@ -1,0 +1,65 @@
+"""The one verification of a hub's audit database, the same for every place that reports it.
+
+``schakel audit verify``, the web workplace's integrity page and JSON API, and the
+``schakel_audit_verification_*`` metrics all call :func:`verify_store` (the web and the metrics
+through one :class:`StoreVerifier`), so they cannot disagree about a log: each reads the
+database's records with their searchable columns, the subject index, the checkpoints of the
+database *and of the witness* (a copy outside the database: without it a log whose newest
+records and checkpoints were cut off looks intact), and the purge anchors, and hands them to
+:func:`services.audit.verify.verify` with the public signing keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+from services.audit.checkpoint import Checkpoint
+from services.audit.reading import indexed_records
+from services.audit.store import SqlAuditStore
+from services.audit.verify import Verification, verify
+from services.audit.witness import Witness
+
+PublicKeys = Callable[[], Mapping[str, bytes]]
+"""Key id -> raw Ed25519 public key of every signing key to trust, read when verifying (so a
+rotation made meanwhile counts)."""
+
+
+def verify_store(
+    store: SqlAuditStore,
+    public_keys: Mapping[str, bytes],
+    *,
+    witness: Witness | None = None,
+    checkpoints: Iterable[Checkpoint] = (),
+) -> Verification:
+    """Verify the whole log of ``store``: chain, checkpoints (the database's, the
+    ``witness``'s and any further ``checkpoints``), purge anchors, searchable columns and
+    subject index. Read-only."""
+    witnessed = witness.checkpoints() if witness is not None else []
+    return verify(
+        indexed_records(store),
+        [*store.checkpoints(), *witnessed, *checkpoints],
+        public_keys,
+        store.purges(),
+        _orphans(store),
+    )
+
+
+def _orphans(store: SqlAuditStore) -> Iterator[int]:
+    """The orphans of the subject index, queried once the records were read (rows written
+    meanwhile come with their records, so none is taken for an orphan)."""
+    yield from store.index_orphans()
+
+
+class StoreVerifier:
+    """:func:`verify_store` as a callable without arguments, for the web workplace and the
+    metrics: the store, the keys to trust and the witness are fixed when it is made."""
+
+    def __init__(
+        self, store: SqlAuditStore, public_keys: PublicKeys, witness: Witness | None
+    ) -> None:
+        self.store = store
+        self.public_keys = public_keys
+        self.witness = witness
+
+    def __call__(self) -> Verification:
+        return verify_store(self.store, self.public_keys(), witness=self.witness)
