@@ -11,17 +11,20 @@ records and checkpoints were cut off looks intact), and the purge anchors, and h
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from services.audit.checkpoint import Checkpoint
 from services.audit.reading import indexed_records
 from services.audit.store import SqlAuditStore
 from services.audit.verify import Verification, verify
 from services.audit.witness import Witness
+from services.core.keys import KeyStore
 
-PublicKeys = Callable[[], Mapping[str, bytes]]
-"""Key id -> raw Ed25519 public key of every signing key to trust, read when verifying (so a
-rotation made meanwhile counts)."""
+
+def public_keys(keys: KeyStore) -> dict[str, bytes]:
+    """Key id -> raw public key of every checkpoint signing key ``keys`` lists (current and
+    retired): what a verifier trusts."""
+    return {key.key_id: key.public_bytes for key in keys.public_signing_keys()}
 
 
 def verify_store(
@@ -52,14 +55,13 @@ def _orphans(store: SqlAuditStore) -> Iterator[int]:
 
 class StoreVerifier:
     """:func:`verify_store` as a callable without arguments, for the web workplace and the
-    metrics: the store, the keys to trust and the witness are fixed when it is made."""
+    metrics: the store, the key store whose public keys to trust and the witness are fixed
+    when it is made (the keys are read at each run, so a rotation counts)."""
 
-    def __init__(
-        self, store: SqlAuditStore, public_keys: PublicKeys, witness: Witness | None
-    ) -> None:
+    def __init__(self, store: SqlAuditStore, keys: KeyStore, witness: Witness | None) -> None:
         self.store = store
-        self.public_keys = public_keys
+        self.keys = keys
         self.witness = witness
 
     def __call__(self) -> Verification:
-        return verify_store(self.store, self.public_keys(), witness=self.witness)
+        return verify_store(self.store, public_keys(self.keys), witness=self.witness)

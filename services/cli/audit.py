@@ -58,8 +58,8 @@ KeysOption = Annotated[
     Path | None,
     typer.Option(
         "--keys",
-        help="Key store with the hub's signing keys (default: $SCHAKEL_KEYS, else "
-        "./var/keys.json); only public halves are used.",
+        help="The hub's key store (default: $SCHAKEL_KEYS, else ./var/keys.json); verify and "
+        "export use only the public signing keys it lists.",
         dir_okay=False,
         show_default=False,
     ),
@@ -100,14 +100,11 @@ def _witnessed(path: Path | None) -> list[Checkpoint]:
 
 def _store_keys(path: Path | None) -> dict[str, bytes]:
     """Public halves of the key store's current and retired signing keys."""
+    from services.audit.verification import public_keys
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore
 
-    store = FileKeyStore.open(path or default_keys_path())
-    keys = {old.key_id: old.public_bytes for old in store.retired_signing_keys()}
-    current = store.signing_key()
-    keys[current.key_id] = current.public_key_bytes()
-    return keys
+    return public_keys(FileKeyStore.open(path or default_keys_path()))
 
 
 def _pinned(paths: Iterable[Path]) -> dict[bytes, str]:

@@ -34,7 +34,7 @@ from services.hub.demo import publish_demo
 from services.hub.maintenance import Maintenance
 from services.hub.state import HubState, state_path
 from services.hub.workers import WorkerPool
-from services.keys import default_keys_path
+from services.keys import SIGNING_KEY_ENV_VAR, default_keys_path, default_signing_key_path
 from services.keys.file_store import FileKeyStore
 from services.router.topics import TopicLayout, feed_topic
 
@@ -95,6 +95,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
             "SCHAKEL_KAFKA_BOOTSTRAP": runtime.settings.bootstrap,
             "SCHAKEL_DATABASE_URL": db_url,
             "SCHAKEL_KEYS": str(key_path.resolve()),
+            SIGNING_KEY_ENV_VAR: str(default_signing_key_path(key_path).resolve()),
             "SCHAKEL_STATE_DIR": str(paths.state.resolve()),
         }
         pool = WorkerPool(options.workers, env, paths.state / "logs")
@@ -231,7 +232,7 @@ def _start_web(
     def run() -> None:
         try:
             engine = make_engine(db_url)
-            audit = open_hub_store(db_url, keys, state)
+            audit = open_hub_store(db_url, state, signer=None)  # the web never signs
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
             serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow)
         except (OSError, SystemExit, SchakelError) as exc:

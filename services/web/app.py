@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
+from services.audit.witness import Witness
 from services.core.keys import KeyStore
 from services.metrics.http import health_routes
 from services.metrics.settings import MetricsSettings
@@ -71,6 +72,7 @@ def create_web_app(
     *,
     clock: Clock = utc_now,
     metrics: MetricsSettings | None = None,
+    witness: Witness | None = None,
 ) -> FastAPI:
     """The web workplace on ``engine``; creates the web tables if they are missing and marks
     integrity runs a previous process left unfinished as interrupted.
@@ -78,9 +80,11 @@ def create_web_app(
     With ``reid`` (its engine must be ``engine``) the ``/reid`` pages are served too and
     their tables created if missing. ``clock`` dates sessions and integrity runs.
     ``metrics`` (default: from the environment) sets how often ``/metrics`` has the audit
-    log verified.
+    log verified. The integrity page, its JSON API and ``/metrics`` run one verification,
+    the one ``schakel audit verify`` runs, with the checkpoints of ``witness`` (the hub's, as
+    :func:`services.web.serve.serve` passes it) besides the database's.
     """
-    check = partial(routes_integrity.check, engine, keys)
+    check = partial(routes_integrity.check, engine, keys, witness)
     context = WebContext(engine, keys, settings, check, clock)
     context.users.create_schema()
     context.integrity.recover()
