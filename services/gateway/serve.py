@@ -35,6 +35,8 @@ from services.gateway.schema import metadata
 from services.gateway.signatures import CovenantKeys, KeySource
 from services.gateway.tokens import TokenStore
 from services.metrics.gateway import GatewayMetrics
+from services.metrics.http import MetricsServer
+from services.metrics.settings import MetricsSettings
 
 DEFAULT_PORT = 8471
 PRUNE_EVERY = timedelta(hours=1)
@@ -129,12 +131,28 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     settings: GatewaySettings | None = None,
+    metrics: MetricsSettings | None = None,
 ) -> None:
-    """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
+    """Serve the gateway on ``host:port`` until interrupted (blocks), and its ``/metrics`` on
+    the port of ``metrics`` (default: ``SCHAKEL_METRICS_PORT``; unset: not served). Raises
     :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached or the
     covenants (``SCHAKEL_COVENANTS``) do not check clean."""
     prepare_tables(engine)
     keys = covenant_keys()
     asyncio.run(_reachable(kafka))
     app = kafka_app(engine, kafka, registry, keys, settings)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    observed = metrics_server(app.state.gateway, metrics or MetricsSettings.from_env())
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if observed is not None:
+            observed.stop()
+
+
+def metrics_server(gateway: Gateway, settings: MetricsSettings) -> MetricsServer | None:
+    """``/metrics`` (and the probes) of ``gateway`` on ``settings``' own port, started; ``None``
+    without a port. Never on the gateway's port: partners reach that one."""
+    if settings.port is None:
+        return None
+    server = MetricsServer(gateway.metrics.registry, gateway.health, settings.host, settings.port)
+    return server.start()

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
+from services.audit.model import AuditStore
 from services.audit.witness import Witness
 from services.core.keys import KeyStore
 from services.metrics.http import health_routes
@@ -73,6 +74,7 @@ def create_web_app(
     clock: Clock = utc_now,
     metrics: MetricsSettings | None = None,
     witness: Witness | None = None,
+    audit: AuditStore | None = None,
 ) -> FastAPI:
     """The web workplace on ``engine``; creates the web tables if they are missing and marks
     integrity runs a previous process left unfinished as interrupted.
@@ -82,10 +84,14 @@ def create_web_app(
     ``metrics`` (default: from the environment) sets how often ``/metrics`` has the audit
     log verified. The integrity page, its JSON API and ``/metrics`` run one verification,
     the one ``schakel audit verify`` runs, with the checkpoints of ``witness`` (the hub's, as
-    :func:`services.web.serve.serve` passes it) besides the database's.
+    :func:`services.web.serve.serve` passes it) besides the database's. Refused sign-ins
+    are written to ``audit`` (default: the re-identification workflow's store, else a store on
+    ``engine`` that chains records without signing checkpoints).
     """
     check = partial(routes_integrity.check, engine, keys, witness)
-    context = WebContext(engine, keys, settings, check, clock)
+    if audit is None and reid is not None:
+        audit = reid.audit
+    context = WebContext(engine, keys, settings, check, clock, audit)
     context.users.create_schema()
     context.integrity.recover()
     app = FastAPI(title="Schakel privacy officer", docs_url=None, redoc_url=None, openapi_url=None)

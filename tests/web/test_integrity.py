@@ -189,7 +189,7 @@ def test_runs_are_stored_and_read_back_on_postgresql(postgres_url: str, small_hu
     SqlAuditStore.open(postgres_url).close()  # the migrations make the tables
     engine = make_engine(postgres_url)
     try:
-        runs = _runs(engine, lambda: routes_integrity.check(small_hub.engine, small_hub.keys))
+        runs = _runs(engine, lambda: routes_integrity.check(small_hub.engine, small_hub.keys, None))
         run, started = runs.start("admin")
         assert started and runs.join(30)
         finished = runs.last_finished()
