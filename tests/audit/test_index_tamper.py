@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -283,3 +284,30 @@ def test_the_recipient_rewrite_of_the_issue_is_found_by_schakel_audit_verify(
     assert result.exit_code == EXIT_FINDING, result.output
     assert "NOT intact" in result.output and "recipient differs" in result.output
     assert "riec-nh" not in result.output  # names the record, never the values
+
+
+def test_a_log_written_while_it_is_verified_is_intact(log: Log):
+    """Verification reads page by page while the hub appends: records and their subject rows
+    come from one statement, orphans are looked for at the end, so nothing written meanwhile
+    is taken for tampering."""
+    stop = threading.Event()
+    written: list[int] = []
+
+    def append() -> None:
+        n = RECORDS
+        while not stop.is_set() and n < RECORDS + 2_000:
+            batch = [decision_record(m) for m in range(n, n + 50)]
+            written.append(log.store.record(batch, []))
+            n += 50
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        results = [verify_store(log.store, PUBLIC, witness=log.witness) for _ in range(5)]
+    finally:
+        stop.set()
+        writer.join(60)
+    assert written, "the writer never wrote"
+    assert all(result.ok for result in results), [r.message for r in results if not r.ok]
+    final = log.verify()
+    assert final.ok and final.records == final.indexed == RECORDS - PURGED + 1 + sum(written)
