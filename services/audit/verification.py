@@ -56,7 +56,8 @@ def _orphans(store: SqlAuditStore) -> Iterator[int]:
 class StoreVerifier:
     """:func:`verify_store` as a callable without arguments, for the web workplace and the
     metrics: the store, the key store whose public keys to trust and the witness are fixed
-    when it is made (the keys are read at each run, so a rotation counts)."""
+    when it is made. A key store that can ``reload()`` (the key file) is re-read at each run,
+    so checkpoints signed after a rotation of the signing key are not taken for forgeries."""
 
     def __init__(self, store: SqlAuditStore, keys: KeyStore, witness: Witness | None) -> None:
         self.store = store
@@ -64,4 +65,7 @@ class StoreVerifier:
         self.witness = witness
 
     def __call__(self) -> Verification:
+        reload = getattr(self.keys, "reload", None)  # the file store has it, doubles need not
+        if callable(reload):
+            reload()
         return verify_store(self.store, public_keys(self.keys), witness=self.witness)

@@ -170,3 +170,20 @@ def test_the_web_process_holds_no_signing_key(hub: Hub, monkeypatch: pytest.Monk
     for form in (private.hex(), repr(private), base64.b64encode(private).decode()):
         assert form not in key_file
     assert signers == [None]  # its audit store (re-identification steps) chains, never signs
+
+
+def test_a_signing_key_rotated_while_the_web_runs_is_trusted(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+):
+    client = _web(hub, monkeypatch)  # loads the key file now
+    signing = SigningKeyFile.open(signing_key_path(hub.keys_path))
+    signing.rotate(FileKeyStore.open(hub.keys_path))  # `schakel keys rotate --signing`
+    checkpointer = Checkpointer(
+        hub_signer(hub.keys_path), hub_witness(hub.state), CheckpointPolicy(every_records=10)
+    )
+    store = SqlAuditStore.open(hub.url, checkpointer)
+    store.record([decision_record(n) for n in range(RECORDS, RECORDS + 10)], [])
+    store.close()
+    last = run_verification(client)
+    assert last["ok"] is True, last["message"]
+    assert last["outcome"]["newest_checkpoint"] == RECORDS + 10
