@@ -28,9 +28,7 @@ from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 
-from services.audit.chain import ChainRecord
 from services.audit.errors import AuditStoreError
-from services.audit.index import moment_text
 from services.audit.rows import AUDIT_COLUMNS, AuditRow
 
 RECORD_COLUMNS = (*AUDIT_COLUMNS, "timestamp", "seq", "prev_seq", "chain_hash")
@@ -53,20 +51,6 @@ OUTBOX_COLUMNS = (
 """The ``feed_outbox`` columns of a row from :meth:`BulkWriter.outbox_rows`."""
 
 _HEAD = "SELECT seq, chain_hash FROM audit_records ORDER BY seq DESC LIMIT 1"
-_INDEXED_PAGE = (
-    "SELECT seq, prev_seq, body, chain_hash, record_id, {moment}, action, result, object, "
-    "signal_id, origin, recipient, covenant_id, rule_id, (SELECT {subjects} FROM audit_subjects "
-    "WHERE audit_subjects.seq = audit_records.seq) FROM audit_records "
-    "WHERE seq > {p} ORDER BY seq LIMIT {p}"
-)
-"""A page of records with their searchable columns and, from the same snapshot, the
-pseudonyms of their subject-index rows as a JSON array (unambiguous, whatever a tamperer
-put in a pseudonym)."""
-_ORPHANS = (
-    "SELECT seq FROM (SELECT DISTINCT seq FROM audit_subjects) AS listed WHERE NOT EXISTS "
-    "(SELECT 1 FROM audit_records WHERE audit_records.seq = listed.seq) ORDER BY seq LIMIT {p}"
-)
-"""The ``seq`` of subject-index rows that belong to no record."""
 
 
 def record_rows(
@@ -97,21 +81,9 @@ class BulkWriter(ABC):
     """The driver-level reads and writes of the audit hot path on one kind of database; use
     :func:`bulk_writer` for the one of an engine's dialect."""
 
-    placeholder = "?"
-    """The driver's parameter marker."""
-    stored_time = "timestamp"
-    """SQL of ``timestamp`` as :func:`~services.audit.index.moment_text` (SQLite stores that)."""
-    subject_array = "json_group_array(pseudonym)"
-    """SQL aggregate of a record's subject rows into a JSON array."""
-
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
-        p = self.placeholder
-        self._indexed_page = _INDEXED_PAGE.format(
-            p=p, moment=self.stored_time, subjects=self.subject_array
-        )
-        self._orphans = _ORPHANS.format(p=p)
 
     @contextmanager
     def cursor(self, connection: Connection) -> Iterator[Any]:
@@ -142,47 +114,6 @@ class BulkWriter(ABC):
         cursor.execute(_HEAD)
         found = cursor.fetchone()
         return None if found is None else (int(found[0]), bytes(found[1]))
-
-    def stored_moment(self, value: Any) -> str | None:
-        """A stored ``timestamp`` as the driver returns it, in the form of
-        :func:`~services.audit.index.moment_text`; SQLite's text as it is (a timestamp in
-        another form does not match the record), anything else as a marker that never does."""
-        if value is None or type(value) is str:
-            return value
-        if isinstance(value, datetime):
-            return moment_text(value)
-        return f"<{type(value).__name__}>"
-
-    def indexed_page(self, cursor: Any, after_seq: int, limit: int) -> list[ChainRecord]:
-        """Up to ``limit`` records above ``after_seq`` in ``seq`` order, each with its stored
-        searchable columns and subject-index pseudonyms (what verification compares with the
-        body), read in one statement."""
-        cursor.execute(self._indexed_page, (after_seq, limit))
-        moment = self.stored_moment
-        found: list[ChainRecord] = []
-        append = found.append
-        for row in cursor.fetchall():
-            columns = row[4:14]  # INDEX_COLUMNS, in their order
-            if type(columns[1]) is not str:
-                columns = (columns[0], moment(columns[1]), *columns[2:])
-            subjects = row[14]
-            append(
-                ChainRecord(
-                    row[0],
-                    row[1],
-                    row[4],
-                    row[2],
-                    bytes(row[3] or b""),
-                    columns,
-                    _pseudonyms(subjects),
-                )
-            )
-        return found
-
-    def orphans(self, cursor: Any, limit: int) -> list[int]:
-        """Up to ``limit`` ``seq`` (ascending) that the subject index lists but no record has."""
-        cursor.execute(self._orphans, (limit,))
-        return [int(seq) for (seq,) in cursor.fetchall()]
 
     @abstractmethod
     def known(self, cursor: Any, record_ids: Sequence[str]) -> set[str]:
@@ -258,9 +189,6 @@ class SqliteWriter(BulkWriter):
 class PostgresWriter(BulkWriter):
     """:class:`BulkWriter` on psycopg 3: ``COPY`` for new rows, a table lock for order."""
 
-    placeholder = "%s"
-    stored_time = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"""
-    subject_array = "json_agg(pseudonym)"
     _lock = "LOCK TABLE audit_records IN SHARE ROW EXCLUSIVE MODE"
     _known = "SELECT record_id FROM audit_records WHERE record_id = ANY(%s)"
     _copy_records = (
@@ -311,12 +239,3 @@ def _copy(cursor: Any, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
         write_row = copy.write_row
         for row in rows:
             write_row(row)
-
-
-def _pseudonyms(value: Any) -> tuple[str, ...]:
-    """A record's subject pseudonyms, sorted, from the JSON array of its subject-index rows
-    (text on SQLite, already parsed on PostgreSQL; ``NULL`` when it has none)."""
-    if value is None:
-        return ()
-    listed = orjson.loads(value) if type(value) is str else value
-    return tuple(sorted(listed, key=str))  # a value of another type never matches

@@ -5,7 +5,7 @@ The hash chain (:mod:`services.audit.chain`) covers ``seq``, ``prev_seq``, ``rec
 the decision time, result, origin, recipient, covenant and rule of ``audit_records``, and the
 ``audit_subjects`` rows an access request (AVG art. 15) goes by. The store derives all of them
 from the record when it writes it (:func:`services.audit.rows.audit_row`), so an intact log
-has exactly the values :func:`expected` derives again from the stored body; verification
+has exactly the values :func:`differences` derives again from the stored body; verification
 (:mod:`services.audit.verify`) compares every record's stored columns and subject rows with
 them, so changing a column or deleting an index row (to hide records from a search or an
 access request) is found like a changed body.
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal
 
-import orjson
+from orjson import JSONDecodeError, loads
 
 Cover = Literal["chain", "derived", "signed", "not-audit"]
 
@@ -38,7 +38,8 @@ INDEX_COLUMNS: Final = (
     "rule_id",
 )
 """The ``audit_records`` columns besides the body that a query may read, in the order of
-:attr:`Indexed.columns` (``record_id`` is hashed as well; it is compared to the body's)."""
+:attr:`~services.audit.chain.ChainRecord.columns` (``record_id`` is hashed as well; it is
+compared to the body's)."""
 
 COVERAGE: Final[Mapping[str, Mapping[str, Cover]]] = {
     "audit_records": {
@@ -87,14 +88,6 @@ signature of its row), ``not-audit`` (delivery bookkeeping of the feed outbox: n
 page or report reads it; what was delivered is in the audit records)."""
 
 
-class Indexed(NamedTuple):
-    """What the index must hold of one record: its :data:`INDEX_COLUMNS` (``timestamp`` as
-    :func:`moment_text`) and the pseudonyms of its ``audit_subjects`` rows, sorted."""
-
-    columns: tuple[Any, ...]
-    subjects: tuple[str, ...]
-
-
 def moment_text(moment: datetime) -> str:
     """A decision time as SQLite stores it (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC): the form
     stored timestamps of both databases are compared in."""
@@ -125,62 +118,60 @@ def _timestamp_text(value: object) -> str | None:
     return None if moment.utcoffset() is None else moment_text(moment)
 
 
-def expected(body: str) -> Indexed | None:
-    """The index of the record with canonical JSON ``body``, as the store derived it when it
-    wrote the record; ``None`` if the body is not a record the store could have written."""
-    try:
-        record = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if type(record) is not dict:
-        return None
-    get = record.get
-    covenant = get("covenant")
-    if covenant is None:
-        covenant_id = rule_id = None
-    elif type(covenant) is dict:
-        covenant_id, rule_id = covenant.get("id"), covenant.get("rule")
-    else:
-        return None
-    subjects = get("subjects") or {}
-    if type(subjects) is not dict:
-        return None
-    columns = (
-        get("record_id"),
-        _timestamp_text(get("timestamp")),
-        get("action"),
-        get("result"),
-        get("object"),
-        get("signal_id"),
-        get("origin"),
-        get("recipient"),
-        covenant_id,
-        rule_id,
-    )
-    try:
-        pseudonyms = tuple(sorted(set(subjects.values())))
-    except TypeError:  # values the store would have refused
-        return None
-    return Indexed(columns, pseudonyms)
-
-
 def differences(
     body: str, columns: tuple[Any, ...] | None, subjects: tuple[str, ...] | None
 ) -> list[str]:
-    """The names of what the stored ``columns`` (:data:`INDEX_COLUMNS`) and ``subjects``
-    (sorted pseudonyms of the record's ``audit_subjects`` rows) get wrong about the record
-    ``body`` (``subjects`` for the subject index; ``None`` is not compared); ``["body"]`` if
-    the body cannot be read as a record."""
-    wanted = expected(body)
-    if wanted is None:
+    """The names of what the stored ``columns`` (:data:`INDEX_COLUMNS`, ``timestamp`` as
+    :func:`moment_text`) and ``subjects`` (pseudonyms of the record's ``audit_subjects`` rows,
+    in any order) get wrong about the record with canonical JSON ``body``, derived as the
+    store derived them when it wrote the record (``subjects`` for the subject index; ``None``
+    is not compared); ``["body"]`` if the body is no record the store could have written.
+
+    Verification calls this for every record, so it is kept lean: one parse, no objects made
+    beyond the tuple compared.
+    """
+    try:
+        record = loads(body)
+    except JSONDecodeError:
         return ["body"]
+    if type(record) is not dict:
+        return ["body"]
+    get = record.get
     wrong: list[str] = []
-    if columns is not None and columns != wanted.columns:
-        wrong = [
-            name
-            for name, have, want in zip(INDEX_COLUMNS, columns, wanted.columns, strict=True)
-            if have != want
-        ]
-    if subjects is not None and subjects != wanted.subjects:
-        wrong.append("subjects")
+    if columns is not None:
+        covenant = get("covenant")
+        if covenant is None:
+            covenant_id = rule_id = None
+        elif type(covenant) is dict:
+            covenant_id, rule_id = covenant.get("id"), covenant.get("rule")
+        else:
+            return ["body"]
+        wanted = (
+            get("record_id"),
+            _timestamp_text(get("timestamp")),
+            get("action"),
+            get("result"),
+            get("object"),
+            get("signal_id"),
+            get("origin"),
+            get("recipient"),
+            covenant_id,
+            rule_id,
+        )
+        if columns != wanted:
+            wrong = [
+                name
+                for name, have, want in zip(INDEX_COLUMNS, columns, wanted, strict=True)
+                if have != want
+            ]
+    if subjects is not None:
+        listed = get("subjects") or {}
+        if type(listed) is not dict:
+            return ["body"]
+        try:
+            pseudonyms = set(listed.values())
+        except TypeError:  # values the store would have refused
+            return ["body"]
+        if len(subjects) != len(pseudonyms) or not pseudonyms.issuperset(subjects):
+            wrong.append("subjects")
     return wrong

@@ -11,10 +11,10 @@ records and checkpoints were cut off looks intact), and the purge anchors, and h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 
 from services.audit.checkpoint import Checkpoint
-from services.audit.reading import indexed_records
+from services.audit.reading import IndexedReading
 from services.audit.store import SqlAuditStore
 from services.audit.verify import Verification, verify
 from services.audit.witness import Witness
@@ -38,19 +38,14 @@ def verify_store(
     ``witness``'s and any further ``checkpoints``), purge anchors, searchable columns and
     subject index. Read-only."""
     witnessed = witness.checkpoints() if witness is not None else []
+    reading = IndexedReading(store)
     return verify(
-        indexed_records(store),
+        reading.records(),
         [*store.checkpoints(), *witnessed, *checkpoints],
         public_keys,
         store.purges(),
-        _orphans(store),
+        reading.orphans(),
     )
-
-
-def _orphans(store: SqlAuditStore) -> Iterator[int]:
-    """The orphans of the subject index, queried once the records were read (rows written
-    meanwhile come with their records, so none is taken for an orphan)."""
-    yield from store.index_orphans()
 
 
 class StoreVerifier:

@@ -27,7 +27,7 @@ from services.audit.checkpoint import CheckpointPolicy
 from services.audit.checkpointer import Checkpointer
 from services.audit.engine import make_engine
 from services.audit.index import COVERAGE, INDEX_COLUMNS
-from services.audit.reading import indexed_records
+from services.audit.reading import IndexedReading
 from services.audit.schema import audit_subjects, metadata
 from services.audit.store import SqlAuditStore
 from services.audit.testing import MemoryWitness
@@ -229,7 +229,9 @@ def test_a_record_with_many_subject_rows_is_read_whole_across_pages(log: Log):
             insert(audit_subjects),
             [{"pseudonym": f"S-extra-{n:03d}", "seq": TARGET_SEQ} for n in range(30)],
         )
-    records = {r.seq: r for r in indexed_records(log.store, page=7)}
+    reading = IndexedReading(log.store, page=7)
+    records = {r.seq: r for r in reading.records()}
+    assert list(reading.orphans()) == []
     assert len(records) == RECORDS - PURGED + 1
     assert records[TARGET_SEQ].subjects is not None
     assert len(records[TARGET_SEQ].subjects) == 32
