@@ -4,9 +4,8 @@ Per page, two statements in one read transaction with one snapshot (SQLite: a de
 ``BEGIN``; PostgreSQL: ``REPEATABLE READ``): the page's records — hashed fields and stored
 searchable columns (the decision time in the form of
 :func:`~services.audit.index.moment_text`) — and the subject-index rows of the page's ``seq``
-range, aggregated per ``seq`` (SQLite: a JSON array; PostgreSQL: a ``text[]``; both
-unambiguous whatever a tamperer wrote into a pseudonym). Both come sorted by ``seq`` and are
-merged here: a record gets its rows, and rows of a ``seq`` that has no record are orphans. A
+range, as they are (aggregating them in SQL cost more than grouping them here). Both come
+sorted by ``seq`` and are merged here: a record gets its rows, and rows of a ``seq`` that has no record are orphans. A
 record being appended or purged meanwhile is therefore never half seen. After the last page,
 :meth:`IndexReader.tail_orphans` looks for index rows beyond the last record that still have
 no record (a record appended since came with its rows).
@@ -19,11 +18,8 @@ plans it as a nested loop.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
-
-import orjson
 
 from services.audit.chain import ChainRecord
 from services.audit.index import moment_text
@@ -36,10 +32,7 @@ _RECORDS = (
     "signal_id, origin, recipient, covenant_id, rule_id FROM audit_records "
     "WHERE seq > {p} ORDER BY seq LIMIT {p}"
 )
-_LISTED = (
-    "SELECT seq, {subjects} FROM audit_subjects WHERE seq > {p} AND seq <= {p} "
-    "GROUP BY seq ORDER BY seq"
-)
+_LISTED = "SELECT seq, pseudonym FROM audit_subjects WHERE seq > {p} AND seq <= {p} ORDER BY seq"
 _TAIL_ORPHANS = (
     "SELECT DISTINCT seq FROM audit_subjects AS listed WHERE seq > {p} AND NOT EXISTS "
     "(SELECT 1 FROM audit_records WHERE audit_records.seq = listed.seq) ORDER BY seq LIMIT {p}"
@@ -62,11 +55,10 @@ class IndexReader:
         if self._postgresql:
             placeholder = "%s"
             moment = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"""
-            subjects = "array_agg(pseudonym)"
         else:
-            placeholder, moment, subjects = "?", '"timestamp"', "json_group_array(pseudonym)"
+            placeholder, moment = "?", '"timestamp"'
         self._records = _RECORDS.format(p=placeholder, moment=moment)
-        self._listed = _LISTED.format(p=placeholder, subjects=subjects)
+        self._listed = _LISTED.format(p=placeholder)
         self._tail = _TAIL_ORPHANS.format(p=placeholder)
 
     def page(self, cursor: Any, after_seq: int, limit: int, subjects_after: int) -> IndexedPage:
@@ -81,19 +73,22 @@ class IndexReader:
         if not rows:
             return IndexedPage([], [])
         cursor.execute(self._listed, (subjects_after, rows[-1][0]))
-        listed = iter(cursor.fetchall())
-        group = next(listed, None)
+        listed = cursor.fetchall()  # (seq, pseudonym) by seq, the page's range only
+        seqs, names = zip(*listed, strict=True) if listed else ((), ())
+        at, end = 0, len(seqs)
         records: list[ChainRecord] = []
         orphans: list[int] = []
         for row in rows:
             seq = row[0]
-            pseudonyms: tuple[str, ...] = ()
-            while group is not None and group[0] < seq:
-                orphans.append(int(group[0]))
-                group = next(listed, None)
-            if group is not None and group[0] == seq:
-                pseudonyms = _listed(group[1])
-                group = next(listed, None)
+            while at < end and seqs[at] < seq:
+                orphan = seqs[at]
+                orphans.append(int(orphan))
+                while at < end and seqs[at] == orphan:
+                    at += 1
+            start = at
+            while at < end and seqs[at] == seq:
+                at += 1
+            pseudonyms: tuple[str, ...] = names[start:at]
             columns = row[4:14]  # INDEX_COLUMNS, in their order
             if type(columns[1]) is not str:
                 columns = (columns[0], _stored_moment(columns[1]), *columns[2:])
@@ -117,11 +112,3 @@ def _stored_moment(value: Any) -> str | None:
     if isinstance(value, datetime):
         return moment_text(value)
     return f"<{type(value).__name__}>"
-
-
-def _listed(value: Any) -> tuple[str, ...]:
-    """A record's subject pseudonyms from its aggregated index rows (``NULL``: none)."""
-    if value is None:
-        return ()
-    listed: Sequence[Any] = orjson.loads(value) if type(value) is str else value
-    return tuple(listed)

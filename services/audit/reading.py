@@ -12,6 +12,10 @@ from services.audit.index_reading import BELOW_ALL, IndexedPage
 PAGE = 10_000
 """Records per read: large enough that per-query cost vanishes, small enough to stream."""
 
+MAX_ORPHANS = 10_000
+"""Orphans of the subject index kept for the findings (memory stays bounded whatever was
+added to the index; one is enough to fail verification)."""
+
 
 class ChainSource(Protocol):
     """A store that can hand out its hash chain (both stores can)."""
@@ -59,7 +63,7 @@ class IndexedReading:
             found = self._source.indexed_chain(
                 after_seq=after, limit=self._page, subjects_after=listed_after
             )
-            self._orphans += found.orphans
+            self._orphans += found.orphans[: MAX_ORPHANS - len(self._orphans)]
             if not found.records:
                 return
             yield from found.records
