@@ -4,9 +4,10 @@ Per page, two statements in one read transaction with one snapshot (SQLite: a de
 ``BEGIN``; PostgreSQL: ``REPEATABLE READ``): the page's records — hashed fields and stored
 searchable columns (the decision time in the form of
 :func:`~services.audit.index.moment_text`) — and the subject-index rows of the page's ``seq``
-range, as they are (aggregating them in SQL cost more than grouping them here). Both come
-sorted by ``seq`` and are merged here: a record gets its rows, and rows of a ``seq`` that has no record are orphans. A
-record being appended or purged meanwhile is therefore never half seen. After the last page,
+range, aggregated per ``seq`` into a JSON array (unambiguous whatever a tamperer wrote into a
+pseudonym; cheaper to hand over and parse than a PostgreSQL ``text[]``) and matched to the
+records here by ``seq``: a record gets its rows, and rows of a ``seq`` that has no record are
+orphans. A record being appended or purged meanwhile is therefore never half seen. After the last page,
 :meth:`IndexReader.tail_orphans` looks for index rows beyond the last record that still have
 no record (a record appended since came with its rows).
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
+
 from services.audit.chain import ChainRecord
 from services.audit.index import moment_text
 
@@ -32,7 +35,7 @@ _RECORDS = (
     "signal_id, origin, recipient, covenant_id, rule_id FROM audit_records "
     "WHERE seq > {p} ORDER BY seq LIMIT {p}"
 )
-_LISTED = "SELECT seq, pseudonym FROM audit_subjects WHERE seq > {p} AND seq <= {p} ORDER BY seq"
+_LISTED = "SELECT seq, {subjects} FROM audit_subjects WHERE seq > {p} AND seq <= {p} GROUP BY seq"
 _TAIL_ORPHANS = (
     "SELECT DISTINCT seq FROM audit_subjects AS listed WHERE seq > {p} AND NOT EXISTS "
     "(SELECT 1 FROM audit_records WHERE audit_records.seq = listed.seq) ORDER BY seq LIMIT {p}"
@@ -55,10 +58,11 @@ class IndexReader:
         if self._postgresql:
             placeholder = "%s"
             moment = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"""
+            subjects = "json_agg(pseudonym)::text"
         else:
-            placeholder, moment = "?", '"timestamp"'
+            placeholder, moment, subjects = "?", '"timestamp"', "json_group_array(pseudonym)"
         self._records = _RECORDS.format(p=placeholder, moment=moment)
-        self._listed = _LISTED.format(p=placeholder)
+        self._listed = _LISTED.format(p=placeholder, subjects=subjects)
         self._tail = _TAIL_ORPHANS.format(p=placeholder)
 
     def page(self, cursor: Any, after_seq: int, limit: int, subjects_after: int) -> IndexedPage:
@@ -73,28 +77,21 @@ class IndexReader:
         if not rows:
             return IndexedPage([], [])
         cursor.execute(self._listed, (subjects_after, rows[-1][0]))
-        listed = cursor.fetchall()  # (seq, pseudonym) by seq, the page's range only
-        seqs, names = zip(*listed, strict=True) if listed else ((), ())
-        at, end = 0, len(seqs)
-        records: list[ChainRecord] = []
-        orphans: list[int] = []
-        for row in rows:
-            seq = row[0]
-            while at < end and seqs[at] < seq:
-                orphan = seqs[at]
-                orphans.append(int(orphan))
-                while at < end and seqs[at] == orphan:
-                    at += 1
-            start = at
-            while at < end and seqs[at] == seq:
-                at += 1
-            pseudonyms: tuple[str, ...] = names[start:at]
-            columns = row[4:14]  # INDEX_COLUMNS, in their order
-            if type(columns[1]) is not str:
-                columns = (columns[0], _stored_moment(columns[1]), *columns[2:])
-            records.append(
-                ChainRecord(seq, row[1], row[4], row[2], bytes(row[3] or b""), columns, pseudonyms)
+        listed: dict[int, str] = dict(cursor.fetchall())  # seq -> JSON array of pseudonyms
+        found = listed.pop
+        records = [
+            ChainRecord(
+                row[0],
+                row[1],
+                row[4],
+                row[2],
+                bytes(row[3] or b""),
+                row[4:14] if type(row[5]) is str else _with_moment(row[4:14]),
+                _pseudonyms(found(row[0], None)),
             )
+            for row in rows
+        ]
+        orphans = sorted(int(seq) for seq in listed)  # rows of no record in the page's range
         return IndexedPage(records, orphans)
 
     def tail_orphans(self, cursor: Any, after_seq: int, limit: int) -> list[int]:
@@ -104,11 +101,20 @@ class IndexReader:
         return [int(seq) for (seq,) in cursor.fetchall()]
 
 
-def _stored_moment(value: Any) -> str | None:
-    """A stored ``timestamp`` that is no text (SQLite after tampering) in a comparable form:
-    a datetime as :func:`moment_text`, anything else as a marker that matches nothing."""
+def _with_moment(columns: tuple[Any, ...]) -> tuple[Any, ...]:
+    """:data:`~services.audit.index.INDEX_COLUMNS` whose stored ``timestamp`` is no text
+    (SQLite after tampering) with it in a comparable form: a datetime as
+    :func:`moment_text`, anything else as a marker that matches nothing."""
+    value = columns[1]
     if value is None:
-        return None
-    if isinstance(value, datetime):
-        return moment_text(value)
-    return f"<{type(value).__name__}>"
+        shown = None
+    elif isinstance(value, datetime):
+        shown = moment_text(value)
+    else:
+        shown = f"<{type(value).__name__}>"
+    return (columns[0], shown, *columns[2:])
+
+
+def _pseudonyms(listed: str | None) -> tuple[str, ...]:
+    """A record's subject pseudonyms from the JSON array of its index rows (``None``: none)."""
+    return () if listed is None else tuple(orjson.loads(listed))
