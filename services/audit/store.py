@@ -55,6 +55,7 @@ from services.audit.checkpoint import Checkpoint, whole_seconds
 from services.audit.checkpointer import Checkpointer
 from services.audit.engine import WRITE_TRANSACTION, is_memory_sqlite, make_engine, masked
 from services.audit.errors import AuditStoreError, translated
+from services.audit.index_reading import BELOW_ALL, IndexedPage, IndexReader
 from services.audit.migrate import upgrade_schema
 from services.audit.model import AuditStore, OutboxEntry
 from services.audit.retention import PurgeCommitment, PurgePlan, purge_record, signed_purge
@@ -201,6 +202,7 @@ class SqlAuditStore:
         self._postgresql = dialect == "postgresql"
         self._closed = False
         self._bulk: BulkWriter = bulk_writer(engine.dialect, self._url)
+        self._index = IndexReader(dialect)
         self._insert_checkpoint = _insert_new(dialect, audit_checkpoints.c.seq)
         write_lock: AbstractContextManager[object] = nullcontext()
         read_lock: AbstractContextManager[object] = nullcontext()
@@ -286,6 +288,31 @@ class SqlAuditStore:
         return [
             ChainRecord(seq, prev, rid, body, bytes(h or b"")) for seq, prev, rid, body, h in rows
         ]
+
+    def indexed_chain(
+        self, *, after_seq: int = 0, limit: int = 10_000, subjects_after: int = BELOW_ALL
+    ) -> IndexedPage:
+        """Like :meth:`chain`, each record with its stored searchable columns and subject-index
+        pseudonyms (:attr:`ChainRecord.columns`, :attr:`ChainRecord.subjects`), which
+        verification compares with the body; and the ``seq`` of index rows above
+        ``subjects_after``, up to the page's last record, that have no record
+        (:mod:`services.audit.index_reading`)."""
+        check_limit(limit)
+        with (
+            self._transaction("reading the audit hash chain") as connection,
+            self._bulk.cursor(connection) as cursor,
+        ):
+            return self._index.page(cursor, after_seq, limit, subjects_after)
+
+    def index_orphans(self, *, after_seq: int, limit: int = 100) -> list[int]:
+        """Up to ``limit`` ``seq`` above ``after_seq`` that the subject index lists but no
+        record has, ascending (after the last page of :meth:`indexed_chain`)."""
+        check_limit(limit)
+        with (
+            self._transaction("reading the audit subject index") as connection,
+            self._bulk.cursor(connection) as cursor,
+        ):
+            return self._index.tail_orphans(cursor, after_seq, limit)
 
     def checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""

@@ -23,8 +23,9 @@ SigningKeysOption = Annotated[
     Path | None,
     typer.Option(
         "--keys",
-        help="Key store whose current signing key signs the purge commitment (default: "
-        "$SCHAKEL_KEYS, else ./var/keys.json); not needed with --dry-run.",
+        help="Key store whose signing key file (beside it, or $SCHAKEL_SIGNING_KEY) signs the "
+        "purge commitment (default: $SCHAKEL_KEYS, else ./var/keys.json); not needed with "
+        "--dry-run.",
         dir_okay=False,
         show_default=False,
     ),
@@ -52,8 +53,9 @@ def purge(
     ] = False,
 ) -> None:
     """Delete the audit records older than the retention period, leaving a signed anchor."""
-    from services.audit.checkpoint import KeyStoreSigner, format_time
+    from services.audit.checkpoint import format_time
     from services.audit.checkpointer import Checkpointer
+    from services.audit.hub_store import hub_signer
     from services.audit.retention import retention_period
     from services.audit.store import SqlAuditStore
     from services.audit.witness import FileWitness
@@ -67,10 +69,9 @@ def purge(
             from services.keys.file_store import FileKeyStore
 
             where = _witness_path(witness) or _default_witness()
-            checkpointer = Checkpointer(
-                KeyStoreSigner(FileKeyStore.open(keys or default_keys_path())),
-                FileWitness(where),
-            )
+            key_path = keys or default_keys_path()
+            FileKeyStore.open(key_path)  # a version 1 key file is migrated here
+            checkpointer = Checkpointer(hub_signer(key_path), FileWitness(where))
         store = SqlAuditStore.open(database, checkpointer)
         try:
             if dry_run:

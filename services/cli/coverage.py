@@ -235,7 +235,7 @@ def publish_command(
     keys: KeysOption = None,
 ) -> None:
     """Release a month's suppressed counts to the campaign team's feed, audited."""
-    from services.audit.hub_store import open_hub_store
+    from services.audit.hub_store import hub_signer, open_hub_store
     from services.config import Paths, check_covenants
     from services.core.coverage.facts import months_until
     from services.core.regions import ReferenceData
@@ -259,9 +259,11 @@ def publish_command(
         covenants = [c.covenant for c in checked.covenants if c.covenant.in_force(now.date())]
         producer = KafkaFeedProducer(client_settings())
         known = municipalities(ReferenceData.load(paths.reference))
-        key_store = FileKeyStore.open(keys or default_keys_path())
+        key_path = keys or default_keys_path()
+        FileKeyStore.open(key_path)  # a version 1 key file is migrated here
         with _engine(database) as engine:
-            audit = open_hub_store(database, key_store, paths.state)
+            signer = hub_signer(key_path, required=False)
+            audit = open_hub_store(database, paths.state, signer)
             try:
                 done = publish_month(
                     month=month,

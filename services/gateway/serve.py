@@ -37,6 +37,8 @@ from services.gateway.schema import metadata
 from services.gateway.signatures import CovenantKeys, KeySource
 from services.gateway.tokens import TokenStore
 from services.metrics.gateway import GatewayMetrics
+from services.metrics.http import MetricsServer
+from services.metrics.settings import MetricsSettings
 
 DEFAULT_PORT = 8471
 GRACEFUL_S = 5
@@ -135,15 +137,22 @@ def serve(
     port: int = DEFAULT_PORT,
     settings: GatewaySettings | None = None,
     paths: Paths | None = None,
+    metrics: MetricsSettings | None = None,
 ) -> None:
-    """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
+    """Serve the gateway on ``host:port`` until interrupted (blocks), and its ``/metrics`` on
+    the port of ``metrics`` (default: ``SCHAKEL_METRICS_PORT``; unset: not served). Raises
     :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached or the
     covenants (``paths``, default ``SCHAKEL_COVENANTS``) do not check clean."""
     server = gateway_server(
         engine, kafka, registry, host=host, port=port, settings=settings, paths=paths
     )
-    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a clean stop
-        server.run()
+    observed = metrics_server(server.gateway, metrics or MetricsSettings.from_env())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a clean stop
+            server.run()
+    finally:
+        if observed is not None:
+            observed.stop()
 
 
 def gateway_server(
@@ -171,15 +180,16 @@ def gateway_server(
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_S,
     )
-    return GatewayServer(config, app.state.gateway.closing)
+    return GatewayServer(config, app.state.gateway)
 
 
 class GatewayServer(uvicorn.Server):
     """uvicorn's server that, asked to stop, first tells the open event streams to end."""
 
-    def __init__(self, config: uvicorn.Config, closing: Closing) -> None:
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
         super().__init__(config)
-        self._closing = closing
+        self.gateway = gateway
+        self._closing: Closing = gateway.closing
 
     def stop(self) -> None:
         """Stop serving (from any thread): streams end, then the server exits."""
@@ -190,3 +200,12 @@ class GatewayServer(uvicorn.Server):
         """Ctrl-C or SIGTERM (uvicorn's signal handler)."""
         self._closing.close()
         super().handle_exit(sig, frame)
+
+
+def metrics_server(gateway: Gateway, settings: MetricsSettings) -> MetricsServer | None:
+    """``/metrics`` (and the probes) of ``gateway`` on ``settings``' own port, started; ``None``
+    without a port. Never on the gateway's port: partners reach that one."""
+    if settings.port is None:
+        return None
+    server = MetricsServer(gateway.metrics.registry, gateway.health, settings.host, settings.port)
+    return server.start()

@@ -44,6 +44,7 @@ from services.hub.locations import durability, state_locations
 from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.state import HubState, state_path
 from services.hub.workers import WorkerPool
+from services.keys import SIGNING_KEY_ENV_VAR, default_signing_key_path
 from services.keys.file_store import FileKeyStore
 from services.router.topics import TopicLayout, feed_topic
 
@@ -104,8 +105,9 @@ def run_hub(options: HubOptions, console: Console) -> None:
         env = {
             "SCHAKEL_KAFKA_BOOTSTRAP": runtime.settings.bootstrap,
             "SCHAKEL_DATABASE_URL": db_url,
-            "SCHAKEL_KEYS": str(key_path),
-            "SCHAKEL_STATE_DIR": str(paths.state),
+            "SCHAKEL_KEYS": str(key_path.resolve()),
+            SIGNING_KEY_ENV_VAR: str(default_signing_key_path(key_path).resolve()),
+            "SCHAKEL_STATE_DIR": str(paths.state.resolve()),
             DEMO_ENV: "1" if paths.demo else "0",
         }
         pool = WorkerPool(options.workers, env, paths.logs)
@@ -315,7 +317,7 @@ def _start_web(
     def run() -> None:
         try:
             engine = make_engine(db_url)
-            audit = open_hub_store(db_url, keys, state)
+            audit = open_hub_store(db_url, state, signer=None)  # the web never signs
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
             serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow)
         except (OSError, SystemExit, SchakelError) as exc:

@@ -2,12 +2,15 @@
 
 :mod:`services.core.keys` defines the key model and the :class:`~services.core.keys.KeyStore`
 interface; this package holds the implementations (a JSON file for running hubs in
-:mod:`services.keys.file_store`, an in-memory double for tests in :mod:`services.keys.testing`)
-and what they share: where the key file lives by default, and how fresh keys are made.
+:mod:`services.keys.file_store`, an in-memory double for tests in :mod:`services.keys.testing`),
+the file with the private checkpoint signing key that only the writer of the audit log is
+given (:mod:`services.keys.signing_file`), and what they share: where the files live by
+default, and how fresh keys are made.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +33,25 @@ def default_keys_path() -> Path:
     """The key file to use: ``$SCHAKEL_KEYS`` if set (and non-empty), else ``keys.json`` in the
     state directory (``$SCHAKEL_STATE_DIR``, default ``./var``) — see :class:`Paths`."""
     return Paths.from_env().key_file
+
+
+SIGNING_KEY_ENV_VAR = "SCHAKEL_SIGNING_KEY"
+"""Environment variable naming the signing key file; overrides :func:`signing_key_path`."""
+
+
+def signing_key_path(keys_path: Path) -> Path:
+    """The signing key file that belongs to the key file ``keys_path``: beside it, named after
+    it (``keys.json`` -> ``keys.signing.json``), so it goes wherever the key file goes."""
+    return keys_path.with_name(f"{keys_path.stem}.signing{keys_path.suffix or '.json'}")
+
+
+def default_signing_key_path(keys_path: Path | None = None) -> Path:
+    """The signing key file to use: ``$SCHAKEL_SIGNING_KEY`` if set, else the one beside
+    ``keys_path`` (default: :func:`default_keys_path`)."""
+    configured = os.environ.get(SIGNING_KEY_ENV_VAR, "").strip()
+    if configured:
+        return Path(configured)
+    return signing_key_path(keys_path or default_keys_path())
 
 
 def utc_now() -> datetime:

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
 from services.audit.engine import make_engine
-from services.audit.hub_store import open_hub_store
+from services.audit.hub_store import hub_signer, open_hub_store
 from services.broker.settings import KafkaSettings
 from services.config import DEMO_ENV, Paths, demo_mode, load_policy
 from services.core.pseudonyms import Pseudonymiser
@@ -80,7 +80,7 @@ def run_worker(*, batch_max: int = 1000) -> None:
         raise SystemExit("covenants have errors; run `schakel covenant check`")
     config = load_stacking_config(paths.covenants)
     policy = loaded.policy
-    audit = open_hub_store(None, keys, paths.state)  # migrates the database, 0005 included
+    audit = open_hub_store(None, paths.state, hub_signer())  # migrates the database too
     engine = make_engine(None)
     sql_store = SqlStackingStore(engine)
     sql_store.create_schema()

@@ -25,6 +25,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.audit.model import AuditStore
+from services.audit.witness import Witness
 from services.core.keys import KeyStore
 from services.metrics.http import health_routes
 from services.metrics.settings import MetricsSettings
@@ -74,6 +76,8 @@ def create_web_app(
     *,
     clock: Clock = utc_now,
     metrics: MetricsSettings | None = None,
+    witness: Witness | None = None,
+    audit: AuditStore | None = None,
 ) -> FastAPI:
     """The web workplace on ``engine``; creates the web tables if they are missing and marks
     integrity runs a previous process left unfinished as interrupted.
@@ -81,10 +85,16 @@ def create_web_app(
     With ``reid`` (its engine must be ``engine``) the ``/reid`` pages are served too and
     their tables created if missing. ``clock`` dates sessions and integrity runs.
     ``metrics`` (default: from the environment) sets how often ``/metrics`` has the audit
-    log verified.
+    log verified. The integrity page, its JSON API and ``/metrics`` run one verification,
+    the one ``schakel audit verify`` runs, with the checkpoints of ``witness`` (the hub's, as
+    :func:`services.web.serve.serve` passes it) besides the database's. Refused sign-ins
+    are written to ``audit`` (default: the re-identification workflow's store, else a store on
+    ``engine`` that chains records without signing checkpoints).
     """
-    check = partial(routes_integrity.check, engine, keys)
-    context = WebContext(engine, keys, settings, check, clock)
+    check = partial(routes_integrity.check, engine, keys, witness)
+    if audit is None and reid is not None:
+        audit = reid.audit
+    context = WebContext(engine, keys, settings, check, clock, audit)
     context.users.create_schema()
     context.integrity.recover()
     app = FastAPI(title="Schakel privacy officer", docs_url=None, redoc_url=None, openapi_url=None)

@@ -808,6 +808,7 @@ def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
         "gateway_tokens",
         "coverage_facts",
         "gateway_accepted",
+        "web_sign_in_throttle",
     }
     command.upgrade(config, "head")
     store = SqlAuditStore.open(sql_url)

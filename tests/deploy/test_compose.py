@@ -171,8 +171,10 @@ def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compos
         for config in job["static_configs"]
         for target in config["targets"]
     }
-    routers = [n for n, s in hub_services.items() if s["command"][0] in ("router", "stacking")]
-    assert "stacking" in routers
+    routers = [
+        n for n, s in hub_services.items() if s["command"][0] in ("router", "stacking", "gateway")
+    ]
+    assert "stacking" in routers and "gateway" in routers  # a metrics listener of their own
     for name in routers:
         env = {k: str(v) for k, v in hub_services[name]["environment"].items()}
         settings = MetricsSettings.from_env(env)
@@ -180,15 +182,20 @@ def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compos
         assert f"{name}:{settings.port}" in targets
         check = " ".join(hub_services[name]["healthcheck"]["test"])
         path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
+        if name == "gateway":  # its probes are routes of the app, on the partners' port
+            command = hub_services[name]["command"]
+            port = command[command.index("--port") + 1]
+            assert path and path.group(1) == port and path.group(2) in PATHS, name
+            assert f"{name}:{port}" not in targets  # no scraping where partners connect
+            continue
         assert path and int(path.group(1)) == settings.port and path.group(2) in PATHS
-    for name in ("web", "gateway"):  # FastAPI apps: the probes are routes of the app itself
-        command = hub_services[name]["command"]
-        port = command[command.index("--port") + 1]
-        assert f"{name}:{port}" in targets
-        check = " ".join(hub_services[name]["healthcheck"]["test"])
-        path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
-        assert path and path.group(1) == port and path.group(2) in PATHS, name
-    assert gateway_status(list(PATHS)) == dict.fromkeys(PATHS, 200)
+    command = hub_services["web"]["command"]  # FastAPI: the probes are routes of the app
+    port = command[command.index("--port") + 1]
+    assert f"web:{port}" in targets
+    check = " ".join(hub_services["web"]["healthcheck"]["test"])
+    path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
+    assert path and path.group(1) == port and path.group(2) in PATHS
+    assert gateway_status(list(PATHS)) == {"/metrics": 404, "/healthz": 200, "/readyz": 200}
     assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yaml"]
     mounts = compose["services"]["prometheus"]["volumes"]
     assert "../prometheus/alerts.yaml:/etc/prometheus/alerts.yaml:ro" in mounts

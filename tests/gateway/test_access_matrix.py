@@ -51,8 +51,9 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
 }
 """Every protected route: the token kind it needs and a well-formed call of it."""
 
-PUBLIC = {("GET", OPENAPI_URL), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
-"""Routes anyone may call: the API description and the probes (no identifiers, no feed)."""
+PUBLIC = {("GET", OPENAPI_URL), ("GET", "/healthz"), ("GET", "/readyz")}
+"""Routes anyone may call: the API description and the probes (no identifiers, no feed).
+``/metrics`` is not among them: it is served on a listener of its own, never to partners."""
 
 OWNER = {"partner": "liander", "recipient": "riec-nh"}
 OTHER_KIND = {"partner": "riec-nh", "recipient": "liander"}
@@ -93,6 +94,14 @@ def _problem(answer: httpx.Response, status: int, code: str | None = None) -> di
     if code is not None:
         assert body["code"] == code
     return body
+
+
+@pytest.mark.parametrize("token", [None, "liander", "riec-nh"])
+def test_metrics_are_not_served_where_partners_connect(http, tokens, token):
+    headers = {} if token is None else bearer(tokens[token])
+    answer = http.get("/metrics", headers=headers)
+    assert answer.status_code == 404
+    assert "schakel_" not in answer.text
 
 
 @pytest.fixture(params=sorted(ROUTES), ids=lambda r: f"{r[0]} {r[1]}")

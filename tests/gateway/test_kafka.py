@@ -26,8 +26,9 @@ from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.gateway.cursor import decode_cursor
 from services.gateway.kafka import KafkaFeedSource
-from services.gateway.serve import kafka_app, prepare_tables
+from services.gateway.serve import kafka_app, metrics_server, prepare_tables
 from services.gateway.tokens import TokenStore
+from services.metrics.settings import MetricsSettings
 from services.router.topics import gateway_group, recipient_group
 from tests.gateway.helpers import NOW, REGISTRY, bearer, serving, signal
 
@@ -240,7 +241,7 @@ def test_ready_once_the_broker_answered_and_metrics_served(kafka_settings, tmp_p
     prepare_tables(engine)
     try:
         with (
-            serving(kafka_app(engine, kafka_settings, REGISTRY, None)) as url,
+            serving(app := kafka_app(engine, kafka_settings, REGISTRY, None)) as url,
             httpx.Client(base_url=url, timeout=30) as http,
         ):
             deadline = time.monotonic() + 30
@@ -250,7 +251,13 @@ def test_ready_once_the_broker_answered_and_metrics_served(kafka_settings, tmp_p
                 ready = http.get("/readyz")
             assert ready.json() == {"status": "ok", "checks": {"broker": "ok", "store": "ok"}}
             assert http.get("/healthz").status_code == 200
-            scraped = http.get("/metrics").text
+            assert http.get("/metrics").status_code == 404  # not where partners connect
+            listener = metrics_server(app.state.gateway, MetricsSettings(port=free_loopback_port()))
+            assert listener is not None
+            try:
+                scraped = httpx.get(f"http://127.0.0.1:{listener.port}/metrics", timeout=10).text
+            finally:
+                listener.stop()
             assert 'schakel_check_ok{check="broker",probe="ready"} 1.0' in scraped
             assert "process_cpu_seconds_total" in scraped
     finally:

@@ -63,9 +63,8 @@ def gateway_exposition(signals: list[dict[str, Any]]) -> tuple[str, GatewayMetri
                         headers={**bearer(tokens[source]), "Content-Type": "application/json"},
                     )
                     assert answer.status_code == 202, answer.text
-        text = http.get("/metrics").text
     engine.dispose()
-    return text, metrics
+    return exposition(metrics.registry), metrics
 
 
 def test_the_gateway_exposition_counts_and_carries_no_identifier():
