@@ -1,4 +1,9 @@
-"""``schakel publish``: sign and validate signals locally, then send them to the partner's topic."""
+"""``schakel publish``: sign and validate signals locally, then send them to the partner's topic.
+
+With a key, the signals are signed in batches of ``--batch-size`` (one root signature per
+batch, an inclusion path per signal: :mod:`services.core.batch_signing`), or each on its own
+with ``--single-signatures``; the hub accepts both.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -16,6 +21,8 @@ from aiokafka import AIOKafkaProducer
 from services.cli.output import console
 from services.cli.partner_key import PartnerKey, read_partner_key
 from services.config import Paths
+from services.core.batch_signing import MAX_BATCH, sign_batch
+from services.core.canonical import canonical_envelope
 from services.core.demo_keys import demo_key_id, demo_private_key, owner_of_test_key
 from services.core.envelope import decode
 from services.core.errors import KeyStoreError, SignalRejected
@@ -49,39 +56,48 @@ def publish_command(
             "with `schakel up --demo`, or SCHAKEL_DEMO=1).",
         ),
     ] = False,
+    single_signatures: Annotated[
+        bool,
+        typer.Option(
+            "--single-signatures",
+            help="Sign each signal on its own instead of in batches (one Ed25519 signature "
+            "per signal; the hub verifies batches about 15 times faster).",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=MAX_BATCH,
+            help="Signals signed together as one batch.",
+        ),
+    ] = 512,
 ) -> None:
     """Send each valid signal to signals.<partner>; report each invalid line with its reason."""
     registry = SchemaRegistry.load(Paths.from_env().schemas)
     err = console(stderr=True)
     key = _demo_key(partner, sign_with) if demo_key else _key(sign_with, partner)
     good: list[bytes] = []
-    bad = unsigned = 0
-    for number, raw in _lines(source):
-        if not raw.strip():
-            continue
-        line = raw.rstrip(b"\n")
-        if key is not None:
-            try:  # read strictly: a member given twice must not be signed as its last value
-                line = orjson.dumps(sign(decode(line), key.private_key, key.key_id))
-            except SignalRejected as exc:
-                bad += 1
-                err.print(f"line {number}: not sent: {exc}", markup=False)
-                continue
-            except (TypeError, AttributeError):
-                bad += 1
-                err.print(f"line {number}: not sent: not a JSON object, cannot sign it")
-                continue
+    unsigned = 0
+    lines = [(n, raw.rstrip(b"\n")) for n, raw in _lines(source) if raw.strip()]
+    refused: list[tuple[int, str]] = []
+    if key is not None:
+        lines, refused = _signed(lines, key, single=single_signatures, batch_size=batch_size)
+    for number, line in lines:
         if validate:
             try:
                 signal = accept_bytes(line, registry, expected_source=partner)
                 # the hub's router also refuses times older than every rule's retention
                 check_not_ahead(signal.time, datetime.now(UTC), signal_id=signal.id)
             except SignalRejected as exc:
-                bad += 1
-                err.print(f"line {number}: not sent: {exc}", markup=False)
+                refused.append((number, str(exc)))
                 continue
             unsigned += signal.envelope.signature is None
         good.append(line)
+    for number, reason in sorted(refused):
+        err.print(f"line {number}: not sent: {reason}", markup=False)
+    bad = len(refused)
     asyncio.run(_send(partner, good))
     err.print(f"sent {len(good)} signal(s) to {signals_topic(partner)}; {bad} refused")
     if unsigned:
@@ -93,6 +109,37 @@ def publish_command(
         )
     if bad:
         raise typer.Exit(1)
+
+
+def _signed(
+    lines: list[tuple[int, bytes]], key: PartnerKey, *, single: bool, batch_size: int
+) -> tuple[list[tuple[int, bytes]], list[tuple[int, str]]]:
+    """The lines signed (in batches of ``batch_size``, or each on its own when ``single``),
+    and the lines that cannot be signed with the reason."""
+    envelopes: list[tuple[int, dict[str, Any]]] = []
+    refused: list[tuple[int, str]] = []
+    for number, line in lines:
+        try:  # read strictly: a member given twice must not be signed as its last value
+            envelope = decode(line)
+            if not isinstance(envelope, dict):
+                raise TypeError(envelope.__class__.__name__)
+            canonical_envelope(envelope)  # what cannot be canonicalised is refused alone
+        except SignalRejected as exc:
+            refused.append((number, str(exc)))
+            continue
+        except (TypeError, ValueError):
+            refused.append((number, "not a JSON object, cannot sign it"))
+            continue
+        envelopes.append((number, envelope))
+    if single:
+        signed = [sign(envelope, key.private_key, key.key_id) for _, envelope in envelopes]
+    else:
+        signed = []
+        for start in range(0, len(envelopes), batch_size):
+            chunk = [envelope for _, envelope in envelopes[start : start + batch_size]]
+            signed.extend(sign_batch(chunk, key.private_key, key.key_id))
+    numbers = [number for number, _ in envelopes]
+    return [(n, orjson.dumps(e)) for n, e in zip(numbers, signed, strict=True)], refused
 
 
 def _key(path: Path | None, partner: str) -> PartnerKey | None:
