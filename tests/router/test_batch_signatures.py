@@ -46,8 +46,8 @@ def batch_cases(source: PolicySource) -> tuple[list[bytes], dict[str, bytes]]:
     plain = delivered_signals(source, GOOD + 1)
     good = sign_batch(plain[:GOOD], NEW_KEY, NEW_KEY_ID)
     spare = plain[GOOD]
-    other = sign_batch([dict(spare, id="sig-other-1"), dict(spare, id="sig-other-2")], NEW_KEY,
-                       NEW_KEY_ID)  # fmt: skip
+    pair = [dict(spare, id="sig-other-1"), dict(spare, id="sig-other-2")]
+    other = sign_batch(pair, NEW_KEY, NEW_KEY_ID)
     tampered = dict(
         good[1], data=dict(good[1]["data"], score=round(1 - good[1]["data"]["score"], 3))
     )
