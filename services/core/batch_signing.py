@@ -27,7 +27,6 @@ starts with ``{``) or any other signature the hub knows, and the size binds the 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Mapping, Sequence
@@ -126,21 +125,33 @@ def parse_batch(text: str) -> BatchProof:
 
 def b64(raw: bytes) -> str:
     """Unpadded base64url."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
 def canonical_unb64(text: str) -> bytes | None:
-    """:func:`unb64`, but None also for a text that is not the one encoding of its bytes (the
-    unused low bits of the last character set): a proof has one spelling only."""
-    raw = unb64(text)
-    return raw if raw is not None and b64(raw) == text else None
+    """:func:`unb64`, but None also for a text that is not :func:`canonical`."""
+    return unb64(text) if canonical(text) else None
+
+
+def canonical(text: str) -> bool:
+    """Whether base64url ``text`` is the one encoding of its bytes (RFC 4648 section 3.5: the
+    unused low bits of the last character are zero), so a proof has one spelling only."""
+    rest = len(text) % 4
+    return not (rest > 1 and _VALUE.get(text[-1], 1) & (0xF if rest == 2 else 0x3))
 
 
 def unb64(text: str) -> bytes | None:
-    """The bytes of unpadded base64url ``text`` (None when its length cannot be base64)."""
+    """The bytes of unpadded base64url ``text`` (None when its length cannot be base64).
+    Callers match the alphabet first (the decoder would skip other characters)."""
     if len(text) % 4 == 1:
         return None
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):  # pragma: no cover - the patterns admit only base64url
+        return binascii.a2b_base64(text.translate(_TO_STANDARD) + "=" * (-len(text) % 4))
+    except binascii.Error:  # pragma: no cover - the patterns admit only base64url
         return None
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_VALUE = {c: n for n, c in enumerate(_ALPHABET)}
+_TO_STANDARD = str.maketrans("-_", "+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")

@@ -39,7 +39,7 @@ from services.core.batch_signing import (
     BatchFormatError,
     BatchProof,
     b64,
-    canonical_unb64,
+    canonical,
     parse_batch,
     statement,
 )
@@ -260,7 +260,7 @@ def _claim(
                 signal_id,
             )
         return _Single(key_id, signature, signature_text, message)
-    if canonical_unb64(signature_text) != signature:
+    if not canonical(signature_text):
         raise _malformed("the batch signature is not canonical base64url", signal_id)
     if not isinstance(batch, str):
         raise _malformed(

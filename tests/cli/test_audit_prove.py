@@ -5,6 +5,8 @@ nothing, and a changed proof breaks the hash chain."""
 from __future__ import annotations
 
 import base64
+import re
+import shlex
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from services.audit.checkpointer import Checkpointer
 from services.audit.store import SqlAuditStore
 from services.audit.witness import FileWitness
 from services.cli.main import _register, app
+from services.config import ROOT
 from services.core import signing
 from services.core.batch_signing import sign_batch
 from services.core.pipeline import process
@@ -25,7 +28,7 @@ from services.core.records import audit_record
 from services.core.signing import public_key_base64
 from services.keys.file_store import FileKeyStore
 from tests.core.builders import REGISTRY, anomaly, policy
-from tests.core.test_signing import LIANDER_OLD, NOW, PWN, signed_covenant
+from tests.core.test_signing import LIANDER_OLD, NOW, PWN, keys_yaml, signed_covenant
 
 pytestmark = pytest.mark.timeout(60)
 runner = CliRunner()
@@ -34,7 +37,7 @@ runner = CliRunner()
 class Audited:
     """A SQLite audit log holding the decisions of a signed batch and of a single signature."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, key_id: str = "liander-1") -> None:
         self.tmp = tmp
         self.url = f"sqlite:///{tmp / 'audit.db'}"
         self.keys = tmp / "keys.json"
@@ -42,11 +45,11 @@ class Audited:
         checkpointer = Checkpointer(
             KeyStoreSigner(keys), FileWitness(tmp / "witness.jsonl"), CheckpointPolicy()
         )
-        p = policy(signed_covenant())
+        p = policy(signed_covenant(liander=keys_yaml((key_id, LIANDER_OLD, None, None))))
         self.batch = sign_batch(
-            [anomaly(signal_id=f"liander-{n:06d}") for n in range(3)], LIANDER_OLD, "liander-1"
+            [anomaly(signal_id=f"liander-{n:06d}") for n in range(3)], LIANDER_OLD, key_id
         )
-        self.single = signing.sign(anomaly(signal_id="liander-single"), LIANDER_OLD, "liander-1")
+        self.single = signing.sign(anomaly(signal_id="liander-single"), LIANDER_OLD, key_id)
         self.records: dict[str, str] = {}
         audit = []
         for envelope in [*self.batch, self.single]:
@@ -167,3 +170,46 @@ def test_a_partner_key_file_and_bad_input_are_named(audited: Audited):
     assert code == 2 and "no audit record 'nope'" in output
     code, output = audited.run("audit", "prove", record, "--partner-key", "not-a-key", *database)
     assert code == 2 and "neither a partner public key file" in output
+
+
+def test_the_privacy_officer_doc_example_runs_as_printed(tmp_path, monkeypatch):
+    """docs/privacy-officer.md, "Proving a signal to a third party": every `$ schakel` line
+    runs in a folder holding the files it names; each line after it appears in its output."""
+    monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("SCHAKEL_AUDIT_WITNESS", raising=False)
+    _register()
+    audited = Audited(tmp_path, key_id="liander-2026")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCHAKEL_DATABASE_URL", audited.url)
+    monkeypatch.setenv("SCHAKEL_KEYS", str(audited.keys))
+    (tmp_path / "hub.pem").write_text(
+        FileKeyStore.open(audited.keys).signing_key().public_key_pem()
+    )
+    raw = LIANDER_OLD.public_key().public_bytes_raw()
+    (tmp_path / "liander.liander-2026.pub").write_bytes(
+        orjson.dumps(
+            {
+                "format": "schakel-partner-public-key/1",
+                "partner": "liander",
+                "key_id": "liander-2026",
+                "algorithm": "ed25519",
+                "public_key": base64.b64encode(raw).decode(),
+            }
+        )
+    )
+    (tmp_path / "signal.json").write_bytes(orjson.dumps(audited.batch[2]))
+    record_id = audited.records["liander-000002"]
+    doc = (ROOT / "docs" / "privacy-officer.md").read_text(encoding="utf-8")
+    section = doc.split("## Proving a signal to a third party", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```console\n(.*?)```", section, flags=re.DOTALL)
+    ran = 0
+    for step in re.split(r"^\$ ", block.replace("RECORD_ID", record_id), flags=re.MULTILINE)[1:]:
+        command, *expected = step.strip("\n").splitlines()
+        args = shlex.split(command)
+        assert args[0] == "schakel", command
+        result = runner.invoke(app, args[1:])
+        assert result.exit_code == 0, (command, result.output)
+        for line in expected:
+            assert line.strip() in result.output, (command, line, result.output)
+        ran += 1
+    assert ran == 4
