@@ -7,13 +7,17 @@ from functools import cache
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.core.batch_signing import sign_batch
 from services.core.envelope import decode
+from services.core.errors import SignalRejected
 from services.core.pipeline import process
 from services.core.policy import Policy
+from services.core.signature_proof import check
+from services.core.signing import verify_envelope
 from tests.core.builders import REGISTRY, anomaly, policy
 from tests.core.test_signing import LIANDER_OLD, NOW, signed_covenant
 from tests.fuzz.strategies import fuzz_settings
@@ -71,3 +75,45 @@ def test_no_single_changed_byte_is_accepted_as_another_signal(
         assert decode(bytes(raw)) == target, bytes(raw)
     else:
         assert outcome.rejection.code != "bad_signature"  # batch failures have their own codes
+
+
+base64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+batch_texts = st.one_of(
+    st.text(alphabet=base64url + ":.0123456789", max_size=900),
+    st.builds(
+        lambda i, n, root, path: f"{i}:{n}:{root}:{path}",
+        st.integers(-2, 70_000),
+        st.integers(-2, 70_000),
+        st.text(alphabet=base64url, min_size=42, max_size=44),
+        st.text(alphabet=base64url, max_size=700),
+    ),
+)
+CODES = {"malformed_signature", "bad_inclusion_path", "bad_batch_root", "unknown_key"}
+"""A made-up root cannot verify under any key, so foreign_key never comes (it needs one)."""
+
+
+@fuzz_settings(300)
+@given(batch_texts, st.text(alphabet=base64url, min_size=86, max_size=86), st.data())
+def test_any_batch_attribute_is_refused_with_a_code_never_an_error(
+    batch: str, signature: str, data: st.DataObject
+) -> None:
+    keyring = signed_policy().keyring
+    assert keyring is not None
+    key_id = data.draw(st.sampled_from(["liander-1", "pwn-1", "nobody-1"]))
+    envelope = {**anomaly(), "signature": f"ed25519-merkle:{key_id}:{signature}", "batch": batch}
+    with pytest.raises(SignalRejected) as refused:  # a made-up proof is never accepted
+        verify_envelope(envelope, keyring, NOW.date(), signal_id="s")
+    assert refused.value.code in CODES, refused.value.code
+
+
+@fuzz_settings(300)
+@given(
+    st.dictionaries(
+        st.sampled_from(["form", "key_id", "signature", "leaf", "index", "size", "root", "path"]),
+        st.one_of(
+            st.none(), st.integers(-5, 70_000), st.text(alphabet=base64url + ":-", max_size=90)
+        ),
+    )
+)
+def test_any_recorded_proof_is_answered_never_an_error(proof: dict[str, Any]) -> None:
+    assert check(proof, LIANDER_OLD.public_key()).ok is False

@@ -15,7 +15,7 @@ import pytest
 from services.core.batch_signing import sign_batch
 from services.core.pipeline import process
 from services.core.signature_proof import check
-from services.demo.keys import demo_key_id, demo_private_key
+from services.demo.keys import DemoSigner, demo_key_id, demo_private_key
 from services.router.batch import Consumed, route_batch
 from services.router.policy_source import PolicySource
 from services.router.topics import signals_topic
@@ -129,3 +129,19 @@ def test_batches_of_any_size_verify_in_the_router(tmp_path: Path, size: int):
     routed = routed_for(source, [orjson.dumps(e) for e in batch])
     assert routed.dead_letters == []
     assert {r["partner_signature"]["size"] for r in routed.audit} == {size}
+
+
+def test_outside_demo_mode_a_batch_signed_with_test_keys_is_refused_unverified():
+    """TEST keys count only in demo mode, for a batch's root as for a single signature."""
+    source = policy_source(demo=False)
+    plain = [
+        {k: v for k, v in e.items() if k != "signature"}
+        for e in traffic(40)
+        if e["source"] == "liander"
+    ]
+    values = [orjson.dumps(e) for e in DemoSigner().sign_batch(plain)]
+    routed = routed_for(source, values)
+    assert routed.delivered == 0 and routed.outbox == []
+    assert {orjson.loads(d.value)["code"] for d in routed.dead_letters} == {"unknown_key"}
+    keyring = source.current.policy.keyring
+    assert keyring is not None and keyring.roots.verifications == 0
