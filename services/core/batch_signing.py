@@ -146,12 +146,13 @@ def unb64(text: str) -> bytes | None:
     if len(text) % 4 == 1:
         return None
     try:
-        return binascii.a2b_base64(text.translate(_TO_STANDARD) + "=" * (-len(text) % 4))
+        padded = text.encode() + b"=" * (-len(text) % 4)
+        return binascii.a2b_base64(padded.translate(_TO_STANDARD))  # bytes.translate: fast
     except binascii.Error:  # pragma: no cover - the patterns admit only base64url
         return None
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _VALUE = {c: n for n, c in enumerate(_ALPHABET)}
-_TO_STANDARD = str.maketrans("-_", "+/")
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
