@@ -60,8 +60,8 @@ def publish_command(
         bool,
         typer.Option(
             "--single-signatures",
-            help="Sign each signal on its own instead of in batches (one Ed25519 signature "
-            "per signal; the hub verifies batches about 15 times faster).",
+            help="Sign each signal on its own instead of in batches (the hub then verifies "
+            "one Ed25519 signature per signal instead of one per batch).",
         ),
     ] = False,
     batch_size: Annotated[
