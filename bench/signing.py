@@ -10,16 +10,16 @@ same ``process()`` on the same signals, unsigned, under a policy whose keyring n
 per signal for batches against single signatures. Every run starts with an empty memory of
 verified roots, so each batch pays its one Ed25519 verification. No target of its own (the
 core and router benchmarks, whose traffic is signed too, carry the targets). One core, one
-process; times are the process's CPU time (best of 3), so other load on the machine inflates
-them less than wall-clock time would. Batches are formed per source partner in traffic order,
-so a partner with fewer signals than ``--batch`` signs a smaller batch: the mean batch size is
-printed (``--signals 20000`` gives batches of about the full size).
+process; times are the process's CPU time (best of ``--runs``), so other load on the machine
+inflates them less than wall-clock time would. Batches are formed per source partner in
+traffic order, so a partner with fewer signals than ``--batch`` signs a smaller batch: the
+mean batch size is printed (``--signals 20000`` gives batches of about the full size).
 
 Before printing it checks its work: every signal accepted in every variant, each batch root
 verified exactly once per run and every single signature verified (its outcome carries the
 proof), and refuses to print a figure otherwise. ``--json`` rows carry the counts checked.
 
-    .venv/bin/python bench/signing.py [--signals 5000] [--batch 512] [--json]
+    .venv/bin/python bench/signing.py [--signals 5000] [--batch 512] [--runs 3] [--json]
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement script, read top to botto
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--signals", type=int, default=5_000)
     parser.add_argument("--batch", type=int, default=512, help="signals per signed batch")
+    parser.add_argument("--runs", type=int, default=3, help="best of this many runs")
     parser.add_argument("--json", action="store_true", help="print one JSON line for make bench")
     args = parser.parse_args()
 
@@ -168,7 +169,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement script, read top to botto
     for warm in (hub, hub_batches, baseline):  # caches (pseudonym keys, per-day indexes)
         warm()
     forms.clear()
-    runs = 3
+    runs = args.runs
     hub_rate = len(signed) / best_of(runs, hub)
     batch_rate = len(in_batches) / best_of(runs, hub_batches)
     base_rate = len(unsigned) / best_of(runs, baseline)
