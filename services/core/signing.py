@@ -64,7 +64,8 @@ PartnerSignature = dict[str, object]
 
 
 class SignatureFormatError(ValueError):
-    """A ``signature`` attribute that is not ``ed25519:<key-id>:<base64url>``."""
+    """A ``signature`` attribute that is not ``ed25519:<key-id>:<base64url>`` (or, for a signed
+    batch, ``ed25519-merkle:<key-id>:<base64url>``)."""
 
 
 def sign(
