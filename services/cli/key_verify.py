@@ -3,8 +3,9 @@
 Reads a partner's key file (the private ``.key`` or the public ``.pub``), checks the covenant
 set the hub runs (``SCHAKEL_COVENANTS``; TEST keys only in demo mode) and answers with the
 keyring the router and gateway use: where the key is registered, and whether a signal signed
-with it is accepted on the day. With the private key file it signs a probe envelope and runs
-the router's own signature check on it, so "accepted" means exactly that.
+with it is accepted on the day. With the private key file it signs probe envelopes (singly, and
+as a signed batch) and runs the router's own signature check on them, so "accepted" means
+exactly that.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.cli.partner_key import (
     read_public_key,
 )
 from services.config import Paths, check_covenants
+from services.core.batch_signing import sign_batch
 from services.core.covenant.keyring import Keyring
 from services.core.demo_keys import owner_of_test_key
 from services.core.errors import KeyStoreError, SignalRejected
@@ -95,8 +97,15 @@ def verify_command(
             "time": f"{day.isoformat()}T12:00:00Z",
             "data": {},
         }
+        probes = [  # a single signature, and a signed batch of two
+            sign(probe, private.private_key, key_id),
+            *sign_batch(
+                [probe, {**probe, "id": "schakel-keys-verify-2"}], private.private_key, key_id
+            ),
+        ]
         try:
-            verify_envelope(sign(probe, private.private_key, key_id), keyring, day)
+            for signed in probes:
+                verify_envelope(signed, keyring, day)
         except SignalRejected as rejected:
             _refuse(
                 f"a probe signed with this key is refused: {rejected.message} [{rejected.code}]"

@@ -1,11 +1,14 @@
 """``schakel publish``: sign and check signals locally, then send them to the partner's topic.
 
-Each line is checked as the router will check it — envelope, schema, identifiers and the
-signature against the partners' keys of the covenants the hub loads (``SCHAKEL_COVENANTS``),
-with the same code (:func:`services.core.signing.verify_envelope`) — so a signal the router
-would dead-letter is refused here, with its line number and reason, and never sent. Signals
-of other partners in a mixed file (such as ``examples/signals.jsonl``) are skipped with one
-summary line: a partner publishes only its own.
+With a key, the signals are signed in batches of ``--batch-size`` (one root signature per
+batch, an inclusion path per signal: :mod:`services.core.batch_signing`), or each on its own
+with ``--single-signatures``; the hub accepts both. Each line is then checked as the router
+will check it — envelope, schema, identifiers and the signature against the partners' keys of
+the covenants the hub loads (``SCHAKEL_COVENANTS``), with the same code
+(:func:`services.core.signing.verify_envelope`; a batch's root verified once) — so a signal
+the router would dead-letter is refused here, with its line number and reason, and never
+sent. Signals of other partners in a mixed file (such as ``examples/signals.jsonl``) are
+skipped with one summary line: a partner publishes only its own.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -26,6 +29,8 @@ from rich.console import Console
 from services.cli.output import console
 from services.cli.partner_key import PartnerKey, read_partner_key
 from services.config import Paths, check_covenants
+from services.core.batch_signing import MAX_BATCH, sign_batch
+from services.core.canonical import canonical_envelope
 from services.core.covenant.keyring import Keyring
 from services.core.demo_keys import demo_key_id, demo_private_key, owner_of_test_key
 from services.core.envelope import decode, peek
@@ -62,6 +67,23 @@ def publish_command(
             "with `schakel up --demo`, or SCHAKEL_DEMO=1).",
         ),
     ] = False,
+    single_signatures: Annotated[
+        bool,
+        typer.Option(
+            "--single-signatures",
+            help="Sign each signal on its own instead of in batches (the hub then verifies "
+            "one Ed25519 signature per signal instead of one per batch).",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=MAX_BATCH,
+            help="Signals signed together as one batch.",
+        ),
+    ] = 512,
 ) -> None:
     """Send each valid signal to signals.<partner>; report each invalid line with its reason.
 
@@ -73,8 +95,9 @@ def publish_command(
     keyring = _keyring(paths) if validate else None
     today = datetime.now(LOCAL_TIME).date()
     good: list[bytes] = []
-    bad = unsigned = 0
+    unsigned = 0
     others: Counter[str] = Counter()
+    lines: list[tuple[int, bytes]] = []
     for number, raw in _lines(source):
         if not raw.strip():
             continue
@@ -84,26 +107,22 @@ def publish_command(
             if source_of_line is not None and source_of_line != partner:
                 others[source_of_line] += 1
                 continue
-        if key is not None:
-            try:  # read strictly: a member given twice must not be signed as its last value
-                line = orjson.dumps(sign(decode(line), key.private_key, key.key_id))
-            except SignalRejected as exc:
-                bad += 1
-                err.print(f"line {number}: not sent: {exc}", markup=False)
-                continue
-            except (TypeError, AttributeError):
-                bad += 1
-                err.print(f"line {number}: not sent: not a JSON object, cannot sign it")
-                continue
+        lines.append((number, line))
+    refused: list[tuple[int, str]] = []
+    if key is not None:
+        lines, refused = _signed(lines, key, single=single_signatures, batch_size=batch_size)
+    for number, line in lines:
         if keyring is not None:
             try:
                 signal = _checked(line, registry, partner, keyring, today)
             except SignalRejected as exc:
-                bad += 1
-                err.print(f"line {number}: not sent: {exc}", markup=False)
+                refused.append((number, str(exc)))
                 continue
             unsigned += signal.envelope.signature is None
         good.append(line)
+    for number, reason in sorted(refused):
+        err.print(f"line {number}: not sent: {reason}", markup=False)
+    bad = len(refused)
     if good:  # a file with nothing to send needs no hub to say so
         asyncio.run(_send(partner, good))
     _summary(err, partner, len(good), bad, others, unsigned)
@@ -161,6 +180,37 @@ def _keyring(paths: Paths) -> Keyring:
             "`schakel covenant check` and fix them (or send unchecked with --no-validate)"
         )
     return Keyring((item.covenant for item in checked.covenants), test_keys=demo)
+
+
+def _signed(
+    lines: list[tuple[int, bytes]], key: PartnerKey, *, single: bool, batch_size: int
+) -> tuple[list[tuple[int, bytes]], list[tuple[int, str]]]:
+    """The lines signed (in batches of ``batch_size``, or each on its own when ``single``),
+    and the lines that cannot be signed with the reason."""
+    envelopes: list[tuple[int, dict[str, Any]]] = []
+    refused: list[tuple[int, str]] = []
+    for number, line in lines:
+        try:  # read strictly: a member given twice must not be signed as its last value
+            envelope = decode(line)
+            if not isinstance(envelope, dict):
+                raise TypeError(envelope.__class__.__name__)
+            canonical_envelope(envelope)  # what cannot be canonicalised is refused alone
+        except SignalRejected as exc:
+            refused.append((number, str(exc)))
+            continue
+        except (TypeError, ValueError):
+            refused.append((number, "not a JSON object, cannot sign it"))
+            continue
+        envelopes.append((number, envelope))
+    if single:
+        signed = [sign(envelope, key.private_key, key.key_id) for _, envelope in envelopes]
+    else:
+        signed = []
+        for start in range(0, len(envelopes), batch_size):
+            chunk = [envelope for _, envelope in envelopes[start : start + batch_size]]
+            signed.extend(sign_batch(chunk, key.private_key, key.key_id))
+    numbers = [number for number, _ in envelopes]
+    return [(n, orjson.dumps(e)) for n, e in zip(numbers, signed, strict=True)], refused
 
 
 def _key(path: Path | None, partner: str) -> PartnerKey | None:

@@ -1,4 +1,4 @@
-"""The signal envelope: CloudEvents 1.0 attributes plus a detached signature.
+"""The signal envelope: CloudEvents 1.0 attributes plus a detached signature (and batch proof).
 
 A partner publishes one envelope per signal. Its bytes are read as strict I-JSON
 (:mod:`services.core.strict_json`: no member twice, no inexact integer, valid Unicode), then
@@ -61,7 +61,11 @@ class Envelope(BaseModel):
         Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None
     ) = None
     signature: Annotated[str, Field(min_length=1, max_length=512)] | None = None
-    """Detached Ed25519 signature over the canonical envelope without this attribute."""
+    """Detached Ed25519 signature over the canonical envelope without the signature
+    attributes, or over the root of a signed batch (:mod:`services.core.signing`)."""
+    batch: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    """The signal's place in a signed batch: index, size, root and inclusion path
+    (:mod:`services.core.batch_signing`); only with a batch signature."""
     data: dict[str, Any]
 
 

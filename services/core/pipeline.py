@@ -23,7 +23,7 @@ from services.core.errors import SignalRejected
 from services.core.policy import LOCAL_TIME, Policy
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import Signal, accept_bytes
-from services.core.signing import verify_envelope
+from services.core.signing import PartnerSignature, verify_envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class Outcome:
     signal: Signal | None
     decisions: list[Decision] = field(default_factory=list)
     rejection: Rejection | None = None
+    partner_signature: PartnerSignature | None = None
+    """The verified signature as the audit records keep it (None: unsigned, or rejected)."""
 
 
 def process(
@@ -52,23 +54,27 @@ def process(
     try:
         signal = accept_bytes(raw, registry, expected_source=expected_source)
         moment = signal.time if at_signal_time else now
-        check_signature(raw, signal, policy, moment)
+        signed = check_signature(raw, signal, policy, moment)
         check_time(signal, policy, moment)
     except SignalRejected as exc:
         return Outcome(signal=None, rejection=reject(raw, exc, now, source=expected_source))
-    return Outcome(signal=signal, decisions=policy.decide(signal, moment))
+    return Outcome(signal=signal, decisions=policy.decide(signal, moment), partner_signature=signed)
 
 
-def check_signature(raw: bytes | str, signal: Signal, policy: Policy, moment: datetime) -> None:
-    """Verify the signature of an accepted signal as of ``moment`` (raises SignalRejected).
+def check_signature(
+    raw: bytes | str, signal: Signal, policy: Policy, moment: datetime
+) -> PartnerSignature | None:
+    """Verify the signature of an accepted signal as of ``moment`` (raises SignalRejected);
+    what the audit records keep of it (None: unsigned, and allowed to be).
 
     The signature covers what the partner sent, not the hub's normalised reading of it: the
     envelope as decoded from ``raw`` (kept on the signal when it was accepted from bytes).
     Keys and covenants are taken on the Dutch calendar day of ``moment``, as the policy takes
-    covenant validity.
+    covenant validity. A single signature costs one Ed25519 verification; a batch signature
+    its path's SHA-256 and one verification per batch root (:mod:`services.core.batch_signing`).
     """
     sent = signal.sent if signal.sent is not None else decode(raw)
-    verify_envelope(
+    return verify_envelope(
         sent, _keyring(policy), moment.astimezone(LOCAL_TIME).date(), signal_id=signal.id
     )
 

@@ -11,6 +11,7 @@ hub-internal pseudonyms.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -53,8 +54,15 @@ def feed_key(decision: Decision) -> str:
     return decision.feed_id
 
 
-def audit_record(decision: Decision, *, actor: str) -> dict[str, Any]:
-    """The audit record of a delivered or withheld decision."""
+def audit_record(
+    decision: Decision, *, actor: str, partner_signature: Mapping[str, object] | None = None
+) -> dict[str, Any]:
+    """The audit record of a delivered or withheld decision.
+
+    ``partner_signature`` is what the signal's verified signature leaves
+    (:func:`services.core.signing.verify_envelope`): with the partner's public key it proves
+    the signal to a third party (:mod:`services.core.signature_proof`); None when unsigned.
+    """
     rule = decision.rule
     return {
         "record_id": decision.exchange_id,
@@ -77,6 +85,7 @@ def audit_record(decision: Decision, *, actor: str) -> dict[str, Any]:
         "retention_days": decision.retention_days,
         "reidentify": decision.reidentify,
         "feed_exchange_id": decision.feed_id,
+        "partner_signature": dict(partner_signature) if partner_signature is not None else None,
     }
 
 

@@ -335,6 +335,7 @@ _ENVELOPE_NAMES = frozenset(
         "subject",
         "traceparent",
         "signature",
+        "batch",
         "data",
     }
 )

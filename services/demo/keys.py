@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.core.batch_signing import sign_batch
 from services.core.demo_keys import (
     TEST_KEY_WARNING,
     demo_key_id,
@@ -27,14 +28,34 @@ __all__ = ["TEST_KEY_WARNING", "DemoSigner", "demo_key_id", "demo_private_key", 
 
 
 class DemoSigner:
-    """Signs envelopes with their source partner's TEST key (``demo-<partner>``)."""
+    """Signs envelopes with their source partner's TEST key (``demo-<partner>``): one at a
+    time when called, or the signals of each source in a batch as one signed batch
+    (:meth:`sign_batch`, which :class:`~services.client.SignalClient` uses; ``batch=False``
+    signs those one at a time too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, batch: bool = True) -> None:
         self._keys: dict[str, tuple[Ed25519PrivateKey, str]] = {}
+        self.batch = batch
 
     def __call__(self, envelope: Mapping[str, Any]) -> dict[str, Any]:
-        partner = str(envelope["source"])
+        return sign(envelope, *self._key(str(envelope["source"])))
+
+    def sign_batch(self, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each source's signals signed together, in their places."""
+        if not self.batch:
+            return [self(envelope) for envelope in envelopes]
+        by_source: dict[str, list[int]] = {}
+        for index, envelope in enumerate(envelopes):
+            by_source.setdefault(str(envelope["source"]), []).append(index)
+        signed: list[dict[str, Any]] = [{} for _ in envelopes]
+        for source, indexes in by_source.items():
+            batch = sign_batch([envelopes[i] for i in indexes], *self._key(source))
+            for index, envelope in zip(indexes, batch, strict=True):
+                signed[index] = envelope
+        return signed
+
+    def _key(self, partner: str) -> tuple[Ed25519PrivateKey, str]:
         found = self._keys.get(partner)
         if found is None:
             found = self._keys[partner] = (demo_private_key(partner), demo_key_id(partner))
-        return sign(envelope, *found)
+        return found

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from services.core.canonical import SIGNATURE_ATTRIBUTES
 from services.core.covenant.keyring import Keyring
 from services.core.envelope import MAX_ENVELOPE_BYTES, envelope_from_mapping
 from services.core.errors import SchakelError, SignalRejected
@@ -65,6 +66,9 @@ class _Good:
     signal_id: str
     value: bytes
     digest: str
+    """Of the content (:class:`~services.gateway.accepted.Wanted`): a re-send signed in another
+    batch, or singly, is the same signal."""
+    whole: str
 
 
 def rejection(index: int, signal_id: str | None, code: str, detail: str) -> Problem:
@@ -191,8 +195,10 @@ class Ingest:
                 check_not_ahead(signal.time, now, signal_id=envelope.id)
         except SignalRejected as exc:
             return rejection(index, exc.signal_id, exc.code, exc.message)
-        digest = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return _Good(index, envelope.id, value, digest)
+        content = {k: v for k, v in item.items() if k not in SIGNATURE_ATTRIBUTES}
+        digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        whole = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return _Good(index, envelope.id, value, digest, whole)
 
     async def _produce(
         self, partner: str, good: list[_Good], rejected: dict[int, Problem], done: set[str]
@@ -200,7 +206,7 @@ class Ingest:
         """Produce the new ones; return every id accepted, noting in ``done`` those that
         were accepted before (answered from the idempotency record)."""
         claims = await asyncio.to_thread(
-            self._accepted.claim, partner, [Wanted(g.signal_id, g.digest) for g in good]
+            self._accepted.claim, partner, [Wanted(g.signal_id, g.digest, g.whole) for g in good]
         )
         accepted: set[str] = set()
         to_send: list[_Good] = []

@@ -6,7 +6,9 @@ The gateway verifies each signal with the function the router runs
 covenants in force on the Dutch calendar day — the :class:`~services.core.covenant.keyring.
 Keyring` the compiled policy holds. A refusal names the reason (``unsigned``,
 ``malformed_signature``, ``unknown_key``, ``covenant_ended``, ``foreign_key``,
-``bad_signature``, ``key_not_yet_valid``, ``key_expired``). The router verifies again: this
+``bad_signature``, ``bad_batch_root``, ``bad_inclusion_path``, ``key_not_yet_valid``,
+``key_expired``); a signed batch's root is verified once (the keyring remembers it, across
+requests) and each signal's path on its own. The router verifies again: this
 check saves a round trip through the broker and the dead-letter topic, it does not replace
 the router's.
 

@@ -124,7 +124,8 @@ def _record(outcome: Outcome, number: int, writers: _Writers, summary: ReplaySum
     if signal is None:  # pragma: no cover - an outcome has a signal or a rejection
         return
     for decision in outcome.decisions:
-        writers.audit.write(_line(audit_record(decision, actor=ACTOR)))
+        record = audit_record(decision, actor=ACTOR, partner_signature=outcome.partner_signature)
+        writers.audit.write(_line(record))
         if decision.delivered:
             summary.delivered[decision.recipient] += 1
             writers.feed(decision.recipient).write(_line(feed_message(decision)))

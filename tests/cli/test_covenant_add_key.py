@@ -10,6 +10,7 @@ partner, and only a hub in demo mode lets it.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import shlex
 import shutil
@@ -19,12 +20,13 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from services.cli import key_verify
 from services.cli import publish as publish_cli
 from services.cli.main import _register, app
 from services.config import ROOT
+from services.core.batch_signing import sign_batch
 from services.core.covenant.key_edit import KeyEditError, add_key_text
 from services.core.demo_keys import demo_private_key, demo_public_key
-from services.core.signing import canonical_envelope, parse_signature, verifies
 from services.hub.state import HubState
 from tests.core.builders import anomaly
 
@@ -89,6 +91,16 @@ def test_the_commands_keys_partner_prints_register_and_confirm_the_key(workdir: 
     # the partner's own private key file: a probe signed with it passes the router's check
     code, out, err = schakel("schakel keys verify keys/liander.liander-2026.key --today 2026-11-22")
     assert code == 0, err
+    # the probe includes a signed batch: a batch the router refuses makes verify refuse
+    with pytest.MonkeyPatch.context() as patch:
+        forged = functools.partial(sign_batch, private_key=demo_private_key("pwn"))
+        patch.setattr(
+            key_verify, "sign_batch", lambda envelopes, _, key_id: forged(envelopes, key_id=key_id)
+        )
+        code, out, err = schakel(
+            "schakel keys verify keys/liander.liander-2026.key --today 2026-11-22"
+        )
+    assert code == 1 and "[bad_batch_root]" in err, err
     code, out, err = schakel(printed[1] + " --today 2026-10-31")
     assert code == 1 and "not valid on 2026-10-31" in err
 
@@ -172,10 +184,9 @@ def test_publish_demo_key_signs_as_the_demo_partner_only_for_a_hub_in_demo_mode(
     assert code == 0, err
     [(partner, [value])] = sent
     envelope = orjson.loads(value)
-    key_id, signature = parse_signature(envelope["signature"])
-    assert (partner, key_id) == ("liander", "demo-liander")
-    public = demo_private_key("liander").public_key()
-    assert verifies(public, signature, canonical_envelope(envelope))
+    assert partner == "liander" and envelope["signature"].startswith("ed25519-merkle:demo-liander:")
+    # a batch of one, signed with the TEST key (Ed25519 is deterministic)
+    assert envelope == sign_batch([anomaly()], demo_private_key("liander"), "demo-liander")[0]
 
     HubState("127.0.0.1:9092", "sqlite://", os.getpid(), demo=False).write(state)
     assert schakel(command)[0] == 2  # the same hub restarted without --demo

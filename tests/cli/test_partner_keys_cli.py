@@ -114,9 +114,8 @@ def test_publish_signs_each_line_with_the_key_file(tmp_path: Path, sent, monkeyp
     good = [anomaly(signal_id=f"s-{i}") for i in range(3)]
     signals.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in good) + b"{broken\n")
     _register()
-    result = runner.invoke(
-        app, ["publish", str(signals), "--as", "liander", "--sign-with", str(key_path)]
-    )
+    args = ["publish", str(signals), "--as", "liander", "--sign-with", str(key_path)]
+    result = runner.invoke(app, [*args, "--single-signatures"])
     assert result.exit_code == 1  # the broken line was refused
     assert "line 4: not sent" in result.stderr
     [(partner, values)] = sent

@@ -21,8 +21,10 @@ from services.core.covenant.checker import CONDITION_VARIABLES
 from services.core.covenant.condition import compile_condition
 from services.core.covenant.jsonschema import covenant_json_schema
 from services.core.covenant.loader import covenant_files
-from services.core.signing import canonical_envelope, parse_signature, verifies
-from tests.core.builders import checked
+from services.core.errors import SignalRejected
+from services.core.signing import canonical_envelope, parse_signature, verifies, verify_envelope
+from tests.core.builders import checked, policy
+from tests.core.test_signing import keys_yaml, signed_covenant
 
 DOC = (ROOT / "docs" / "covenants.md").read_text(encoding="utf-8")
 
@@ -125,7 +127,7 @@ def test_shipped_covenants_and_doc_example_validate_against_the_published_schema
 
 
 def test_signing_example_runs_and_the_hub_verifies_it():
-    [example] = blocks("python")
+    example, _ = blocks("python")
     scope: dict[str, object] = {}
     exec(compile(example, "docs/covenants.md", "exec"), scope)  # noqa: S102 - our own doc
     signed = scope["signed"]
@@ -136,6 +138,24 @@ def test_signing_example_runs_and_the_hub_verifies_it():
     assert key_id == "liander-2026"
     assert verifies(private_key.public_key(), signature, message)
     assert not verifies(private_key.public_key(), signature, message.replace(b"0.93", b"0.94"))
+
+
+def test_batch_signing_example_runs_and_the_hub_verifies_every_signal():
+    _, example = blocks("python")
+    scope: dict[str, object] = {}
+    exec(compile(example, "docs/covenants.md", "exec"), scope)  # noqa: S102 - our own doc
+    batch, private_key = scope["batch"], scope["private_key"]
+    assert isinstance(batch, list) and isinstance(private_key, Ed25519PrivateKey)
+    registered = keys_yaml(("liander-2026", private_key, None, None))
+    keyring = policy(signed_covenant(liander=registered)).keyring
+    assert keyring is not None
+    day = date(2026, 11, 22)
+    for envelope in batch:
+        assert verify_envelope(envelope, keyring, day)["size"] == 3
+    assert keyring.roots.verifications == 1
+    changed = dict(batch[0], data=dict(batch[0]["data"], score=0.5))
+    with pytest.raises(SignalRejected, match="batch path"):
+        verify_envelope(changed, keyring, day)
 
 
 def test_documented_rejection_codes_are_the_ones_the_verifier_uses():

@@ -50,8 +50,13 @@ def test_the_examples_work_against_a_running_gateway(monkeypatch):
         scope: dict[str, object] = {}
         with contextlib.redirect_stdout(out):
             exec(compile(python, "docs/gateway.md", "exec"), scope)  # noqa: S102 - our own doc
-    ids = sorted(orjson.loads(v)["id"] for _, v in broker.records("signals.liander"))
-    assert ids == ["liander-2026-000123", "liander-2026-000124"]
+    produced = {
+        orjson.loads(v)["id"]: orjson.loads(v) for _, v in broker.records("signals.liander")
+    }
+    assert sorted(produced) == ["liander-2026-000123", "liander-2026-000124"]
+    # the client signs each request as a signed batch (here a batch of one)
+    assert produced["liander-2026-000124"]["signature"].startswith("ed25519-merkle:demo-liander:")
+    assert produced["liander-2026-000124"]["batch"].startswith("0:1:")
     assert "accepted: ['liander-2026-000124'] refused: []" in out.getvalue()
     assert "x-1" in out.getvalue()
     assert isinstance(scope["resume_from"], str)

@@ -25,6 +25,7 @@ from services.core.covenant import validity
 from services.core.covenant.model import Covenant, PartyKey
 from services.core.demo_keys import owner_of_test_key
 from services.core.time_window import TimeWindow
+from services.core.verified_roots import VerifiedRoots
 
 ED25519_PUBLIC_BYTES = 32
 
@@ -47,6 +48,8 @@ class RegisteredKey:
     partner: str
     key_id: str
     public_key: Ed25519PublicKey = field(repr=False)
+    public_bytes: bytes = field(repr=False)
+    """The 32 raw bytes of :attr:`public_key`."""
     valid_from: date | None
     valid_until: date | None
     covenant: str
@@ -91,6 +94,8 @@ class Keyring:
         self._days: dict[date, dict[str, PartnerKeys]] = {}
         self._by_key = {cov.key: cov for cov in self._covenants}
         self._window: TimeWindow | None = None
+        self.roots = VerifiedRoots()
+        """Batch root signatures already verified (:mod:`services.core.batch_signing`)."""
 
     def partner(self, partner: str, day: date) -> PartnerKeys:
         """The keys and the signing duty of ``partner`` under the versions in force on ``day``."""
@@ -166,4 +171,5 @@ def _registered(partner: str, key: PartyKey, covenant: str) -> RegisteredKey | N
     public = decode_public_key(key.ed25519)
     if public is None:
         return None
-    return RegisteredKey(partner, key.id, public, key.valid_from, key.valid_until, covenant)
+    raw = public.public_bytes_raw()
+    return RegisteredKey(partner, key.id, public, raw, key.valid_from, key.valid_until, covenant)
