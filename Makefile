@@ -28,7 +28,7 @@ run: setup
 	$(BIN)/schakel up --demo
 
 replay: setup
-	$(BIN)/schakel replay --input examples/signals.jsonl --out out/replay
+	$(BIN)/schakel replay --demo --input examples/signals.jsonl --out out/replay
 
 test: setup browser lint typecheck pytest
 

@@ -89,7 +89,7 @@ def main() -> None:
 
     registry = SchemaRegistry.load(default_schema_dir())
     checked = check_covenants(
-        load_files([ROOT / "bench" / "covenants"]),
+        load_files([ROOT / "bench" / "covenants"], demo=True),
         registry,
         ReferenceData.load(),
         today=date(2026, 11, 22),
@@ -116,7 +116,7 @@ def main() -> None:
                 decisions += 1
                 records += bool(audit_record(decision, actor="bench"))
                 if decision.delivered:
-                    deliveries += bool(feed_message(decision, outcome.signal))  # type: ignore[arg-type]
+                    deliveries += bool(feed_message(decision))
         done.append(Counts(len(lines), deliveries, records, rejected))
 
     def baseline() -> None:

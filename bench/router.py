@@ -45,14 +45,21 @@ sys.path.insert(0, str(ROOT))
 from bench.observe import audit_rows, exchange_ids, process_cpu_s, read_topics  # noqa: E402
 from bench.sides import JOIN_TIMEOUT_S, read_arrivals, serve  # noqa: E402
 from bench.verify import Counts, Expectation, Refused, check, check_exchanges, refusing  # noqa: E402
-from bench.workload import RECIPIENTS, Signal, expectation, policy_source, publish, workload  # noqa: E402
+from bench.workload import (  # noqa: E402
+    RECIPIENTS,
+    Signal,
+    expectation,
+    feed_exchange_id,
+    policy_source,
+    publish,
+    workload,
+)
 from services.audit.store import SqlAuditStore  # noqa: E402
 from services.broker.embedded import BrokerKind, EmbeddedBroker  # noqa: E402
 from services.broker.factory import make_broker  # noqa: E402
 from services.broker.fetching import FEED_PATH_WAIT_MS  # noqa: E402
 from services.broker.settings import KafkaSettings  # noqa: E402
 from services.broker.topics import KafkaTopicAdmin  # noqa: E402
-from services.core.decision import exchange_id  # noqa: E402
 from services.router.topics import DEAD_LETTER, TopicLayout, feed_topic, signals_topic  # noqa: E402
 
 TARGET_RATIO = 0.3
@@ -247,7 +254,7 @@ async def latency(
     sent_key: dict[Any, tuple[str, str]] = {}
     if router:
         for s in signals:
-            key = exchange_id(str(s["source"]), str(s["id"]), LATENCY_RECIPIENT)
+            key = feed_exchange_id(str(s["source"]), str(s["id"]), LATENCY_RECIPIENT)
             if key in expected.exchange_ids:
                 sent_key[key] = (str(s["source"]), str(s["id"]))
         topic, keyed_by = feed_topic(LATENCY_RECIPIENT), "exchange_id"

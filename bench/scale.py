@@ -172,6 +172,7 @@ def measure(workers: int, signals: int, broker_kind: str, url_for: Callable[[Pat
                 Paths.from_env({}).reference,
                 Pseudonymiser(FileKeyStore.open(keys)),
                 today=datetime.now(UTC).date(),
+                demo=True,
             )
             assert load.policy is not None
             spec = TopicLayout().spec(load.policy.suppliers, load.policy.recipients)
@@ -184,6 +185,7 @@ def measure(workers: int, signals: int, broker_kind: str, url_for: Callable[[Pat
                 "SCHAKEL_KEYS": str(keys),
                 "SCHAKEL_STATE_DIR": str(tmp / "state"),
                 "SCHAKEL_COVENANTS": str(COVENANTS),
+                "SCHAKEL_DEMO": "1",  # the demo traffic is signed with TEST keys
             }
             urls = []
             for index in range(workers):
@@ -199,7 +201,8 @@ def measure(workers: int, signals: int, broker_kind: str, url_for: Callable[[Pat
                 urls.append(f"http://127.0.0.1:{port}")
             wait(lambda: ready(urls, partitions), READY_TIMEOUT_S, "every worker ready")
             traffic = workload(signals, seed=5)
-            expected = expectation(traffic)  # refuses a workload the router would reject
+            # refuses a workload the router would reject; the workers' keys key the exchange ids
+            expected = expectation(traffic, keys=FileKeyStore.open(keys))
             before = usage(urls)
             asyncio.run(publish(settings, traffic))
             records = expected.counts.audit_records or 0

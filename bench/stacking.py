@@ -87,7 +87,12 @@ def workload(count: int) -> tuple[list[Signal], StackingConfig, Extractor]:
     paths = Paths.from_env({})
     pseudonymiser = Pseudonymiser(MemoryKeyStore.for_tests())
     loaded = load_policy(
-        list(paths.covenants), paths.schemas, paths.reference, pseudonymiser, today=NOW.date()
+        list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        pseudonymiser,
+        today=NOW.date(),
+        demo=True,
     )
     if loaded.policy is None:
         raise Refused(

@@ -59,6 +59,8 @@ class Expectation:
 
     counts: Counts
     exchange_ids: frozenset[str]
+    """The keyed exchange ids the feeds must carry (``Decision.feed_id``: what a recipient is
+    given, not the hub's own exchange id)."""
     rejections: Counter[str]
     withheld: int
 
@@ -87,7 +89,11 @@ def expect(
             records += 1
             if decision.delivered:
                 deliveries += 1
-                exchange_ids.add(decision.exchange_id)
+                if decision.feed_id is None:
+                    raise Refused(
+                        f"a delivered decision for {decision.recipient} carries no exchange id"
+                    )
+                exchange_ids.add(decision.feed_id)
             else:
                 withheld += 1
     rejected = sum(rejections.values())

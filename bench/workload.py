@@ -24,6 +24,8 @@ from aiokafka import AIOKafkaProducer
 from bench.verify import Expectation, expect
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
+from services.core.decision import exchange_id
+from services.core.keys import KeyStore
 from services.core.pseudonyms import Pseudonymiser
 from services.demo import generate
 from services.demo.keys import DemoSigner
@@ -61,13 +63,28 @@ def workload(count: int, seed: int, *, resign: bool = True) -> list[Signal]:
     return out
 
 
-def policy_source() -> PolicySource:
-    """The benchmark covenants, pseudonyms under the test key store, on a fixed day."""
+KEYED = Pseudonymiser(MemoryKeyStore.for_tests())
+"""The router's keys (deterministic TEST keys, the same in every benchmark process), for
+:func:`feed_exchange_id` only: each policy gets a pseudonymiser of its own, so no cache warmed
+here (or in a parent process) makes a timed router faster."""
+
+
+def feed_exchange_id(source: str, signal_id: str, recipient: str) -> str:
+    """The ``exchange_id`` of the feed message ``recipient`` gets for a signal: the hub's
+    exchange id keyed by :meth:`~services.core.pseudonyms.Pseudonymiser.exchange_token`."""
+    return KEYED.exchange_token(exchange_id(source, signal_id, recipient))
+
+
+def policy_source(keys: KeyStore | None = None) -> PolicySource:
+    """The benchmark covenants (TEST keys, so demo mode), pseudonyms under ``keys`` (default:
+    the test key store), on a fixed day."""
     paths = Paths.from_env({})
-    pseudonymiser = Pseudonymiser(MemoryKeyStore.for_tests())
+    pseudonymiser = Pseudonymiser(keys or MemoryKeyStore.for_tests())
 
     def load(today: date) -> Loaded:
-        return load_policy([COVENANTS], paths.schemas, paths.reference, pseudonymiser, today=today)
+        return load_policy(
+            [COVENANTS], paths.schemas, paths.reference, pseudonymiser, today=today, demo=True
+        )
 
     return PolicySource(load, [COVENANTS], today=lambda: TODAY)
 
@@ -77,9 +94,12 @@ def encoded(signals: Sequence[Signal]) -> list[tuple[str, bytes]]:
     return [(str(s["source"]), orjson.dumps(s)) for s in signals]
 
 
-def expectation(signals: Sequence[Signal], *, planted_rejections: int = 0) -> Expectation:
-    """What the router must leave behind for ``signals`` (refuses a broken workload)."""
-    current = policy_source().current
+def expectation(
+    signals: Sequence[Signal], *, planted_rejections: int = 0, keys: KeyStore | None = None
+) -> Expectation:
+    """What the router must leave behind for ``signals`` (refuses a broken workload); the
+    feeds' exchange ids are keyed, so ``keys`` must be the router's (default: the test keys)."""
+    current = policy_source(keys).current
     return expect(
         encoded(signals),
         current.registry,

@@ -15,6 +15,9 @@
 * :mod:`services.audit.checkpointer` — when stores make checkpoints, publishing to a witness;
 * :mod:`services.audit.witness` — checkpoints kept outside the database (JSON-lines file);
 * :mod:`services.audit.verify` — recomputing the chain and locating the first tampering;
+* :mod:`services.audit.index` — what the searchable columns and the subject index must hold
+  (derived from the hashed record), and what vouches for every column of every table;
+* :mod:`services.audit.verification` — the one verification of a database (CLI, web, metrics);
 * :mod:`services.audit.export` — self-contained bundles for outside auditors;
 * :mod:`services.audit.reading` — streaming the chain out of a store;
 * :mod:`services.audit.upgrade` — chaining a database from before the hash chain.

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from services.audit.rows import AuditRow
 
@@ -41,13 +41,19 @@ _sha256 = hashlib.sha256
 
 
 class ChainRecord(NamedTuple):
-    """One audit record as the chain sees it: what is hashed, and the stored hash."""
+    """One audit record as the chain sees it: what is hashed, and the stored hash; read from
+    a database for verification also what its index holds, which must agree with ``body``:
+    the stored searchable columns (``columns``: the values of
+    :data:`services.audit.index.INDEX_COLUMNS`) and the pseudonyms of its subject-index rows
+    (``subjects``, sorted)."""
 
     seq: int
     prev_seq: int
     record_id: str
     body: str
     chain_hash: bytes
+    columns: tuple[Any, ...] | None = None
+    subjects: tuple[str, ...] | None = None
 
 
 def link(previous: bytes, seq: int, prev_seq: int, record_id: str, body: str) -> bytes:

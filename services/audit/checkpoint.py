@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from services.audit.chain import HASH_BYTES
 from services.audit.errors import AuditStoreError
-from services.core.keys import KeyStore
+from services.core.keys import SigningKeySource
 
 STATEMENT_PREFIX = b"schakel-audit-checkpoint/v1\n"
 """Domain separation: these signatures can never be taken for signatures of anything else."""
@@ -68,10 +68,11 @@ class CheckpointSigner(Protocol):
 
 
 class KeyStoreSigner:
-    """Signs with the current signing key of a key store, so a rotated key (after
-    ``reload()``) signs the next checkpoint without reopening the audit store."""
+    """Signs with the current signing key of a signing key source (the signing key file, or
+    a test double), so a rotated key (after ``reload()``) signs the next checkpoint without
+    reopening the audit store."""
 
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: SigningKeySource) -> None:
         self._keys = keys
 
     @property

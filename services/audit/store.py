@@ -35,10 +35,12 @@ from sqlalchemy import (
     Connection,
     Engine,
     Insert,
+    and_,
     bindparam,
     false,
     func,
     inspect,
+    or_,
     select,
     text,
     true,
@@ -53,6 +55,7 @@ from services.audit.checkpoint import Checkpoint, whole_seconds
 from services.audit.checkpointer import Checkpointer
 from services.audit.engine import WRITE_TRANSACTION, is_memory_sqlite, make_engine, masked
 from services.audit.errors import AuditStoreError, translated
+from services.audit.index_reading import BELOW_ALL, IndexedPage, IndexReader
 from services.audit.migrate import upgrade_schema
 from services.audit.model import AuditStore, OutboxEntry
 from services.audit.retention import PurgeCommitment, PurgePlan, purge_record, signed_purge
@@ -72,10 +75,13 @@ from services.audit.schema import (
     audit_subjects,
     feed_outbox,
 )
+from services.core.progress import Progress, silent
 
 __all__ = ["AuditStore", "OutboxEntry", "SqlAuditStore"]
 
 _SUPPORTED = ("sqlite", "postgresql")
+PURGE_CHUNK = 50_000
+"""Records deleted per statement by a purge (all in its one transaction)."""
 _LOCK_AUDIT_RECORDS = text("LOCK TABLE audit_records IN SHARE ROW EXCLUSIVE MODE")
 
 _record_page = (
@@ -196,6 +202,7 @@ class SqlAuditStore:
         self._postgresql = dialect == "postgresql"
         self._closed = False
         self._bulk: BulkWriter = bulk_writer(engine.dialect, self._url)
+        self._index = IndexReader(dialect)
         self._insert_checkpoint = _insert_new(dialect, audit_checkpoints.c.seq)
         write_lock: AbstractContextManager[object] = nullcontext()
         read_lock: AbstractContextManager[object] = nullcontext()
@@ -282,6 +289,31 @@ class SqlAuditStore:
             ChainRecord(seq, prev, rid, body, bytes(h or b"")) for seq, prev, rid, body, h in rows
         ]
 
+    def indexed_chain(
+        self, *, after_seq: int = 0, limit: int = 10_000, subjects_after: int = BELOW_ALL
+    ) -> IndexedPage:
+        """Like :meth:`chain`, each record with its stored searchable columns and subject-index
+        pseudonyms (:attr:`ChainRecord.columns`, :attr:`ChainRecord.subjects`), which
+        verification compares with the body; and the ``seq`` of index rows above
+        ``subjects_after``, up to the page's last record, that have no record
+        (:mod:`services.audit.index_reading`)."""
+        check_limit(limit)
+        with (
+            self._transaction("reading the audit hash chain") as connection,
+            self._bulk.cursor(connection) as cursor,
+        ):
+            return self._index.page(cursor, after_seq, limit, subjects_after)
+
+    def index_orphans(self, *, after_seq: int, limit: int = 100) -> list[int]:
+        """Up to ``limit`` ``seq`` above ``after_seq`` that the subject index lists but no
+        record has, ascending (after the last page of :meth:`indexed_chain`)."""
+        check_limit(limit)
+        with (
+            self._transaction("reading the audit subject index") as connection,
+            self._bulk.cursor(connection) as cursor,
+        ):
+            return self._index.tail_orphans(cursor, after_seq, limit)
+
     def checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""
         with self._transaction("reading audit checkpoints") as connection:
@@ -302,7 +334,7 @@ class SqlAuditStore:
         with self._transaction("planning an audit purge") as connection:
             return _plan(connection, cutoff)
 
-    def purge(self, before: datetime) -> PurgeCommitment | None:
+    def purge(self, before: datetime, *, progress: Progress = silent) -> PurgeCommitment | None:
         """Delete the records older than ``before`` (the longest prefix of the chain in ``seq``
         order whose decision times all lie before it) and their subject-index rows, leaving a
         signed :class:`~services.audit.retention.PurgeCommitment` in ``audit_purges`` as the new
@@ -310,7 +342,8 @@ class SqlAuditStore:
         audit record of the purge. One transaction; ``None`` if nothing was old enough.
 
         The purge record is appended before the deletion, so the chain head never disappears
-        and sequence numbers are never reused.
+        and sequence numbers are never reused. The deletion goes :data:`PURGE_CHUNK` records
+        at a time (still one transaction), telling ``progress`` how many are gone of how many.
         """
         cutoff = utc(before, "purge(before)")
         checkpointer = self._checkpointer
@@ -334,8 +367,7 @@ class SqlAuditStore:
             commitment = signed_purge(signer, plan, anchor_hash, checkpointer.clock())
             with self._bulk.cursor(connection) as cursor:
                 _, head = self._append(cursor, [audit_row(purge_record(commitment))])
-            connection.execute(audit_subjects.delete().where(audit_subjects.c.seq <= up_to))
-            connection.execute(audit_records.delete().where(audit_records.c.seq <= up_to))
+            _delete_prefix(connection, up_to, plan.records, progress)
             connection.execute(
                 audit_purges.insert(),
                 {name: getattr(commitment, name) for name in _PURGE_NAMES},
@@ -382,6 +414,25 @@ class SqlAuditStore:
             statement = statement.where(feed_outbox.c.recipient == recipient)
         statement = statement.order_by(feed_outbox.c.seq).limit(limit)
         with self._transaction("reading undelivered feed messages") as connection:
+            return [outbox_entry(row) for row in connection.execute(statement).mappings()]
+
+    def unconsumed_outside(
+        self, recipient: str, ends: Mapping[int, int], limit: int = 10_000
+    ) -> list[OutboxEntry]:
+        check_limit(limit)
+        partition, offset = feed_outbox.c.kafka_partition, feed_outbox.c.kafka_offset
+        held = [and_(partition == p, offset < end) for p, end in sorted(ends.items())]
+        statement = (
+            select(feed_outbox)
+            .where(
+                feed_outbox.c.recipient == recipient,
+                feed_outbox.c.consumed == false(),
+                or_(partition.is_(None), offset.is_(None), ~or_(*held)) if held else true(),
+            )
+            .order_by(feed_outbox.c.seq)
+            .limit(limit)
+        )
+        with self._transaction("reading feed messages the broker lost") as connection:
             return [outbox_entry(row) for row in connection.execute(statement).mappings()]
 
     def purge_consumed(self, before: datetime) -> int:
@@ -517,6 +568,21 @@ def _plan(connection: Connection, cutoff: datetime) -> PurgePlan | None:
 def utc_moment(value: datetime) -> datetime:
     """A timestamp read from the database in UTC (SQLite hands back naive UTC datetimes)."""
     return whole_seconds(value)
+
+
+def _delete_prefix(connection: Connection, up_to: int, total: int, progress: Progress) -> None:
+    """Delete the records with ``seq <= up_to`` and their subject-index rows, a chunk at a
+    time, so ``progress`` can be told how far the deletion is."""
+    low = connection.execute(select(func.min(audit_records.c.seq))).scalar_one()
+    deleted = 0
+    progress(deleted, total)
+    while low is not None and low <= up_to:
+        high = min(low + PURGE_CHUNK - 1, up_to)
+        connection.execute(audit_subjects.delete().where(audit_subjects.c.seq <= high))
+        gone = connection.execute(audit_records.delete().where(audit_records.c.seq <= high))
+        deleted += gone.rowcount
+        progress(deleted, total)
+        low = high + 1
 
 
 def _purge(row: Row[Any]) -> PurgeCommitment:

@@ -24,6 +24,18 @@ it names the first position where it is not, and what happened there:
 ``anchor-signature``
     A purge commitment (:mod:`services.audit.retention`) is not validly signed by a trusted
     key: the anchor the remaining chain starts from was forged or altered.
+``index-mismatch``
+    A searchable column of the record (result, recipient, decision time, ...) or its rows in
+    the subject index differ from what the record's hashed body says
+    (:mod:`services.audit.index`): searches, reports or access requests would be misled.
+``index-orphan``
+    The subject index lists a ``seq`` that is no record of the log: an access request would
+    be answered from rows the chain does not vouch for.
+
+The index checks run where the records come with what the index holds of them
+(:attr:`~services.audit.chain.ChainRecord.columns` and ``subjects``) and the orphans of the
+subject index are passed, as :func:`services.audit.verification.verify_store` reads them from a
+database; an export bundle carries bodies only, from which every column is derived again.
 
 After a retention purge the chain starts at the newest validly signed purge commitment (its
 ``seq`` and chain hash) instead of the genesis hash; checkpoints of purged records are skipped,
@@ -43,7 +55,9 @@ from typing import Any, Literal
 
 from services.audit.chain import GENESIS, ChainRecord, link
 from services.audit.checkpoint import Checkpoint, format_time
+from services.audit.index import differences
 from services.audit.retention import PurgeCommitment
+from services.core.progress import Progress, silent, told
 
 FindingKind = Literal[
     "modified",
@@ -55,6 +69,8 @@ FindingKind = Literal[
     "checkpoint-mismatch",
     "truncated",
     "anchor-signature",
+    "index-mismatch",
+    "index-orphan",
 ]
 
 MAX_FINDINGS = 20
@@ -99,6 +115,8 @@ class Verification:
     total_findings: int
     anchor_seq: int = 0
     """``seq`` of the purge anchor the chain was verified from (0: from genesis)."""
+    indexed: int = 0
+    """Records whose searchable columns and subject-index rows were compared with them."""
 
     @property
     def ok(self) -> bool:
@@ -120,6 +138,8 @@ class Verification:
         text = f"audit log intact: {self.records} records up to seq {self.last_seq}, chain verified"
         if self.anchor_seq:
             text += f" from the signed purge anchor at seq {self.anchor_seq}"
+        if self.indexed and self.indexed == self.records:
+            text += "; searchable columns and subject index match the records"
         if self.checkpoints:
             text += (
                 f"; {self.checkpoints} signed checkpoints match, the newest at seq "
@@ -144,6 +164,7 @@ class Verification:
             "unsigned_tail": self.unsigned_tail,
             "total_findings": self.total_findings,
             "anchor_seq": self.anchor_seq,
+            "indexed": self.indexed,
             "findings": [finding.to_json() for finding in self.findings],
         }
 
@@ -167,7 +188,7 @@ def _trusted(
     checkpoints: Iterable[Checkpoint], public_keys: Mapping[str, bytes], findings: _Findings
 ) -> list[Checkpoint]:
     """The validly signed checkpoints, each once, by ``seq``; findings for the others."""
-    unique = {(c.seq, c.chain_hash, c.key_id, c.signature): c for c in checkpoints}
+    unique = {(c.seq, c.chain_hash, c.created_at, c.key_id, c.signature): c for c in checkpoints}
     trusted: list[Checkpoint] = []
     for checkpoint in sorted(unique.values(), key=lambda c: (c.seq, c.created_at)):
         where = f"the checkpoint at seq {checkpoint.seq} of {format_time(checkpoint.created_at)}"
@@ -217,36 +238,51 @@ def _anchor(
     return newest
 
 
+def _after_anchor(
+    anchor: PurgeCommitment, pending: list[Checkpoint], findings: _Findings
+) -> list[Checkpoint]:
+    """The checkpoints after the purge ``anchor``; a finding if one at the anchor differs."""
+    for checkpoint in pending:
+        if checkpoint.seq == anchor.seq and checkpoint.chain_hash != anchor.chain_hash:
+            findings.add(
+                "checkpoint-mismatch",
+                anchor.seq,
+                None,
+                f"the purge anchor at seq {anchor.seq} differs from the checkpoint signed "
+                f"at {format_time(checkpoint.created_at)}: the anchor or the purged records "
+                "were changed before the purge.",
+            )
+    return [checkpoint for checkpoint in pending if checkpoint.seq > anchor.seq]
+
+
 def verify(
     records: Iterable[ChainRecord],
     checkpoints: Iterable[Checkpoint],
     public_keys: Mapping[str, bytes],
     anchors: Iterable[PurgeCommitment] = (),
+    orphans: Iterable[int] = (),
+    *,
+    progress: Progress = silent,
 ) -> Verification:
     """Check ``records`` (ascending ``seq``) against their hash chain and the checkpoints
     signed by ``public_keys`` (key id -> raw Ed25519 public key), starting from the newest
-    signed purge commitment in ``anchors`` if there is one. Reads ``records`` once."""
+    signed purge commitment in ``anchors`` if there is one, and each record's stored columns
+    and subject-index pseudonyms (where it carries them) against its body. ``orphans`` are
+    the ``seq`` the subject index lists without a record; it is read after ``records`` (a
+    generator may query then), each of them once. Reads ``records`` once, telling
+    ``progress`` how many it has checked now and then."""
     findings = _Findings()
+    index = _IndexCheck(findings)
     anchor = _anchor(anchors, public_keys, findings)
     pending = _trusted(checkpoints, public_keys, findings)
     head, head_seq, head_id = GENESIS, 0, None
     if anchor is not None:
         head, head_seq = anchor.chain_hash, anchor.seq
-        for checkpoint in pending:
-            if checkpoint.seq == anchor.seq and checkpoint.chain_hash != anchor.chain_hash:
-                findings.add(
-                    "checkpoint-mismatch",
-                    anchor.seq,
-                    None,
-                    f"the purge anchor at seq {anchor.seq} differs from the checkpoint signed "
-                    f"at {format_time(checkpoint.created_at)}: the anchor or the purged records "
-                    "were changed before the purge.",
-                )
-        pending = [checkpoint for checkpoint in pending if checkpoint.seq > anchor.seq]
+        pending = _after_anchor(anchor, pending, findings)
     next_checkpoint = 0
     matched = newest = unsigned = count = 0
     last: ChainRecord | None = None
-    iterator = iter(records)
+    iterator = iter(told(records, progress))
     current = next(iterator, None)
     while current is not None:
         following = next(iterator, None)
@@ -267,8 +303,11 @@ def verify(
         intact = seq > head_seq and (
             link(head, seq, head_seq, record_id, current.body) == current.chain_hash
         )
+        if intact:
+            _check_prev_seq(current, head_seq, findings)
         if intact or _broken(current, following, head_seq, head_id, findings):
             head, head_seq, head_id = current.chain_hash, seq, record_id
+        index.check(current)
         while next_checkpoint < len(pending) and pending[next_checkpoint].seq == seq:
             checkpoint = pending[next_checkpoint]
             next_checkpoint += 1
@@ -288,6 +327,7 @@ def verify(
         if newest != seq:
             unsigned += 1
         last, current = current, following
+    index.orphans(orphans)
     if next_checkpoint < len(pending):
         beyond = pending[-1]
         findings.add(
@@ -307,7 +347,65 @@ def verify(
         findings=tuple(findings.kept),
         total_findings=findings.total,
         anchor_seq=0 if anchor is None else anchor.seq,
+        indexed=index.checked,
     )
+
+
+class _IndexCheck:
+    """Compares each record's stored columns and subject-index pseudonyms, where it carries
+    them, with what its body says."""
+
+    def __init__(self, findings: _Findings) -> None:
+        self._findings = findings
+        self.checked = 0
+
+    def check(self, record: ChainRecord) -> None:
+        columns, subjects = record.columns, record.subjects
+        if columns is None and subjects is None:
+            return
+        self.checked += 1
+        wrong = differences(record.body, columns, subjects)
+        if not wrong:
+            return
+        what = (
+            "its body is not a readable record"
+            if wrong == ["body"]
+            else f"{', '.join(wrong)} {'differs' if len(wrong) == 1 else 'differ'} from what "
+            "its hashed body says"
+        )
+        self._findings.add(
+            "index-mismatch",
+            record.seq,
+            record.record_id,
+            f"the index of {_named(record.seq, record.record_id)} was changed: {what}, so "
+            "searches, reports or access requests would not show the record as it is. Fix: "
+            "restore audit_records and audit_subjects from a good copy.",
+        )
+
+    def orphans(self, seqs: Iterable[int]) -> None:
+        for seq in seqs:
+            self._findings.add(
+                "index-orphan",
+                seq,
+                None,
+                f"the subject index lists seq {seq}, which is no record of the log: rows were "
+                "added to it (or their record deleted). Fix: restore audit_subjects from a "
+                "good copy.",
+            )
+
+
+def _check_prev_seq(record: ChainRecord, head_seq: int, findings: _Findings) -> None:
+    """A record whose hash links it to ``head_seq`` must also say so in ``prev_seq`` (record
+    pages show it)."""
+    if record.prev_seq != head_seq:
+        findings.add(
+            "modified",
+            record.seq,
+            record.record_id,
+            f"{_named(record.seq, record.record_id)} is stored as following seq "
+            f"{record.prev_seq}, but its chain hash links it to seq {head_seq}: its prev_seq "
+            "was changed.",
+        )
 
 
 def _broken(

@@ -58,8 +58,8 @@ KeysOption = Annotated[
     Path | None,
     typer.Option(
         "--keys",
-        help="Key store with the hub's signing keys (default: $SCHAKEL_KEYS, else "
-        "./var/keys.json); only public halves are used.",
+        help="The hub's key store (default: $SCHAKEL_KEYS, else ./var/keys.json); verify and "
+        "export use only the public signing keys it lists.",
         dir_okay=False,
         show_default=False,
     ),
@@ -100,14 +100,11 @@ def _witnessed(path: Path | None) -> list[Checkpoint]:
 
 def _store_keys(path: Path | None) -> dict[str, bytes]:
     """Public halves of the key store's current and retired signing keys."""
+    from services.audit.verification import public_keys
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore
 
-    store = FileKeyStore.open(path or default_keys_path())
-    keys = {old.key_id: old.public_bytes for old in store.retired_signing_keys()}
-    current = store.signing_key()
-    keys[current.key_id] = current.public_key_bytes()
-    return keys
+    return public_keys(FileKeyStore.open(path or default_keys_path()))
 
 
 def _pinned(paths: Iterable[Path]) -> dict[bytes, str]:
@@ -183,10 +180,12 @@ def verify(
         bool, typer.Option("--json", help="Print the result as one JSON object.")
     ] = False,
 ) -> None:
-    """Recompute the hash chain and check the signed checkpoints; exit 1 at the first finding."""
-    from services.audit.export import open_bundle
-    from services.audit.reading import chain_records
+    """Recompute the hash chain, check the signed checkpoints (database and witness) and that
+    the searchable columns and subject index match the records; exit 1 at the first finding."""
+    from services.audit.export import bundle_records, open_bundle
+    from services.audit.verification import verify_store
     from services.audit.verify import verify as run
+    from services.cli.progress import progress
 
     try:
         pinned = _pinned(public_key or [])
@@ -194,14 +193,22 @@ def verify(
         if bundle is not None:
             opened = open_bundle(bundle)
             trusted = _trusted(opened.public_keys, pinned)
-            result = run(opened.records(), [*opened.checkpoints, *extra], trusted, opened.purges)
+            with progress("verifying audit records", bundle_records(bundle)) as told:
+                result = run(
+                    opened.records(),
+                    [*opened.checkpoints, *extra],
+                    trusted,
+                    opened.purges,
+                    progress=told,
+                )
         else:
             with _database(database) as store:
-                checkpoints = [*store.checkpoints(), *extra]
-                anchors = store.purges()
-                signed = checkpoints or anchors
+                signed = extra or store.checkpoints() or store.purges()
                 offered = _store_keys(keys) if signed and not pinned else {}
-                result = run(chain_records(store), checkpoints, _trusted(offered, pinned), anchors)
+                with progress("verifying audit records", store.count()) as told:
+                    result = verify_store(
+                        store, _trusted(offered, pinned), checkpoints=extra, progress=told
+                    )
     except SchakelError as error:
         _fail(error)
     if json_output:
@@ -226,6 +233,7 @@ def export(
     file, for `schakel audit verify --bundle`."""
     from services.audit.export import write_bundle
     from services.audit.reading import chain_records
+    from services.cli.progress import progress
     from services.core.keys import public_key_fingerprint
 
     try:
@@ -234,14 +242,16 @@ def export(
             checkpoints = {(c.seq, c.signature): c for c in [*store.checkpoints(), *extra]}
             purges = store.purges()
             public = _store_keys(keys) if checkpoints or purges else {}
-            count = write_bundle(
-                out,
-                chain_records(store),
-                sorted(checkpoints.values(), key=lambda c: c.seq),
-                public,
-                datetime.now(UTC),
-                purges,
-            )
+            with progress("exporting audit records", store.count()) as told:
+                count = write_bundle(
+                    out,
+                    chain_records(store),
+                    sorted(checkpoints.values(), key=lambda c: c.seq),
+                    public,
+                    datetime.now(UTC),
+                    purges,
+                    progress=told,
+                )
     except SchakelError as error:
         _fail(error)
     typer.echo(f"Wrote {count} records and {len(checkpoints)} checkpoints to {out}.")

@@ -23,8 +23,9 @@ SigningKeysOption = Annotated[
     Path | None,
     typer.Option(
         "--keys",
-        help="Key store whose current signing key signs the purge commitment (default: "
-        "$SCHAKEL_KEYS, else ./var/keys.json); not needed with --dry-run.",
+        help="Key store whose signing key file (beside it, or $SCHAKEL_SIGNING_KEY) signs the "
+        "purge commitment (default: $SCHAKEL_KEYS, else ./var/keys.json); not needed with "
+        "--dry-run.",
         dir_okay=False,
         show_default=False,
     ),
@@ -52,11 +53,13 @@ def purge(
     ] = False,
 ) -> None:
     """Delete the audit records older than the retention period, leaving a signed anchor."""
-    from services.audit.checkpoint import KeyStoreSigner, format_time
+    from services.audit.checkpoint import format_time
     from services.audit.checkpointer import Checkpointer
+    from services.audit.hub_store import hub_signer
     from services.audit.retention import retention_period
     from services.audit.store import SqlAuditStore
     from services.audit.witness import FileWitness
+    from services.cli.progress import progress
 
     try:
         cutoff = datetime.now(UTC) - retention_period(older_than)
@@ -66,10 +69,9 @@ def purge(
             from services.keys.file_store import FileKeyStore
 
             where = _witness_path(witness) or _default_witness()
-            checkpointer = Checkpointer(
-                KeyStoreSigner(FileKeyStore.open(keys or default_keys_path())),
-                FileWitness(where),
-            )
+            key_path = keys or default_keys_path()
+            FileKeyStore.open(key_path)  # a version 1 key file is migrated here
+            checkpointer = Checkpointer(hub_signer(key_path), FileWitness(where))
         store = SqlAuditStore.open(database, checkpointer)
         try:
             if dry_run:
@@ -77,7 +79,8 @@ def purge(
                 result = {"dry_run": True, "cutoff": format_time(cutoff)}
                 result.update(plan.to_json() if plan else {"records": 0})
             else:
-                done = store.purge(cutoff)
+                with progress("purging audit records") as told:
+                    done = store.purge(cutoff, progress=told)
                 result = {"dry_run": False, "cutoff": format_time(cutoff)}
                 if done is None:
                     result["records"] = 0

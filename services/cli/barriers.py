@@ -57,7 +57,7 @@ def barriers_command(
     try:
         found = load_models([models or DEFAULT_BARRIERS])
         registry, _, checked = check_covenants(
-            paths.covenants, paths.schemas, paths.reference, today=now.date()
+            paths.covenants, paths.schemas, paths.reference, today=now.date(), demo=paths.demo
         )
     except SchakelError as error:
         _fail(str(error))
@@ -108,4 +108,8 @@ def barriers_command(
             ", ".join(row.gaps),
             style="bold red" if row.gaps else None,
         )
-    console().print(shown)
+    out = console()
+    out.print(shown)
+    for shown_model in found:
+        if shown_model.provenance:
+            out.print(f"{shown_model.title}: {shown_model.provenance}", markup=False)

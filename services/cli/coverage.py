@@ -157,6 +157,9 @@ def _emit(view: CoverageView, fmt: Format) -> None:
     console().print(shown)
     unranked = sum(1 for r in rows if r["rank"] == "")
     console().print(f"{unranked} municipalities have too few indicators to rank.")
+    console().print(
+        f"Showing {view.month}: {view.chosen}. Another month: --month YYYY-MM.", markup=False
+    )
 
 
 @app.command("ingest")
@@ -178,7 +181,12 @@ def ingest_command(
     key_store = FileKeyStore.open(key_path) if key_path.exists() else FileKeyStore.create(key_path)
     now = datetime.now(UTC)
     loaded = load_policy(
-        paths.covenants, paths.schemas, paths.reference, Pseudonymiser(key_store), today=now.date()
+        paths.covenants,
+        paths.schemas,
+        paths.reference,
+        Pseudonymiser(key_store),
+        today=now.date(),
+        demo=paths.demo,
     )
     if loaded.policy is None:
         _fail("the covenants have errors; run `schakel covenant check` for details")
@@ -215,12 +223,19 @@ def publish_command(
     recipient: Annotated[
         str, typer.Option("--recipient", help="The campaign team party.")
     ] = CAMPAIGN_TEAM,
-    threshold: ThresholdOption = 5,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            min=1,
+            help="Counts below this are suppressed (default: the covenant's min_cell).",
+        ),
+    ] = None,
     database: DatabaseOption = None,
     keys: KeysOption = None,
 ) -> None:
     """Release a month's suppressed counts to the campaign team's feed, audited."""
-    from services.audit.hub_store import open_hub_store
+    from services.audit.hub_store import hub_signer, open_hub_store
     from services.config import Paths, check_covenants
     from services.core.coverage.facts import months_until
     from services.core.regions import ReferenceData
@@ -237,16 +252,18 @@ def publish_command(
     try:
         months_until(month, 1)
         _, _, checked = check_covenants(
-            paths.covenants, paths.schemas, paths.reference, today=now.date()
+            paths.covenants, paths.schemas, paths.reference, today=now.date(), demo=paths.demo
         )
         if not checked.ok:
             _fail("the covenants have errors; run `schakel covenant check` for details")
         covenants = [c.covenant for c in checked.covenants if c.covenant.in_force(now.date())]
         producer = KafkaFeedProducer(client_settings())
         known = municipalities(ReferenceData.load(paths.reference))
-        key_store = FileKeyStore.open(keys or default_keys_path())
+        key_path = keys or default_keys_path()
+        FileKeyStore.open(key_path)  # a version 1 key file is migrated here
         with _engine(database) as engine:
-            audit = open_hub_store(database, key_store, paths.state)
+            signer = hub_signer(key_path, required=False)
+            audit = open_hub_store(database, paths.state, signer)
             try:
                 done = publish_month(
                     month=month,

@@ -18,6 +18,7 @@ def _register() -> None:
         return
     from services.cli import (
         audit,
+        audit_prove,
         audit_query,
         audit_retention,
         barriers,
@@ -39,6 +40,7 @@ def _register() -> None:
         web,
     )
 
+    audit_prove.register(audit.app)
     audit_query.register(audit.app)
     audit_retention.register(audit.app)
     app.add_typer(audit.app, name="audit")

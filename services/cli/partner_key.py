@@ -6,7 +6,13 @@ The file is JSON, created with mode 0600 and never overwritten::
      "algorithm": "ed25519", "private_key": "<base64 of the 32-byte seed>",
      "public_key": "<base64 of the 32-byte public key>", "created": "2026-11-22"}
 
-The private key never leaves the file: the CLI prints only the public block for the covenant.
+The private key never leaves the file: the CLI prints only the public block for the covenant,
+and writes it beside the key as ``<partner>.<key id>.pub`` for the partner to send to the
+covenant manager (``schakel covenant add-key COVENANT_FILE PARTNER --key PUBFILE``)::
+
+    {"format": "schakel-partner-public-key/1", "partner": "liander", "key_id": "liander-20261122",
+     "algorithm": "ed25519", "public_key": "<base64>", "valid_from": "2026-11-22",
+     "valid_until": null}
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from services.core.errors import KeyStoreError
 from services.core.signing import public_key_base64
 
 FORMAT = "schakel-partner-key/1"
+PUBLIC_FORMAT = "schakel-partner-public-key/1"
 
 
 @dataclass(frozen=True)
@@ -98,3 +105,75 @@ def read_partner_key(path: Path) -> PartnerKey:
             "`schakel keys partner NAME`"
         ) from None
     return PartnerKey(partner, key_id, private)
+
+
+@dataclass(frozen=True)
+class PublicPartnerKey:
+    """The public half of a partner key with the validity window to register it under."""
+
+    partner: str
+    key_id: str
+    public_key: str
+    """Standard base64 of the 32-byte Ed25519 public key, as covenants register it."""
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+def write_public_key(directory: Path, key: PublicPartnerKey) -> Path:
+    """Write ``directory/<partner>.<key id>.pub`` (public, safe to send); never overwrite."""
+    path = directory / f"{key.partner}.{key.key_id}.pub"
+    body = orjson.dumps(
+        {
+            "format": PUBLIC_FORMAT,
+            "partner": key.partner,
+            "key_id": key.key_id,
+            "algorithm": "ed25519",
+            "public_key": key.public_key,
+            "valid_from": key.valid_from.isoformat() if key.valid_from else None,
+            "valid_until": key.valid_until.isoformat() if key.valid_until else None,
+        },
+        option=orjson.OPT_INDENT_2,
+    )
+    try:
+        with path.open("xb") as handle:
+            handle.write(body + b"\n")
+    except FileExistsError:
+        raise KeyStoreError(f"{path} already exists; refusing to overwrite it") from None
+    return path
+
+
+def read_public_key(path: Path) -> PublicPartnerKey:
+    """Read a ``.pub`` file; a private key file is refused (it must not leave the partner)."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise KeyStoreError(f"cannot read the public key file {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        raise KeyStoreError(
+            f"{path} is a PRIVATE key file: it stays with the partner. Give the .pub file "
+            "beside it (written by `schakel keys partner`)"
+        )
+    try:
+        if not isinstance(data, dict) or data.get("format") != PUBLIC_FORMAT:
+            raise ValueError
+        public = str(data["public_key"])
+        if len(base64.b64decode(public, validate=True)) != 32:
+            raise ValueError
+        return PublicPartnerKey(
+            str(data["partner"]),
+            str(data["key_id"]),
+            public,
+            _day(data.get("valid_from")),
+            _day(data.get("valid_until")),
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise KeyStoreError(
+            f"{path} is not a partner public key file ({PUBLIC_FORMAT}); make one with "
+            "`schakel keys partner NAME`"
+        ) from None
+
+
+def _day(value: object) -> date | None:
+    return None if value is None else date.fromisoformat(str(value))

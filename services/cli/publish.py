@@ -1,25 +1,47 @@
-"""``schakel publish``: sign and validate signals locally, then send them to the partner's topic."""
+"""``schakel publish``: sign and check signals locally, then send them to the partner's topic.
+
+With a key, the signals are signed in batches of ``--batch-size`` (one root signature per
+batch, an inclusion path per signal: :mod:`services.core.batch_signing`), or each on its own
+with ``--single-signatures``; the hub accepts both. Each line is then checked as the router
+will check it — envelope, schema, identifiers and the signature against the partners' keys of
+the covenants the hub loads (``SCHAKEL_COVENANTS``), with the same code
+(:func:`services.core.signing.verify_envelope`; a batch's root verified once) — so a signal
+the router would dead-letter is refused here, with its line number and reason, and never
+sent. Signals of other partners in a mixed file (such as ``examples/signals.jsonl``) are
+skipped with one summary line: a partner publishes only its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from aiokafka import AIOKafkaProducer
+from rich.console import Console
 
 from services.cli.output import console
 from services.cli.partner_key import PartnerKey, read_partner_key
-from services.config import Paths
+from services.config import Paths, check_covenants
+from services.core.batch_signing import MAX_BATCH, sign_batch
+from services.core.canonical import canonical_envelope
+from services.core.covenant.keyring import Keyring
+from services.core.demo_keys import demo_key_id, demo_private_key, owner_of_test_key
+from services.core.envelope import decode, peek
 from services.core.errors import KeyStoreError, SignalRejected
+from services.core.pipeline import verify_raw
+from services.core.policy import LOCAL_TIME
 from services.core.schema_registry import SchemaRegistry
-from services.core.signal import accept_bytes
+from services.core.signal import Signal, accept_bytes
 from services.core.signing import sign
-from services.hub.state import client_settings
+from services.core.time_window import check_not_ahead
+from services.hub.state import client_settings, hub_in_demo_mode
 from services.router.topics import signals_topic
 
 
@@ -37,44 +59,158 @@ def publish_command(
             dir_okay=False,
         ),
     ] = None,
+    demo_key: Annotated[
+        bool,
+        typer.Option(
+            "--demo-key",
+            help="Sign each signal with the partner's TEST key (demo mode only: a hub started "
+            "with `schakel up --demo`, or SCHAKEL_DEMO=1).",
+        ),
+    ] = False,
+    single_signatures: Annotated[
+        bool,
+        typer.Option(
+            "--single-signatures",
+            help="Sign each signal on its own instead of in batches (the hub then verifies "
+            "one Ed25519 signature per signal instead of one per batch).",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=MAX_BATCH,
+            help="Signals signed together as one batch.",
+        ),
+    ] = 512,
 ) -> None:
-    """Send each valid signal to signals.<partner>; report each invalid line with its reason."""
-    registry = SchemaRegistry.load(Paths.from_env().schemas)
+    """Send each valid signal to signals.<partner>; report each invalid line with its reason.
+
+    Signals of other partners are skipped (one summary line); exit 1 if a line was refused."""
+    paths = Paths.from_env()
+    registry = SchemaRegistry.load(paths.schemas)
     err = console(stderr=True)
-    key = _key(sign_with, partner)
+    key = _demo_key(partner, sign_with) if demo_key else _key(sign_with, partner)
+    keyring = _keyring(paths) if validate else None
+    today = datetime.now(LOCAL_TIME).date()
     good: list[bytes] = []
-    bad = unsigned = 0
+    unsigned = 0
+    others: Counter[str] = Counter()
+    lines: list[tuple[int, bytes]] = []
     for number, raw in _lines(source):
         if not raw.strip():
             continue
         line = raw.rstrip(b"\n")
-        if key is not None:
-            try:
-                line = orjson.dumps(sign(orjson.loads(line), key.private_key, key.key_id))
-            except (orjson.JSONDecodeError, TypeError, AttributeError):
-                bad += 1
-                err.print(f"line {number}: not sent: not a JSON object, cannot sign it")
-                continue
         if validate:
+            _, source_of_line = peek(line)
+            if source_of_line is not None and source_of_line != partner:
+                others[source_of_line] += 1
+                continue
+        lines.append((number, line))
+    refused: list[tuple[int, str]] = []
+    if key is not None:
+        lines, refused = _signed(lines, key, single=single_signatures, batch_size=batch_size)
+    for number, line in lines:
+        if keyring is not None:
             try:
-                signal = accept_bytes(line, registry, expected_source=partner)
+                signal = _checked(line, registry, partner, keyring, today)
             except SignalRejected as exc:
-                bad += 1
-                err.print(f"line {number}: not sent: {exc}", markup=False)
+                refused.append((number, str(exc)))
                 continue
             unsigned += signal.envelope.signature is None
         good.append(line)
-    asyncio.run(_send(partner, good))
-    err.print(f"sent {len(good)} signal(s) to {signals_topic(partner)}; {bad} refused")
+    for number, reason in sorted(refused):
+        err.print(f"line {number}: not sent: {reason}", markup=False)
+    bad = len(refused)
+    if good:  # a file with nothing to send needs no hub to say so
+        asyncio.run(_send(partner, good))
+    _summary(err, partner, len(good), bad, others, unsigned)
+    if bad:
+        raise typer.Exit(1)
+
+
+def _summary(
+    err: Console, partner: str, sent: int, bad: int, others: Counter[str], unsigned: int
+) -> None:
+    """What was sent, refused and skipped, on stderr."""
+    err.print(f"sent {sent} signal(s) to {signals_topic(partner)}; {bad} refused")
+    if others:
+        err.print(
+            f"skipped {others.total()} signal(s) of {len(others)} other partner(s) "
+            f"({', '.join(sorted(others))}): {partner} publishes only its own; publish theirs "
+            "with --as <partner>",
+            markup=False,
+        )
     if unsigned:
         err.print(
             f"{unsigned} signal(s) were sent unsigned: the hub rejects them when a covenant "
-            "makes this partner sign (use --sign-with KEYFILE)",
+            "makes this partner sign (use --sign-with KEYFILE; in the demo: --demo-key)",
             style="yellow",
             markup=False,
         )
-    if bad:
-        raise typer.Exit(1)
+
+
+def _checked(
+    line: bytes, registry: SchemaRegistry, partner: str, keyring: Keyring, today: date
+) -> Signal:
+    """The signal of ``line`` if the router would accept it: schema, identifiers, time ahead of
+    the clock, signature (raises SignalRejected with the router's reason)."""
+    signal = accept_bytes(line, registry, expected_source=partner)
+    # the hub's router also refuses times older than every rule's retention
+    check_not_ahead(signal.time, datetime.now(UTC), signal_id=signal.id)
+    verify_raw(line, keyring, today, signal_id=signal.id)
+    return signal
+
+
+def _keyring(paths: Paths) -> Keyring:
+    """The partners' keys of the covenants the hub loads, as the router compiles them (in
+    demo mode with the demo partners' TEST keys, as the hub in demo mode accepts them)."""
+    demo = paths.demo or hub_in_demo_mode()
+    _, _, checked = check_covenants(
+        list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        today=datetime.now(LOCAL_TIME).date(),
+        demo=demo,
+    )
+    if not checked.ok:
+        raise typer.BadParameter(
+            "the covenants have errors, so signatures cannot be checked; run "
+            "`schakel covenant check` and fix them (or send unchecked with --no-validate)"
+        )
+    return Keyring((item.covenant for item in checked.covenants), test_keys=demo)
+
+
+def _signed(
+    lines: list[tuple[int, bytes]], key: PartnerKey, *, single: bool, batch_size: int
+) -> tuple[list[tuple[int, bytes]], list[tuple[int, str]]]:
+    """The lines signed (in batches of ``batch_size``, or each on its own when ``single``),
+    and the lines that cannot be signed with the reason."""
+    envelopes: list[tuple[int, dict[str, Any]]] = []
+    refused: list[tuple[int, str]] = []
+    for number, line in lines:
+        try:  # read strictly: a member given twice must not be signed as its last value
+            envelope = decode(line)
+            if not isinstance(envelope, dict):
+                raise TypeError(envelope.__class__.__name__)
+            canonical_envelope(envelope)  # what cannot be canonicalised is refused alone
+        except SignalRejected as exc:
+            refused.append((number, str(exc)))
+            continue
+        except (TypeError, ValueError):
+            refused.append((number, "not a JSON object, cannot sign it"))
+            continue
+        envelopes.append((number, envelope))
+    if single:
+        signed = [sign(envelope, key.private_key, key.key_id) for _, envelope in envelopes]
+    else:
+        signed = []
+        for start in range(0, len(envelopes), batch_size):
+            chunk = [envelope for _, envelope in envelopes[start : start + batch_size]]
+            signed.extend(sign_batch(chunk, key.private_key, key.key_id))
+    numbers = [number for number, _ in envelopes]
+    return [(n, orjson.dumps(e)) for n, e in zip(numbers, signed, strict=True)], refused
 
 
 def _key(path: Path | None, partner: str) -> PartnerKey | None:
@@ -90,7 +226,28 @@ def _key(path: Path | None, partner: str) -> PartnerKey | None:
             "signs only its own signals",
             param_hint="--sign-with",
         )
+    if owner_of_test_key(key.public_base64, [partner]) and not hub_in_demo_mode():
+        raise typer.BadParameter(
+            f"the key file holds {partner!r}'s TEST key, derived from the public demo seed; "
+            "a hub not in demo mode refuses it. Make a real key with "
+            f"`schakel keys partner {partner}`",
+            param_hint="--sign-with",
+        )
     return key
+
+
+def _demo_key(partner: str, sign_with: Path | None) -> PartnerKey:
+    """The partner's TEST key, when the hub publish talks to is in demo mode."""
+    if sign_with is not None:
+        raise typer.BadParameter("sign with --sign-with KEYFILE or --demo-key, not both")
+    if not hub_in_demo_mode():
+        raise typer.BadParameter(
+            "TEST keys count only in demo mode, and the hub is not in it: start it with "
+            "`schakel up --demo` (or set SCHAKEL_DEMO=1 for a demo cluster), or sign with "
+            f"a real key: --sign-with KEYFILE (schakel keys partner {partner})",
+            param_hint="--demo-key",
+        )
+    return PartnerKey(partner, demo_key_id(partner), demo_private_key(partner))
 
 
 async def _send(partner: str, values: list[bytes]) -> None:

@@ -54,7 +54,7 @@ def _fail(message: str) -> NoReturn:
 def _workflow(database: str | None, keys: Path | None) -> Iterator[Reidentification]:
     """The workflow on the audit database, audited into the hub's hash-chained store."""
     from services.audit.engine import make_engine
-    from services.audit.hub_store import open_hub_store
+    from services.audit.hub_store import hub_signer, open_hub_store
     from services.config import Paths
     from services.core.covenant.loader import load_files
     from services.core.errors import SchakelError
@@ -65,12 +65,13 @@ def _workflow(database: str | None, keys: Path | None) -> Iterator[Reidentificat
     from services.web.users import UserStore
 
     paths = Paths.from_env()
-    loaded = load_files(paths.covenants)
+    loaded = load_files(paths.covenants, demo=paths.demo)
     if loaded.problems:
         _fail("the covenant files have problems. Fix: run `schakel covenant check` first.")
     try:
-        key_store = FileKeyStore.open(keys or default_keys_path())
-        audit = open_hub_store(database, key_store, paths.state)
+        key_path = keys or default_keys_path()
+        key_store = FileKeyStore.open(key_path)
+        audit = open_hub_store(database, paths.state, hub_signer(key_path, required=False))
     except SchakelError as error:
         _fail(str(error))
     engine = make_engine(database)

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from services.cli.output import console, print_problems, table
+from services.cli.progress import progress
 from services.config import Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
 from services.keys import default_keys_path
@@ -42,6 +43,14 @@ def replay_command(
             help="Decide as of this RFC 3339 time, or 'signal' for each signal's own time."
         ),
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="As a hub in demo mode: accept the demo partners' TEST keys, which sign the "
+            "example signals (default: SCHAKEL_DEMO).",
+        ),
+    ] = False,
 ) -> None:
     """Run a file of signals through the covenants exactly as the router would."""
     paths = Paths.from_env()
@@ -60,20 +69,31 @@ def replay_command(
         paths.reference,
         Pseudonymiser(store),
         today=today,
+        demo=demo or paths.demo,
     )
     print_problems(loaded.checked.problems, err)
     if loaded.policy is None:
         err.print("[red]covenants have errors; run `schakel covenant check` for details[/red]")
         raise typer.Exit(1)
-    summary = replay(
-        _lines(input_file),
-        loaded.registry,
-        loaded.policy,
-        out,
-        clock=lambda: datetime.now(UTC),
-        at=decide_at,
-        use_signal_time=at == "signal",
-    )
+    for cov in loaded.policy.covenants:
+        if cov.illustration:
+            err.print(
+                f"{cov.key} is an ILLUSTRATION, not the text of a signed covenant",
+                markup=False,
+            )
+    if loaded.checked.demo:
+        err.print("demo mode: TEST keys are accepted", style="yellow", markup=False)
+    with progress("replaying signals", _count_lines(input_file)) as told:
+        summary = replay(
+            _lines(input_file),
+            loaded.registry,
+            loaded.policy,
+            out,
+            clock=lambda: datetime.now(UTC),
+            at=decide_at,
+            use_signal_time=at == "signal",
+            progress=told,
+        )
     _print_summary(summary, out)
 
 
@@ -87,6 +107,17 @@ def _parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise typer.BadParameter("the time needs an offset, e.g. Z or +01:00")
     return moment
+
+
+def _count_lines(path: Path) -> int | None:
+    """Lines in ``path`` (the progress total; blank ones included), None for stdin."""
+    if str(path) == "-":
+        return None
+    try:
+        with path.open("rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None  # _lines says what is wrong
 
 
 def _lines(path: Path) -> Iterator[bytes]:

@@ -20,7 +20,8 @@ def web_command(
     """Serve the web workplace and its /metrics, /healthz and /readyz.
 
     Configuration comes from the environment: SCHAKEL_DATABASE_URL, SCHAKEL_KEYS,
-    SCHAKEL_COVENANTS, SCHAKEL_STATE_DIR, SCHAKEL_AUDIT_VERIFY_EVERY_S.
+    SCHAKEL_COVENANTS, SCHAKEL_STATE_DIR, SCHAKEL_AUDIT_VERIFY_EVERY_S. The web needs the key
+    file only (pseudonym keys, public signing keys), never the signing key file.
     """
     from datetime import UTC, datetime
 
@@ -41,12 +42,12 @@ def web_command(
         paths.reference,
         Pseudonymiser(keys),
         today=datetime.now(UTC).date(),
+        demo=paths.demo,
     )
     if loaded.policy is None:
         raise SystemExit("covenants have errors; run `schakel covenant check`")
     url = database_url()
     engine = make_engine(url)
-    flow = Reidentification(
-        engine, open_hub_store(url, keys, paths.state), Pseudonymiser(keys), loaded.policy.covenants
-    )
+    audit = open_hub_store(url, paths.state, signer=None)  # the web never signs checkpoints
+    flow = Reidentification(engine, audit, Pseudonymiser(keys), loaded.policy.covenants)
     serve(engine, keys, paths.state, host=host, port=port, secure_cookies=secure_cookies, reid=flow)

@@ -1,7 +1,10 @@
 """Publishing signals through the gateway: sign, batch, retry, re-send idempotently.
 
-Each envelope is passed through the ``sign`` hook (any ``sign(envelope) -> envelope``; e.g. one
-that adds the partner's Ed25519 signature), then sent in batches of ``batch_size``. A batch is
+The envelopes are sent in batches of ``batch_size``, signed on the way by the ``sign`` hook: a
+:class:`~services.client.signer.BatchSigner` (such as
+:class:`~services.client.signer.PartnerSigner`, the partner's Ed25519 key) signs each batch as
+one (one root signature, an inclusion path per signal), any ``sign(envelope) -> envelope``
+signs each signal on its own. A batch is
 retried whole on connection errors, 429 and 5xx (:mod:`services.client.retry`); signals the
 gateway refused only for the moment (broker unavailable, being accepted by another request)
 are re-sent on their own with the same ids. The gateway remembers accepted ids, so a re-send
@@ -11,7 +14,7 @@ come back in :attr:`PublishResult.rejected` as problem details with their index 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from types import TracebackType
@@ -22,9 +25,7 @@ import orjson
 
 from services.client.errors import ClientError
 from services.client.retry import RetryPolicy, send
-
-Envelope = dict[str, Any]
-Signer = Callable[[Envelope], Envelope]
+from services.client.signer import BatchSigner, Envelope, Signer
 
 _RETRY_LATER = frozenset({"broker_unavailable", "in_progress"})
 
@@ -45,7 +46,7 @@ class SignalClient:
         base_url: str,
         token: str,
         *,
-        sign: Signer | None = None,
+        sign: BatchSigner | Signer | None = None,
         batch_size: int = 100,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
@@ -69,14 +70,19 @@ class SignalClient:
         source = iter(envelopes)
         offset = 0
         while chunk := list(islice(source, self._batch_size)):
-            batch = [self._prepare(envelope) for envelope in chunk]
-            self._publish_batch(batch, offset, result)
+            self._publish_batch(self._prepare(chunk), offset, result)
             offset += len(chunk)
         return result
 
-    def _prepare(self, envelope: Mapping[str, Any]) -> Envelope:
-        prepared = dict(envelope)
-        return self._sign(prepared) if self._sign is not None else prepared
+    def _prepare(self, chunk: list[Mapping[str, Any]]) -> list[Envelope]:
+        """The batch as sent: signed together by a batch signer, else one by one. A re-send
+        of refused-for-now signals carries the same signatures and paths."""
+        prepared = [dict(envelope) for envelope in chunk]
+        if isinstance(self._sign, BatchSigner):
+            return self._sign.sign_batch(prepared)
+        if self._sign is not None:
+            return [self._sign(envelope) for envelope in prepared]
+        return prepared
 
     def _publish_batch(self, batch: list[Envelope], offset: int, result: PublishResult) -> None:
         pending = list(range(len(batch)))

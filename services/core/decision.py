@@ -93,10 +93,19 @@ class Decision:
     """Dotted field path -> hub-internal pseudonym of every identifier in the signal."""
     retention_days: int | None = None
     reidentify: bool = False
+    envelope: Mapping[str, Any] = field(default_factory=dict)
+    """The envelope values the recipient gets, as its rule says (``exchange_id`` keyed, ``type``,
+    and ``source`` and ``time`` unless omitted); ``disclosed`` names them ``envelope.<name>``."""
 
     @property
     def delivered(self) -> bool:
         return self.result == "delivered"
+
+    @property
+    def feed_id(self) -> str | None:
+        """The exchange id the recipient was given (keyed; not :attr:`exchange_id`)."""
+        value = self.envelope.get("exchange_id")
+        return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)

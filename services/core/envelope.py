@@ -1,20 +1,23 @@
-"""The signal envelope: CloudEvents 1.0 attributes plus a detached signature.
+"""The signal envelope: CloudEvents 1.0 attributes plus a detached signature (and batch proof).
 
-A partner publishes one envelope per signal. The envelope is parsed strictly: unknown
-attributes, a wrong ``specversion``, a missing ``time`` or a malformed id are rejected with a
-:class:`~services.core.errors.SignalRejected` whose message names the attribute and the rule
-broken, never the offending value (the value may be an identifier).
+A partner publishes one envelope per signal. Its bytes are read as strict I-JSON
+(:mod:`services.core.strict_json`: no member twice, no inexact integer, valid Unicode), then
+the envelope is validated strictly: unknown attributes, a wrong ``specversion``, a missing
+``time`` or a malformed id are rejected with a :class:`~services.core.errors.SignalRejected`
+whose message names the attribute and the rule broken, never the offending value (the value
+may be an identifier).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from services.core import strict_json
 from services.core.errors import SignalRejected
 
 PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -58,12 +61,22 @@ class Envelope(BaseModel):
         Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")] | None
     ) = None
     signature: Annotated[str, Field(min_length=1, max_length=512)] | None = None
-    """Detached Ed25519 signature over the canonical envelope without this attribute."""
+    """Detached Ed25519 signature over the canonical envelope without the signature
+    attributes, or over the root of a signed batch (:mod:`services.core.signing`)."""
+    batch: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    """The signal's place in a signed batch: index, size, root and inclusion path
+    (:mod:`services.core.batch_signing`); only with a batch signature."""
     data: dict[str, Any]
 
 
 def parse_envelope(raw: bytes | str) -> Envelope:
     """Parse and strictly validate one JSON envelope, or raise :class:`SignalRejected`."""
+    return envelope_from_mapping(decode(raw))
+
+
+def decode(raw: bytes | str) -> Any:
+    """The JSON value of one envelope as sent, read strictly as I-JSON
+    (:mod:`services.core.strict_json`: no member twice, no inexact integer, valid Unicode)."""
     if len(raw) > MAX_ENVELOPE_BYTES:
         raise SignalRejected(
             "too_large",
@@ -71,11 +84,10 @@ def parse_envelope(raw: bytes | str) -> Envelope:
             signal_id=peek_signal_id(raw[:4096]),
         )
     try:
-        return Envelope.model_validate_json(raw)
-    except ValidationError as exc:
-        raise SignalRejected(
-            _code(exc), describe_validation_error(exc), signal_id=peek_signal_id(raw)
-        ) from None
+        return strict_json.loads(raw)
+    except SignalRejected as exc:
+        exc.signal_id = peek_signal_id(raw)
+        raise
 
 
 def envelope_from_mapping(value: object) -> Envelope:
@@ -85,14 +97,10 @@ def envelope_from_mapping(value: object) -> Envelope:
     except ValidationError as exc:
         sid = value.get("id") if isinstance(value, dict) else None
         raise SignalRejected(
-            _code(exc),
+            "invalid_envelope",
             describe_validation_error(exc),
-            signal_id=sid if isinstance(sid, str) and len(sid) <= 128 else None,
+            signal_id=sid if isinstance(sid, str) and _SIGNAL_ID.match(sid) else None,
         ) from None
-
-
-def _code(exc: ValidationError) -> str:
-    return "unparseable" if exc.errors()[0]["type"] == "json_invalid" else "invalid_envelope"
 
 
 def describe_validation_error(exc: ValidationError, *, limit: int = 5) -> str:
@@ -128,19 +136,32 @@ def peek(raw: bytes | str) -> tuple[str | None, str | None]:
     """Best-effort (signal id, source) of input that failed validation.
 
     Only values that look like well-formed ids are returned, so nothing arbitrary (possibly an
-    identifier) travels from bad input into a dead-letter or audit record.
+    identifier) travels from bad input into a dead-letter or audit record; an attribute sent
+    twice has no one value and is not returned. The reading is lenient (any integer, lone
+    surrogates) so that the id of input refused for such things is still found.
     """
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = _PEEK.decode(text)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         return None, None
-    if not isinstance(value, dict):
+    if not isinstance(value, _Members):
         return None, None
-    sid, source = value.get("id"), value.get("source")
-    return (
-        sid if isinstance(sid, str) and _SIGNAL_ID.match(sid) else None,
-        source if isinstance(source, str) and _PARTNER_ID.match(source) else None,
-    )
+    return _once(value, "id", _SIGNAL_ID), _once(value, "source", _PARTNER_ID)
+
+
+class _Members(list[tuple[str, Any]]):
+    """The members of a JSON object, in order, repeats included."""
+
+
+def _once(members: _Members, name: str, pattern: re.Pattern[str]) -> str | None:
+    found = [v for k, v in members if k == name]
+    if len(found) != 1 or not isinstance(found[0], str) or not pattern.match(found[0]):
+        return None
+    return found[0]
+
+
+_PEEK = json.JSONDecoder(object_pairs_hook=_Members, parse_int=len, parse_float=len)
 
 
 _SIGNAL_ID = re.compile(SIGNAL_ID_PATTERN)

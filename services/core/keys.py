@@ -1,14 +1,17 @@
 """The hub's key model and the interface of a key store.
 
-Two kinds of keys live in a key store:
+Two kinds of keys:
 
-* **Pseudonym keys** are versioned 32-byte secrets. The newest non-retired version makes new
-  pseudonyms; retired versions stay so that pseudonyms issued under them can still be
-  recognised (subject look-up) and, where a covenant allows it, re-identified. Rotation
-  therefore never breaks history: it adds version n+1 and retires version n.
+* **Pseudonym keys** are versioned 32-byte secrets, in the key store. The newest non-retired
+  version makes new pseudonyms; retired versions stay so that pseudonyms issued under them can
+  still be recognised (subject look-up) and, where a covenant allows it, re-identified.
+  Rotation therefore never breaks history: it adds version n+1 and retires version n.
 * **The signing key** is the hub's Ed25519 key that signs audit checkpoints, so a verifier
-  needs only the log and the public key. A rotated signing key keeps only its public half
-  (:class:`PublicSigningKey`) so older checkpoints remain verifiable.
+  needs only the log and the public key. Only the writer of the audit log holds it
+  (:class:`SigningKeySource`, a file of its own); the key store, which every service that
+  pseudonymises or verifies is given, holds the public halves only
+  (:class:`PublicSigningKey`: the current key's and, after rotations, the earlier ones', so
+  older checkpoints remain verifiable).
 
 This module is pure (no I/O and no randomness): stores generate secrets and hand them in.
 Key material never appears in a ``repr``, ``str`` or error message.
@@ -209,7 +212,10 @@ class PublicSigningKey:
 
 
 class KeyStore(Protocol):
-    """Where the hub's keys come from. Read-only: this is all the pseudonymiser needs."""
+    """Where the hub's keys come from. Read-only: this is all the pseudonymiser and the
+    verifiers of the audit log need. A key store holds only the *public* halves of the
+    checkpoint signing keys; the private key is kept apart (:class:`SigningKeySource`), by
+    the writer of the audit log alone."""
 
     def pseudonym_keys(self) -> Sequence[PseudonymKey]:
         """All pseudonym key versions, ascending by version (retired ones included)."""
@@ -219,24 +225,25 @@ class KeyStore(Protocol):
         """The newest non-retired pseudonym key: the one that makes new pseudonyms."""
         ...
 
+    def public_signing_keys(self) -> Sequence[PublicSigningKey]:
+        """Public halves of every checkpoint signing key, oldest first (the current one is
+        not retired): the keys verifiers trust."""
+        ...
+
+
+class SigningKeySource(Protocol):
+    """Where the writer of the audit log gets its checkpoint signing key."""
+
     def signing_key(self) -> SigningKey:
         """The current checkpoint signing key."""
         ...
 
 
 class ManagedKeyStore(KeyStore, Protocol):
-    """A key store that can also rotate its keys (the operator's view of a store)."""
+    """A key store that can also rotate its pseudonym keys (the operator's view of a store)."""
 
     def rotate_pseudonym_key(self) -> PseudonymKey:
         """Add version n+1, retire version n, and return the new key."""
-        ...
-
-    def rotate_signing_key(self) -> SigningKey:
-        """Replace the signing key, keep the old public half, and return the new key."""
-        ...
-
-    def retired_signing_keys(self) -> Sequence[PublicSigningKey]:
-        """Public halves of earlier signing keys, oldest first."""
         ...
 
 

@@ -1,8 +1,10 @@
 """One signal in, its outcome out: the pure step shared by the stream router and replay.
 
-Order: the envelope and its data are validated (:mod:`services.core.signal`), then the
-signature is checked against the source partner's registered keys
-(:mod:`services.core.signing`), then the policy decides. Each failure is a rejection.
+Order: the bytes are read as strict I-JSON (:mod:`services.core.strict_json`), the envelope
+and its data are validated (:mod:`services.core.signal`), then the signature is checked
+against the source partner's registered keys (:mod:`services.core.signing`) and the signal's
+time for plausibility (:mod:`services.core.time_window`), then the policy decides. Each
+failure is a rejection.
 
 Keeping this in one place is what makes ``schakel replay`` show exactly what the running hub
 would decide.
@@ -12,18 +14,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
-
-import orjson
+from datetime import date, datetime
 
 from services.core.covenant.keyring import Keyring
 from services.core.decision import Decision, Rejection, rejection_id
-from services.core.envelope import peek
+from services.core.envelope import decode, peek
 from services.core.errors import SignalRejected
 from services.core.policy import LOCAL_TIME, Policy
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import Signal, accept_bytes
-from services.core.signing import verify_envelope
+from services.core.signing import PartnerSignature, verify_envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class Outcome:
     signal: Signal | None
     decisions: list[Decision] = field(default_factory=list)
     rejection: Rejection | None = None
+    partner_signature: PartnerSignature | None = None
+    """The verified signature as the audit records keep it (None: unsigned, or rejected)."""
 
 
 def process(
@@ -52,32 +54,49 @@ def process(
     try:
         signal = accept_bytes(raw, registry, expected_source=expected_source)
         moment = signal.time if at_signal_time else now
-        check_signature(raw, signal, policy, moment)
+        signed = check_signature(raw, signal, policy, moment)
+        check_time(signal, policy, moment)
     except SignalRejected as exc:
         return Outcome(signal=None, rejection=reject(raw, exc, now, source=expected_source))
-    return Outcome(signal=signal, decisions=policy.decide(signal, moment))
+    return Outcome(signal=signal, decisions=policy.decide(signal, moment), partner_signature=signed)
 
 
-def check_signature(raw: bytes | str, signal: Signal, policy: Policy, moment: datetime) -> None:
-    """Verify the signature of an accepted signal as of ``moment`` (raises SignalRejected).
+def check_signature(
+    raw: bytes | str, signal: Signal, policy: Policy, moment: datetime
+) -> PartnerSignature | None:
+    """Verify the signature of an accepted signal as of ``moment`` (raises SignalRejected);
+    what the audit records keep of it (None: unsigned, and allowed to be).
 
-    The envelope is read again from ``raw``: the signature covers what the partner sent, not
-    the hub's normalised reading of it. Keys and covenants are taken on the Dutch calendar
-    day of ``moment``, as the policy takes covenant validity.
+    The signature covers what the partner sent, not the hub's normalised reading of it: the
+    envelope as decoded from ``raw`` (kept on the signal when it was accepted from bytes).
+    Keys and covenants are taken on the Dutch calendar day of ``moment``, as the policy takes
+    covenant validity. A single signature costs one Ed25519 verification; a batch signature
+    its path's SHA-256 and one verification per batch root (:mod:`services.core.batch_signing`).
     """
-    keyring = policy.keyring if policy.keyring is not None else Keyring(policy.covenants)
-    try:
-        sent = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        # the envelope parser takes integers of any size; orjson (and JSON's canonical form)
-        # cannot: such a number once escaped from here and crash-looped every router worker
-        raise SignalRejected(
-            "unparseable",
-            "the envelope holds a value that canonical JSON cannot carry (a number beyond "
-            "about 1.8e308, or a lone UTF-16 surrogate in a string); send values in range",
-            signal_id=signal.id,
-        ) from None
-    verify_envelope(sent, keyring, moment.astimezone(LOCAL_TIME).date(), signal_id=signal.id)
+    sent = signal.sent if signal.sent is not None else decode(raw)
+    return verify_envelope(
+        sent, _keyring(policy), moment.astimezone(LOCAL_TIME).date(), signal_id=signal.id
+    )
+
+
+def check_time(signal: Signal, policy: Policy, moment: datetime) -> None:
+    """Refuse a signal whose time is implausible as of ``moment``
+    (:mod:`services.core.time_window`: ahead of the clock, or older than any rule keeps it)."""
+    _keyring(policy).window.check(
+        signal.source, signal.type, signal.time, moment, signal_id=signal.id
+    )
+
+
+def _keyring(policy: Policy) -> Keyring:
+    return policy.keyring if policy.keyring is not None else Keyring(policy.covenants)
+
+
+def verify_raw(raw: bytes | str, keyring: Keyring, day: date, *, signal_id: str | None) -> None:
+    """Verify the signature of the envelope ``raw`` as sent, against ``keyring`` on the Dutch
+    calendar day ``day`` (raises SignalRejected); what :func:`check_signature` runs, for
+    callers without a compiled policy (``schakel publish``). The envelope is read strictly
+    (:func:`services.core.envelope.decode`), as the router reads it."""
+    verify_envelope(decode(raw), keyring, day, signal_id=signal_id)
 
 
 def reject(

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.core.covenant.condition import CompiledCondition
+from services.core.covenant.envelope_spec import DEFAULT_PLAN, EnvelopePlan
 from services.core.covenant.keyring import Keyring
 from services.core.covenant.model import Covenant
+from services.core.covenant.validity import recency, refusal
 from services.core.decision import NO_RECIPIENT, Decision, RuleRef, exchange_id
 from services.core.errors import ConditionEvaluationError
 from services.core.pseudonyms import INTERNAL, Pseudonymiser
@@ -50,6 +53,11 @@ class Plan:
     shared: frozenset[str] = field(repr=False)
     retention_days: int
     reidentify: bool
+    envelope: EnvelopePlan = field(default=DEFAULT_PLAN, repr=False)
+    """What the recipient gets of the envelope (time, source; the keyed exchange id, type)."""
+    refusal: str | None = None
+    """Set when this plan may never deliver (its recipient receives aggregates only): the
+    reason its decisions are withheld with, even if a covenant slipped past the checker."""
     withheld_cache: dict[tuple[str, ...], tuple[str, ...]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -125,19 +133,19 @@ class Policy:
         for plan in in_force:
             if plan.recipient in decided:
                 continue
-            if plan.condition is not None:
+            refusal = plan.refusal  # set only for a recipient that receives aggregates only
+            if refusal is None and plan.condition is not None:
                 if activation is None:  # built once, and only when some rule has a condition
                     activation = _activation(signal)
                 refusal = _condition_refusal(plan, activation, conditions)
-                if refusal is not None:
-                    refusals.setdefault(plan.recipient, (plan, refusal))
-                    continue
+            if refusal is not None:
+                refusals.setdefault(plan.recipient, (plan, refusal))
+                continue
             decided[plan.recipient] = self._deliver(plan, signal, now, subjects, leaves)
         if len(decided) < len(plans):
             # recipients only a covenant out of force names: withheld, saying why (expired, ...)
-            for plan in plans:
-                if plan.recipient not in decided and plan.recipient not in refusals:
-                    refusals[plan.recipient] = (plan, _validity_refusal(plan.covenant, day))
+            for plan in _last_applied(plans, day, skip=decided.keys() | refusals.keys()):
+                refusals[plan.recipient] = (plan, _validity_refusal(plan.covenant, day))
             for recipient, (plan, reason) in refusals.items():
                 if recipient not in decided:
                     decided[recipient] = Decision(
@@ -237,13 +245,25 @@ class Policy:
             disclosed[step.dotted] = step.spec
             if step.pseudonym:
                 pseudonyms[step.dotted] = value
+        envelope = plan.envelope
+        disclosed.update(envelope.disclosed)
         withheld = plan.withheld_cache.get(leaves)
         if withheld is None:
             withheld = tuple(p for p in leaves if not _covered(p, plan.shared))
+            withheld += envelope.withheld
             if len(plan.withheld_cache) < 256:  # signals of one type have few field shapes
                 plan.withheld_cache[leaves] = withheld
+        exchange = exchange_id(signal.source, signal.id, plan.recipient)
+        values: dict[str, Any] = {
+            "exchange_id": self.pseudonymiser.exchange_token(exchange),
+            "type": signal.type,
+        }
+        if envelope.source:
+            values["source"] = signal.source
+        if envelope.time is not None:
+            values["time"] = envelope.time(_iso(signal.time))
         return Decision(
-            exchange_id=exchange_id(signal.source, signal.id, plan.recipient),
+            exchange_id=exchange,
             signal_id=signal.id,
             source=signal.source,
             signal_type=signal.type,
@@ -258,6 +278,7 @@ class Policy:
             subjects=subjects,
             retention_days=plan.retention_days,
             reidentify=plan.reidentify,
+            envelope=values,
         )
 
     def allows_stacking(self, signal: Signal) -> bool:
@@ -299,13 +320,22 @@ class Policy:
         return [c for c in self.covenants if c.in_force(day)]
 
 
+def _last_applied(plans: tuple[Plan, ...], day: date, *, skip: Collection[str]) -> list[Plan]:
+    """Per recipient not in ``skip``, the plan of the covenant version that applied most
+    recently before ``day`` (or applies next): the one a refusal cites, whatever the order."""
+    latest: dict[str, Plan] = {}
+    for plan in plans:
+        if plan.recipient in skip:
+            continue
+        known = latest.get(plan.recipient)
+        if known is None or recency(plan.covenant, day) > recency(known.covenant, day):
+            latest[plan.recipient] = plan
+    return list(latest.values())
+
+
 def _validity_refusal(cov: Covenant, day: date) -> str:
     """Why a covenant version out of force allows nothing on ``day``."""
-    if cov.revoked is not None and day >= cov.revoked.day:
-        return f"covenant {cov.key} was revoked on {cov.revoked.day}"
-    if day < cov.valid.from_:
-        return f"covenant {cov.key} is not in force before {cov.valid.from_}"
-    return f"covenant {cov.key} expired on {cov.valid.until}"
+    return refusal(cov, day)
 
 
 def _activation(signal: Signal) -> dict[str, Any]:
@@ -341,6 +371,12 @@ def _condition_refusal(
                 None if met else f"condition of rule {plan.ref.rule_id} not met"
             )
     return conditions[plan.rule_key]
+
+
+@lru_cache(maxsize=4096)
+def _iso(moment: datetime) -> str:
+    """RFC 3339 text of a signal's time; cached, as each recipient of a signal asks again."""
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _get(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:

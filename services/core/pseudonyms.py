@@ -78,6 +78,8 @@ HUB: Final = "hub"
 RESERVED_COVENANT_IDS: Final = frozenset({HUB})
 """Covenant ids no covenant may use: with keys of the legacy derivation scheme, a covenant
 domain under ``hub`` would derive the hub's internal domain keys."""
+_EXCHANGE_LABEL: Final = "schakel/exchange-id/v1"
+"""HKDF info of the key behind the exchange ids given to recipients (not a pseudonym domain)."""
 _SEPARATOR: Final = "\x1f"  # ASCII unit separator between kind and canonical value
 _HMAC_BYTES: Final = 16  # 128-bit tokens
 _HMAC_TOKEN_CHARS: Final = 26  # ceil(128 / 5)
@@ -255,12 +257,13 @@ class Pseudonymiser:
     pseudonym cache is :func:`functools.lru_cache`.
     """
 
-    __slots__ = ("_cached", "_hmac", "_keys", "_siv")
+    __slots__ = ("_cached", "_exchange", "_hmac", "_keys", "_siv")
 
     def __init__(self, keys: KeyStore, *, cache_size: int = PSEUDONYM_CACHE_SIZE) -> None:
         self._keys = keys
         self._hmac: dict[_CacheKey, _HmacEntry] = {}
         self._siv: dict[_CacheKey, _SivEntry] = {}
+        self._exchange: dict[bytes, tuple[_Hash, _Hash]] = {}
         self._cached: Callable[[bytes, int, int, Domain, str, str], str] = (
             lru_cache(maxsize=cache_size)(self._compute) if cache_size > 0 else self._compute
         )
@@ -347,6 +350,29 @@ class Pseudonymiser:
         o = outer.copy()
         o.update(h.digest())
         return prefix + _b32_token(o.digest())
+
+    def exchange_token(self, exchange_id: str) -> str:
+        """The id a recipient gets for the exchange ``exchange_id``, keyed with the active key.
+
+        The hub's exchange id is a UUIDv5 of (source, signal id, recipient): anyone who can
+        list candidate signal ids — the supplier knows all of its own — could tie it to the
+        signal, and so link the recipient's record to the supplier's file outside the audited
+        re-identification. This HMAC (under its own HKDF label, so it never equals a
+        pseudonym) is stable for a key version, so a recipient can drop duplicates, and only
+        the hub can link it back (the audit record keeps it). Formatted as a UUID (version 8).
+        """
+        key = self._keys.active_pseudonym_key()
+        states = self._exchange.get(key.secret)
+        if states is None:
+            states = _hmac_states(_derive(key.secret, _EXCHANGE_LABEL, _HMAC_KEY_BYTES))
+            self._exchange[key.secret] = states
+        inner, outer = states
+        h = inner.copy()
+        h.update(exchange_id.encode())
+        o = outer.copy()
+        o.update(h.digest())
+        x = o.hexdigest()
+        return f"{x[:8]}-{x[8:12]}-8{x[13:16]}-{'89ab'[int(x[16], 16) & 3]}{x[17:20]}-{x[20:32]}"
 
     def cache_info(self) -> tuple[int, int, int]:
         """``(hits, misses, entries)`` of the pseudonym cache (no values, only counts)."""

@@ -1,6 +1,8 @@
 """The two outputs of a decision: the recipient's feed message and the audit record.
 
-Feed messages carry only what the rule shares. Audit records carry what BIO2 measure 8.15 and
+Feed messages carry only what the rule shares, envelope included: the exchange id, type, source
+and time are the values the policy made under the rule's ``envelope`` (a keyed exchange id, the
+time generalised to the day by default), never copied from the signal here. Audit records carry what BIO2 measure 8.15 and
 the Logius "Logboek Dataverwerkingen" ask for (action, object, result, origin, actor,
 timestamp, processing activity, trace id) plus the covenant rule, the fields disclosed and how,
 the pseudonyms issued and the reason — and never a raw identifier: subjects appear only as
@@ -9,25 +11,27 @@ hub-internal pseudonyms.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from services.core.decision import Decision, Rejection
-from services.core.signal import Signal
 
 ACTIONS = {"delivered": "disclose", "withheld": "withhold"}
 
 
-def feed_message(decision: Decision, signal: Signal) -> dict[str, Any]:
-    """The message a recipient receives for a delivered decision."""
-    if not decision.delivered or decision.rule is None:
+def feed_message(decision: Decision) -> dict[str, Any]:
+    """The message a recipient receives for a delivered decision.
+
+    Every value comes from the decision, which took it from the rule: the envelope values its
+    ``envelope`` allows, the shared data, and the rule's own reference, retention and
+    re-identification setting.
+    """
+    if not decision.delivered or decision.rule is None or decision.feed_id is None:
         raise ValueError("only a delivered decision has a feed message")
     return {
-        "exchange_id": decision.exchange_id,
-        "type": decision.signal_type,
-        "source": decision.source,
-        "time": _iso(signal.time),
+        **decision.envelope,
         "covenant": decision.rule.as_dict(),
         "data": decision.payload,
         "retention_days": decision.retention_days,
@@ -40,15 +44,25 @@ def feed_key(decision: Decision) -> str:
 
     The first pseudonym issued (in share order) keys the message, so everything one recipient
     receives about one subject lands in one partition, in order. Without a pseudonym the
-    exchange id spreads messages evenly.
+    exchange id the recipient was given spreads messages evenly (the key is visible to the
+    recipient, so it is never the hub's own exchange id).
     """
     for pseudonym in decision.pseudonyms.values():
         return pseudonym
-    return decision.exchange_id
+    if decision.feed_id is None:
+        raise ValueError("only a delivered decision has a feed key")
+    return decision.feed_id
 
 
-def audit_record(decision: Decision, *, actor: str) -> dict[str, Any]:
-    """The audit record of a delivered or withheld decision."""
+def audit_record(
+    decision: Decision, *, actor: str, partner_signature: Mapping[str, object] | None = None
+) -> dict[str, Any]:
+    """The audit record of a delivered or withheld decision.
+
+    ``partner_signature`` is what the signal's verified signature leaves
+    (:func:`services.core.signing.verify_envelope`): with the partner's public key it proves
+    the signal to a third party (:mod:`services.core.signature_proof`); None when unsigned.
+    """
     rule = decision.rule
     return {
         "record_id": decision.exchange_id,
@@ -70,6 +84,8 @@ def audit_record(decision: Decision, *, actor: str) -> dict[str, Any]:
         "reason": decision.reason,
         "retention_days": decision.retention_days,
         "reidentify": decision.reidentify,
+        "feed_exchange_id": decision.feed_id,
+        "partner_signature": dict(partner_signature) if partner_signature is not None else None,
     }
 
 

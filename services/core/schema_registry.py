@@ -405,6 +405,11 @@ def _collect_fields(properties: Any, prefix: str, out: dict[str, FieldInfo]) -> 
         _require(
             bool(_PROPERTY_NAME_RE.fullmatch(name)), f"{path}: property names must be snake_case"
         )
+        _require(
+            bool(prefix) or name != "envelope",
+            "envelope: the name is reserved (audit records name envelope metadata "
+            "envelope.<name>); rename the property",
+        )
         _require(isinstance(prop, dict), f"{path}: property schema must be an object")
         json_type = prop.get("type")
         _require(

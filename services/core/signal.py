@@ -5,11 +5,12 @@ This is the only way raw partner input becomes something the policy will look at
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.core.envelope import Envelope, parse_envelope
+from services.core.envelope import Envelope, decode, envelope_from_mapping
 from services.core.errors import SignalRejected
 from services.core.schema_registry import SchemaRegistry, SignalSchema
 
@@ -27,6 +28,9 @@ class Signal:
     """Canonical value of every identifier field present, by dotted path."""
     schema: SignalSchema = field(repr=False)
     envelope: Envelope = field(repr=False)
+    sent: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    """The envelope exactly as decoded from the partner's bytes (what its signature covers),
+    when the signal was accepted from bytes; read-only."""
 
     def leaf_paths(self) -> tuple[str, ...]:
         """Dotted paths of every value present in ``data`` (objects are descended into)."""
@@ -45,7 +49,11 @@ def _leaves(value: dict[str, Any], prefix: str) -> list[str]:
 
 
 def accept(
-    envelope: Envelope, registry: SchemaRegistry, *, expected_source: str | None = None
+    envelope: Envelope,
+    registry: SchemaRegistry,
+    *,
+    expected_source: str | None = None,
+    sent: Mapping[str, Any] | None = None,
 ) -> Signal:
     """Check an envelope against the registry (and the topic's partner, when known)."""
     if expected_source is not None and envelope.source != expected_source:
@@ -72,6 +80,7 @@ def accept(
         identifiers=identifiers,
         schema=schema,
         envelope=envelope,
+        sent=sent,
     )
 
 
@@ -79,4 +88,6 @@ def accept_bytes(
     raw: bytes | str, registry: SchemaRegistry, *, expected_source: str | None = None
 ) -> Signal:
     """Parse and accept one JSON envelope; raises :class:`SignalRejected` with a reason."""
-    return accept(parse_envelope(raw), registry, expected_source=expected_source)
+    sent = decode(raw)
+    envelope = envelope_from_mapping(sent)
+    return accept(envelope, registry, expected_source=expected_source, sent=sent)

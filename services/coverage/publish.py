@@ -55,10 +55,14 @@ def publish_month(
     audit: AuditStore,
     producer: FeedProducer,
     now: datetime,
-    threshold: int = DEFAULT_THRESHOLD,
+    threshold: int | None = None,
 ) -> Published:
-    """Release ``month`` to ``recipient`` under the covenants in force (``covenants``)."""
-    if threshold < DEFAULT_THRESHOLD:
+    """Release ``month`` to ``recipient`` under the covenants in force (``covenants``).
+
+    ``threshold`` (default: the covenant's ``min_cell``) may raise the suppression floor, never
+    lower it below what the covenant says.
+    """
+    if threshold is not None and threshold < DEFAULT_THRESHOLD:
         raise ReleaseRefused(
             f"threshold {threshold} is below {DEFAULT_THRESHOLD}: a release outside the hub "
             f"suppresses counts below at least {DEFAULT_THRESHOLD}. Fix: use "
@@ -67,8 +71,16 @@ def publish_month(
     basis = grounds(covenants, recipient)
     if basis is None:
         raise ReleaseRefused(
-            f"no covenant in force lets {recipient!r} receive coverage aggregates. Fix: add a "
-            "rule with purpose 'meldingsbereidheid' naming that campaign-team party in `to`."
+            f"no covenant in force lets {recipient!r} receive coverage aggregates. Fix: add an "
+            "`aggregates` entry with `report: coverage` naming that party in `to` "
+            "(docs/covenants.md#aggregates)."
+        )
+    if threshold is None:
+        threshold = basis.min_cell
+    elif threshold < basis.min_cell:
+        raise ReleaseRefused(
+            f"threshold {threshold} is below the {basis.min_cell} that {basis.rule.covenant_id} "
+            f"{basis.rule.rule_id} requires for {recipient!r}. Fix: use {basis.min_cell} or more."
         )
     published = release(store.counts([month]), municipalities, [month], threshold)
     out = aggregate_release(published, month, recipient, basis, now)

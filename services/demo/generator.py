@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 
+from services.core.progress import Progress, silent, told
 from services.demo.builder import Builder
 from services.demo.geography import pick_postcode4
 from services.demo.identities import postcode_letters
@@ -114,11 +115,14 @@ def generate(
     start: datetime,
     days: int = 60,
     malformed_ratio: float = 0.0,
+    progress: Progress = silent,
 ) -> DemoTraffic:
     """``count`` valid signals sent in ``[start, start + days)``, plus broken lines if asked.
 
     ``start`` must be timezone-aware. ``malformed_ratio`` (0 to 1) adds
     ``round(count * malformed_ratio)`` broken lines on top of the ``count`` good ones.
+    ``progress`` hears how far it is, in signals of ``count`` (made counts half, signed the
+    other half: the two take about as long).
     """
     if count < 0:
         raise ValueError("count must not be negative")
@@ -138,10 +142,15 @@ def generate(
     types, weights = list(TYPE_WEIGHTS), list(TYPE_WEIGHTS.values())
     while len(b.drafts) < count:
         _background(b, b.rng.choices(types, weights)[0], keep=True)
+        progress(len(b.drafts) // 2, count)
     b.drafts.sort(key=lambda d: (d.time, d.id))
     signer = DemoSigner()  # each partner signs with its test key (deterministic: Ed25519)
+
+    def signing(signed: int, _: int | None = None, /) -> None:
+        progress((count + signed) // 2, count)
+
     return DemoTraffic(
-        signals=[signer(d.envelope()) for d in b.drafts],
+        signals=[signer(d.envelope()) for d in told(b.drafts, signing, every=100)],
         planted=planted,
         decoys=decoys,
         malformed=_malformed(b, count, malformed_ratio),

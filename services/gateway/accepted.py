@@ -1,7 +1,7 @@
 """The idempotency record: which signal ids a partner's signals were accepted under.
 
 Before a signal is produced its ``(partner, signal_id)`` is *claimed* with the SHA-256 of the
-envelope; after the broker acknowledged it the claim is marked ``accepted``; if the produce
+envelope's content (:attr:`Wanted.digest`: without its signature attributes); after the broker acknowledged it the claim is marked ``accepted``; if the produce
 failed the claim is released, so a retry can try again. A claim that is found tells the
 gateway what to answer without producing anything:
 
@@ -52,6 +52,11 @@ class Claim(enum.Enum):
 class Wanted:
     signal_id: str
     digest: str
+    """SHA-256 of the signal's content: the envelope without its signature attributes, so a
+    re-send signed in another batch (another root and path) is the same signal."""
+    earlier: str | None = None
+    """SHA-256 of the whole envelope, the digest claims were made with before signed batches:
+    such a claim (kept :data:`DEFAULT_RETENTION`) still matches its re-send."""
 
 
 class AcceptedIds:
@@ -96,7 +101,7 @@ class AcceptedIds:
                 if row is None:
                     fresh.append(item)
                     result[item.signal_id] = Claim.NEW
-                elif row.digest != item.digest:
+                elif row.digest not in (item.digest, item.earlier):
                     result[item.signal_id] = Claim.CONFLICT
                 elif row.state == "accepted":
                     result[item.signal_id] = Claim.DONE

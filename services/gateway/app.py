@@ -16,7 +16,7 @@ from services.gateway import routes_feed, routes_signals
 from services.gateway.context import Gateway
 from services.gateway.problems import Problem
 from services.gateway.timing import RequestTimer
-from services.metrics.http import health_routes
+from services.metrics.http import probe_routes
 
 API_VERSION = "1.0.0"
 OPENAPI_URL = "/v1/openapi.json"
@@ -27,12 +27,14 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def create_gateway_app(gateway: Gateway, *, lifespan: Lifespan | None = None) -> FastAPI:
     """The app serving ``gateway``; ``lifespan`` starts and stops what it holds.
 
-    Besides the API it serves ``/metrics``, ``/healthz`` and ``/readyz`` (no token needed:
-    nothing they show names a person, a place or a token) and times every API request.
+    Besides the API it serves ``/healthz`` and ``/readyz`` (no token needed: nothing they show
+    names a person, a place or a token) and times every API request. ``/metrics`` is not
+    served here, where partners connect: :func:`services.gateway.serve.serve` serves it on a
+    listener of its own (``SCHAKEL_METRICS_PORT``) for Prometheus.
     """
     app = build_app(lifespan)
     app.state.gateway = gateway
-    app.include_router(health_routes(gateway.metrics.registry, gateway.health))
+    app.include_router(probe_routes(gateway.health))
     app.add_middleware(RequestTimer, metrics=gateway.metrics)
     return app
 

@@ -3,7 +3,10 @@
 Each item of a request is checked with exactly the code the router runs
 (:func:`~services.core.envelope.envelope_from_mapping`, :func:`~services.core.signal.accept`
 with the partner as the expected source), then its signature is verified against the partners'
-registered keys (:mod:`services.gateway.signatures`; the router verifies again). Good items
+registered keys (:mod:`services.gateway.signatures`; the router verifies again) and its time
+checked for plausibility (:mod:`services.core.time_window`). The body is read as strict I-JSON
+(:mod:`services.core.strict_json`): an item with a member twice or an integer beyond 2^53 is
+refused on its own, with its code. Good items
 go through even when others in the same batch are bad; each bad one gets its own problem. A
 good item is claimed in the idempotency record (:mod:`services.gateway.accepted`), produced to
 ``signals.<partner>`` keyed by its signal id, and counted accepted only once the broker
@@ -21,11 +24,13 @@ from typing import Any
 
 import orjson
 
+from services.core.canonical import SIGNATURE_ATTRIBUTES
 from services.core.covenant.keyring import Keyring
 from services.core.envelope import MAX_ENVELOPE_BYTES, envelope_from_mapping
 from services.core.errors import SchakelError, SignalRejected
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import accept
+from services.core.time_window import check_not_ahead
 from services.gateway.accepted import AcceptedIds, Claim, Wanted
 from services.gateway.ports import Placed, Producer
 from services.gateway.problems import Problem
@@ -61,6 +66,9 @@ class _Good:
     signal_id: str
     value: bytes
     digest: str
+    """Of the content (:class:`~services.gateway.accepted.Wanted`): a re-send signed in another
+    batch, or singly, is the same signal."""
+    whole: str
 
 
 def rejection(index: int, signal_id: str | None, code: str, detail: str) -> Problem:
@@ -157,6 +165,8 @@ class Ingest:
     def _check(
         self, partner: str, index: int, item: object, keyring: Keyring | None, now: datetime
     ) -> _Good | Problem:
+        if isinstance(item, SignalRejected):  # not I-JSON (services.core.strict_json)
+            return rejection(index, item.signal_id, item.code, item.message)
         if not isinstance(item, dict):
             return rejection(index, None, "invalid_envelope", "a signal must be a JSON object")
         try:
@@ -175,13 +185,20 @@ class Ingest:
             )
         try:
             envelope = envelope_from_mapping(item)
-            accept(envelope, self._registry, expected_source=partner)
+            signal = accept(envelope, self._registry, expected_source=partner)
             if keyring is not None:
                 verify(item, keyring, now, signal_id=envelope.id)
+                keyring.window.check(
+                    signal.source, signal.type, signal.time, now, signal_id=envelope.id
+                )
+            else:
+                check_not_ahead(signal.time, now, signal_id=envelope.id)
         except SignalRejected as exc:
             return rejection(index, exc.signal_id, exc.code, exc.message)
-        digest = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return _Good(index, envelope.id, value, digest)
+        content = {k: v for k, v in item.items() if k not in SIGNATURE_ATTRIBUTES}
+        digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        whole = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return _Good(index, envelope.id, value, digest, whole)
 
     async def _produce(
         self, partner: str, good: list[_Good], rejected: dict[int, Problem], done: set[str]
@@ -189,7 +206,7 @@ class Ingest:
         """Produce the new ones; return every id accepted, noting in ``done`` those that
         were accepted before (answered from the idempotency record)."""
         claims = await asyncio.to_thread(
-            self._accepted.claim, partner, [Wanted(g.signal_id, g.digest) for g in good]
+            self._accepted.claim, partner, [Wanted(g.signal_id, g.digest, g.whole) for g in good]
         )
         accepted: set[str] = set()
         to_send: list[_Good] = []

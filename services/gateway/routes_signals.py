@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from services.core.envelope import Envelope
+from services.core import strict_json
+from services.core.envelope import Envelope, peek_signal_id
+from services.core.errors import SignalRejected
 from services.gateway.auth import PartnerAuth
 from services.gateway.context import gateway_of
 from services.gateway.ingest import Outcome
@@ -66,11 +67,12 @@ async def post_signals(request: Request, principal: PartnerAuth) -> JSONResponse
         raise Problem(415, "unsupported_media_type", f"send JSON: Content-Type {JSON_TYPES[0]}")
     body = await _read_body(request, gateway.settings.max_body_bytes)
     try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise Problem(400, "malformed_json", "the body is not valid JSON") from None
-    single = isinstance(parsed, dict)
-    items: list[Any] = [parsed] if single else parsed if isinstance(parsed, list) else []
+        # strict I-JSON: an item with a member twice or an inexact integer is refused alone
+        single, items = strict_json.items(body, signal_id=peek_signal_id)
+    except SignalRejected as exc:
+        if exc.code == "unparseable":  # "not valid JSON (where and why)"
+            raise Problem(400, "malformed_json", f"the body is {exc.message}") from None
+        raise Problem(400, exc.code, f"the body is not JSON text: {exc.message}") from None
     if not items:
         raise Problem(400, "empty", "send one signal (a JSON object) or a non-empty array of them")
     if len(items) > gateway.settings.max_batch:

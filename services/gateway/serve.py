@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -28,6 +29,7 @@ from services.core.policy import LOCAL_TIME
 from services.core.schema_registry import SchemaRegistry
 from services.gateway.accepted import DEFAULT_RETENTION, AcceptedIds
 from services.gateway.app import Lifespan, create_gateway_app
+from services.gateway.closing import Closing
 from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.kafka import KafkaFeedSource, KafkaProducer
 from services.gateway.probes import BrokerWatch, gateway_health, watching
@@ -35,8 +37,12 @@ from services.gateway.schema import metadata
 from services.gateway.signatures import CovenantKeys, KeySource
 from services.gateway.tokens import TokenStore
 from services.metrics.gateway import GatewayMetrics
+from services.metrics.http import MetricsServer
+from services.metrics.settings import MetricsSettings
 
 DEFAULT_PORT = 8471
+GRACEFUL_S = 5
+"""Seconds a stopping gateway waits for open requests to end (event streams end at once)."""
 PRUNE_EVERY = timedelta(hours=1)
 
 
@@ -90,6 +96,7 @@ def covenant_keys(paths: Paths | None = None) -> CovenantKeys:
         where.schemas,
         where.reference,
         today=lambda: utc_now().astimezone(LOCAL_TIME).date(),
+        demo=where.demo,
     )
 
 
@@ -129,12 +136,76 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     settings: GatewaySettings | None = None,
+    paths: Paths | None = None,
+    metrics: MetricsSettings | None = None,
 ) -> None:
-    """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
+    """Serve the gateway on ``host:port`` until interrupted (blocks), and its ``/metrics`` on
+    the port of ``metrics`` (default: ``SCHAKEL_METRICS_PORT``; unset: not served). Raises
     :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached or the
-    covenants (``SCHAKEL_COVENANTS``) do not check clean."""
+    covenants (``paths``, default ``SCHAKEL_COVENANTS``) do not check clean."""
+    server = gateway_server(
+        engine, kafka, registry, host=host, port=port, settings=settings, paths=paths
+    )
+    observed = metrics_server(server.gateway, metrics or MetricsSettings.from_env())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a clean stop
+            server.run()
+    finally:
+        if observed is not None:
+            observed.stop()
+
+
+def gateway_server(
+    engine: Engine,
+    kafka: KafkaSettings,
+    registry: SchemaRegistry,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    settings: GatewaySettings | None = None,
+    paths: Paths | None = None,
+) -> GatewayServer:
+    """The gateway's server, ready to ``run()``; :meth:`GatewayServer.stop` stops it (open
+    event streams end themselves, each committing what it sent). ``paths`` (default: from the
+    environment) names the covenants and the demo mode."""
     prepare_tables(engine)
-    keys = covenant_keys()
+    keys = covenant_keys(paths)
     asyncio.run(_reachable(kafka))
     app = kafka_app(engine, kafka, registry, keys, settings)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_S,
+    )
+    return GatewayServer(config, app.state.gateway)
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server that, asked to stop, first tells the open event streams to end."""
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+        self._closing: Closing = gateway.closing
+
+    def stop(self) -> None:
+        """Stop serving (from any thread): streams end, then the server exits."""
+        self._closing.close()
+        self.should_exit = True
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Ctrl-C or SIGTERM (uvicorn's signal handler)."""
+        self._closing.close()
+        super().handle_exit(sig, frame)
+
+
+def metrics_server(gateway: Gateway, settings: MetricsSettings) -> MetricsServer | None:
+    """``/metrics`` (and the probes) of ``gateway`` on ``settings``' own port, started; ``None``
+    without a port. Never on the gateway's port: partners reach that one."""
+    if settings.port is None:
+        return None
+    server = MetricsServer(gateway.metrics.registry, gateway.health, settings.host, settings.port)
+    return server.start()

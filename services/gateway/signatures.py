@@ -5,13 +5,16 @@ The gateway verifies each signal with the function the router runs
 :func:`services.core.pipeline.check_signature`), against the partners' keys registered in the
 covenants in force on the Dutch calendar day — the :class:`~services.core.covenant.keyring.
 Keyring` the compiled policy holds. A refusal names the reason (``unsigned``,
-``malformed_signature``, ``unknown_key``, ``foreign_key``, ``bad_signature``,
-``key_not_yet_valid``, ``key_expired``). The router verifies again: this check saves a round
-trip through the broker and the dead-letter topic, it does not replace the router's.
+``malformed_signature``, ``unknown_key``, ``covenant_ended``, ``foreign_key``,
+``bad_signature``, ``bad_batch_root``, ``bad_inclusion_path``, ``key_not_yet_valid``,
+``key_expired``); a signed batch's root is verified once (the keyring remembers it, across
+requests) and each signal's path on its own. The router verifies again: this
+check saves a round trip through the broker and the dead-letter topic, it does not replace
+the router's.
 
 :class:`CovenantKeys` builds the keyring from the covenant files exactly as
 :func:`~services.core.covenant.compiler.compile_policy` does, without the pseudonym keys the
-gateway has no use for, and rebuilds it when the files change (a set that no longer checks
+gateway has no use for (TEST keys only in demo mode, as there), and rebuilds it when the files change (a set that no longer checks
 clean is reported and the keyring in force is kept, as the router keeps its policy).
 """
 
@@ -59,8 +62,10 @@ class CovenantKeys:
         *,
         today: Callable[[], date],
         monotonic: Callable[[], float] = time.monotonic,
+        demo: bool = False,
     ) -> None:
         self._paths = list(paths)
+        self._demo = demo
         self._schemas = schemas
         self._reference = reference
         self._today = today
@@ -97,11 +102,11 @@ class CovenantKeys:
 
     def _load(self) -> Keyring | None:
         _, _, checked = check_covenants(
-            self._paths, self._schemas, self._reference, today=self._today()
+            self._paths, self._schemas, self._reference, today=self._today(), demo=self._demo
         )
         if not checked.ok:
             return None
-        return Keyring(item.covenant for item in checked.covenants)
+        return Keyring((item.covenant for item in checked.covenants), test_keys=checked.demo)
 
     def _files(self) -> tuple[tuple[str, int, int], ...]:
         entries = []

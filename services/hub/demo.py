@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -29,7 +31,8 @@ async def publish_demo(
     """Publish demo signals at ``rate`` per second until ``stop`` is set.
 
     Signal times run over the last 60 days (about 2,000 a day), so the traffic looks like a
-    few months of partner reports while the demo lasts minutes.
+    few months of partner reports while the demo lasts minutes. When they catch up with the
+    clock, another 60 days begin (with fresh ids): the hub refuses times ahead of its clock.
     """
     counts = counts if counts is not None else Counter()
     producer = AIOKafkaProducer(linger_ms=5, acks="all", **kafka.client_kwargs_aiokafka())
@@ -38,9 +41,7 @@ async def publish_demo(
     loop = asyncio.get_running_loop()
     next_at = loop.time()
     try:
-        for partner, envelope in stream(seed, clock() - timedelta(days=60), signals_per_day=2_000):
-            if stop.is_set():
-                break
+        for partner, envelope in _traffic(seed, clock, stop):
             if partner not in partners:
                 continue
             await producer.send(signals_topic(partner), orjson.dumps(envelope))
@@ -53,3 +54,17 @@ async def publish_demo(
     finally:
         await producer.stop()
     return counts
+
+
+def _traffic(
+    seed: int, clock: Callable[[], datetime], stop: asyncio.Event, *, per_day: float = 2_000
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Demo signals over the last 60 days, starting over (new seed) once they reach the clock."""
+    for round_ in itertools.count():
+        start = clock() - timedelta(days=60)
+        for partner, envelope in stream(seed + round_, start, signals_per_day=per_day):
+            if stop.is_set():
+                return
+            if datetime.fromisoformat(str(envelope["time"])) > clock():
+                break
+            yield partner, envelope

@@ -128,7 +128,11 @@ def run_maintenance(options: ServiceOptions, layout: TopicLayout) -> int:
         )
     paths = Paths.from_env()
     _, _, checked = check_covenants(
-        list(paths.covenants), paths.schemas, paths.reference, today=datetime.now(UTC).date()
+        list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        today=datetime.now(UTC).date(),
+        demo=paths.demo,
     )
     if not checked.ok:
         raise SystemExit("covenants have errors; run `schakel covenant check`")

@@ -6,14 +6,15 @@ set, and otherwise the hub found here, so on a laptop they need no configuration
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import orjson
 
 from services.broker.settings import KafkaSettings
-from services.config import Paths
+from services.config import Paths, demo_mode
 from services.core.errors import SchakelError
 
 
@@ -26,19 +27,34 @@ class HubState:
     bootstrap: str
     database_url: str
     pid: int
+    _: KW_ONLY
+    demo: bool = False
+    """Started with ``--demo``: the hub accepts the demo partners' TEST keys."""
+    broker: str = "external"
+    """The embedded broker's name (``noida``, ``tansu``), or ``external``."""
+    persistent: bool | None = None
+    """Whether the embedded broker keeps its data across a restart (None: external)."""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(orjson.dumps(self.__dict__))
+        temporary.write_bytes(orjson.dumps(dataclasses.asdict(self)))
         temporary.replace(path)
 
     @classmethod
     def read(cls, path: Path) -> HubState | None:
         try:
             data = orjson.loads(path.read_bytes())
-            return cls(str(data["bootstrap"]), str(data["database_url"]), int(data["pid"]))
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            persistent = data.get("persistent")
+            return cls(
+                str(data["bootstrap"]),
+                str(data["database_url"]),
+                int(data["pid"]),
+                demo=data.get("demo") is True,
+                broker=str(data.get("broker", "external")),
+                persistent=persistent if isinstance(persistent, bool) else None,
+            )
+        except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             return None
 
 
@@ -69,3 +85,14 @@ def client_settings() -> KafkaSettings:
             "SCHAKEL_KAFKA_BOOTSTRAP to use a Kafka cluster"
         )
     return KafkaSettings.local(state.bootstrap)
+
+
+def hub_in_demo_mode() -> bool:
+    """Whether the hub a client command talks to accepts TEST keys: ``SCHAKEL_DEMO`` is set,
+    or (without ``SCHAKEL_KAFKA_BOOTSTRAP``) the local hub was started with ``--demo``."""
+    if demo_mode():
+        return True
+    if KafkaSettings.from_env() is not None:
+        return False
+    state = HubState.read(state_path())
+    return state is not None and state.demo and _alive(state.pid)

@@ -1,13 +1,20 @@
 """`schakel up`: broker, topics, audit store, router workers, maintenance and demo partners.
 
-Everything runs on loopback with its state under ``$SCHAKEL_STATE_DIR`` (default ``var/``).
-With ``SCHAKEL_KAFKA_BOOTSTRAP`` set, the external cluster is used and no broker is started.
+Everything runs on loopback with its state under ``$SCHAKEL_STATE_DIR`` (default ``var/``; see
+:class:`services.config.Paths` for the parts that can be placed apart). With
+``SCHAKEL_KAFKA_BOOTSTRAP`` set, the external cluster is used and no broker is started.
+
+Start and stop are ordered so a stop and start loses nothing: at start, feed messages the
+broker no longer holds are re-delivered (:meth:`Maintenance.recover`) *before* any router
+produces; at stop, everything that produces (demo partners, gateway, workers) stops *before*
+the broker, which then saves its data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -15,26 +22,29 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 
-from services.audit.engine import database_url, make_engine, masked
+from services.audit.engine import make_engine
+from services.audit.hub_store import witness_path
 from services.audit.store import SqlAuditStore
 from services.broker.runtime import KafkaRuntime, open_kafka
-from services.broker.topics import KafkaTopicAdmin
-from services.config import Paths, load_policy
+from services.config import DEMO_ENV, Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
-from services.gateway.background import start_gateway_thread
+from services.gateway.background import GatewayThread, start_gateway_thread
 from services.hub.demo import publish_demo
-from services.hub.maintenance import Maintenance
+from services.hub.locations import durability, state_locations
+from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.state import HubState, state_path
 from services.hub.workers import WorkerPool
-from services.keys import default_keys_path
+from services.keys import SIGNING_KEY_ENV_VAR, default_signing_key_path
 from services.keys.file_store import FileKeyStore
 from services.router.topics import TopicLayout, feed_topic
 
@@ -42,7 +52,6 @@ log = logging.getLogger("schakel.hub")
 
 STACKING = ("stacking", "run")
 STACKING_KEY_FILE = "SCHAKEL_STACKING_KEY_FILE"
-ALLOW_TEST_KEYS = "SCHAKEL_ALLOW_TEST_KEYS"
 """The stacking worker's ``schakel`` verb (IIPSy; services/stacking)."""
 COVERAGE = ("coverage", "run")
 """The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
@@ -64,9 +73,8 @@ def utc_now() -> datetime:
 
 def run_hub(options: HubOptions, console: Console) -> None:
     """Start everything, print where it is, and run until Ctrl-C or SIGTERM."""
-    paths = Paths.from_env()
-    paths.state.mkdir(parents=True, exist_ok=True)
-    key_path = default_keys_path()
+    paths = _hub_paths(options)
+    key_path = paths.key_file
     store_keys = FileKeyStore.open(key_path) if key_path.exists() else FileKeyStore.create(key_path)
     loaded = load_policy(
         list(paths.covenants),
@@ -74,6 +82,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         paths.reference,
         Pseudonymiser(store_keys),
         today=utc_now().date(),
+        demo=paths.demo,
     )
     if loaded.policy is None:
         for problem in loaded.checked.errors:
@@ -81,51 +90,63 @@ def run_hub(options: HubOptions, console: Console) -> None:
         raise SystemExit("covenants have errors; run `schakel covenant check`")
     policy = loaded.policy
     spec = TopicLayout().spec(policy.suppliers, policy.recipients)
-    db_url = database_url()
+    db_url = paths.database_url
     store = SqlAuditStore(make_engine(db_url))
     store.create_schema()
-    runtime = open_kafka(paths.state / "broker")
+    runtime = open_kafka(paths.broker)
     pool: WorkerPool | None = None
     stacking: WorkerPool | None = None
     coverage: WorkerPool | None = None
+    gateway: GatewayThread | None = None
     try:
-        with KafkaTopicAdmin(runtime.settings) as admin:
-            created = admin.ensure_topics(spec)
+        maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
+        recovery = maintenance.recover()  # before any router produces: see the module docstring
+        created = recovery.recreated
         env = {
             "SCHAKEL_KAFKA_BOOTSTRAP": runtime.settings.bootstrap,
             "SCHAKEL_DATABASE_URL": db_url,
             "SCHAKEL_KEYS": str(key_path.resolve()),
+            SIGNING_KEY_ENV_VAR: str(default_signing_key_path(key_path).resolve()),
             "SCHAKEL_STATE_DIR": str(paths.state.resolve()),
+            DEMO_ENV: "1" if paths.demo else "0",
         }
-        pool = WorkerPool(options.workers, env, paths.state / "logs")
+        pool = WorkerPool(options.workers, env, paths.logs)
         pool.start()
-        stacking_env = stacking_environment(env, options.demo)
+        stacking_env = stacking_environment(env, paths.demo)
         if stacking_env is not None:  # one instance: evidence of a location comes from many topics
-            stacking = WorkerPool(
-                1, stacking_env, paths.state / "logs", name="stacking", command=STACKING
-            )
+            stacking = WorkerPool(1, stacking_env, paths.logs, name="stacking", command=STACKING)
             stacking.start()
         else:
             console.print(
                 f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
                 "(schakel keys partner schakel)[/yellow]"
             )
-        coverage = WorkerPool(1, env, paths.state / "logs", name="coverage", command=COVERAGE)
+        coverage = WorkerPool(1, env, paths.logs, name="coverage", command=COVERAGE)
         coverage.start()  # counts per municipality and month (schakel coverage)
-        hub_file = state_path(paths)
-        HubState(runtime.settings.bootstrap, db_url, os.getpid()).write(hub_file)
+        _write_state(paths, runtime, db_url)
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
         if options.gateway_port is not None:
-            start_gateway_thread(
+            gateway = start_gateway_thread(
                 db_url,
                 runtime.settings,
                 paths.schemas,
                 options.gateway_port,
                 lambda problem: console.print(f"[yellow]{problem}[/yellow]", markup=False),
+                paths=paths,
             )
-        _print_started(console, runtime, db_url, spec, created, pool, options, stacking is not None)
-        maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
+        _print_started(
+            console,
+            runtime,
+            paths,
+            spec,
+            created,
+            pool,
+            options,
+            stacking is not None,
+            _covenant_lines(policy.covenants, paths.demo, utc_now().date()),
+        )
+        _print_recovery(console, runtime, recovery)
         asyncio.run(
             _supervise(
                 options,
@@ -137,26 +158,64 @@ def run_hub(options: HubOptions, console: Console) -> None:
             )
         )
     finally:
-        console.print("stopping: router and stacking workers, broker, audit store")
-        with contextlib.suppress(OSError):
-            state_path(paths).unlink()
-        for started in (coverage, stacking, pool):
-            if started is not None:
-                started.stop()
-        runtime.close()
-        store.close()
+        _stop(console, paths, gateway, (coverage, stacking, pool), runtime, store)
+
+
+def _stop(
+    console: Console,
+    paths: Paths,
+    gateway: GatewayThread | None,
+    pools: Sequence[WorkerPool | None],
+    runtime: KafkaRuntime,
+    store: SqlAuditStore,
+) -> None:
+    """Stop in order: everything that produces first, then the broker (which saves its data
+    with nothing writing to it), then the audit store."""
+    console.print("stopping: gateway, router and stacking workers, broker, audit store")
+    with contextlib.suppress(OSError):
+        state_path(paths).unlink()
+    if gateway is not None:
+        gateway.stop()
+    for started in pools:
+        if started is not None:
+            started.stop()
+    runtime.close()
+    store.close()
+
+
+def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
+    """Tell client commands where this hub is and what its broker keeps (``hub.json``)."""
+    broker = runtime.broker
+    HubState(
+        runtime.settings.bootstrap,
+        db_url,
+        os.getpid(),
+        demo=paths.demo,
+        broker=broker.name if broker is not None else "external",
+        persistent=broker.persistent if broker is not None else None,
+    ).write(state_path(paths))
+
+
+def _hub_paths(options: HubOptions) -> Paths:
+    """The hub's paths, its state folder made; with ``--demo`` in demo mode (TEST keys count,
+    for every part of the hub)."""
+    paths = Paths.from_env().absolute()
+    if options.demo:
+        paths = dataclasses.replace(paths, demo=True)
+    paths.state.mkdir(parents=True, exist_ok=True)
+    return paths
 
 
 def stacking_environment(env: dict[str, str], demo: bool) -> dict[str, str] | None:
     """The stacking worker's environment, or None when it cannot sign its alerts.
 
-    Alerts are signed with ``SCHAKEL_STACKING_KEY_FILE``; only the demo may fall back to the
-    public TEST key of the hub party.
+    Alerts are signed with ``SCHAKEL_STACKING_KEY_FILE``; only the demo (``SCHAKEL_DEMO=1``
+    in ``env``) may fall back to the public TEST key of the hub party.
     """
     if os.environ.get(STACKING_KEY_FILE, "").strip():
         return env
     if demo:
-        return {**env, ALLOW_TEST_KEYS: "1"}
+        return {**env, DEMO_ENV: "1"}
     return None
 
 
@@ -190,8 +249,12 @@ async def _supervise(
             break
         ticks += 1
         if runtime.broker is not None and not runtime.broker.is_healthy():
-            console.print("[yellow]embedded broker is not answering; restarting it[/yellow]")
+            console.print(
+                "[yellow]embedded broker is not answering; restarting it and re-delivering "
+                "every unconsumed feed message (it may have lost the last ones)[/yellow]"
+            )
             await asyncio.to_thread(runtime.broker.restart)
+            maintenance.request_redelivery()
         for event in (e for pool in pools for e in pool.supervise()):
             console.print(event, markup=False)
         try:
@@ -214,6 +277,29 @@ async def _supervise(
         await demo
 
 
+def _covenant_lines(covenants: Sequence[Covenant], demo: bool, today: date) -> list[str]:
+    """Banner lines: the covenant versions, which are illustrations, and the key mode."""
+    illustrations = [c.key for c in covenants if c.illustration]
+    in_force = sum(1 for c in covenants if c.in_force(today))
+    lines = [f"[b]covenants[/b]  {len(covenants)} version(s), {in_force} in force today"]
+    if illustrations:
+        lines.append(
+            "[b]           ILLUSTRATIONS[/b], not the text of signed covenants: "
+            + ", ".join(illustrations)
+            + " (schakel covenant list)"
+        )
+    lines.append(
+        "[b]keys[/b]       "
+        + (
+            "[yellow]demo mode: the demo partners' TEST keys are accepted (covenants/demo/); "
+            "never in production[/yellow]"
+            if demo
+            else "partner keys registered in the covenants; TEST keys are refused"
+        )
+    )
+    return lines
+
+
 def _start_web(
     db_url: str,
     keys: FileKeyStore,
@@ -231,7 +317,7 @@ def _start_web(
     def run() -> None:
         try:
             engine = make_engine(db_url)
-            audit = open_hub_store(db_url, keys, state)
+            audit = open_hub_store(db_url, state, signer=None)  # the web never signs
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
             serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow)
         except (OSError, SystemExit, SchakelError) as exc:
@@ -240,26 +326,53 @@ def _start_web(
     threading.Thread(target=run, name="schakel-web", daemon=True).start()
 
 
+def _print_recovery(console: Console, runtime: KafkaRuntime, recovery: MaintenanceReport) -> None:
+    """Say what the broker had lost since the last run and what was re-delivered."""
+    if not recovery.redelivered:
+        return
+    per_topic = ", ".join(f"{t}={n}" for t, n in sorted(recovery.redelivered_by_topic.items()))
+    if runtime.broker is not None and not runtime.broker.persistent:
+        cause = "it keeps nothing across a restart"
+    elif any(topic in recovery.redelivered_by_topic for topic in recovery.recreated):
+        cause = "its feed topics were missing: new broker data, or data lost"
+    else:
+        cause = "it lost the last writes before it stopped"
+    console.print(
+        f"[yellow]the broker no longer held {recovery.redelivered} unconsumed feed message(s) "
+        f"the audit records as delivered ({cause}); re-delivered them: {per_topic}[/yellow]",
+    )
+
+
 def _print_started(
     console: Console,
     runtime: KafkaRuntime,
-    db_url: str,
+    paths: Paths,
     spec: dict[str, int],
     created: list[str],
     pool: WorkerPool,
     options: HubOptions,
     stacking: bool,
+    covenant_lines: list[str],
 ) -> None:
+    embedded = runtime.broker
     broker = (
-        f"embedded {runtime.broker.name} on {runtime.settings.bootstrap} (data: {runtime.broker.data_dir})"
-        if runtime.broker is not None
-        else f"external cluster {runtime.settings.bootstrap}"
+        f"embedded {embedded.name} on {runtime.settings.bootstrap}; "
+        + durability(embedded.name, embedded.persistent)
+        if embedded is not None
+        else f"{runtime.settings.bootstrap}; " + durability("external", None)
+    )
+    where = state_locations(
+        paths,
+        witness_path(paths.state),
+        embedded.data_dir if embedded is not None else None,
+        memory_only=embedded is not None and not embedded.persistent,
     )
     feeds = sorted(t for t in spec if t.startswith(feed_topic("")))
     lines = [
         f"[b]broker[/b]     {broker}",
-        f"[b]audit[/b]      {masked(db_url)}",
+        *(f"[b]{place.part:<10}[/b] {place.line()}" for place in where),
         f"[b]topics[/b]     {len(spec)} ({len(created)} created now), e.g. {', '.join(feeds[:3])}",
+        *covenant_lines,
         f"[b]routers[/b]    {options.workers} worker(s), pids {', '.join(map(str, pool.pids()))}; logs in {pool.log_dir}",
         (
             f"[b]stacking[/b]   1 worker (IIPSy alerts; list them: schakel stacking alerts); logs in {pool.log_dir}"
@@ -275,15 +388,45 @@ def _print_started(
         ),
         "[b]gateway[/b]    "
         + (
-            f"http://127.0.0.1:{options.gateway_port}/v1/ (tokens: schakel gateway token issue)"
+            f"http://127.0.0.1:{options.gateway_port}/v1/ (a token: schakel gateway token issue --recipient riec-nh)"
             if options.gateway_port is not None
             else "off"
         ),
         f"[b]demo[/b]       {'simulated partners at ' + str(options.rate) + ' signals/s' if options.demo else 'off (add --demo)'}",
         "",
-        "read a feed:   schakel subscribe --as riec-nh --from-beginning --follow",
-        "publish:       schakel publish --as liander examples/signals.jsonl",
-        "status:        schakel status",
+        *(f"{label:<15}{command}" for label, command in SUGGESTED),
         "stop:          Ctrl-C",
     ]
-    console.print(Panel("\n".join(lines), title="Schakel hub is up", expand=False))
+    print_banner(console, "Schakel hub is up", lines)
+
+
+SUGGESTED = (
+    ("read a feed:", "schakel subscribe --as riec-nh --from-beginning --follow"),
+    ("publish:", "schakel publish --as liander examples/liander.jsonl"),
+    ("status:", "schakel status"),
+)
+"""The commands the banner suggests (tests/hub/test_suggested_commands.py runs each)."""
+
+
+def print_banner(console: Console, title: str, lines: Sequence[str]) -> None:
+    """``lines`` (console markup) in a panel, never cut: paths and commands must stay whole.
+
+    Where the panel fits the console it is drawn as it is. Otherwise, on a terminal the lines
+    are printed without a frame and the terminal wraps them (a frame would split a path with
+    its border); elsewhere (a pipe, a log file, whose width Rich takes as 80 columns) the
+    panel is drawn as wide as its longest line.
+    """
+    body = Text.from_markup("\n".join(lines))
+    needed = max(*map(cell_len, body.plain.split("\n")), cell_len(title) + 6) + 4
+    if needed <= console.width:
+        console.print(Panel(body, title=title, expand=False), soft_wrap=False)
+    elif console.is_terminal:
+        console.print(Text(title, style="bold"), soft_wrap=True)
+        console.print(body, soft_wrap=True)
+    else:
+        width = console.width
+        console.width = needed
+        try:
+            console.print(Panel(body, title=title, expand=False), soft_wrap=False)
+        finally:
+            console.width = width

@@ -2,8 +2,10 @@
 
 :mod:`services.core.keys` defines the key model and the :class:`~services.core.keys.KeyStore`
 interface; this package holds the implementations (a JSON file for running hubs in
-:mod:`services.keys.file_store`, an in-memory double for tests in :mod:`services.keys.testing`)
-and what they share: where the key file lives by default, and how fresh keys are made.
+:mod:`services.keys.file_store`, an in-memory double for tests in :mod:`services.keys.testing`),
+the file with the private checkpoint signing key that only the writer of the audit log is
+given (:mod:`services.keys.signing_file`), and what they share: where the files live by
+default, and how fresh keys are made.
 """
 
 from __future__ import annotations
@@ -16,20 +18,40 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.config import DEFAULT_STATE_DIR, KEYS_ENV, KEYS_FILE, Paths
 from services.core.keys import SECRET_BYTES, SigningKey
 
-KEYS_ENV_VAR = "SCHAKEL_KEYS"
-"""Environment variable naming the key file; overrides :data:`DEFAULT_KEYS_PATH`."""
+KEYS_ENV_VAR = KEYS_ENV
+"""Environment variable naming the key file; overrides ``<state dir>/keys.json``."""
 
-DEFAULT_KEYS_PATH = Path("var") / "keys.json"
-"""The key file when :data:`KEYS_ENV_VAR` is unset, relative to the working directory.
-``var/`` is git-ignored, so a development key store is never committed."""
+DEFAULT_KEYS_PATH = DEFAULT_STATE_DIR / KEYS_FILE
+"""The key file when neither :data:`KEYS_ENV_VAR` nor ``SCHAKEL_STATE_DIR`` is set, relative to
+the working directory. ``var/`` is git-ignored, so a development key store is never committed."""
 
 
 def default_keys_path() -> Path:
-    """The key file to use: ``$SCHAKEL_KEYS`` if set (and non-empty), else ``./var/keys.json``."""
-    configured = os.environ.get(KEYS_ENV_VAR, "").strip()
-    return Path(configured) if configured else DEFAULT_KEYS_PATH
+    """The key file to use: ``$SCHAKEL_KEYS`` if set (and non-empty), else ``keys.json`` in the
+    state directory (``$SCHAKEL_STATE_DIR``, default ``./var``) — see :class:`Paths`."""
+    return Paths.from_env().key_file
+
+
+SIGNING_KEY_ENV_VAR = "SCHAKEL_SIGNING_KEY"
+"""Environment variable naming the signing key file; overrides :func:`signing_key_path`."""
+
+
+def signing_key_path(keys_path: Path) -> Path:
+    """The signing key file that belongs to the key file ``keys_path``: beside it, named after
+    it (``keys.json`` -> ``keys.signing.json``), so it goes wherever the key file goes."""
+    return keys_path.with_name(f"{keys_path.stem}.signing{keys_path.suffix or '.json'}")
+
+
+def default_signing_key_path(keys_path: Path | None = None) -> Path:
+    """The signing key file to use: ``$SCHAKEL_SIGNING_KEY`` if set, else the one beside
+    ``keys_path`` (default: :func:`default_keys_path`)."""
+    configured = os.environ.get(SIGNING_KEY_ENV_VAR, "").strip()
+    if configured:
+        return Path(configured)
+    return signing_key_path(keys_path or default_keys_path())
 
 
 def utc_now() -> datetime:

@@ -1,7 +1,8 @@
-"""An in-memory key store: the test double of :class:`~services.keys.file_store.FileKeyStore`.
+"""An in-memory key store: the test double of :class:`~services.keys.file_store.FileKeyStore`
+and of the signing key file (:class:`~services.keys.signing_file.SigningKeyFile`) together.
 
-It behaves like the file store (versions, rotation, retired signing keys) without touching
-disk. :meth:`MemoryKeyStore.for_tests` gives deterministic keys derived from a public seed,
+It behaves like the file store (versions, rotation, public signing keys) without touching
+disk, and also holds the private signing key, as the writer of the audit log has both. :meth:`MemoryKeyStore.for_tests` gives deterministic keys derived from a public seed,
 so tests and demos produce the same pseudonyms every run; those keys are **not secret** and
 say so in their key id and ``repr``. Never use them for real data.
 """
@@ -127,6 +128,10 @@ class MemoryKeyStore:
     def retired_signing_keys(self) -> Sequence[PublicSigningKey]:
         """Public halves of earlier signing keys, oldest first."""
         return self._retired_signing
+
+    def public_signing_keys(self) -> Sequence[PublicSigningKey]:
+        """Public halves of every signing key, oldest first (the current one last)."""
+        return (*self._retired_signing, self._signing.public())
 
     # -- operations ----------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 The router worker has no web framework of its own in play, so :class:`MetricsServer` serves
 the three paths from a daemon thread with the standard library (probes answer even while the
-event loop is busy with a batch). FastAPI services (the web workplace, the gateway) include
-:func:`health_routes` instead. Both answer the same: the Prometheus text format, and JSON
+event loop is busy with a batch). The web workplace includes :func:`health_routes` instead;
+the gateway, whose port partners reach, includes only :func:`probe_routes` and serves its
+``/metrics`` from a :class:`MetricsServer` on a port of its own. Both answer the same: the Prometheus text format, and JSON
 ``{"status": "ok"|"failing", "checks": {...}}`` with 200 or 503.
 """
 
@@ -31,11 +32,20 @@ def _status(outcome: Outcome) -> int:
 def health_routes(registry: CollectorRegistry, health: Health) -> APIRouter:
     """``/metrics``, ``/healthz`` and ``/readyz`` for a FastAPI app (no sign-in needed:
     nothing they show names a person or a place)."""
-    router = APIRouter()
+    router = probe_routes(health)
 
     @router.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def probe_routes(health: Health) -> APIRouter:
+    """``/healthz`` and ``/readyz`` only, for an app whose port the outside world reaches
+    (the gateway's partners): its ``/metrics`` is served on a listener of its own
+    (:class:`MetricsServer`)."""
+    router = APIRouter()
 
     @router.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

@@ -114,6 +114,11 @@ class Reidentification:
         """The database of the requests and the audit tables (and the web users)."""
         return self._engine
 
+    @property
+    def audit(self) -> AuditStore:
+        """The audit store the steps are written to."""
+        return self._audit
+
     def create_schema(self) -> None:
         """Create the request tables if missing."""
         store.create_schema(self._engine)

@@ -89,7 +89,9 @@ def route_batch(
         if signal is None:  # pragma: no cover - an outcome has a signal or a rejection
             continue
         for decision in outcome.decisions:
-            out.audit.append(audit_record(decision, actor=ACTOR))
+            out.audit.append(
+                audit_record(decision, actor=ACTOR, partner_signature=outcome.partner_signature)
+            )
             if not decision.delivered:
                 out.withheld += 1
                 continue
@@ -99,7 +101,7 @@ def route_batch(
                     exchange_id=decision.exchange_id,
                     recipient=decision.recipient,
                     key=feed_key(decision).encode(),
-                    value=orjson.dumps(feed_message(decision, signal)),
+                    value=orjson.dumps(feed_message(decision)),
                     created_at=now,
                 )
             )

@@ -16,7 +16,7 @@ from pathlib import Path
 import faust
 
 from services.audit.engine import make_engine
-from services.audit.hub_store import open_hub_store
+from services.audit.hub_store import hub_signer, open_hub_store
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
@@ -61,11 +61,16 @@ def run_worker(
 
     def load(today: date) -> Loaded:
         return load_policy(
-            covenant_paths, paths.schemas, paths.reference, pseudonymiser, today=today
+            covenant_paths,
+            paths.schemas,
+            paths.reference,
+            pseudonymiser,
+            today=today,
+            demo=paths.demo,
         )
 
     policies = PolicySource(load, covenant_paths, today=lambda: utc_now().date())
-    store = open_hub_store(None, keys, paths.state)
+    store = open_hub_store(None, paths.state, hub_signer())
     topics = [signals_topic(p) for p in sorted(policies.current.policy.suppliers)]
     config = LoopConfig(
         topics=topics, group_id=group_id, instance_id=instance_id, batch_max=batch_max

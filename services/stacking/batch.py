@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from services.core.errors import SignalRejected
-from services.core.pipeline import check_signature
+from services.core.pipeline import check_signature, check_time
 from services.core.policy import Policy
 from services.core.schema_registry import SchemaRegistry
 from services.core.signal import accept_bytes
@@ -70,6 +70,7 @@ class StackingStep:
                     out.skip("not_for_stacking")
                     continue
                 check_signature(record.value, signal, self.policy, now)
+                check_time(signal, self.policy, now)
             except SignalRejected as exc:
                 out.skip(exc.code)
                 continue  # the router dead-letters and audits bad input

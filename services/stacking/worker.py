@@ -26,9 +26,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
 from services.audit.engine import make_engine
-from services.audit.hub_store import open_hub_store
+from services.audit.hub_store import hub_signer, open_hub_store
 from services.broker.settings import KafkaSettings
-from services.config import Paths, load_policy
+from services.config import DEMO_ENV, Paths, demo_mode, load_policy
 from services.core.pseudonyms import Pseudonymiser
 from services.core.stacking.alerts import Alert
 from services.core.stacking.engine import Changes, Snapshot, Stacker
@@ -69,13 +69,18 @@ def run_worker(*, batch_max: int = 1000) -> None:
     keys = FileKeyStore.open(default_keys_path())
     pseudonymiser = Pseudonymiser(keys)
     loaded = load_policy(
-        list(paths.covenants), paths.schemas, paths.reference, pseudonymiser, today=utc_now().date()
+        list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        pseudonymiser,
+        today=utc_now().date(),
+        demo=paths.demo,
     )
     if loaded.policy is None:
         raise SystemExit("covenants have errors; run `schakel covenant check`")
     config = load_stacking_config(paths.covenants)
     policy = loaded.policy
-    audit = open_hub_store(None, keys, paths.state)  # migrates the database, 0005 included
+    audit = open_hub_store(None, paths.state, hub_signer())  # migrates the database too
     engine = make_engine(None)
     sql_store = SqlStackingStore(engine)
     sql_store.create_schema()
@@ -119,28 +124,25 @@ def run_worker(*, batch_max: int = 1000) -> None:
 
 
 KEY_FILE_ENV = "SCHAKEL_STACKING_KEY_FILE"
-ALLOW_TEST_KEYS_ENV = "SCHAKEL_ALLOW_TEST_KEYS"
-"""Set to 1 (``schakel up --demo`` does) to sign alerts with the demo TEST key, which anyone can
-derive — never in production."""
 
 
 def alert_signer(source: str) -> Signer:
     """Sign alerts with the key file in ``SCHAKEL_STACKING_KEY_FILE`` (made by ``schakel keys
     partner schakel``, its public half registered for the alert source in the covenant), or
-    — only when ``SCHAKEL_ALLOW_TEST_KEYS=1`` — with the demo TEST key of the source party, which
-    anyone can derive (demo only)."""
+    — only in demo mode (``SCHAKEL_DEMO=1``, set by ``schakel up --demo``) — with the TEST key
+    of the source party, which anyone can derive."""
     from services.cli.partner_key import read_partner_key  # noqa: PLC0415 - key files only here
     from services.core.signing import sign  # noqa: PLC0415
     from services.demo.keys import TEST_KEY_WARNING, DemoSigner  # noqa: PLC0415
 
     configured = os.environ.get(KEY_FILE_ENV, "").strip()
     if not configured:
-        if os.environ.get(ALLOW_TEST_KEYS_ENV, "") != "1":
+        if not demo_mode():
             raise SystemExit(
                 f"{KEY_FILE_ENV} is not set, so stacking alerts cannot be signed. Fix: make a key "
                 f"with `schakel keys partner {source}`, register its public half for {source!r} "
                 f"in the covenant and point {KEY_FILE_ENV} at the key file "
-                f"(demo only: {ALLOW_TEST_KEYS_ENV}=1 signs with the public TEST key)"
+                f"(demo mode only: {DEMO_ENV}=1 signs with the public TEST key)"
             )
         log.warning("%s not set: alerts are signed with the %s", KEY_FILE_ENV, TEST_KEY_WARNING)
         return DemoSigner()

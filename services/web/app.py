@@ -9,7 +9,8 @@ module-level state, so tests and ``schakel up`` each build their own app.
 
 Every response carries headers that keep pages out of caches and frames and allow no script
 or style from elsewhere; pages without a session redirect to the sign-in page, JSON answers
-401; a wrong role or a missing CSRF token gives 403.
+401; a wrong role or a missing CSRF token gives 403. An unknown path answers 404 with the
+app's "not found" page, or with a JSON error under ``/api/``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.audit.model import AuditStore
+from services.audit.witness import Witness
 from services.core.keys import KeyStore
 from services.metrics.http import health_routes
 from services.metrics.settings import MetricsSettings
@@ -71,6 +76,8 @@ def create_web_app(
     *,
     clock: Clock = utc_now,
     metrics: MetricsSettings | None = None,
+    witness: Witness | None = None,
+    audit: AuditStore | None = None,
 ) -> FastAPI:
     """The web workplace on ``engine``; creates the web tables if they are missing and marks
     integrity runs a previous process left unfinished as interrupted.
@@ -78,10 +85,16 @@ def create_web_app(
     With ``reid`` (its engine must be ``engine``) the ``/reid`` pages are served too and
     their tables created if missing. ``clock`` dates sessions and integrity runs.
     ``metrics`` (default: from the environment) sets how often ``/metrics`` has the audit
-    log verified.
+    log verified. The integrity page, its JSON API and ``/metrics`` run one verification,
+    the one ``schakel audit verify`` runs, with the checkpoints of ``witness`` (the hub's, as
+    :func:`services.web.serve.serve` passes it) besides the database's. Refused sign-ins
+    are written to ``audit`` (default: the re-identification workflow's store, else a store on
+    ``engine`` that chains records without signing checkpoints).
     """
-    check = partial(routes_integrity.check, engine, keys)
-    context = WebContext(engine, keys, settings, check, clock)
+    check = partial(routes_integrity.check, engine, keys, witness)
+    if audit is None and reid is not None:
+        audit = reid.audit
+    context = WebContext(engine, keys, settings, check, clock, audit)
     context.users.create_schema()
     context.integrity.recover()
     app = FastAPI(title="Schakel privacy officer", docs_url=None, redoc_url=None, openapi_url=None)
@@ -127,6 +140,14 @@ def create_web_app(
         return context.page(
             "forbidden.html", None, 403, why="The form was stale or not sent from this site."
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def no_such_page(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code != 404:
+            return await http_exception_handler(request, error)
+        if _is_api(request):
+            return JSONResponse({"error": "no such API path"}, status_code=404)
+        return context.page("not_found.html", context.signed_in(request), 404, what="page")
 
     @app.middleware("http")
     async def security_headers(

@@ -9,7 +9,7 @@ Routes get a :class:`WebContext` from the app factory (no module-level singleton
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
+from services.audit.model import AuditStore
+from services.audit.store import SqlAuditStore
 from services.audit.verify import Verification
 from services.core.keys import KeyStore
 from services.web.access_log import AccessLog
 from services.web.csrf import LoginTokens, same_token
+from services.web.formats import breakable, when
 from services.web.integrity import IntegrityRuns
 from services.web.sessions import (
     SESSION_COOKIE,
@@ -31,6 +34,8 @@ from services.web.sessions import (
     SqlSessionStore,
     utc_now,
 )
+from services.web.sign_in_audit import SignInAudit
+from services.web.throttle import SqlSignInThrottle, ThrottlePolicy
 from services.web.users import User, UserStore
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -42,7 +47,8 @@ class WebSettings:
     """``secret`` signs the sign-in cookie and derives CSRF tokens (>= 32 bytes);
     ``session_seconds`` is how long a session lives at most after sign-in, ``idle_seconds``
     how long it lives unused; ``secure_cookies`` marks cookies Secure (on behind HTTPS, off for
-    plain local HTTP); ``kdf_cost`` is scrypt's log2 N for passwords."""
+    plain local HTTP); ``kdf_cost`` is scrypt's log2 N for passwords; ``throttle`` how failed
+    sign-ins back off (:mod:`services.web.throttle`)."""
 
     secret: bytes
     session_seconds: int = 8 * 60 * 60
@@ -50,6 +56,7 @@ class WebSettings:
     secure_cookies: bool = False
     kdf_cost: int = 15
     title: str = "Schakel — privacy officer"
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
 
 class NotSignedInError(Exception):
@@ -82,12 +89,15 @@ class WebContext:
         settings: WebSettings,
         check: Callable[[], Verification],
         clock: Clock = utc_now,
+        audit: AuditStore | None = None,
     ) -> None:
         self.engine = engine
         self.keys = keys
         self.settings = settings
         self.users = UserStore(engine, kdf_cost=settings.kdf_cost)
         self.access = AccessLog(engine)
+        self.throttle = SqlSignInThrottle(engine, settings.secret, settings.throttle, clock)
+        self.sign_in_audit = SignInAudit(audit or SqlAuditStore(engine), settings.secret, clock)
         self.logins = LoginTokens(settings.secret)
         policy = SessionPolicy(idle=settings.idle_seconds, absolute=settings.session_seconds)
         self.sessions = SqlSessionStore(engine, settings.secret, policy, clock)
@@ -98,16 +108,24 @@ class WebContext:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.templates.filters["when"] = when
+        self.templates.filters["breakable"] = breakable
 
     def viewer(self, request: Request, roles: Collection[str]) -> Viewer:
         """The request's signed-in user, if their role is one of ``roles``."""
+        viewer = self.signed_in(request)
+        if viewer is None:
+            raise NotSignedInError
+        if viewer.user.role not in roles:
+            raise ForbiddenError
+        return viewer
+
+    def signed_in(self, request: Request) -> Viewer | None:
+        """The request's signed-in user whatever their role, or ``None`` (for pages that
+        anyone may see, such as "not found", to show the menu of those signed in)."""
         session = self.sessions.find(request.cookies.get(SESSION_COOKIE))
         user = None if session is None else self.users.get(session.user)
-        if session is None or user is None:
-            raise NotSignedInError
-        if user.role not in roles:
-            raise ForbiddenError
-        return Viewer(user, session)
+        return None if session is None or user is None else Viewer(user, session)
 
     def check_csrf(self, viewer: Viewer, offered: str | None) -> None:
         if not same_token(viewer.session.csrf, offered):

@@ -2,11 +2,16 @@
 
 Sign-in is a POST with the name, the password and the sign-in form's CSRF token; on success
 a new server-side session begins and the browser gets its token in a cookie (a new CSRF token
-with it), so a token from before sign-in is useless after it. Signing out deletes the session
+with it), so a token from before sign-in is useless after it. Failed sign-ins are throttled
+per account and per client (:mod:`services.web.throttle`: while a back-off runs the answer is
+429 with ``Retry-After``, whatever the password) and written to the audit log
+(:mod:`services.web.sign_in_audit`). Signing out deletes the session
 on the server: the cookie, even a copy of it, no longer works.
 """
 
 from __future__ import annotations
+
+import math
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +23,12 @@ from services.web.sessions import SESSION_COOKIE
 from services.web.users import ROLES
 
 MAX_FIELD = 200
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from, as the server saw it (behind a proxy: what the
+    server was told to trust, e.g. uvicorn's ``--forwarded-allow-ips``)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def field(form: FormData, name: str) -> str:
@@ -37,6 +48,14 @@ def routes(context: WebContext) -> APIRouter:
         context.set_cookie(response, LOGIN_COOKIE, cookie)
         return response
 
+    def throttled(wait: float) -> HTMLResponse:
+        seconds = max(1, math.ceil(wait))
+        response = sign_in_page(
+            f"Too many failed sign-ins. Try again in {seconds} seconds.", status_code=429
+        )
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
     @router.get("/sign-in", response_class=HTMLResponse)
     def sign_in_form() -> HTMLResponse:
         return sign_in_page()
@@ -47,9 +66,17 @@ def routes(context: WebContext) -> APIRouter:
         expected = context.logins.token(request.cookies.get(LOGIN_COOKIE))
         if not same_token(expected, field(form, "csrf")):
             raise CsrfError
-        user = context.users.authenticate(field(form, "name"), field(form, "password"))
+        name, client = field(form, "name"), client_address(request)
+        wait = context.throttle.wait(name, client)
+        if wait > 0:  # refused before the password is even looked at
+            return throttled(wait)
+        user = context.users.authenticate(name, field(form, "password"))
         if user is None:
+            backoff = context.throttle.failed(name, client)
+            known = name if context.users.get(name) is not None else None
+            context.sign_in_audit.refused(known, client, backoff)
             return sign_in_page("Unknown name or wrong password.", status_code=401)
+        context.throttle.succeeded(name)
         context.sessions.end(request.cookies.get(SESSION_COOKIE))  # the one it replaces
         _, cookie = context.sessions.start(user.name)
         response = RedirectResponse("/", status_code=303)

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from services.audit import queries
+from services.config import Paths
 from services.web.context import Viewer, WebContext
+from services.web.covenant_notes import illustrations
 from services.web.forms import (
     RESULTS,
     FormError,
@@ -43,7 +45,15 @@ def _search(context: WebContext, viewer: Viewer, form: SearchForm) -> queries.Pa
     return page
 
 
-def routes(context: WebContext) -> APIRouter:
+def _illustration(paths: Paths, body: dict[str, Any]) -> str | None:
+    """The illustration note of the covenant version a record cites, if it is one."""
+    cited = body.get("covenant")
+    if not isinstance(cited, dict):
+        return None
+    return illustrations(paths).get(f"{cited.get('id')}@{cited.get('version')}")
+
+
+def routes(context: WebContext, paths: Paths | None = None) -> APIRouter:
     router = APIRouter()
 
     @router.get("/", response_model=None)
@@ -97,7 +107,12 @@ def routes(context: WebContext) -> APIRouter:
         viewer, found = _detail(request, reference)
         if found is None:
             return context.page("not_found.html", viewer, 404, what="record")
-        return context.page("record.html", viewer, detail=found)
+        return context.page(
+            "record.html",
+            viewer,
+            detail=found,
+            illustration=_illustration(paths or Paths.from_env(), found.entry.body),
+        )
 
     @router.get("/api/exchanges/{reference}")
     def record_json(request: Request, reference: str) -> JSONResponse:

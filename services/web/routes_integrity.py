@@ -5,9 +5,10 @@ Viewing never verifies (that re-reads the whole chain): ``GET /integrity`` shows
 finished run of :class:`~services.web.integrity.IntegrityRuns` — who asked, when, the outcome
 and the records checked — and whether one is running. ``POST /integrity/verify`` (with the
 session's CSRF token) starts one; the page refreshes itself while it runs. A verification runs
-:func:`services.audit.verify.verify` over the whole store with the public halves of the hub's
-current and retired signing keys (BIO2 8.15 asks for periodic integrity checks; this lets a
-privacy officer run one on demand).
+:func:`services.audit.verification.verify_store` — the one ``schakel audit verify`` and the
+metrics run — over the whole store, with the witness's checkpoints and the public halves of
+the hub's current and retired signing keys (BIO2 8.15 asks for periodic integrity checks; this
+lets a privacy officer run one on demand).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import Engine
 
-from services.audit.reading import chain_records
 from services.audit.store import SqlAuditStore
-from services.audit.verify import Verification, verify
+from services.audit.verification import StoreVerifier
+from services.audit.verify import Verification
+from services.audit.witness import Witness
 from services.core.keys import KeyStore
 from services.web.context import WebContext
 from services.web.routes_auth import field
@@ -29,23 +31,11 @@ REFRESH_SECONDS = 2
 """How often the page reloads itself while a verification runs."""
 
 
-def public_keys(keys: KeyStore) -> dict[str, bytes]:
-    """Key id -> raw public key of the current signing key and, if the store keeps them, the
-    retired ones."""
-    found: dict[str, bytes] = {}
-    retired = getattr(keys, "retired_signing_keys", None)
-    if callable(retired):
-        for old in retired():
-            found[old.key_id] = old.public_bytes
-    current = keys.signing_key()
-    found[current.key_id] = current.public_key_bytes()
-    return found
-
-
-def check(engine: Engine, keys: KeyStore) -> Verification:
-    """Verify the store on ``engine`` (read-only) against the signing keys of ``keys``."""
-    store = SqlAuditStore(engine)
-    return verify(chain_records(store), store.checkpoints(), public_keys(keys))
+def check(engine: Engine, keys: KeyStore, witness: Witness | None) -> Verification:
+    """Verify the store on ``engine`` (read-only) as ``schakel audit verify`` does
+    (:func:`~services.audit.verification.verify_store`): against the public signing keys of
+    ``keys`` and the checkpoints of the database and the ``witness``."""
+    return StoreVerifier(SqlAuditStore(engine), keys, witness)()
 
 
 def routes(context: WebContext) -> APIRouter:

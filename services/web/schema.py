@@ -18,6 +18,10 @@
     One row per verification of the audit log run from the web (:mod:`services.web.integrity`):
     who asked, when it began and ended, its state and the outcome (as JSON), so the integrity
     page shows the last result without re-verifying.
+``web_sign_in_throttle``
+    Failed sign-ins per account and per client (:mod:`services.web.throttle`): an HMAC of the
+    account name or client address (never either in clear), the failures in a row, the last
+    one, and until when sign-in there is blocked.
 """
 
 from __future__ import annotations
@@ -101,4 +105,14 @@ integrity_runs = Table(
     Column("records", BigInteger, nullable=True),
     Column("outcome", Text, nullable=True),
     Index("ix_integrity_runs_state", "state", "id"),
+)
+
+web_sign_in_throttle = Table(
+    "web_sign_in_throttle",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+    Column("blocked_until", DateTime(timezone=True), nullable=True),
+    Index("ix_web_sign_in_throttle_last_failure_at", "last_failure_at"),
 )

@@ -11,8 +11,10 @@ import secrets
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from services.audit.hub_store import hub_witness
 from services.core.keys import KeyStore
 from services.reid.workflow import Reidentification
 from services.web.app import create_web_app
@@ -48,6 +50,20 @@ def serve(
 ) -> None:
     """Serve the workplace on ``host:port`` until interrupted (blocks); with ``reid`` (on
     ``engine``) the re-identification pages too."""
-    settings = WebSettings(secret=state_secret(state_dir), secure_cookies=secure_cookies)
-    app = create_web_app(engine, keys, settings, reid)
+    app = web_app(engine, keys, state_dir, secure_cookies=secure_cookies, reid=reid)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def web_app(
+    engine: Engine,
+    keys: KeyStore,
+    state_dir: Path,
+    *,
+    secure_cookies: bool = False,
+    reid: Reidentification | None = None,
+) -> FastAPI:
+    """The workplace as :func:`serve` runs it: the cookie secret of ``state_dir`` and the
+    hub's witness (:func:`~services.audit.hub_store.hub_witness`), so the integrity page and
+    ``/metrics`` verify against the same checkpoints as ``schakel audit verify``."""
+    settings = WebSettings(secret=state_secret(state_dir), secure_cookies=secure_cookies)
+    return create_web_app(engine, keys, settings, reid, witness=hub_witness(state_dir))

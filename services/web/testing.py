@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.web.sessions import (
     Clock,
@@ -13,6 +13,7 @@ from services.web.sessions import (
     token_hash,
     utc_now,
 )
+from services.web.throttle import ACCOUNT, CLIENT, ThrottlePolicy, throttle_key
 
 
 class MemorySessionStore:
@@ -58,3 +59,52 @@ class MemorySessionStore:
         for key in ended:
             del self.rows[key]
         return len(ended)
+
+
+class MemorySignInThrottle:
+    """Failed sign-ins in a dict, with the rules of
+    :class:`~services.web.throttle.SqlSignInThrottle`."""
+
+    def __init__(
+        self, secret: bytes, policy: ThrottlePolicy | None = None, clock: Clock = utc_now
+    ) -> None:
+        self._secret = secret
+        self.policy = policy or ThrottlePolicy()
+        self._clock = clock
+        self.rows: dict[str, tuple[int, datetime, datetime | None]] = {}
+        """Key -> (failures, last failure, blocked until): what the table would hold."""
+
+    def wait(self, account: str, client: str) -> float:
+        now = self._clock()
+        waits = [
+            (blocked - now).total_seconds()
+            for kind, value in ((ACCOUNT, account), (CLIENT, client))
+            if (row := self.rows.get(throttle_key(self._secret, kind, value)))
+            and (blocked := row[2]) is not None
+        ]
+        return max([0.0, *waits])
+
+    def failed(self, account: str, client: str) -> float:
+        now = self._clock()
+        window = timedelta(seconds=self.policy.window_seconds)
+        longest = 0.0
+        for kind, value in ((ACCOUNT, account), (CLIENT, client)):
+            key = throttle_key(self._secret, kind, value)
+            failures, last, blocked = self.rows.get(key, (0, now, None))
+            if last < now - window and (blocked is None or blocked < now):
+                failures = 0
+            failures += 1
+            backoff = self.policy.backoff(kind, failures)
+            if backoff:
+                blocked = now + timedelta(seconds=backoff)
+                longest = max(longest, backoff)
+            self.rows[key] = (failures, now, blocked)
+        self.rows = {
+            key: row
+            for key, row in self.rows.items()
+            if not (row[1] < now - window and (row[2] is None or row[2] < now))
+        }
+        return longest
+
+    def succeeded(self, account: str) -> None:
+        self.rows.pop(throttle_key(self._secret, ACCOUNT, account), None)

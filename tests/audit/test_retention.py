@@ -252,7 +252,7 @@ def test_the_cli_purges_and_verify_accepts_the_anchor(
     ok = runner.invoke(app, ["verify", "--database", url, "--keys", str(keys)])
     assert ok.exit_code == 0, ok.output
     assert "purge anchor at seq 10" in ok.output
-    assert FileKeyStore.open(keys).signing_key().key_id in done.output
+    assert FileKeyStore.open(keys).current_signing_key().key_id in done.output
     bad = runner.invoke(app, ["purge", "--older-than", "P1M", *common])
     assert bad.exit_code == 2
     assert "ISO 8601 duration" in bad.output

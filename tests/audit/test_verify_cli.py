@@ -17,7 +17,9 @@ from services.audit.store import SqlAuditStore
 from services.audit.witness import FileWitness
 from services.cli.audit import EXIT_ERROR, EXIT_FINDING
 from services.cli.audit import app as audit_app
+from services.keys import signing_key_path
 from services.keys.file_store import FileKeyStore
+from services.keys.signing_file import SigningKeyFile
 from services.keys.testing import MemoryKeyStore
 from tests.audit.test_store import decision_record
 
@@ -39,14 +41,15 @@ class Hub:
         self.keys = tmp_path / "keys.json"
         self.witness = tmp_path / "witness.jsonl"
         keys = FileKeyStore.create(self.keys)
+        signing = SigningKeyFile.open(signing_key_path(self.keys))
         checkpointer = Checkpointer(
-            KeyStoreSigner(keys), FileWitness(self.witness), CheckpointPolicy(every_records=10)
+            KeyStoreSigner(signing), FileWitness(self.witness), CheckpointPolicy(every_records=10)
         )
         store = SqlAuditStore.open(self.url, checkpointer)
         for start in range(0, 30, 10):
             store.record([decision_record(n) for n in range(start, start + 10)], [])
         store.close()
-        (tmp_path / "hub.pem").write_text(keys.signing_key().public_key_pem())
+        (tmp_path / "hub.pem").write_text(keys.current_signing_key().public_key_pem())
         self.pem = tmp_path / "hub.pem"
 
     def run(self, *args: str) -> tuple[int, str]:
@@ -91,6 +94,7 @@ def test_json_output_names_the_first_finding(hub: Hub):
 
 def test_a_cut_off_tail_is_caught_with_the_witness(hub: Hub):
     hub.tamper("DELETE FROM audit_records WHERE seq > 25")
+    hub.tamper("DELETE FROM audit_subjects WHERE seq > 25")
     hub.tamper("DELETE FROM audit_checkpoints WHERE seq > 25")
     assert hub.run("verify", "--database", hub.url)[0] == 0
     code, output = hub.run("verify", "--database", hub.url, "--witness", str(hub.witness))

@@ -48,7 +48,8 @@ def test_steps_without_source_or_recipient_are_gaps(registry, covenants):
     assert cultivate.gaps == ()
     assert "energy.consumption_anomaly.v1" in cultivate.signal_types
     assert {"liander", "meld-misdaad-anoniem"} <= set(cultivate.sources)
-    assert {"riec-nh", "campagneteam-nh"} <= set(cultivate.recipients)
+    assert "riec-nh" in cultivate.recipients
+    assert "campagneteam-nh" not in cultivate.recipients  # it receives aggregates only
     assert any(r.startswith("nh-drugsalert@") for r in cultivate.rules)
     assert rows["synthetic.acquire_raw_materials"].sources == ("chemiehandel-nh",)
 
@@ -150,6 +151,7 @@ def test_cli_json_table_and_csv(cli_env):
 
     table = runner.invoke(app, ["barriers", "--model", "synthetic", "--database", cli_env])
     assert table.exit_code == 0 and "no signal" in table.output
+    assert "own reconstruction in the spirit of the CCV" in " ".join(table.output.split())
 
     unknown = runner.invoke(app, ["barriers", "--model", "cocaine", "--database", cli_env])
     assert unknown.exit_code == 2 and "cannabis or synthetic" in unknown.output
@@ -162,6 +164,7 @@ def test_the_page_shows_the_matrix_with_gaps_and_is_logged(web_hub, signed_in):
     assert page.status_code == 200, page.text
     assert "synthetic.launder" in page.text and "cannabis.harvest" not in page.text
     assert "no signal source" in page.text and 'class="gap"' in page.text
+    assert "own reconstruction in the spirit of the CCV" in " ".join(page.text.split())
     rows = client.get("/api/barriers").json()
     assert len(rows) == 15
     logged = AccessLog(web_hub.engine).entries(user="liander")

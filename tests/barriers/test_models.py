@@ -126,3 +126,12 @@ def test_the_shipped_folder_is_not_read_as_covenants():
         "cannabis.yaml",
         "synthetic.yaml",
     ]
+
+
+def test_the_shipped_models_say_they_are_the_projects_own_reconstruction():
+    from services.core.barriers.loader import load_models
+
+    for model in load_models():
+        assert model.provenance is not None
+        assert "own reconstruction in the spirit of the CCV" in model.provenance
+        assert "not a CCV publication" in model.provenance

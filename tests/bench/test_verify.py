@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from bench.verify import REFUSED_EXIT, Counts, Refused, check, check_exchanges, refusing
-from bench.workload import RECIPIENTS, expectation, workload
+from bench.workload import RECIPIENTS, expectation, feed_exchange_id, workload
+from services.core.decision import exchange_id
+from services.keys.testing import MemoryKeyStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,6 +30,17 @@ def test_the_re_signed_workload_is_accepted_and_fans_out_to_every_recipient() ->
     )
     assert len(expected.exchange_ids) == 36
     assert not expected.rejections
+
+
+def test_the_expected_exchanges_are_the_keyed_ids_the_feeds_carry_not_the_hubs_own() -> None:
+    signals = workload(4, seed=3)
+    expected = expectation(signals).exchange_ids
+    pairs = [(str(s["source"]), str(s["id"]), r) for s in signals for r in RECIPIENTS]
+    assert expected == {feed_exchange_id(*pair) for pair in pairs}
+    assert not expected & {exchange_id(*pair) for pair in pairs}  # the hub's id never leaves
+    # keyed with the router's keys: a router under other keys gives other ids
+    other = expectation(signals, keys=MemoryKeyStore.for_tests(b"another seed")).exchange_ids
+    assert len(other) == len(expected) and not other & expected
 
 
 def test_planted_rejections_must_be_exactly_the_ones_planted() -> None:

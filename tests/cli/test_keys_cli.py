@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from services.cli import keys as keys_cli
 from services.cli import main as cli_main
-from services.keys import KEYS_ENV_VAR
+from services.keys import KEYS_ENV_VAR, signing_key_path
 from services.keys.file_store import FileKeyStore
+from services.keys.signing_file import SigningKeyFile
 
 runner = CliRunner()
 
@@ -25,9 +26,13 @@ def _run(*args: str | Path, env: dict[str, str | None] | None = None):
     return runner.invoke(keys_cli.app, [str(a) for a in args], env=env)
 
 
+def _signing(path: Path) -> SigningKeyFile:
+    return SigningKeyFile.open(signing_key_path(path))
+
+
 def _secret_texts(path: Path) -> list[str]:
     store = FileKeyStore.open(path)
-    raw = [k.secret for k in store.pseudonym_keys()] + [store.signing_key().private_bytes]
+    raw = [k.secret for k in store.pseudonym_keys()] + [_signing(path).signing_key().private_bytes]
     return [form for s in raw for form in (base64.b64encode(s).decode(), s.hex())]
 
 
@@ -43,11 +48,13 @@ def test_init_creates_the_store_and_shows_only_public_facts(tmp_path):
     path = tmp_path / "var" / "keys.json"
     result = _run("init", "--path", path)
     assert result.exit_code == 0, result.output
-    store = FileKeyStore.open(path)
+    FileKeyStore.open(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert str(path) in result.stdout
-    assert store.signing_key().fingerprint() in result.stdout
-    assert store.signing_key().key_id in result.stdout
+    assert stat.S_IMODE(signing_key_path(path).stat().st_mode) == 0o600
+    assert str(path) in result.stdout and str(signing_key_path(path)) in result.stdout
+    signing = _signing(path).signing_key()
+    assert signing.fingerprint() in result.stdout
+    assert signing.key_id in result.stdout
     for secret in _secret_texts(path):
         assert secret not in result.output
 
@@ -73,12 +80,14 @@ def test_rotate_adds_a_pseudonym_key_version(key_file):
 
 
 def test_rotate_signing_replaces_the_signing_key(key_file):
-    old = FileKeyStore.open(key_file).signing_key().key_id
+    old = _signing(key_file).signing_key().key_id
     result = _run("rotate", "--path", key_file, "--signing")
     assert result.exit_code == 0, result.output
     store = FileKeyStore.open(key_file)
-    assert store.signing_key().key_id != old
-    assert store.signing_key().key_id in result.stdout
+    new = _signing(key_file).signing_key()
+    assert new.key_id != old
+    assert new.key_id in result.stdout
+    assert store.current_signing_key() == new.public()
     assert [k.key_id for k in store.retired_signing_keys()] == [old]
     assert [k.version for k in store.pseudonym_keys()] == [1]
 
@@ -94,7 +103,7 @@ def test_list_shows_versions_and_which_is_active(key_file):
     assert len(version_rows) == 2
     assert "no" in version_rows[0].split("│")[4]
     assert "yes" in version_rows[1].split("│")[4]
-    assert store.signing_key().key_id in result.stdout
+    assert store.current_signing_key().key_id in result.stdout
     assert store.retired_signing_keys()[0].key_id in result.stdout
     for secret in _secret_texts(key_file):
         assert secret not in result.output
@@ -105,7 +114,7 @@ def test_public_key_prints_the_checkpoint_verification_key(key_file):
     assert result.exit_code == 0, result.output
     public = load_pem_public_key(result.stdout.encode())
     assert isinstance(public, Ed25519PublicKey)
-    signing = FileKeyStore.open(key_file).signing_key()
+    signing = _signing(key_file).signing_key()
     public.verify(signing.sign(b"checkpoint"), b"checkpoint")
 
 
@@ -135,6 +144,7 @@ def test_the_environment_chooses_the_default_store(tmp_path):
 
 def test_without_configuration_the_store_is_var_keys_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SCHAKEL_STATE_DIR", raising=False)
     result = _run("init", env={KEYS_ENV_VAR: None})
     assert result.exit_code == 0, result.output
     assert (tmp_path / "var" / "keys.json").exists()

@@ -18,10 +18,16 @@ def test_replay_of_the_examples_writes_feeds_audit_and_dead_letters(tmp_path, mo
     _register()
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["replay", "--input", str(EXAMPLES), "--out", str(out), "--at", "2026-11-22T12:00:00Z"]
+        app,
+        [
+            *("replay", "--demo", "--input", str(EXAMPLES), "--out", str(out)),
+            *("--at", "2026-11-22T12:00:00Z"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "Decisions per recipient" in result.output and "Dead letters" in result.output
+    assert "demo mode: TEST keys are accepted" in result.output
+    assert "drugslocaties-nh@2025.1 is an ILLUSTRATION" in result.output
 
     lines = [line for line in EXAMPLES.read_bytes().splitlines() if line.strip()]
     dead = [orjson.loads(x) for x in (out / "dead-letters.jsonl").read_bytes().splitlines()]
@@ -35,7 +41,11 @@ def test_replay_of_the_examples_writes_feeds_audit_and_dead_letters(tmp_path, mo
     assert len({a["record_id"] for a in audit}) == len(audit)
 
     feeds = {p.stem: p.read_bytes().splitlines() for p in (out / "feeds").glob("*.jsonl")}
-    assert {"riec-nh", "politie-nh", "campagneteam-nh"} <= set(feeds)
+    assert {"riec-nh", "politie-nh"} <= set(feeds)
+    # the campaign team receives aggregates only (nh-drugsalert `aggregate_only`): no record
+    # per tip, delivered or even attempted
+    assert "campagneteam-nh" not in feeds
+    assert not [a for a in audit if a["recipient"] == "campagneteam-nh"]
     delivered = sum(1 for a in audit if a["result"] == "delivered")
     assert delivered == sum(len(v) for v in feeds.values())
 
@@ -48,6 +58,29 @@ def test_replay_of_the_examples_writes_feeds_audit_and_dead_letters(tmp_path, mo
     for ean in digits:
         assert ean not in audit_text
         assert ean not in feed_text
+
+
+def test_without_demo_mode_the_test_keys_of_the_examples_count_for_nothing(tmp_path, monkeypatch):
+    """A hub not in demo mode (how every deployment runs) refuses every TEST-signed signal."""
+    monkeypatch.setenv("SCHAKEL_KEYS", str(tmp_path / "keys.json"))
+    monkeypatch.delenv("SCHAKEL_DEMO", raising=False)
+    _register()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("replay", "--input", str(EXAMPLES), "--out", str(out)),
+            *("--at", "2026-11-22T12:00:00Z"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "demo mode: TEST keys are accepted" not in result.output
+    dead = [orjson.loads(x) for x in (out / "dead-letters.jsonl").read_bytes().splitlines()]
+    lines = [line for line in EXAMPLES.read_bytes().splitlines() if line.strip()]
+    assert len(dead) == len(lines)  # 30 malformed, every other one refused for its key
+    assert sum(d["code"] == "unknown_key" for d in dead) == len(lines) - 30
+    audit = [orjson.loads(x) for x in (out / "audit.jsonl").read_bytes().splitlines()]
+    assert not any(a["result"] == "delivered" for a in audit)
 
 
 def test_replay_refuses_covenants_with_errors(tmp_path, monkeypatch):

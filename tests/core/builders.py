@@ -12,7 +12,7 @@ import orjson
 from services.config import ROOT
 from services.core.covenant.checker import CheckResult, check
 from services.core.covenant.compiler import compile_policy
-from services.core.covenant.loader import LoadResult, parse_covenant
+from services.core.covenant.loader import LoadResult, load_files, parse_covenant
 from services.core.policy import Policy
 from services.core.pseudonyms import Pseudonymiser
 from services.core.regions import ReferenceData
@@ -86,7 +86,8 @@ def covenant_text(rules: str = "", **overrides: str) -> str:
             covenant: {fields["covenant"]}
             version: {fields["version"]}
             title: Test covenant
-            legal_basis: ["AVG art. 6 lid 1 sub e"]
+            legal_basis: ["AVG art. 6 lid 1 sub e", "AVG art. 10 jo. UAVG art. 33"]
+            dpia: {{reference: "DPIA test covenant", date: 2024-12-01}}
             purposes:
               signalering: Signaleren
             valid: {fields["valid"]}
@@ -142,6 +143,14 @@ def policy(*texts: str, today: date = TODAY, store: MemoryKeyStore | None = None
     result = checked(*texts, today=today)
     assert result.ok, [str(p) for p in result.errors]
     return compile_policy(result, REGISTRY, Pseudonymiser(store or keys()))
+
+
+def shipped_policy(folder: Path = COVENANTS, today: date = TODAY) -> Policy:
+    """The policy of the covenant files in ``folder`` (the shipped ones by default), in demo
+    mode: the demo partners' TEST keys (``demo/keys.yaml``) are registered and accepted."""
+    result = check(load_files([folder], demo=True), REGISTRY, REFERENCE, today=today)
+    assert result.ok, [str(p) for p in result.errors]
+    return compile_policy(result, REGISTRY, Pseudonymiser(keys()))
 
 
 def write(tmp: Path, name: str, text: str) -> Path:

@@ -11,7 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.core.signing import _es_number_general, canonical_json, es_number
+from services.core.canonical import _es_number_general, canonical_json, es_number
 
 
 def test_es_number_fast_path_matches_the_general_algorithm_on_random_doubles() -> None:

@@ -25,7 +25,9 @@ from services.core.pseudonyms import (
     Pseudonymiser,
 )
 from services.core.stacking.evidence import LOCATOR
+from services.keys import default_signing_key_path
 from services.keys.file_store import FileKeyStore
+from services.keys.signing_file import SigningKeyFile
 from services.keys.testing import MemoryKeyStore
 from tests.core.builders import ANOMALY_RULE, checked, covenant_text
 
@@ -123,6 +125,13 @@ def test_a_legacy_key_file_is_read_rotated_and_written_without_losing_history(tm
     document["format_version"] = 1  # as written before the scheme was recorded
     for key in document["pseudonym_keys"]:
         del key["derivation"]
+    signing = SigningKeyFile.open(default_signing_key_path(path)).signing_key()
+    del document["signing_keys"]  # version 1 kept the private signing key in this file
+    document["signing_key"] = {
+        "key_id": signing.key_id,
+        "private_key": base64.b64encode(signing.private_bytes).decode(),
+        "created": signing.created.isoformat(),
+    }
     path.write_text(json.dumps(document))
     path.chmod(0o600)
     store = FileKeyStore.open(path)
@@ -137,7 +146,7 @@ def test_a_legacy_key_file_is_read_rotated_and_written_without_losing_history(tm
     rotated = FileKeyStore.open(path)
     assert [k.derivation for k in rotated.pseudonym_keys()] == [LEGACY_DERIVATION, DERIVATION]
     written = json.loads(path.read_text())
-    assert written["format_version"] == 2
+    assert written["format_version"] == 3
     assert [k["derivation"] for k in written["pseudonym_keys"]] == [1, 2]
     after = Pseudonymiser(rotated)
     # a subject look-up searches every version: the stored legacy pseudonym is still found

@@ -13,6 +13,9 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.core import signing
+from services.core.covenant.keyring import Keyring
+from services.core.errors import SignalRejected
 from services.core.pipeline import Outcome, process
 from services.core.records import rejection_record
 from services.core.signing import (
@@ -23,7 +26,18 @@ from services.core.signing import (
     public_key_base64,
     sign,
 )
-from tests.core.builders import ADDRESS, ANOMALY_RULE, EAN, REGISTRY, anomaly, covenant_text, policy
+from tests.core.builders import (
+    ADDRESS,
+    ANOMALY_RULE,
+    EAN,
+    REGISTRY,
+    anomaly,
+    checked,
+    covenant_text,
+    load_texts,
+    policy,
+    shipped_policy,
+)
 
 
 def fixed_key(name: str) -> Ed25519PrivateKey:
@@ -179,9 +193,77 @@ def test_re_signed_by_another_partner_is_rejected_as_a_foreign_key():
     assert "'pwn'" in reason and "'liander'" in reason
 
 
-def test_another_partners_key_under_a_shared_key_id_is_still_foreign():
+def test_a_key_id_registered_for_two_partners_is_refused_with_file_and_line():
     cov = signed_covenant(pwn=keys_yaml(("liander-1", PWN, None, None)))
-    rejected(run(sign(anomaly(), PWN, "liander-1"), cov), "foreign_key")
+    result = checked(cov)
+    [problem] = [p for p in result.errors if "already the id of a key of 'liander'" in p.message]
+    assert problem.file == "covenant-0.yaml"
+    assert cov.splitlines()[problem.line - 1].lstrip().startswith("pwn:")
+    assert "'pwn'" in problem.message and "covenant-0.yaml:" in problem.message
+    assert not result.ok
+
+
+class Verifications:
+    """Counts Ed25519 verifications made by the signature check."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = signing.verifies
+
+        def counting(public_key: Any, signature: bytes, message: bytes) -> bool:
+            self.count += 1
+            return real(public_key, signature, message)
+
+        monkeypatch.setattr(signing, "verifies", counting)
+
+
+def unchecked_keyring(*texts: str) -> Keyring:
+    """The keyring of covenant texts that never went through ``covenant check``."""
+    return Keyring(item.covenant for item in load_texts(*texts).covenants)
+
+
+def test_a_forged_signature_costs_at_most_one_verification(monkeypatch: pytest.MonkeyPatch):
+    # a set the check would refuse: pwn and two more covenants' parties reuse liander's key id
+    shared = keys_yaml(("liander-1", PWN, None, None))
+    texts = [signed_covenant(pwn=shared)] + [
+        signed_covenant(
+            covenant=f"other-{n}", pwn=keys_yaml(("liander-1", fixed_key(n), None, None))
+        )
+        for n in ("a", "b", "c")
+    ]
+    keyring = unchecked_keyring(*texts)
+    verifications = Verifications(monkeypatch)
+    day = NOW.date()
+    for forged, code in [
+        (sign(anomaly(), MALLORY, "liander-1"), "bad_signature"),  # the source's own key id
+        (sign(anomaly(), MALLORY, "pwn-1"), "unknown_key"),  # another partner's key id
+        (sign(anomaly(), MALLORY, "nobody-1"), "unknown_key"),  # nobody's key id
+    ]:
+        verifications.count = 0
+        with pytest.raises(SignalRejected) as info:
+            signing.verify_envelope(forged, keyring, day, signal_id="s")
+        assert info.value.code == code
+        assert verifications.count <= 1, (code, verifications.count)
+
+
+def test_a_forged_signal_costs_one_verification_on_the_shipped_covenants(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    shipped = shipped_policy()
+    verifications = Verifications(monkeypatch)
+    for key_id in ("demo-liander", "demo-pwn", "demo-schakel"):
+        verifications.count = 0
+        forged = sign(anomaly(), MALLORY, key_id)
+        outcome = process(orjson.dumps(forged), REGISTRY, shipped, NOW)
+        assert outcome.rejection is not None
+        assert outcome.rejection.code in {"bad_signature", "unknown_key"}
+        assert verifications.count == 1
+
+
+def test_another_partners_key_is_found_with_one_verification(monkeypatch: pytest.MonkeyPatch):
+    verifications = Verifications(monkeypatch)
+    rejected(run(sign(anomaly(), PWN, "pwn-1"), signed_covenant()), "foreign_key")
+    assert verifications.count == 1
 
 
 def test_unknown_key_id_is_rejected():
@@ -294,6 +376,6 @@ def test_keys_of_a_covenant_out_of_force_are_not_used():
     )
     p = policy(cov, other)
     envelope = sign(anomaly(), LIANDER_OLD, "liander-1")
-    outcome = process(orjson.dumps(envelope), REGISTRY, p, NOW)
-    assert outcome.rejection is not None and outcome.rejection.code == "unknown_key"
+    reason = rejected(process(orjson.dumps(envelope), REGISTRY, p, NOW), "covenant_ended")
+    assert "test-covenant@1, which expired on 2026-06-30" in reason
     assert process(orjson.dumps(anomaly()), REGISTRY, p, NOW).rejection is None

@@ -31,6 +31,7 @@ def loaded() -> Loaded:
         paths.reference,
         Pseudonymiser(MemoryKeyStore.for_tests()),
         today=NOW.date(),
+        demo=True,
     )
     assert result.policy is not None, [str(p) for p in result.checked.problems]
     return result

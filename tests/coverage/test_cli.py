@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import orjson
 import pytest
@@ -24,6 +25,7 @@ def database(tmp_path, monkeypatch, raw):
     monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("SCHAKEL_KAFKA_BOOTSTRAP", raising=False)
     monkeypatch.delenv("SCHAKEL_COVENANTS", raising=False)
+    monkeypatch.setenv("SCHAKEL_DEMO", "1")  # the demo traffic is signed with TEST keys
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     signals = tmp_path / "signals.jsonl"
     signals.write_bytes(b"\n".join(raw) + b"\nnot json\n")
@@ -138,3 +140,13 @@ def test_publish_releases_to_the_campaign_feed_on_a_real_broker(
         assert record is not None and record["recipient"] == "campagneteam-nh"
     finally:
         store.close()
+
+
+def test_unasked_the_table_says_which_month_it_shows_and_why(database):
+    result = runner.invoke(app, ["coverage", "--database", database], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    shown = re.search(
+        r"Showing (\d{4}-\d{2}): the newest month with published counts", result.output
+    )
+    assert shown, result.output
+    assert f"Coverage {shown.group(1)}: report gap" in result.output

@@ -69,7 +69,8 @@ def test_the_release_is_audited_then_produced_to_the_campaign_feed(
     ((topic, key, value),) = producer.sent
     assert topic == "feed.campagneteam-nh" and key == b"2026-10"
     message = orjson.loads(value)
-    assert message["exchange_id"] == done.exchange_id
+    assert message["exchange_id"] == done.exchange_id == record["feed_exchange_id"]
+    assert record["fields"]["envelope.time"] == "release-time"  # not any signal's time
     assert audit.undelivered("campagneteam-nh")[0].partition == 0  # produced, offset noted
 
     data = message["data"]
@@ -108,7 +109,7 @@ def test_publishing_the_same_numbers_again_is_the_same_exchange(covenants, known
 
 def test_without_a_covenant_rule_nothing_is_released(covenants, known):
     store, audit, producer = MemoryCoverageStore(), MemoryAuditStore(), MemoryFeedProducer()
-    with pytest.raises(ReleaseRefused, match="meldingsbereidheid"):
+    with pytest.raises(ReleaseRefused, match="`aggregates` entry"):
         _publish(store, audit, producer, covenants, known, recipient="riec-nh")
     with pytest.raises(ReleaseRefused):
         _publish(store, audit, producer, [], known)
@@ -141,3 +142,32 @@ def test_small_counts_never_reach_the_feed(covenants, known):
     assert rows["GM0392"]["reports"] == 6
     assert orjson.loads(producer.sent[0][2])["data"]["totals"]["reports"] == 6
     assert Counter(store.counts(["2026-10"]))[("GM0361", "2026-10", "reports")] == 4
+
+
+def _stricter(covenants, min_cell):
+    """The covenants with nh-drugsalert's coverage entry asking cells of ``min_cell``."""
+    return [
+        c.model_copy(
+            update={
+                "aggregates": [a.model_copy(update={"min_cell": min_cell}) for a in c.aggregates]
+            }
+        )
+        for c in covenants
+    ]
+
+
+def test_the_covenant_min_cell_is_the_default_threshold_and_a_floor(covenants, known):
+    store, audit, producer = MemoryCoverageStore(), MemoryAuditStore(), MemoryFeedProducer()
+    store.add(
+        [Fact("p", f"s{i}", "2026-10", "GM0361", "energy.x.v1", "indicators") for i in range(7)]
+    )
+    strict = _stricter(covenants, 10)
+    with pytest.raises(ReleaseRefused, match="threshold 5 is below the 10"):
+        _publish(store, audit, producer, strict, known, threshold=5)
+    assert producer.sent == [] and audit.count() == 0
+    _publish(store, audit, producer, strict, known)
+    ((_, _, value),) = producer.sent
+    data = orjson.loads(value)["data"]
+    assert data["threshold"] == 10
+    [row] = [r for r in data["rows"] if r["municipality"] == "GM0361"]
+    assert row["indicators"] is None  # 7 < 10: suppressed, though 5 would have shown it

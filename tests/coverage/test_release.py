@@ -147,7 +147,7 @@ def test_a_published_cell_is_the_true_count(counts):
             assert value == (true if true >= 5 else None)
 
 
-def test_grounds_need_a_campaign_party_and_rule_for_the_campaign_purpose():
+def test_grounds_are_a_coverage_aggregates_entry_naming_the_recipient():
     from services.config import Paths
     from services.core.covenant.loader import load_files
 
@@ -155,6 +155,8 @@ def test_grounds_need_a_campaign_party_and_rule_for_the_campaign_purpose():
     found = grounds(covenants, "campagneteam-nh")
     assert found is not None
     assert found.rule.covenant_id == "nh-drugsalert"
+    assert found.rule.rule_id == "coverage-to-campaign-team"
     assert found.rule.purpose == "meldingsbereidheid"
-    assert grounds(covenants, "riec-nh") is None  # not a campaign team
+    assert found.min_cell == 5
+    assert grounds(covenants, "riec-nh") is None  # per-signal rules are no grounds for it
     assert grounds([], "campagneteam-nh") is None

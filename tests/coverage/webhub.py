@@ -23,7 +23,12 @@ def web_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     built = build_hub(tmp_path_factory.mktemp("coverage-web") / "audit.db", signals=600)
     paths = Paths.from_env({})
     loaded = load_policy(
-        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(built.keys), today=NOW.date()
+        COVENANTS,
+        paths.schemas,
+        paths.reference,
+        Pseudonymiser(built.keys),
+        today=NOW.date(),
+        demo=True,
     )
     assert loaded.policy is not None
     store = SqlCoverageStore(built.engine)

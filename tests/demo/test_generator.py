@@ -44,7 +44,7 @@ from services.demo.identities import (
     write_ean,
     write_postcode,
 )
-from services.demo.keys import DEMO_KEY_ID, demo_private_key
+from services.demo.keys import demo_key_id, demo_private_key
 from services.demo.timing import TimeStyle, amsterdam_offset, rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,6 +140,21 @@ def test_example_readme_counts_are_current(example: DemoTraffic) -> None:
     assert f"**Planted production sites: {len(example.planted)}**" in readme
     assert f"**Decoys: {len(example.decoys)}**" in readme
     assert f"**Broken lines: {len(example.malformed)}**" in readme
+
+
+def test_the_partner_example_is_the_first_hundred_good_signals_of_liander() -> None:
+    """examples/liander.jsonl (what the banner of `schakel up` publishes) is cut from the
+    example file exactly as its README says."""
+    good = []
+    for line in EXAMPLE.read_bytes().splitlines(keepends=True):
+        try:
+            accept_bytes(line, REGISTRY, expected_source="liander")
+        except SignalRejected:
+            continue
+        good.append(line)
+    assert (ROOT / "examples" / "liander.jsonl").read_bytes() == b"".join(good[:100])
+    readme = (ROOT / "examples" / "README.md").read_text(encoding="utf-8")
+    assert "`liander.jsonl` holds the first 100 valid signals of `liander`" in readme
 
 
 # --- validity ------------------------------------------------------------------------------
@@ -429,6 +444,6 @@ def test_every_good_signal_is_signed_with_its_partners_test_key(traffic: DemoTra
         if source not in public:
             public[source] = demo_private_key(source).public_key()
         key_id, signature = parse_signature(envelope["signature"])
-        assert key_id == DEMO_KEY_ID
+        assert key_id == demo_key_id(source)
         assert verifies(public[source], signature, canonical_envelope(envelope))
     assert len(public) == 12

@@ -20,6 +20,7 @@ from services.router.topics import (
     FEED_PREFIX,
     SIGNALS_PREFIX,
     feed_topic,
+    gateway_group,
     recipient_group,
     signals_topic,
 )
@@ -135,7 +136,8 @@ def test_each_partner_may_write_only_its_own_topic_and_read_only_its_own_feed(in
     assert partner.count('acl "$1"') == 1  # nothing else for the partner's own user
     recipient = function_body("recipient")
     assert f'--topic "{FEED_PREFIX}$1"' in recipient
-    assert f'--group "{recipient_group("$1")}"' in recipient
+    assert f'acl "$1" --operation Read --group "{recipient_group("$1")}"' in recipient
+    assert f'acl schakel-gateway --operation Read --group "{gateway_group("$1")}"' in recipient
     assert recipient.count('acl "$1"') == 2
     assert "--operation Write" not in recipient
     assert "prefixed" not in partner + recipient
@@ -169,8 +171,10 @@ def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compos
         for config in job["static_configs"]
         for target in config["targets"]
     }
-    routers = [n for n, s in hub_services.items() if s["command"][0] in ("router", "stacking")]
-    assert "stacking" in routers
+    routers = [
+        n for n, s in hub_services.items() if s["command"][0] in ("router", "stacking", "gateway")
+    ]
+    assert "stacking" in routers and "gateway" in routers  # a metrics listener of their own
     for name in routers:
         env = {k: str(v) for k, v in hub_services[name]["environment"].items()}
         settings = MetricsSettings.from_env(env)
@@ -178,15 +182,20 @@ def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compos
         assert f"{name}:{settings.port}" in targets
         check = " ".join(hub_services[name]["healthcheck"]["test"])
         path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
+        if name == "gateway":  # its probes are routes of the app, on the partners' port
+            command = hub_services[name]["command"]
+            port = command[command.index("--port") + 1]
+            assert path and path.group(1) == port and path.group(2) in PATHS, name
+            assert f"{name}:{port}" not in targets  # no scraping where partners connect
+            continue
         assert path and int(path.group(1)) == settings.port and path.group(2) in PATHS
-    for name in ("web", "gateway"):  # FastAPI apps: the probes are routes of the app itself
-        command = hub_services[name]["command"]
-        port = command[command.index("--port") + 1]
-        assert f"{name}:{port}" in targets
-        check = " ".join(hub_services[name]["healthcheck"]["test"])
-        path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
-        assert path and path.group(1) == port and path.group(2) in PATHS, name
-    assert gateway_status(list(PATHS)) == dict.fromkeys(PATHS, 200)
+    command = hub_services["web"]["command"]  # FastAPI: the probes are routes of the app
+    port = command[command.index("--port") + 1]
+    assert f"web:{port}" in targets
+    check = " ".join(hub_services["web"]["healthcheck"]["test"])
+    path = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check)
+    assert path and path.group(1) == port and path.group(2) in PATHS
+    assert gateway_status(list(PATHS)) == {"/metrics": 404, "/healthz": 200, "/readyz": 200}
     assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yaml"]
     mounts = compose["services"]["prometheus"]["volumes"]
     assert "../prometheus/alerts.yaml:/etc/prometheus/alerts.yaml:ro" in mounts
@@ -213,3 +222,16 @@ def test_the_image_runs_the_cli_with_the_repositorys_covenants():
     assert (CODE_ROOT / "schemas" / "signals").is_dir()
     for copied in re.findall(r"^COPY (\S+) ", dockerfile, re.M):
         assert (CODE_ROOT / copied).exists(), copied
+
+
+def test_the_image_and_the_deployment_never_load_the_demo_test_keys():
+    """covenants/demo/ (TEST key registrations) stays out of the image; no deployment file
+    switches demo mode on."""
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
+    assert "covenants/demo" in ignored
+    assert (CODE_ROOT / "covenants" / "demo" / "keys.yaml").exists()
+    for path in DEPLOY.rglob("*"):
+        if path.is_file() and path.suffix in ("", ".yaml", ".yml", ".env", ".json"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert not re.search(r"SCHAKEL_DEMO\s*[:=]\s*[\"']?(1|true|yes)", text, re.I), path
+            assert "--demo" not in text, path

@@ -114,7 +114,7 @@ def test_http_probes_point_at_routes_the_services_serve(workloads):
     assert {("web", "/healthz"), ("web", "/readyz")} <= probed
     assert {("gateway", "/healthz"), ("gateway", "/readyz")} <= probed
     assert {("stacking", "/healthz"), ("stacking", "/readyz")} <= probed
-    for name in ("router", "stacking"):
+    for name in ("router", "stacking", "gateway"):
         workload = next(w for w in workloads if w["metadata"]["name"] == name)
         [container] = containers(workload)
         env = {e["name"]: e.get("value") for e in container["env"]}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.core import strict_json
 from services.core.envelope import parse_envelope, peek
 from services.core.errors import SignalRejected
 from services.core.pipeline import process
@@ -19,7 +20,7 @@ from tests.core.builders import REGISTRY
 from tests.fuzz.strategies import attempt, dumps, fuzz_settings, mutated_envelopes, raw_inputs
 from tests.router.helpers import policy_source
 
-ENVELOPE_CODES = {"unparseable", "invalid_envelope", "too_large"}
+ENVELOPE_CODES = {"invalid_envelope", "too_large"} | strict_json.CODES
 ACCEPT_CODES = ENVELOPE_CODES | {
     "unknown_type",
     "wrong_source",
@@ -35,6 +36,9 @@ SIGNATURE_CODES = {
     "key_expired",
     "bad_signature",
     "foreign_key",
+    "covenant_ended",
+    "time_in_future",
+    "time_too_old",
 }
 CANARY = "CANARY-7391-ZZQX"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -57,13 +57,24 @@ CANONICAL_SHAPE = {
 }
 
 
+# the same shape with other characters: letters stay letters (and case), digits stay digits
+_SWAP = str.maketrans(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "1234567890bcdefghijklmnopqrstuvwxyzaBCDEFGHIJKLMNOPQRSTUVWXYZA",
+)
+
+
 def _assert_quiet(exc: IdentifierError, kind: str, value: object) -> None:
     assert exc.kind == kind
     assert exc.reason.strip()
     text = str(value)
-    # a value long enough to be an identifier never appears in the message
-    if len(text.strip()) >= 6:
-        assert text not in str(exc)
+    # a value long enough to be an identifier never appears in the message -- unless the
+    # message does not depend on it at all (a value such as "must b" can be part of a fixed
+    # message): the same shape with other characters then gets the very same message
+    if len(text.strip()) >= 6 and text in str(exc):
+        with pytest.raises(IdentifierError) as other:
+            normalise(kind, text.translate(_SWAP))
+        assert str(other.value) == str(exc), f"the message quotes the value: {exc}"
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -25,7 +25,7 @@ from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.cursor import encode_cursor
 from services.gateway.problems import PROBLEM_JSON
 from services.gateway.testing import MemoryBroker
-from services.router.topics import feed_topic, recipient_group
+from services.router.topics import feed_topic, gateway_group, recipient_group
 from tests.gateway.helpers import bearer, make_gateway, signal
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,8 +51,9 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
 }
 """Every protected route: the token kind it needs and a well-formed call of it."""
 
-PUBLIC = {("GET", OPENAPI_URL), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
-"""Routes anyone may call: the API description and the probes (no identifiers, no feed)."""
+PUBLIC = {("GET", OPENAPI_URL), ("GET", "/healthz"), ("GET", "/readyz")}
+"""Routes anyone may call: the API description and the probes (no identifiers, no feed).
+``/metrics`` is not among them: it is served on a listener of its own, never to partners."""
 
 OWNER = {"partner": "liander", "recipient": "riec-nh"}
 OTHER_KIND = {"partner": "riec-nh", "recipient": "liander"}
@@ -93,6 +94,14 @@ def _problem(answer: httpx.Response, status: int, code: str | None = None) -> di
     if code is not None:
         assert body["code"] == code
     return body
+
+
+@pytest.mark.parametrize("token", [None, "liander", "riec-nh"])
+def test_metrics_are_not_served_where_partners_connect(http, tokens, token):
+    headers = {} if token is None else bearer(tokens[token])
+    answer = http.get("/metrics", headers=headers)
+    assert answer.status_code == 404
+    assert "schakel_" not in answer.text
 
 
 @pytest.fixture(params=sorted(ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
@@ -214,7 +223,7 @@ def test_a_recipient_never_reads_another_recipients_feed(http, tokens, mem_broke
         assert "gemeente-alkmaar" not in answer.text
         if answer.headers["content-type"] == "application/json":
             assert {m["for"] for m in answer.json()["messages"]} <= {"riec-nh"}
-    assert set(mem_broker.committed) <= {(feed_topic("riec-nh"), recipient_group("riec-nh"))}
+    assert set(mem_broker.committed) <= {(feed_topic("riec-nh"), gateway_group("riec-nh"))}
 
 
 def test_forged_cursors_that_are_not_the_gateways_are_refused(http, tokens):

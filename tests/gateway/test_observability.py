@@ -1,6 +1,8 @@
 """The gateway's /metrics, /healthz and /readyz over real HTTP (uvicorn on 127.0.0.1, the
 in-memory broker behind it): counters per partner/type/result, 429s per partner, request
-latency, and readiness following the broker and the store."""
+latency, and readiness following the broker and the store. ``/metrics`` comes from the
+gateway's own metrics listener (:func:`services.gateway.serve.metrics_server`), never from the
+port partners use."""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ from services.audit.engine import make_engine
 from services.gateway.app import create_gateway_app
 from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.probes import BrokerWatch, gateway_health, watching
-from services.gateway.serve import prepare_tables
+from services.gateway.serve import metrics_server, prepare_tables
 from services.gateway.testing import MemoryBroker
 from services.metrics.gateway import GatewayMetrics
+from services.metrics.settings import MetricsSettings
 from tests.gateway.helpers import (
     Monotonic,
     bearer,
@@ -39,6 +42,7 @@ TYPE = "energy.consumption_anomaly.v1"
 @dataclass
 class Served:
     url: str
+    metrics_url: str
     gateway: Gateway
     broker: MemoryBroker
     tokens: dict[str, str]
@@ -70,8 +74,19 @@ def served(file_engine: Engine) -> Iterator[Served]:
         health=health,
     )
     tokens = issue_all(gateway.tokens)
-    with serving(create_gateway_app(gateway, lifespan=watching(watch))) as url:
-        yield Served(url, gateway, broker, tokens, monotonic)
+    assert metrics_server(gateway, MetricsSettings()) is None  # no port: not served
+    listener = metrics_server(gateway, MetricsSettings(port=0))  # a free port, for the test
+    assert listener is not None
+    try:
+        with serving(create_gateway_app(gateway, lifespan=watching(watch))) as url:
+            metrics_url = f"http://127.0.0.1:{listener.port}"
+            yield Served(url, metrics_url, gateway, broker, tokens, monotonic)
+    finally:
+        listener.stop()
+
+
+def scrape(served: Served) -> str:
+    return httpx.get(f"{served.metrics_url}/metrics", timeout=10).text
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -104,7 +119,7 @@ def test_signals_are_counted_per_partner_type_and_result(served: Served):
         assert first.status_code == again.status_code == 202
         unknown = dict(signal(3), type="energy.teleport.v1")
         http.post("/v1/signals", json=unknown, headers=liander)
-        found = samples(http.get("/metrics").text)
+        found = samples(scrape(served))
 
     name = "schakel_gateway_signals_total"
     common = {"partner": "liander", "type": TYPE}
@@ -136,7 +151,7 @@ def test_429s_are_counted_per_partner(served: Served):
             ).status_code
             for n in range(5)
         ]
-        found = samples(http.get("/metrics").text)
+        found = samples(scrape(served))
     assert codes.count(429) == 2, codes
     assert (
         sample(found, "schakel_gateway_rate_limited_total", kind="partner", principal="vitens") == 2
@@ -180,8 +195,9 @@ def test_readiness_follows_the_broker_and_the_store(served: Served, file_engine:
 
 def test_probes_and_metrics_need_no_token_and_are_not_timed(served: Served):
     with httpx.Client(base_url=served.url, timeout=10) as http:
-        for path in ("/metrics", "/healthz", "/metrics"):
-            assert http.get(path).status_code == 200
-        found = samples(http.get("/metrics").text)
+        for path in ("/readyz", "/healthz", "/readyz"):
+            assert http.get(path).status_code in (200, 503)
+        assert http.get("/metrics", headers=bearer(served.tokens["liander"])).status_code == 404
+        found = samples(scrape(served))
     routes = {dict(labels).get("route") for (name, labels) in found if "request_seconds" in name}
     assert routes <= {None}, routes

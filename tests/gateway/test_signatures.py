@@ -2,11 +2,13 @@
 422 naming its reason; well signed ones go through, and the router still verifies.
 
 The covenants are ``covenants/`` with Liander's demo TEST key expired on 2026-11-01 and a
-successor TEST key in force (as in the router's signature tests), so every reason shows.
+successor key in force (as in the router's signature tests), loaded in demo mode, so every
+reason shows.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from services.config import Paths
+from services.config import ROOT, Paths
+from services.core.covenant.key_edit import add_key_text
 from services.core.signing import sign
-from services.demo.keys import DEMO_KEY_ID, demo_private_key
+from services.demo.keys import demo_key_id, demo_private_key, demo_public_key
 from services.gateway.app import create_gateway_app
+from services.gateway.errors import GatewayError
 from services.gateway.serve import covenant_keys
 from services.gateway.signatures import CovenantKeys
 from services.gateway.testing import MemoryBroker
@@ -40,7 +44,9 @@ def covenants(tmp_path: Path) -> Path:
 @pytest.fixture
 def keys(covenants: Path) -> CovenantKeys:
     defaults = Paths.from_env({})
-    return covenant_keys(Paths((covenants,), defaults.schemas, defaults.reference, defaults.state))
+    return covenant_keys(
+        Paths((covenants,), defaults.schemas, defaults.reference, defaults.state, demo=True)
+    )
 
 
 @pytest.fixture
@@ -63,9 +69,9 @@ def unsigned(number: int) -> dict[str, Any]:
 CASES = {
     "unsigned": lambda: unsigned(2),
     "bad_signature": lambda: sign(signal(3), MALLORY, NEW_KEY_ID),
-    "foreign_key": lambda: sign(signal(4), demo_private_key("pwn"), DEMO_KEY_ID),
+    "foreign_key": lambda: sign(signal(4), demo_private_key("pwn"), demo_key_id("pwn")),
     "tampered": lambda: dict(good(5), data=dict(good(5)["data"], score=0.11)),
-    "key_expired": lambda: sign(signal(6), demo_private_key("liander"), DEMO_KEY_ID),
+    "key_expired": lambda: sign(signal(6), demo_private_key("liander"), demo_key_id("liander")),
     "unknown_key": lambda: sign(signal(7), NEW_KEY, "liander-1999"),
     "malformed_signature": lambda: dict(signal(8), signature="rsa:who-knows:abc"),
 }
@@ -149,7 +155,12 @@ def test_keys_are_reloaded_when_the_covenants_change(covenants):
     clock = Monotonic()
     defaults = Paths.from_env({})
     keys = CovenantKeys(
-        [covenants], defaults.schemas, defaults.reference, today=NOW.date, monotonic=clock
+        [covenants],
+        defaults.schemas,
+        defaults.reference,
+        today=NOW.date,
+        monotonic=clock,
+        demo=True,
     )
     before = keys()
     assert NEW_KEY_ID in before.partner("liander", NOW.date()).keys
@@ -164,3 +175,20 @@ def test_keys_are_reloaded_when_the_covenants_change(covenants):
     time.sleep(0.01)  # a new modification time
     clock.advance(60)
     assert keys() is after, "a covenant set that does not check keeps the keys in force"
+
+
+def test_a_gateway_not_in_demo_mode_refuses_covenants_registering_a_test_key(tmp_path: Path):
+    folder = tmp_path / "covenants"
+    shutil.copytree(ROOT / "covenants", folder)
+    path = folder / "drugslocaties-nh" / "2025.1.yaml"
+    text = add_key_text(
+        path.read_text(encoding="utf-8"), "liander", "liander-2026", demo_public_key("liander")
+    )
+    path.write_text(text, encoding="utf-8")
+    defaults = Paths.from_env({})
+    with pytest.raises(GatewayError, match="covenants have errors"):
+        CovenantKeys([folder], defaults.schemas, defaults.reference, today=NOW.date)
+    in_demo = CovenantKeys(
+        [folder], defaults.schemas, defaults.reference, today=NOW.date, demo=True
+    )
+    assert "liander-2026" in in_demo().partner("liander", NOW.date()).keys

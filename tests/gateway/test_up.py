@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from services.broker.process import free_loopback_port
 from services.client import FeedClient, SignalClient
 from services.config import ROOT
+from services.demo.keys import DemoSigner
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -45,6 +47,16 @@ def wait_for(url: str, hub: subprocess.Popen[bytes], log: Path, timeout: float =
             pass
         time.sleep(0.5)
     raise AssertionError(f"gateway did not answer within {timeout} s:\n{log.read_text()}")
+
+
+def recent(envelope: dict[str, object]) -> dict[str, object]:
+    """An example signal dated yesterday and signed again: the hub decides on the real clock
+    and refuses times older than every rule's retention (time_too_old)."""
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    return SIGN({**envelope, "time": yesterday.isoformat(timespec="seconds")})
+
+
+SIGN = DemoSigner()
 
 
 def test_up_serves_the_gateway_for_partners_and_recipients(tmp_path: Path):
@@ -76,7 +88,7 @@ def test_up_serves_the_gateway_for_partners_and_recipients(tmp_path: Path):
 
             with (ROOT / "examples" / "signals.jsonl").open("rb") as examples:
                 liander = [
-                    orjson.loads(line)
+                    recent(orjson.loads(line))
                     for line in islice(examples, 400)
                     if b'"source":"liander"' in line and line.strip().startswith(b"{")
                 ][:50]

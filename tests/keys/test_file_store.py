@@ -14,43 +14,68 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 
 from services.core.errors import KeyStoreError
-from services.core.keys import ManagedKeyStore
+from services.core.keys import ManagedKeyStore, SigningKey, SigningKeySource
 from services.core.pseudonyms import Domain, Pseudonymiser
-from services.keys import DEFAULT_KEYS_PATH, KEYS_ENV_VAR, default_keys_path
+from services.keys import (
+    DEFAULT_KEYS_PATH,
+    KEYS_ENV_VAR,
+    default_keys_path,
+    signing_key_path,
+)
 from services.keys.file_store import FILE_MODE, FileKeyStore
+from services.keys.signing_file import SigningKeyFile
 from services.keys.testing import TEST_KEY_PREFIX, MemoryKeyStore
 
 RIEC = Domain("nh-drugs-2025", "riec-nh", reversible=True)
 POLICE = Domain("nh-drugs-2025", "politie-nh", reversible=False)
 
 
+class Keys:
+    """A key store with the signing key beside it: the file store and its signing key file,
+    or the memory double, which holds both."""
+
+    def __init__(
+        self, store: ManagedKeyStore, signing: SigningKeySource, rotate: Callable[[], SigningKey]
+    ) -> None:
+        self.store = store
+        self.signing = signing
+        self.rotate_signing = rotate
+
+
 @pytest.fixture(params=["file", "memory", "memory-for-tests"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ManagedKeyStore:
+def keys(request: pytest.FixtureRequest, tmp_path: Path) -> Keys:
     """Every key store implementation; the behaviour tests below run against each."""
     if request.param == "file":
-        return FileKeyStore.create(tmp_path / "keys.json")
-    if request.param == "memory":
-        return MemoryKeyStore.generate()
-    return MemoryKeyStore.for_tests()
+        store = FileKeyStore.create(tmp_path / "keys.json")
+        signing = SigningKeyFile.open(tmp_path / "keys.signing.json")
+        return Keys(store, signing, lambda: signing.rotate(store))
+    memory = MemoryKeyStore.generate() if request.param == "memory" else MemoryKeyStore.for_tests()
+    return Keys(memory, memory, memory.rotate_signing_key)
 
 
-def _secret_texts(store: ManagedKeyStore) -> list[str]:
+@pytest.fixture
+def store(keys: Keys) -> ManagedKeyStore:
+    return keys.store
+
+
+def _secret_texts(store: ManagedKeyStore, signing: SigningKey) -> list[str]:
     secrets = [key.secret for key in store.pseudonym_keys()]
-    secrets.append(store.signing_key().private_bytes)
+    secrets.append(signing.private_bytes)
     return [form for s in secrets for form in (s.hex(), base64.b64encode(s).decode(), repr(s))]
 
 
 # -- behaviour of every store ----------------------------------------------------------------
 
 
-def test_a_new_store_has_one_active_pseudonym_key_and_a_signing_key(store):
-    keys = store.pseudonym_keys()
-    assert [k.version for k in keys] == [1]
-    assert store.active_pseudonym_key() == keys[0]
-    assert keys[0].retired is None
-    assert len(keys[0].secret) == 32
-    assert store.retired_signing_keys() == ()
-    signing = store.signing_key()
+def test_a_new_store_has_one_active_pseudonym_key_and_a_signing_key(keys: Keys):
+    store = keys.store
+    pseudonym_keys = store.pseudonym_keys()
+    assert [k.version for k in pseudonym_keys] == [1]
+    assert store.active_pseudonym_key() == pseudonym_keys[0]
+    assert pseudonym_keys[0].retired is None
+    assert len(pseudonym_keys[0].secret) == 32
+    signing = keys.signing.signing_key()
+    assert list(store.public_signing_keys()) == [signing.public()]
     signing.public().public_key().verify(signing.sign(b"checkpoint"), b"checkpoint")
 
 
@@ -79,13 +104,16 @@ def test_rotated_keys_still_recognise_and_reidentify(store):
     assert pz.reidentify(RIEC, old_reversible) == ("ean", "8712345678906")
 
 
-def test_signing_rotation_keeps_the_old_public_key(store):
-    old = store.signing_key()
+def test_signing_rotation_keeps_the_old_public_key(keys: Keys):
+    store = keys.store
+    old = keys.signing.signing_key()
     signature = old.sign(b"checkpoint 1")
-    new = store.rotate_signing_key()
+    new = keys.rotate_signing()
     assert new.key_id != old.key_id
-    assert store.signing_key() == new
-    (retired,) = store.retired_signing_keys()
+    assert keys.signing.signing_key() == new
+    retired, current = store.public_signing_keys()
+    assert current.key_id == new.key_id and current.public_bytes == new.public_key_bytes()
+    assert current.retired is None
     assert retired.key_id == old.key_id
     assert retired.retired is not None
     retired.public_key().verify(signature, b"checkpoint 1")
@@ -93,12 +121,14 @@ def test_signing_rotation_keeps_the_old_public_key(store):
         new.public().public_key().verify(signature, b"checkpoint 1")
 
 
-def test_reprs_show_no_key_material(store):
+def test_reprs_show_no_key_material(keys: Keys):
+    store = keys.store
     store.rotate_pseudonym_key()
-    texts = [repr(store), str(store), repr(store.signing_key())]
+    signing = keys.signing.signing_key()
+    texts = [repr(store), str(store), repr(signing), repr(keys.signing)]
     texts.extend(repr(k) for k in store.pseudonym_keys())
     shown = " ".join(texts)
-    for secret in _secret_texts(store):
+    for secret in _secret_texts(store, signing):
         assert secret not in shown
 
 
@@ -200,30 +230,35 @@ def test_file_round_trips(tmp_path):
     path = tmp_path / "keys.json"
     created = FileKeyStore.create(path)
     created.rotate_pseudonym_key()
-    created.rotate_signing_key()
+    signing = SigningKeyFile.open(signing_key_path(path))
+    signing.rotate(created)
     opened = FileKeyStore.open(path)
     assert opened.pseudonym_keys() == created.pseudonym_keys()
     assert opened.active_pseudonym_key() == created.active_pseudonym_key()
-    assert opened.signing_key() == created.signing_key()
-    assert opened.retired_signing_keys() == created.retired_signing_keys()
+    assert opened.public_signing_keys() == created.public_signing_keys()
+    assert SigningKeyFile.open(signing.path).signing_key() == signing.signing_key()
 
 
 def test_file_format(tmp_path):
     path = tmp_path / "keys.json"
     store = FileKeyStore.create(path)
+    signing = SigningKeyFile.open(tmp_path / "keys.signing.json").signing_key()
     document = json.loads(path.read_text())
     assert document["format"] == "schakel-keys"
-    assert document["format_version"] == 2
+    assert document["format_version"] == 3
     (key,) = document["pseudonym_keys"]
     assert key["version"] == 1
     assert key["derivation"] == 2  # a new key derives internal domains with their own label
     assert base64.b64decode(key["secret"]) == store.active_pseudonym_key().secret
     assert key["retired"] is None
-    assert document["signing_key"]["key_id"] == store.signing_key().key_id
-    assert base64.b64decode(document["signing_key"]["private_key"]) == (
-        store.signing_key().private_bytes
-    )
-    assert document["retired_signing_keys"] == []
+    (public,) = document["signing_keys"]
+    assert public["key_id"] == signing.key_id and public["retired"] is None
+    assert base64.b64decode(public["public_key"]) == signing.public_key_bytes()
+    assert set(document) == {"format", "format_version", "pseudonym_keys", "signing_keys"}
+    private = json.loads((tmp_path / "keys.signing.json").read_text())
+    assert private["format"] == "schakel-signing-key"
+    assert base64.b64decode(private["private_key"]) == signing.private_bytes
+    assert _mode(tmp_path / "keys.signing.json") == FILE_MODE
 
 
 def test_rotation_is_persisted_atomically_with_the_same_mode(tmp_path):
@@ -259,9 +294,12 @@ def test_a_stale_store_rotating_does_not_lose_a_key(tmp_path):
     keys = FileKeyStore.open(path).pseudonym_keys()
     assert [k.version for k in keys] == [1, 2, 3]
     assert keys[1].secret == first.active_pseudonym_key().secret
-    first.rotate_signing_key()
-    second.rotate_signing_key()
-    assert len(FileKeyStore.open(path).retired_signing_keys()) == 2
+    signing_path = signing_key_path(path)
+    SigningKeyFile.open(signing_path).rotate(first)
+    SigningKeyFile.open(signing_path).rotate(second)
+    listed = FileKeyStore.open(path).public_signing_keys()
+    assert len(listed) == 3
+    assert listed[-1].key_id == SigningKeyFile.open(signing_path).signing_key().key_id
 
 
 def test_open_refuses_a_missing_file_and_says_how_to_create_it(tmp_path):
@@ -330,7 +368,7 @@ def _delete(*keys: str | int) -> Edit:
     ("edit", "reason"),
     [
         (_set("format", value="something-else"), "not a Schakel key file"),
-        (_set("format_version", value=3), "format_version 3 is not supported"),
+        (_set("format_version", value=4), "format_version 4 is not supported"),
         (_set("format_version", value=True), "is not supported"),
         (_delete("pseudonym_keys", 0, "derivation"), "derivation is missing"),
         (_set("pseudonym_keys", 0, "derivation", value=3), "derivation must be one of 1, 2"),
@@ -350,16 +388,18 @@ def _delete(*keys: str | int) -> Edit:
         (_set("pseudonym_keys", 0, "created", value="yesterday"), "not an ISO 8601 time"),
         (_set("pseudonym_keys", 0, "created", value="2025-01-01T00:00:00"), "UTC offset"),
         (_set("pseudonym_keys", 0, "retired", value="2025-01-01T00:00:00Z"), "is retired"),
-        (_delete("signing_key"), "signing_key is missing"),
-        (_set("signing_key", "key_id", value=""), "key_id must be a non-empty string"),
-        (_set("signing_key", "key_id", value="ed25519-0000"), "does not match"),
-        (_set("signing_key", "private_key", value="AAAA"), "must decode to 32 bytes"),
-        (_set("retired_signing_keys", value=[{"key_id": "x"}]), "public_key is missing"),
+        (_delete("signing_keys"), "signing_keys is missing"),
+        (_set("signing_keys", value=[]), "lists no checkpoint signing key"),
+        (_set("signing_keys", 0, "key_id", value=""), "key_id must be a non-empty string"),
+        (_set("signing_keys", 0, "public_key", value="AAAA"), "must decode to 32 bytes"),
+        (_set("signing_keys", value=[{"key_id": "x"}]), "public_key is missing"),
+        (_set("signing_keys", 0, "retired", value="2025-01-01T00:00:00Z"), "unretired"),
     ],
 )
 def test_open_refuses_malformed_files_without_showing_key_material(tmp_path, edit, reason):
     path = tmp_path / "keys.json"
     store = FileKeyStore.create(path)
+    signing = SigningKeyFile.open(signing_key_path(path)).signing_key()
     document = json.loads(path.read_text())
     edit(document)
     _write(path, json.dumps(document))
@@ -368,7 +408,7 @@ def test_open_refuses_malformed_files_without_showing_key_material(tmp_path, edi
     message = str(caught.value)
     assert str(path) in message
     assert "malformed" in message
-    for secret in _secret_texts(store):
+    for secret in _secret_texts(store, signing):
         assert secret not in message
 
 
@@ -405,11 +445,19 @@ def test_json_errors_do_not_quote_the_file(tmp_path):
 
 def test_default_path_is_var_keys_json(monkeypatch):
     monkeypatch.delenv(KEYS_ENV_VAR, raising=False)
+    monkeypatch.delenv("SCHAKEL_STATE_DIR", raising=False)
     assert default_keys_path() == DEFAULT_KEYS_PATH == Path("var/keys.json")
+
+
+def test_default_path_is_in_the_state_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv(KEYS_ENV_VAR, raising=False)
+    monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
+    assert default_keys_path() == tmp_path / "state" / "keys.json"
 
 
 def test_default_path_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(KEYS_ENV_VAR, str(tmp_path / "hub.keys.json"))
     assert default_keys_path() == tmp_path / "hub.keys.json"
     monkeypatch.setenv(KEYS_ENV_VAR, "")
+    monkeypatch.delenv("SCHAKEL_STATE_DIR", raising=False)
     assert default_keys_path() == DEFAULT_KEYS_PATH

@@ -4,6 +4,7 @@ as the router's, :func:`tests.metrics.helpers.leaked`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.settings import KafkaSettings
+from services.config import Paths
 from services.coverage.testing import MemoryCoverageStore
 from services.coverage.worker import CoverageWorker, coverage_observability
 from services.demo.generator import generate
@@ -45,7 +47,8 @@ def gateway_exposition(signals: list[dict[str, Any]]) -> tuple[str, GatewayMetri
     sources = sorted({str(s["source"]) for s in signals})
     broker.admin.ensure_topics({f"signals.{p}": 2 for p in sources})
     metrics = GatewayMetrics()
-    gateway = make_gateway(engine, broker, keys=covenant_keys(), metrics=metrics)
+    demo = dataclasses.replace(Paths.from_env({}), demo=True)  # the demo traffic: TEST keys
+    gateway = make_gateway(engine, broker, keys=covenant_keys(demo), metrics=metrics)
     tokens = {p: gateway.tokens.issue("partner", p)[0] for p in sources}
     with TestClient(create_gateway_app(gateway)) as http:
         for source in sources:
@@ -60,9 +63,8 @@ def gateway_exposition(signals: list[dict[str, Any]]) -> tuple[str, GatewayMetri
                         headers={**bearer(tokens[source]), "Content-Type": "application/json"},
                     )
                     assert answer.status_code == 202, answer.text
-        text = http.get("/metrics").text
     engine.dispose()
-    return text, metrics
+    return exposition(metrics.registry), metrics
 
 
 def test_the_gateway_exposition_counts_and_carries_no_identifier():

@@ -7,6 +7,8 @@ per covenant, so no two rules compete for one (source, type, recipient).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import strategies as st
@@ -25,6 +27,17 @@ SHAREABLE: dict[str, tuple[str, ...]] = {
     "kwh_observed": ("keep",),
 }
 IDENTIFIER_FIELDS = ("ean", "address")
+ENVELOPE_TIMES = (
+    "keep",
+    "omit",
+    "generalise:hour",
+    "generalise:day",
+    "generalise:week",
+    "generalise:month",
+    "generalise:year",
+)
+OFFSETS = (0, 60, 120, -300, 330)
+"""Minutes east of UTC that partners write signal times in (Z, CET, CEST, New York, India)."""
 CONDITIONS = (
     None,
     "data.score >= 0.5",
@@ -39,6 +52,7 @@ class GeneratedRule:
     recipients: tuple[str, ...]
     share: dict[str, str]
     condition: str | None
+    envelope: dict[str, str] = dataclass_field(default_factory=dict)
 
     def yaml(self, signal_type: str = "energy.consumption_anomaly.v1") -> str:
         share = "{" + ", ".join(f'{k}: "{v}"' for k, v in self.share.items()) + "}"
@@ -46,6 +60,11 @@ class GeneratedRule:
         # a raw identifier is only disclosed under a declared legal basis
         plain = any(self.share.get(f) == "plain" for f in IDENTIFIER_FIELDS)
         declared = '  plain_identifiers: {legal_basis: "Wet X art. 1"}\n' if plain else ""
+        envelope = (
+            "  envelope: {" + ", ".join(f'{k}: "{v}"' for k, v in self.envelope.items()) + "}\n"
+            if self.envelope
+            else ""
+        )
         return (
             f"- id: {self.rule_id}\n"
             f'  article: "art. 1"\n'
@@ -55,6 +74,7 @@ class GeneratedRule:
             f"  to: [{', '.join(self.recipients)}]\n"
             f"{when}"
             f"  share: {share}\n"
+            f"{envelope}"
             f"  retention: P30D\n"
             f"{declared}"
         )
@@ -81,6 +101,29 @@ def shares(draw: st.DrawFn) -> dict[str, str]:
 
 
 @st.composite
+def envelopes(draw: st.DrawFn) -> dict[str, str]:
+    """A rule's ``envelope`` block: often absent (the defaults), else any time and source."""
+    block: dict[str, str] = {}
+    if draw(st.booleans()):
+        block["time"] = draw(st.sampled_from(ENVELOPE_TIMES))
+    if draw(st.booleans()):
+        block["source"] = draw(st.sampled_from(("keep", "omit")))
+    return block
+
+
+@st.composite
+def signal_times(draw: st.DrawFn) -> str:
+    """An RFC 3339 time in the three weeks before the tests' NOW, in some partner's offset."""
+    moment = draw(
+        st.datetimes(min_value=datetime(2026, 11, 1), max_value=datetime(2026, 11, 22, 11))
+    )
+    offset = timedelta(minutes=draw(st.sampled_from(OFFSETS)))
+    local = moment.replace(tzinfo=UTC).astimezone(timezone(offset))
+    text = local.isoformat(timespec=draw(st.sampled_from(("seconds", "milliseconds"))))
+    return text.replace("+00:00", "Z")
+
+
+@st.composite
 def covenants(draw: st.DrawFn, covenant_id: str = "test-covenant") -> GeneratedCovenant:
     named = draw(st.lists(st.sampled_from(RECIPIENTS), min_size=1, max_size=3, unique=True))
     groups = draw(st.integers(1, len(named)))
@@ -88,7 +131,13 @@ def covenants(draw: st.DrawFn, covenant_id: str = "test-covenant") -> GeneratedC
     for i in range(groups):
         members = tuple(named[i::groups])
         rules.append(
-            GeneratedRule(f"rule-{i}", members, draw(shares()), draw(st.sampled_from(CONDITIONS)))
+            GeneratedRule(
+                f"rule-{i}",
+                members,
+                draw(shares()),
+                draw(st.sampled_from(CONDITIONS)),
+                draw(envelopes()),
+            )
         )
     return GeneratedCovenant(covenant_id, tuple(rules))
 
@@ -114,13 +163,15 @@ def raw_addresses(draw: st.DrawFn) -> str:
 
 @st.composite
 def anomalies(draw: st.DrawFn, index: int = 1) -> dict[str, Any]:
-    return anomaly(
+    envelope = anomaly(
         signal_id=f"liander-{index:06d}",
         ean=draw(raw_eans()),
         address=draw(raw_addresses()),
         municipality=draw(st.sampled_from(["GM0361", "GM0363", "GM0398", "GM0014"])),
         score=draw(st.floats(0, 1)),
     )
+    envelope["time"] = draw(signal_times())
+    return envelope
 
 
 def raw_forms(envelope: dict[str, Any]) -> dict[str, set[str]]:

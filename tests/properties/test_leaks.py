@@ -70,7 +70,7 @@ def test_recipients_get_only_what_their_rule_shares_and_no_raw_identifier(covena
             assert decision.payload is not None
             for path in leaves(decision.payload):
                 assert shared_by(path, rule.share), f"{path} reached {decision.recipient}"
-            feed_text = orjson.dumps(feed_message(decision, accepted)).decode()
+            feed_text = orjson.dumps(feed_message(decision)).decode()
             for field in IDENTIFIER_FIELDS:
                 if rule.share.get(field) == "plain":
                     continue

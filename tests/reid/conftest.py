@@ -66,7 +66,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     keys = FileKeyStore.create(tmp_path / "keys.json")
     paths = Paths.from_env({})
     loaded = load_policy(
-        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date()
+        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date(), demo=True
     )
     assert loaded.policy is not None
     signals = traffic(200, seed=5)

@@ -18,14 +18,17 @@ COVENANTS = [ROOT / "covenants"]
 
 
 def policy_source(
-    covenants: list[Path] | None = None, keys: MemoryKeyStore | None = None
+    covenants: list[Path] | None = None, keys: MemoryKeyStore | None = None, *, demo: bool = True
 ) -> PolicySource:
+    """The router's policy source; in demo mode (the default) TEST keys sign the traffic."""
     paths = Paths.from_env({})
     pseudonymiser = Pseudonymiser(keys or MemoryKeyStore.for_tests())
     chosen = covenants or COVENANTS
 
     def load(today: date) -> Loaded:
-        return load_policy(chosen, paths.schemas, paths.reference, pseudonymiser, today=today)
+        return load_policy(
+            chosen, paths.schemas, paths.reference, pseudonymiser, today=today, demo=demo
+        )
 
     return PolicySource(load, chosen, today=NOW.date)
 

@@ -26,9 +26,12 @@ def test_batch_matches_the_policy_and_counts_each_decision():
     assert len(routed.audit) == routed.delivered + routed.withheld
     assert len(routed.outbox) == routed.delivered > 0
     assert len({r["record_id"] for r in routed.audit}) == len(routed.audit)
+    given = {r["record_id"]: r["feed_exchange_id"] for r in routed.audit}
     for entry in routed.outbox:
         message = orjson.loads(entry.value)
-        assert message["exchange_id"] == entry.exchange_id
+        # the recipient gets the keyed id its audit record names, never the hub's own
+        assert message["exchange_id"] == given[entry.exchange_id] != entry.exchange_id
+        assert entry.key != entry.exchange_id.encode()
         assert entry.recipient in source.current.policy.recipients
 
 

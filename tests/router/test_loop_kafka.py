@@ -148,7 +148,8 @@ async def _decides_exactly_as_replay(fresh_broker: EmbeddedBroker, tmp_path: Pat
         if body["action"] != "reject"
     }
     assert decided == expected
-    delivered = {rid for rid, v in expected.items() if v[0] == "delivered"}
+    given = {rid: body.get("feed_exchange_id") for rid, body in _all(store)}
+    delivered = {given[rid] for rid, v in expected.items() if v[0] == "delivered"}
     feeds = []
     for recipient in sorted(policy.recipients):
         count = sum(1 for v in expected.values() if v[0] == "delivered" and v[1] == recipient)
@@ -256,7 +257,7 @@ async def _failed_delivery(fresh_broker: EmbeddedBroker) -> None:
     run = await published(fresh_broker, 500, seed=6)
     settings, source, config, values = run.settings, run.source, run.config, run.values
     policy = source.current.policy
-    expected = {d.exchange_id for d in run.decisions if d.delivered}
+    expected = {d.feed_id for d in run.decisions if d.delivered}
     store = MemoryAuditStore()
     first = RouterLoop(settings, store, source, config, clock=lambda: NOW)
     await first.start()

@@ -1,7 +1,8 @@
 """The router's signature check in its pure batch step, on the shipped covenants.
 
-Liander's demo TEST key is given a ``valid_until`` in the past and a successor (another TEST
-key) in a copy of ``covenants/``, so one batch shows every outcome: the valid signal is
+Liander's demo TEST key is given a ``valid_until`` in the past (in the demo key file) and a
+successor (a key of the test's own, registered with ``schakel covenant add-key``'s text edit)
+in a copy of ``covenants/``, loaded in demo mode, so one batch shows every outcome: the valid signal is
 delivered; unsigned, forged, re-signed by another partner, tampered and expired-key signals
 are dead-lettered and audited as rejected, each with its reason.
 """
@@ -11,16 +12,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.config import ROOT
+from services.core.covenant.key_edit import add_key_text
 from services.core.pipeline import process
 from services.core.signing import public_key_base64, sign
-from services.demo.keys import DEMO_KEY_ID, demo_private_key, demo_public_key
+from services.demo.keys import demo_key_id, demo_private_key, demo_public_key
 from services.router.batch import Consumed, route_batch
 from services.router.policy_source import PolicySource
 from services.router.topics import signals_topic
@@ -36,17 +40,17 @@ def rotated_covenants(tmp: Path) -> Path:
     """``covenants/`` with Liander's demo key expired on 2026-11-01 and a successor in force."""
     target = tmp / "covenants"
     shutil.copytree(ROOT / "covenants", target)
-    path = target / "drugslocaties-nh" / "2025.1.yaml"
-    text = path.read_text(encoding="utf-8")
-    old = f'      - {{id: {DEMO_KEY_ID}, ed25519: "{demo_public_key("liander")}"}}\n'
+    demo = target / "demo" / "keys.yaml"
+    text = demo.read_text(encoding="utf-8")
+    old = f'{{id: demo-liander, ed25519: "{demo_public_key("liander")}"}}'
     assert text.count(old) == 1
-    new = (
-        f'      - {{id: {DEMO_KEY_ID}, ed25519: "{demo_public_key("liander")}", '
-        "valid_until: 2026-11-01}\n"
-        f'      - {{id: {NEW_KEY_ID}, ed25519: "{public_key_base64(NEW_KEY.public_key())}", '
-        "valid_from: 2026-10-01}\n"
+    demo.write_text(text.replace(old, old[:-1] + ", valid_until: 2026-11-01}"), encoding="utf-8")
+    path = target / "drugslocaties-nh" / "2025.1.yaml"
+    new = public_key_base64(NEW_KEY.public_key())
+    text = add_key_text(
+        path.read_text(encoding="utf-8"), "liander", NEW_KEY_ID, new, valid_from=date(2026, 10, 1)
     )
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return target
 
 
@@ -70,13 +74,13 @@ def cases(source: PolicySource) -> dict[str, bytes]:
         "unsigned": orjson.dumps(dict(unsigned, id="sig-unsigned")),
         "forged": orjson.dumps(sign(dict(unsigned, id="sig-forged"), MALLORY, NEW_KEY_ID)),
         "foreign_key": orjson.dumps(
-            sign(dict(unsigned, id="sig-pwn"), demo_private_key("pwn"), DEMO_KEY_ID)
+            sign(dict(unsigned, id="sig-pwn"), demo_private_key("pwn"), demo_key_id("pwn"))
         ),
         "tampered": orjson.dumps(
             dict(sign(dict(unsigned, id="sig-tampered"), NEW_KEY, NEW_KEY_ID), data=data)
         ),
         "key_expired": orjson.dumps(
-            sign(dict(unsigned, id="sig-old"), demo_private_key("liander"), DEMO_KEY_ID)
+            sign(dict(unsigned, id="sig-old"), demo_private_key("liander"), demo_key_id("liander"))
         ),
     }
 
@@ -123,10 +127,41 @@ def test_every_bad_signature_is_dead_lettered_and_audited_with_its_reason(tmp_pa
 def test_demo_traffic_is_signed_and_verifies_on_the_shipped_covenants():
     source = policy_source()
     values = [orjson.dumps(s) for s in traffic(200)]
-    assert all(b'"signature":"ed25519:demo-test-key:' in v for v in values)
+    for value in values:
+        sent = orjson.loads(value)
+        assert sent["signature"].startswith(f"ed25519:{demo_key_id(sent['source'])}:")
     records = [
         Consumed(signals_topic(orjson.loads(v)["source"]), 0, i, v) for i, v in enumerate(values)
     ]
     routed = route_batch(records, source.current.registry, source.current.policy, NOW)
     assert routed.dead_letters == []
     assert routed.delivered > 0
+
+
+def test_outside_demo_mode_the_demo_traffic_is_refused_for_its_test_keys():
+    """A router not in demo mode (every deployment) delivers nothing signed with a TEST key."""
+    source = policy_source(demo=False)
+    values = [orjson.dumps(s) for s in traffic(60)]
+    records = [
+        Consumed(signals_topic(orjson.loads(v)["source"]), 0, i, v) for i, v in enumerate(values)
+    ]
+    routed = route_batch(records, source.current.registry, source.current.policy, NOW)
+    assert routed.delivered == 0 and routed.outbox == []
+    letters = [orjson.loads(d.value) for d in routed.dead_letters]
+    assert len(letters) == len(values)
+    assert {d["code"] for d in letters} == {"unknown_key"}
+
+
+def test_a_router_not_in_demo_mode_will_not_start_on_a_covenant_registering_a_test_key(
+    tmp_path: Path,
+):
+    folder = tmp_path / "covenants"
+    shutil.copytree(ROOT / "covenants", folder)
+    path = folder / "drugslocaties-nh" / "2025.1.yaml"
+    text = add_key_text(
+        path.read_text(encoding="utf-8"), "liander", "liander-2026", demo_public_key("liander")
+    )
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SystemExit, match="TEST key"):
+        policy_source([folder], demo=False)
+    assert policy_source([folder], demo=True).current.policy is not None  # a warning there

@@ -78,4 +78,4 @@ async def _signed(broker: EmbeddedBroker, tmp_path: Path) -> None:
         feed = [
             orjson.loads(v) for v in await read_topic(settings, feed_topic(decision.recipient), 1)
         ]
-        assert [m["exchange_id"] for m in feed] == [decision.exchange_id]
+        assert [m["exchange_id"] for m in feed] == [decision.feed_id]

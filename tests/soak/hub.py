@@ -100,6 +100,16 @@ class SoakHub:
         except sqlite3.OperationalError:  # locked by the outage
             return []
 
+    def feed_ids(self) -> dict[str, str]:
+        """The exchange id each recipient was given -> the record id of its delivery."""
+        with sqlite3.connect(self.db, timeout=30) as conn:
+            return dict(
+                conn.execute(
+                    "SELECT json_extract(body, '$.feed_exchange_id'), record_id "
+                    "FROM audit_records WHERE result = 'delivered'"
+                )
+            )
+
     def audited(self, expected: set[str]) -> Callable[[], bool]:
         return lambda: expected <= {row[0] for row in self.audit_rows()}
 
@@ -124,6 +134,7 @@ def start_hub(broker: EmbeddedBroker, tmp: Path) -> SoakHub:
         paths.reference,
         Pseudonymiser(FileKeyStore.open(keys)),
         today=datetime.now(UTC).date(),
+        demo=True,
     )
     assert loaded.policy is not None
     spec = TopicLayout(signal_partitions=4, feed_partitions=2).spec(
@@ -136,6 +147,7 @@ def start_hub(broker: EmbeddedBroker, tmp: Path) -> SoakHub:
         "SCHAKEL_DATABASE_URL": url,
         "SCHAKEL_KEYS": str(keys),
         "SCHAKEL_STATE_DIR": str(tmp / "state"),
+        "SCHAKEL_DEMO": "1",  # the soak traffic is signed with TEST keys
     }
     return SoakHub(broker, settings, db, store, loaded, spec, env)
 

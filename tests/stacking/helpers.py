@@ -55,7 +55,12 @@ def make_hub() -> Hub:
     paths = Paths.from_env({})
     pseudonymiser = Pseudonymiser(MemoryKeyStore.for_tests())
     loaded = load_policy(
-        list(paths.covenants), paths.schemas, paths.reference, pseudonymiser, today=NOW.date()
+        list(paths.covenants),
+        paths.schemas,
+        paths.reference,
+        pseudonymiser,
+        today=NOW.date(),
+        demo=True,
     )
     assert loaded.policy is not None, [str(p) for p in loaded.checked.errors]
     config = load_stacking_config(paths.covenants)

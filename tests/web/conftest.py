@@ -17,6 +17,7 @@ from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
 from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
+from services.audit.testing import MemoryAuditStore
 from services.config import Paths, load_policy
 from services.core import records
 from services.core.covenant.model import Covenant
@@ -28,6 +29,7 @@ from services.keys.testing import MemoryKeyStore
 from services.web.app import create_web_app
 from services.web.context import WebSettings
 from services.web.sessions import Clock, utc_now
+from services.web.throttle import ThrottlePolicy
 from services.web.users import UserStore
 from tests.router.helpers import COVENANTS, NOW, traffic
 
@@ -64,7 +66,7 @@ def build_hub(
     keys = MemoryKeyStore.for_tests()
     paths = Paths.from_env({})
     loaded = load_policy(
-        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date()
+        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(keys), today=NOW.date(), demo=True
     )
     assert loaded.policy is not None
     sent = traffic(signals, seed=5)
@@ -95,12 +97,22 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     built.engine.dispose()
 
 
+UNTHROTTLED = ThrottlePolicy(account_free=10_000, client_free=10_000)
+"""The shared hub's apps do not throttle: every test client comes from one address, and the
+wrong passwords of a whole session would block it (tests/web/test_throttle.py attacks the
+throttle on a database of its own)."""
+
+
 def make_app(hub: Hub, clock: Clock = utc_now, **settings: Any) -> TestClient:
+    """The web app on ``hub``; refused sign-ins are audited into memory, so the session's
+    shared database keeps exactly the hub's records."""
+    settings.setdefault("throttle", UNTHROTTLED)
     app = create_web_app(
         hub.engine,
         hub.keys,
         WebSettings(secret=SECRET, kdf_cost=KDF_COST, **settings),
         clock=clock,
+        audit=MemoryAuditStore(),
     )
     return TestClient(app, follow_redirects=False)
 

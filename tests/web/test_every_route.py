@@ -82,6 +82,7 @@ def app(hub: Hub) -> Iterator[FastAPI]:
         Paths.from_env({}).reference,
         Pseudonymiser(hub.keys),
         today=NOW.date(),
+        demo=True,
     )
     assert loaded.policy is not None
     reid = Reidentification(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from services.audit import verification as verification_module
 from services.audit import verify as verify_module
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
@@ -43,7 +44,7 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(result.records)
         return result
 
-    monkeypatch.setattr(routes_integrity, "verify", counting)
+    monkeypatch.setattr(verification_module, "verify", counting)
     return calls
 
 
@@ -137,7 +138,7 @@ def test_one_verification_at_a_time(small_hub: Hub):
     def slow_check() -> Verification:
         calls.append("run")
         assert release.wait(30)
-        return routes_integrity.check(small_hub.engine, small_hub.keys)
+        return routes_integrity.check(small_hub.engine, small_hub.keys, None)
 
     runs = _runs(small_hub.engine, slow_check)
     first, started = runs.start("admin")
@@ -188,7 +189,7 @@ def test_runs_are_stored_and_read_back_on_postgresql(postgres_url: str, small_hu
     SqlAuditStore.open(postgres_url).close()  # the migrations make the tables
     engine = make_engine(postgres_url)
     try:
-        runs = _runs(engine, lambda: routes_integrity.check(small_hub.engine, small_hub.keys))
+        runs = _runs(engine, lambda: routes_integrity.check(small_hub.engine, small_hub.keys, None))
         run, started = runs.start("admin")
         assert started and runs.join(30)
         finished = runs.last_finished()

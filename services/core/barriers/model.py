@@ -47,6 +47,9 @@ class Step(_Strict):
 class BarrierModel(_Strict):
     model: Annotated[str, Field(pattern=SLUG)]
     title: Text
+    provenance: Text | None = None
+    """Where the model comes from (the shipped ones: the project's own reconstruction in the
+    spirit of the CCV's approach); shown by ``schakel barriers`` and the /barriers page."""
     steps: Annotated[list[Step], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -14,10 +14,13 @@ from datetime import date
 from itertools import combinations
 from typing import Protocol
 
+from services.core.covenant.aggregate_checks import check_aggregates
 from services.core.covenant.cel_ast import parse
 from services.core.covenant.condition import CompiledCondition, compile_condition
 from services.core.covenant.condition_fields import check_fields
+from services.core.covenant.envelope_spec import resolve
 from services.core.covenant.key_checks import check_keys
+from services.core.covenant.legal_checks import check_legal
 from services.core.covenant.loader import LoadedCovenant, LoadResult
 from services.core.covenant.model import Rule
 from services.core.covenant.problems import Problem
@@ -63,6 +66,10 @@ class CheckResult:
     covenants: list[LoadedCovenant] = field(default_factory=list)
     rules: list[CheckedRule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    demo: bool = False
+    """Checked in demo mode: the compiled keyring accepts TEST keys."""
+    demo_key_files: list[str] = field(default_factory=list)
+    """The demo key registration files read (demo mode only)."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -82,11 +89,18 @@ def check(
     loaded: LoadResult, registry: SchemaRegistry, reference: ReferenceData, *, today: date
 ) -> CheckResult:
     """Check a loaded covenant set; problems are sorted by file and line."""
-    result = CheckResult(covenants=list(loaded.covenants), problems=list(loaded.problems))
+    result = CheckResult(
+        covenants=list(loaded.covenants),
+        problems=list(loaded.problems),
+        demo=loaded.demo,
+        demo_key_files=list(loaded.demo_key_files),
+    )
     for item in loaded.covenants:
         _check_covenant(item, registry, reference, result)
     _check_versions(loaded.covenants, today, result)
-    result.problems.extend(check_keys(loaded.covenants, today))
+    result.problems.extend(check_keys(loaded.covenants, today, demo=loaded.demo))
+    result.problems.extend(check_aggregates(loaded.covenants))
+    result.problems.extend(check_legal(loaded.covenants))
     _check_overlaps(result)
     result.problems.sort(key=lambda p: (p.file, p.line, p.column, p.message))
     return result
@@ -292,6 +306,16 @@ def _check_rule(
                 f"name either {parent!r} or its members, not both",
             )
             ok = False
+    envelope = resolve(rule.envelope, shares)
+    if rule.to and envelope.undoes_share and envelope.coarsest_share is not None:
+        path, coarse = envelope.coarsest_share
+        problem(
+            (*where, "envelope", "time"),
+            f"rule {rule.id!r}: envelope time {envelope.time} is finer than {path!r} "
+            f"({coarse}), so the signal's time can undo that generalisation",
+            f"leave `time` out (the default follows the share) or use {coarse} or coarser",
+            "warning",
+        )
 
     condition = None
     if rule.when is not None:
@@ -504,8 +528,9 @@ def _check_overlaps(out: CheckResult) -> None:
             pair = (id(a), id(b))
             if pair in reported:
                 continue
-            agree = (a.shares, a.rule.retention, a.rule.reidentify) == (
+            agree = (a.shares, a.rule.envelope, a.rule.retention, a.rule.reidentify) == (
                 b.shares,
+                b.rule.envelope,
                 b.rule.retention,
                 b.rule.reidentify,
             )

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from services.core.covenant.aggregate_checks import aggregate_only_parties
 from services.core.covenant.checker import CheckedRule, CheckResult
+from services.core.covenant.envelope_spec import resolve
 from services.core.covenant.keyring import Keyring
 from services.core.covenant.transforms import ShareSpec, generaliser
 from services.core.decision import RuleRef
@@ -29,6 +31,9 @@ def compile_policy(
     if not checked.ok:
         raise CovenantError(list(checked.errors))
     reversible = _reversible_domains(checked.rules)
+    # defence in depth: the checker refuses per-signal rules to these parties; should one get
+    # through anyway, its plans withhold every signal, saying why
+    aggregate_only = aggregate_only_parties(checked.covenants)
     index: dict[tuple[str, str], list[Plan]] = defaultdict(list)
     stacking: dict[tuple[str, str], list[StackingPlan]] = defaultdict(list)
     ordered = sorted(
@@ -39,6 +44,7 @@ def compile_policy(
         cov = checked_rule.loaded.covenant
         rule = checked_rule.rule
         ref = RuleRef(cov.covenant, cov.version, rule.id, rule.article, rule.purpose)
+        envelope = resolve(rule.envelope, checked_rule.shares).plan()
         if rule.stacking:
             use = StackingPlan(ref, cov, (cov.key, rule.id), checked_rule.condition)
             for signal_type in rule.types:
@@ -62,6 +68,8 @@ def compile_policy(
                     shared=frozenset(checked_rule.shares),
                     retention_days=rule.retention_period.days,
                     reidentify=rule.reidentify == "on-request",
+                    envelope=envelope,
+                    refusal=_aggregate_only_refusal(recipient, aggregate_only),
                 )
                 for source in rule.from_:
                     index[(source, signal_type)].append(plan)
@@ -83,9 +91,19 @@ def compile_policy(
         covenants=tuple(item.covenant for item in checked.covenants),
         suppliers=frozenset(suppliers),
         recipients=frozenset(recipients),
-        keyring=Keyring(item.covenant for item in checked.covenants),
+        keyring=Keyring((item.covenant for item in checked.covenants), test_keys=checked.demo),
         stacking=frozenset(stacking),
         stacking_plans={k: tuple(v) for k, v in stacking.items()},
+    )
+
+
+def _aggregate_only_refusal(recipient: str, only: dict[str, tuple[int, str]]) -> str | None:
+    if recipient not in only:
+        return None
+    min_cell, declared = only[recipient]
+    return (
+        f"{recipient} receives aggregates only (cells of at least {min_cell}, {declared}): "
+        "no record per signal is delivered to it"
     )
 
 

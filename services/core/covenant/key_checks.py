@@ -3,8 +3,11 @@
 Per party: every key is a base64 Ed25519 public key, its window does not end before it
 starts, ids and keys are not repeated, and successive windows leave no gap (rotation needs an
 overlap). Per supplier: a covenant that requires signatures registers a key for it, and one
-of its keys is valid today. Across files: a key id of a partner always names the same key, and
-a key belongs to one partner only.
+of its keys is valid today. Across files: a key id of a partner always names the same key, a
+key id belongs to one partner only (so a signature is checked against one key at most), and a
+key belongs to one partner only. Everywhere: a TEST key (derived from the public demo seed,
+recognised from the key itself) is an error outside demo mode, and in demo mode a warning
+when a covenant file registers it instead of the demo key file (covenants/demo/).
 """
 
 from __future__ import annotations
@@ -16,18 +19,37 @@ from services.core.covenant.keyring import decode_public_key
 from services.core.covenant.loader import LoadedCovenant
 from services.core.covenant.model import Party, PartyKey
 from services.core.covenant.problems import Problem, Severity
+from services.core.demo_keys import owner_of_test_key
 
 
-def check_keys(covenants: Iterable[LoadedCovenant], today: date) -> list[Problem]:
+def check_keys(
+    covenants: Iterable[LoadedCovenant], today: date, *, demo: bool = False
+) -> list[Problem]:
     """Every problem with the keys and signature settings of a covenant set."""
+    covenants = list(covenants)
     problems: list[Problem] = []
     material: dict[tuple[str, str], str] = {}  # (partner, key id) -> key
     owners: dict[str, str] = {}  # key -> partner
+    partners = sorted({p for item in covenants for p in item.covenant.parties})
+    ids: dict[str, tuple[str, str]] = {}  # key id -> (partner, where it is first registered)
     for item in covenants:
         for party_id, party in item.covenant.parties.items():
             problems += _party(item, party_id, party, today)
             for k, key in enumerate(party.public_keys):
                 where = (item, ("parties", party_id, "public_keys", k))
+                problems += _test_key(item, party_id, key, k, partners, demo)
+                first = ids.setdefault(key.id, (party_id, f"{item.file}:{item.line(*where[1])}"))
+                if first[0] != party_id:
+                    problems.append(
+                        _at(
+                            *where,
+                            f"key id {key.id!r} of {party_id!r} is already the id of a key of "
+                            f"{first[0]!r} ({first[1]}): a signature names its key by id, so "
+                            "an id must name one partner's key",
+                            f"give the key an id of its own, e.g. {party_id}-<date> "
+                            f"(schakel keys partner {party_id})",
+                        )
+                    )
                 known = material.setdefault((party_id, key.id), key.ed25519)
                 if known != key.ed25519:
                     problems.append(
@@ -48,6 +70,45 @@ def check_keys(covenants: Iterable[LoadedCovenant], today: date) -> list[Problem
                         )
                     )
     return problems
+
+
+def _test_key(
+    item: LoadedCovenant,
+    party_id: str,
+    key: PartyKey,
+    index: int,
+    partners: list[str],
+    demo: bool,
+) -> list[Problem]:
+    """A TEST key registration: an error outside demo mode, a warning in a covenant file."""
+    owner = owner_of_test_key(key.ed25519, [party_id, *partners])
+    if owner is None or (demo and (party_id, key.id) in item.demo_keys):
+        return []
+    whose = "its" if owner == party_id else f"{owner!r}'s"
+    message = (
+        f"key {key.id!r} of {party_id!r} is {whose} TEST key, derived from the public demo "
+        "seed: anyone can sign with it"
+    )
+    where = ("parties", party_id, "public_keys", index, "ed25519")
+    if not demo:
+        return [
+            _at(
+                item,
+                where,
+                message + "; a hub not in demo mode refuses it",
+                f"register {party_id!r}'s own key (schakel keys partner {party_id}, then "
+                "schakel covenant add-key); demo keys belong in covenants/demo/keys.yaml",
+            )
+        ]
+    return [
+        _at(
+            item,
+            where,
+            message + "; registered in a covenant file, so a deployment would load it",
+            "move it to covenants/demo/keys.yaml, which only demo mode reads",
+            "warning",
+        )
+    ]
 
 
 def _party(item: LoadedCovenant, party_id: str, party: Party, today: date) -> list[Problem]:
@@ -114,8 +175,9 @@ def _party(item: LoadedCovenant, party_id: str, party: Party, today: date) -> li
                 ("parties", party_id),
                 f"supplier {party_id!r} has no public key, but this covenant requires "
                 "signatures: its signals will be rejected as unsigned",
-                f"run `schakel keys partner {party_id}` and paste the public key block here, "
-                "or set `signatures: optional`",
+                f"run `schakel keys partner {party_id}` and register the key with the "
+                "`schakel covenant add-key` command it prints, or set `signatures: optional` "
+                "(the demo's TEST keys are in covenants/demo/, read only in demo mode)",
                 "warning",
             )
         )

@@ -5,6 +5,10 @@ must sign when a covenant version in force names it as a party and either regist
 it or says ``signatures: required`` (the default). A partner no covenant in force names cannot
 have anything delivered, so its unsigned signals reach the policy only to be withheld; a
 signature it does send is still checked.
+
+TEST keys (derived from the public demo seed, :mod:`services.core.demo_keys`) count only in a
+keyring built for demo mode (``test_keys=True``); any other keyring leaves them out, so a
+signal signed with one is refused even if a TEST key slipped into a covenant.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from services.core.covenant import validity
 from services.core.covenant.model import Covenant, PartyKey
+from services.core.demo_keys import owner_of_test_key
+from services.core.time_window import TimeWindow
+from services.core.verified_roots import VerifiedRoots
 
 ED25519_PUBLIC_BYTES = 32
 
@@ -40,6 +48,8 @@ class RegisteredKey:
     partner: str
     key_id: str
     public_key: Ed25519PublicKey = field(repr=False)
+    public_bytes: bytes = field(repr=False)
+    """The 32 raw bytes of :attr:`public_key`."""
     valid_from: date | None
     valid_until: date | None
     covenant: str
@@ -69,16 +79,23 @@ class PartnerKeys:
 class Keyring:
     """The registered keys of every covenant version; built once per compiled policy."""
 
-    def __init__(self, covenants: Iterable[Covenant]) -> None:
+    def __init__(self, covenants: Iterable[Covenant], *, test_keys: bool = False) -> None:
         self._covenants = tuple(covenants)
+        self.test_keys = test_keys
+        """Demo mode: TEST keys count (never in a deployment)."""
+        self._partners = sorted({p for cov in self._covenants for p in cov.parties})
         self._keys: dict[str, list[RegisteredKey]] = {}
         for cov in self._covenants:
             for partner, party in cov.parties.items():
                 for key in party.public_keys:
-                    registered = _registered(partner, key, cov.key)
+                    registered = self._registered(partner, key, cov.key)
                     if registered is not None:  # the checker reports keys that do not decode
                         self._keys.setdefault(key.id, []).append(registered)
         self._days: dict[date, dict[str, PartnerKeys]] = {}
+        self._by_key = {cov.key: cov for cov in self._covenants}
+        self._window: TimeWindow | None = None
+        self.roots = VerifiedRoots()
+        """Batch root signatures already verified (:mod:`services.core.batch_signing`)."""
 
     def partner(self, partner: str, day: date) -> PartnerKeys:
         """The keys and the signing duty of ``partner`` under the versions in force on ``day``."""
@@ -91,13 +108,38 @@ class Keyring:
         found = by_partner.get(partner)
         return found if found is not None else PartnerKeys(partner, {}, ())
 
-    def others(self, key_id: str, partner: str, day: date) -> list[RegisteredKey]:
-        """Keys named ``key_id`` that other partners have under the versions in force."""
-        return [
-            k
-            for k in self._keys.get(key_id, ())
-            if k.partner != partner and any(c.key == k.covenant for c in self._in_force(day))
+    def holder(self, key_id: str, partner: str, day: date) -> RegisteredKey | None:
+        """The one key to check a signature under ``key_id`` against, when ``partner`` has no
+        key of that id in force on ``day``; None when there is none.
+
+        That is another partner's key of that id under a version in force (the signature is
+        foreign), else ``partner``'s own key of that id from the version that most recently
+        ended (the signal comes after its covenant ended). Key ids are unique across partners
+        (``schakel covenant check`` refuses a repeat), and even a set that was not checked
+        yields one key here, so a signature costs at most one verification.
+        """
+        found = self._keys.get(key_id, ())
+        in_force = {c.key for c in self._in_force(day)}
+        for key in found:
+            if key.partner != partner and key.covenant in in_force:
+                return key
+        own = [
+            (validity.recency(self._by_key[key.covenant], day), key)
+            for key in found
+            if key.partner == partner and validity.ended(self._by_key[key.covenant], day)
         ]
+        return max(own, key=lambda pair: pair[0])[1] if own else None
+
+    def covenant(self, key: str) -> Covenant:
+        """The covenant version ``covenant@version`` (one that registers a key here)."""
+        return self._by_key[key]
+
+    @property
+    def window(self) -> TimeWindow:
+        """The plausible signal times under these covenants (built on first use)."""
+        if self._window is None:
+            self._window = TimeWindow(self._covenants)
+        return self._window
 
     def _in_force(self, day: date) -> list[Covenant]:
         return [c for c in self._covenants if c.in_force(day)]
@@ -109,7 +151,7 @@ class Keyring:
             for partner, party in cov.parties.items():
                 mine = keys.setdefault(partner, {})
                 for key in party.public_keys:
-                    registered = _registered(partner, key, cov.key)
+                    registered = self._registered(partner, key, cov.key)
                     if registered is not None:
                         mine.setdefault(key.id, registered)
                 if cov.signatures == "required" or party.public_keys:
@@ -119,9 +161,15 @@ class Keyring:
             for partner, found in keys.items()
         }
 
+    def _registered(self, partner: str, key: PartyKey, covenant: str) -> RegisteredKey | None:
+        if not self.test_keys and owner_of_test_key(key.ed25519, [partner, *self._partners]):
+            return None  # the checker reports it; outside demo mode it never verifies anything
+        return _registered(partner, key, covenant)
+
 
 def _registered(partner: str, key: PartyKey, covenant: str) -> RegisteredKey | None:
     public = decode_public_key(key.ed25519)
     if public is None:
         return None
-    return RegisteredKey(partner, key.id, public, key.valid_from, key.valid_until, covenant)
+    raw = public.public_bytes_raw()
+    return RegisteredKey(partner, key.id, public, raw, key.valid_from, key.valid_until, covenant)

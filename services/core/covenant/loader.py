@@ -38,6 +38,8 @@ class LoadedCovenant:
     covenant: Covenant
     file: str
     lines: Mapping[PathKey, int] = field(repr=False)
+    demo_keys: frozenset[tuple[str, str]] = frozenset()
+    """``(partner, key id)`` of the keys added from the demo key file (demo mode only)."""
 
     def line(self, *path: str | int) -> int:
         """Line of the value at ``path``, or of its nearest ancestor that has one."""
@@ -60,6 +62,10 @@ class LoadResult:
 
     covenants: list[LoadedCovenant] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    demo: bool = False
+    """Loaded in demo mode: TEST keys are accepted (services/core/demo_keys.py)."""
+    demo_key_files: list[str] = field(default_factory=list)
+    """The demo key registration files read (demo mode only)."""
 
 
 class LineMapBuilder:
@@ -205,13 +211,16 @@ def _yaml_key(part: str | int) -> str | int:
     return {"from_": "from"}.get(part, part) if isinstance(part, str) else part
 
 
-def load_files(paths: Iterable[Path]) -> LoadResult:
+def load_files(paths: Iterable[Path], *, demo: bool = False) -> LoadResult:
     """Load every covenant file under the given files or directories (``*.yaml``, ``*.yml``).
 
-    Directories are searched recursively, except ``reference/``, ``barriers/`` and
-    ``stacking/`` folders, which hold reference data and configuration rather than covenants.
+    Directories are searched recursively, except ``reference/``, ``barriers/``, ``stacking/``
+    and ``demo/`` folders, which hold reference data, configuration and the demo's key
+    registrations rather than covenants. With ``demo`` (demo mode only) the TEST keys
+    registered in the ``demo/`` folder of each directory are added to the parties they name.
     """
-    result = LoadResult()
+    paths = list(paths)
+    result = LoadResult(demo=demo)
     for file in covenant_files(paths):
         try:
             text = file.read_text(encoding="utf-8")
@@ -228,10 +237,15 @@ def load_files(paths: Iterable[Path]) -> LoadResult:
         one = parse_covenant(text, str(file))
         result.covenants.extend(one.covenants)
         result.problems.extend(one.problems)
+    if demo:
+        # imported here: the overlay module builds on this one's LineMapBuilder
+        from services.core.covenant.demo_overlay import add_demo_keys  # noqa: PLC0415
+
+        add_demo_keys(result, paths)
     return result
 
 
-SKIP_DIRS = frozenset({"reference", "barriers", "stacking"})
+SKIP_DIRS = frozenset({"reference", "barriers", "stacking", "demo"})
 
 
 def covenant_files(paths: Iterable[Path]) -> list[Path]:

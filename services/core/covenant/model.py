@@ -77,6 +77,13 @@ class PartyKey(_Strict):
         )
 
 
+class AggregateOnly(_Strict):
+    """The party receives only aggregates, never one record per signal (docs/covenants.md)."""
+
+    min_cell: Annotated[int, Field(ge=1)]
+    """The smallest count any aggregate to this party may show; smaller cells are suppressed."""
+
+
 class Party(_Strict):
     """A signatory of the covenant; the mapping key is its partner id (topic names use it)."""
 
@@ -85,6 +92,8 @@ class Party(_Strict):
     roles: Annotated[list[PartyRole], Field(min_length=1)]
     municipality: Annotated[str, Field(pattern=MUNICIPALITY_CODE)] | None = None
     public_keys: list[PartyKey] = []
+    aggregate_only: AggregateOnly | None = None
+    """Set: no rule may deliver this party per-signal records; only an ``aggregates`` entry."""
 
 
 class Validity(_Strict):
@@ -105,6 +114,15 @@ class Revocation(_Strict):
 
     day: Annotated[date, Field(alias="date")]
     reason: Annotated[str, Field(min_length=1)]
+
+
+class Dpia(_Strict):
+    """The data protection impact assessment (AVG art. 35) a covenant version rests on."""
+
+    reference: Annotated[str, Field(min_length=1, max_length=400)]
+    """Where to find it: document title, number or link."""
+    day: Annotated[date | None, Field(alias="date")] = None
+    """When it was adopted (or last reviewed)."""
 
 
 class RegionSelector(_Strict):
@@ -130,6 +148,30 @@ class PlainIdentifiers(_Strict):
     or the covenant article that rests on it)."""
 
 
+EnvelopeTime = Literal[
+    "keep",
+    "omit",
+    "generalise:hour",
+    "generalise:day",
+    "generalise:week",
+    "generalise:month",
+    "generalise:year",
+]
+EnvelopeSource = Literal["keep", "omit"]
+
+
+class Envelope(_Strict):
+    """What a recipient gets of the signal's envelope; unset keys take the defaults.
+
+    ``time`` defaults to the Dutch calendar day, or to the coarsest time generalisation the
+    rule's ``share`` applies when that is coarser (so the envelope never undoes it);
+    ``source`` defaults to ``keep``. The type and a keyed exchange id are always given.
+    """
+
+    time: EnvelopeTime | None = None
+    source: EnvelopeSource = "keep"
+
+
 class Rule(_Strict):
     """One covenant article turned into a rule: who may give what to whom, and how."""
 
@@ -141,6 +183,8 @@ class Rule(_Strict):
     to: list[Annotated[str, Field(pattern=SLUG)]] = []
     when: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
     share: dict[str, str] = {}
+    envelope: Envelope = Envelope()
+    """What the recipient gets of the envelope (time, source); see :class:`Envelope`."""
     retention: str
     reidentify: Reidentify = "never"
     stacking: bool = False
@@ -159,13 +203,49 @@ class Rule(_Strict):
         return timedelta(days=retention_days(self.retention))
 
 
+AggregateReport = Literal["coverage"]
+"""Aggregates the hub can release: ``coverage`` (services/core/coverage)."""
+
+
+class Aggregate(_Strict):
+    """An article that lets recipients receive an aggregate report, never per-signal records.
+
+    The report's cells below ``min_cell`` are suppressed, and so is every number that could
+    reveal them (services/core/coverage/release.py).
+    """
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    article: Annotated[str, Field(min_length=1)]
+    purpose: Annotated[str, Field(pattern=SLUG)]
+    report: AggregateReport
+    to: Annotated[list[Annotated[str, Field(pattern=SLUG)]], Field(min_length=1)]
+    min_cell: Annotated[int, Field(ge=1)]
+    retention: str
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        retention_days(value)
+        return value
+
+    @property
+    def retention_period(self) -> timedelta:
+        return timedelta(days=retention_days(self.retention))
+
+
 class Covenant(_Strict):
     """One version of one covenant, as written in one YAML file."""
 
     covenant: Annotated[str, Field(pattern=SLUG)]
     version: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)*$")]
     title: Annotated[str, Field(min_length=1)]
+    illustration: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    """Set on an example: this file is an illustration, not the text of a signed covenant; the
+    text says what it is modelled on. ``schakel covenant check``, replay, the hub's banner and
+    the report and record pages show it."""
     legal_basis: Annotated[list[str], Field(min_length=1)]
+    dpia: Dpia | None = None
+    """The DPIA behind this version (``schakel covenant check`` warns when there is none)."""
     purposes: Annotated[dict[Annotated[str, Field(pattern=SLUG)], str], Field(min_length=1)]
     valid: Validity
     revoked: Revocation | None = None
@@ -178,6 +258,8 @@ class Covenant(_Strict):
         list[Annotated[str, Field(pattern=MUNICIPALITY_CODE)]] | RegionSelector,
     ] = {}
     rules: list[Rule] = []
+    aggregates: list[Aggregate] = []
+    """Aggregate releases (e.g. suppressed coverage counts), for aggregate-only recipients."""
 
     @field_validator("version", mode="before")
     @classmethod

@@ -1,8 +1,9 @@
 """The coverage aggregate as an audited disclosure to a campaign team (pure).
 
-Releasing aggregates is a disclosure like any other: it needs a covenant rule in force that
-names the recipient, for the campaign purpose (``meldingsbereidheid``), and it is audited with
-that covenant, version, rule and article. The message carries the month's released rows and
+Releasing aggregates is a disclosure like any other: it needs an ``aggregates`` entry with
+``report: coverage`` in a covenant in force that names the recipient, its cells are suppressed
+below that entry's ``min_cell`` (and the recipient's own ``aggregate_only`` floor), and it is
+audited with that covenant, version, entry id and article. The message carries the month's released rows and
 totals (suppressed counts as ``null``) and nothing else: no identifier, no signal id.
 """
 
@@ -17,10 +18,10 @@ from typing import Any, Final
 import orjson
 
 from services.core.covenant.model import Covenant
-from services.core.coverage.release import Release
+from services.core.coverage.release import DEFAULT_THRESHOLD, Release
 from services.core.decision import RuleRef, exchange_id
 
-CAMPAIGN_PURPOSE: Final = "meldingsbereidheid"
+REPORT: Final = "coverage"
 AGGREGATE_TYPE: Final = "hub.coverage_aggregate.v1"
 HUB_SOURCE: Final = "schakel"
 ACTOR: Final = "schakel-coverage"
@@ -31,30 +32,50 @@ DISCLOSED: Final = {
     "rows.reports": "aggregate:suppressed-below-threshold",
     "rows.indicators": "aggregate:suppressed-below-threshold",
     "totals": "aggregate:published-cells-only",
+    # the envelope describes the release, not any signal: its id follows from the released
+    # numbers (nothing the recipient does not hold), its time is when it was published
+    "envelope.exchange_id": "release-content",
+    "envelope.type": "keep",
+    "envelope.source": "keep",
+    "envelope.time": "release-time",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Grounds:
-    """The covenant rule an aggregate release rests on."""
+    """The covenant ``aggregates`` entry an aggregate release rests on."""
 
     rule: RuleRef
     retention_days: int
+    min_cell: int = DEFAULT_THRESHOLD
+    """Counts below this are suppressed: the entry's ``min_cell`` or the recipient's
+    ``aggregate_only`` floor, whichever is larger."""
 
 
 def grounds(covenants: Iterable[Covenant], recipient: str) -> Grounds | None:
-    """The rule of a covenant (among those in force) that lets ``recipient``, a campaign
-    team, receive facts for the campaign purpose; ``None`` means the release is not allowed."""
-    for covenant in sorted(covenants, key=lambda c: (c.covenant, c.version), reverse=True):
+    """The ``aggregates`` entry (``report: coverage``) of a covenant among ``covenants`` (those
+    in force) that names ``recipient``; ``None`` means the release is not allowed."""
+    items = list(covenants)
+    floor = 0  # the recipient's own aggregate-only floor, as strict as any covenant says
+    for item in items:
+        declared = item.parties.get(recipient)
+        if declared is not None and declared.aggregate_only is not None:
+            floor = max(floor, declared.aggregate_only.min_cell)
+    for covenant in sorted(items, key=lambda c: (c.covenant, c.version), reverse=True):
         party = covenant.parties.get(recipient)
-        if party is None or party.kind != "campaign" or "recipient" not in party.roles:
+        if party is None or "recipient" not in party.roles:
             continue
-        for rule in covenant.rules:
-            if rule.purpose == CAMPAIGN_PURPOSE and recipient in rule.to:
+        for aggregate in covenant.aggregates:
+            if aggregate.report == REPORT and recipient in aggregate.to:
                 ref = RuleRef(
-                    covenant.covenant, covenant.version, rule.id, rule.article, rule.purpose
+                    covenant.covenant,
+                    covenant.version,
+                    aggregate.id,
+                    aggregate.article,
+                    aggregate.purpose,
                 )
-                return Grounds(ref, rule.retention_period.days)
+                min_cell = max(aggregate.min_cell, floor, DEFAULT_THRESHOLD)
+                return Grounds(ref, aggregate.retention_period.days, min_cell)
     return None
 
 
@@ -119,5 +140,6 @@ def aggregate_release(
         "reason": None,
         "retention_days": basis.retention_days,
         "reidentify": False,
+        "feed_exchange_id": exchange,
     }
     return AggregateRelease(exchange, audit, message)
