@@ -26,6 +26,7 @@ def _register() -> None:
         coverage,
         demo,
         gateway,
+        indexer,
         keys,
         maintenance,
         publish,
@@ -49,6 +50,7 @@ def _register() -> None:
     app.add_typer(coverage.app, name="coverage")
     app.add_typer(demo.app, name="demo")
     app.add_typer(gateway.app, name="gateway")
+    app.command("indexer")(indexer.indexer_command)
     app.add_typer(keys.app, name="keys")
     app.add_typer(reid.app, name="reid")
     app.add_typer(stacking.app, name="stacking")
