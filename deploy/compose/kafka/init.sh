@@ -72,6 +72,8 @@ topic signals.pwn 6
 topic signals.woonwaard 6
 topic signals.schakel 6
 topic signals.dead-letter 1
+# the routers' write-ahead audit log: one partition, read in order by the one audit indexer
+topic audit 1
 topic feed.campagneteam-nh 3
 topic feed.gemeente-alkmaar 3
 topic feed.gemeente-haarlem 3
@@ -85,12 +87,20 @@ service schakel-router
 service schakel-stacking
 service schakel-gateway
 service schakel-maintenance
+service schakel-indexer
 # router: reads every signals topic, writes feeds and dead letters, one consumer group
 acl schakel-router --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
 acl schakel-router --operation Write --operation Describe --topic feed. --resource-pattern-type prefixed
 acl schakel-router --operation Write --operation Describe --topic signals.dead-letter
 acl schakel-router --operation Read --group schakel-router
 acl schakel-router --operation Read --group schakel-router-host
+# ... and the batch's audit records, feeds and offsets in one transaction (log-first router)
+acl schakel-router --operation Write --operation Describe --topic audit
+acl schakel-router --operation Write --operation Describe --transactional-id schakel-router. --resource-pattern-type prefixed
+acl schakel-router --operation IdempotentWrite --cluster
+# audit indexer: reads the audit log (read_committed) in its own group, writes PostgreSQL
+acl schakel-indexer --operation Read --operation Describe --topic audit
+acl schakel-indexer --operation Read --group schakel-audit-indexer
 # stacking: reads every signals topic, publishes its alerts as the partner "schakel"
 acl schakel-stacking --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
 acl schakel-stacking --operation Write --operation Describe --topic signals.schakel
