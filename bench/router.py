@@ -43,7 +43,7 @@ from services.core.pseudonyms import Pseudonymiser  # noqa: E402
 from services.demo import generate  # noqa: E402
 from services.keys.testing import MemoryKeyStore  # noqa: E402
 from services.router.gc_tuning import tune_gc  # noqa: E402
-from services.router.loop import LoopConfig, RouterLoop  # noqa: E402
+from services.router.loop import AUDIT_PATHS, AuditPath, LoopConfig, RouterLoop  # noqa: E402
 from services.router.policy_source import PolicySource  # noqa: E402
 from services.router.topics import TopicLayout, feed_topic, signals_topic  # noqa: E402
 
@@ -158,7 +158,7 @@ async def passthrough(settings: KafkaSettings, topics: list[str], expected: int)
 
 
 async def router(
-    settings: KafkaSettings, topics: list[str], expected: int, db: Path
+    settings: KafkaSettings, topics: list[str], expected: int, db: Path, path: AuditPath = "sql"
 ) -> tuple[float, RouterLoop]:
     store = SqlAuditStore(make_engine(f"sqlite:///{db}"))
     store.create_schema()
@@ -166,7 +166,7 @@ async def router(
         settings,
         store,
         policy_source(),
-        LoopConfig(topics=topics, group_id="bench-router"),
+        LoopConfig(topics=topics, group_id="bench-router", audit_path=path, instance_id="b0"),
         clock=lambda: datetime.now(UTC),
     )
     await loop.start()
@@ -266,7 +266,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             await publish(settings, workload(args.signals, seed=1))
             tune_gc()  # as a router worker process does (baseline and hub alike)
             base_s = await passthrough(settings, topics, args.signals)
-            hub_s, loop = await router(settings, topics, args.signals, Path(tmp) / "audit.db")
+            hub_s, loop = await router(
+                settings, topics, args.signals, Path(tmp) / "audit.db", args.audit_path
+            )
             latencies = await latency(
                 settings, topics, args.rate, args.seconds, Path(tmp) / "latency.db"
             )
@@ -296,6 +298,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--audit-path",
+        choices=AUDIT_PATHS,
+        default="sql",
+        help="the router's audit path (log-first paths leave the indexing to the indexer)",
+    )
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
     if args.json:
