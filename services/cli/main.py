@@ -27,6 +27,7 @@ def _register() -> None:
         gateway,
         keys,
         maintenance,
+        outcomes,
         publish,
         reid,
         replay,
@@ -48,6 +49,7 @@ def _register() -> None:
     app.add_typer(demo.app, name="demo")
     app.add_typer(gateway.app, name="gateway")
     app.add_typer(keys.app, name="keys")
+    app.add_typer(outcomes.app, name="outcomes")
     app.add_typer(reid.app, name="reid")
     app.add_typer(stacking.app, name="stacking")
     app.command("maintenance")(maintenance.maintenance_command)

@@ -29,8 +29,8 @@ from services.core.errors import IdentifierError, SchakelError, SignalRejected
 from services.core.identifiers import IDENTIFIER_KINDS, normaliser
 
 __all__ = [
-    "BARRIER_STEPS",
     "APPROVAL_FIELDS",
+    "BARRIER_STEPS",
     "LOCATION_IDENTIFIER_KINDS",
     "OUTCOME_CLASSES",
     "PARTNER_KINDS",

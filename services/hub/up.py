@@ -46,6 +46,8 @@ STACKING_KEY_FILE = "SCHAKEL_STACKING_KEY_FILE"
 """The stacking worker's ``schakel`` verb (IIPSy; services/stacking)."""
 COVERAGE = ("coverage", "run")
 """The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
+OUTCOMES = ("outcomes", "run")
+"""The outcomes worker's ``schakel`` verb (returns to partners; services/outcomes)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
     pool: WorkerPool | None = None
     stacking: WorkerPool | None = None
     coverage: WorkerPool | None = None
+    outcomes: WorkerPool | None = None
     try:
         with KafkaTopicAdmin(runtime.settings) as admin:
             created = admin.ensure_topics(spec)
@@ -111,8 +114,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
                 "(schakel keys partner schakel)[/yellow]"
             )
-        coverage = WorkerPool(1, env, paths.state / "logs", name="coverage", command=COVERAGE)
-        coverage.start()  # counts per municipality and month (schakel coverage)
+        coverage, outcomes = _single_workers(env, paths.state / "logs")
         hub_file = state_path(paths)
         HubState(runtime.settings.bootstrap, db_url, os.getpid(), paths.demo).write(hub_file)
         if options.web_port is not None:
@@ -142,7 +144,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
             _supervise(
                 options,
                 runtime,
-                [p for p in (pool, stacking, coverage) if p is not None],
+                [p for p in (pool, stacking, coverage, outcomes) if p is not None],
                 maintenance,
                 policy.suppliers,
                 console,
@@ -152,11 +154,21 @@ def run_hub(options: HubOptions, console: Console) -> None:
         console.print("stopping: router and stacking workers, broker, audit store")
         with contextlib.suppress(OSError):
             state_path(paths).unlink()
-        for started in (coverage, stacking, pool):
+        for started in (outcomes, coverage, stacking, pool):
             if started is not None:
                 started.stop()
         runtime.close()
         store.close()
+
+
+def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool]:
+    """Start the coverage worker (counts per municipality and month: schakel coverage) and the
+    outcomes worker (returns to partners: the single writer of the matching index)."""
+    coverage = WorkerPool(1, env, logs, name="coverage", command=COVERAGE)
+    coverage.start()
+    outcomes = WorkerPool(1, env, logs, name="outcomes", command=OUTCOMES)
+    outcomes.start()
+    return coverage, outcomes
 
 
 def _hub_paths(options: HubOptions) -> Paths:
@@ -314,6 +326,7 @@ def _print_started(
             else "[b]stacking[/b]   off (no alert-signing key: SCHAKEL_STACKING_KEY_FILE)"
         ),
         "[b]coverage[/b]   1 worker (NH Drugsalert counts: schakel coverage; web /coverage)",
+        "[b]outcomes[/b]   1 worker (returns to partners; schakel indicators; web /indicators)",
         "[b]web[/b]        "
         + (
             f"http://127.0.0.1:{options.web_port}/ (first: schakel users add NAME --role admin)"
