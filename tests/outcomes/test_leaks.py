@@ -14,9 +14,10 @@ arrive at random locations and times, in random batches and orders. Then:
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -138,6 +139,27 @@ def test_no_partner_receives_another_partners_identifier_or_signal_id(
                 audited.add((str(record["signal_id"]), str(answers["source"]),
                              str(answers["signal_id"])))  # fmt: skip
 
+    got = _check_messages(hub, sent, everything, delivered)
+    assert got == _expected(sent, where_of, outcome_of, audited)
+
+
+def _days_ago(e: dict[str, Any]) -> float:
+    return (NOW - datetime.fromisoformat(e["time"])).total_seconds() / 86400
+
+
+def _json(value: bytes) -> dict[str, Any]:
+    loaded = orjson.loads(value)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _check_messages(
+    hub: Any,
+    sent: list[dict[str, Any]],
+    everything: list[dict[str, Any]],
+    delivered: list[tuple[str, dict[str, Any], bytes]],
+) -> set[tuple[str, str]]:
+    """Check each delivered message for leaks; return (recipient, answered signal id)."""
     ids_by_partner: dict[str, set[str]] = {}
     for e in sent:
         ids_by_partner.setdefault(e["source"], set()).add(e["id"])
@@ -146,7 +168,6 @@ def test_no_partner_receives_another_partners_identifier_or_signal_id(
     raws |= {s.replace(" ", "") for spellings in ADDRESSES for s in spellings}
     pseudonyms = {hub.location(spellings[-1]) for spellings in ADDRESSES}
     by_id = {e["id"]: e for e in sent}
-
     got: set[tuple[str, str]] = set()
     for recipient, message, blob in delivered:
         answered = message["answers"]["signal_id"]
@@ -159,7 +180,16 @@ def test_no_partner_receives_another_partners_identifier_or_signal_id(
         for pseudonym in pseudonyms:
             assert pseudonym.encode() not in blob, "a hub-internal pseudonym"
         got.add((recipient, answered))
+    return got
 
+
+def _expected(
+    sent: list[dict[str, Any]],
+    where_of: dict[str, int],
+    outcome_of: dict[str, tuple[str, int, int, str | None]],
+    audited: set[tuple[str, str, str]],
+) -> set[tuple[str, str]]:
+    """The returns the shipped rules allow (each also audited)."""
     expected: set[tuple[str, str]] = set()
     for outcome_id, (kind, where, days, decision) in outcome_of.items():
         for e in sent:
@@ -174,18 +204,4 @@ def test_no_partner_receives_another_partners_identifier_or_signal_id(
                 continue
             expected.add((e["source"], e["id"]))
             assert (outcome_id, e["source"], e["id"]) in audited
-    assert got == expected
-
-
-def _days_ago(e: dict[str, Any]) -> float:
-    from datetime import datetime  # noqa: PLC0415 - local helper
-
-    return (NOW - datetime.fromisoformat(e["time"])).total_seconds() / 86400
-
-
-def _json(value: bytes) -> dict[str, Any]:
-    import orjson  # noqa: PLC0415 - local helper
-
-    loaded = orjson.loads(value)
-    assert isinstance(loaded, dict)
-    return loaded
+    return expected
