@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from services.cli.output import console
-from services.demo.generator import TRUTH_WARNING, generate, to_jsonl, truth
+from services.demo.generator import TRUTH_WARNING, DemoTraffic, generate, to_jsonl, truth
 
 app = typer.Typer(
     help="Simulated partners: realistic, deterministic demo signal traffic (test data only).",
@@ -69,17 +69,31 @@ def generate_command(
         Path | None,
         typer.Option("--truth", help="Also write the ground truth (planted sites) as JSON."),
     ] = None,
+    outcomes: Annotated[
+        bool,
+        typer.Option(
+            "--outcomes",
+            help="Add what came of the signals inside the window: police findings, checks "
+            "that found nothing, the OM's approvals, measures (docs/outcomes.md).",
+        ),
+    ] = False,
 ) -> None:
     """Generate signal traffic as JSON lines, with planted production sites to find."""
     err = console(stderr=True)
     traffic = generate(
-        count, seed=seed, start=_parse_start(start), days=days, malformed_ratio=malformed_ratio
+        count,
+        seed=seed,
+        start=_parse_start(start),
+        days=days,
+        malformed_ratio=malformed_ratio,
+        outcomes=outcomes,
     )
     _write(out, to_jsonl(traffic))
     types = Counter(str(envelope["type"]) for envelope in traffic.signals)
     err.print(
         f"{len(traffic.signals)} signals ({len(types)} types), {len(traffic.malformed)} broken "
         f"lines, {len(traffic.planted)} planted sites, {len(traffic.decoys)} decoys"
+        + (f", {_inside(traffic)} outcomes" if outcomes else "")
         + ("" if out == STDOUT else f" -> {out}"),
         markup=False,
     )
@@ -87,3 +101,9 @@ def generate_command(
         _write(truth_file, orjson.dumps(truth(traffic), option=orjson.OPT_INDENT_2) + b"\n")
         err.print(f"ground truth -> {truth_file}", markup=False)
         err.print(f"WARNING: {TRUTH_WARNING}", style="yellow", markup=False)
+
+
+def _inside(traffic: DemoTraffic) -> int:
+    """Outcomes written: those inside the window (later ones would lie in the future)."""
+    end = traffic.start + timedelta(days=traffic.days)
+    return sum(1 for o in traffic.outcomes if datetime.fromisoformat(str(o["time"])) < end)

@@ -99,15 +99,16 @@ def decide_returns(
     now: datetime,
 ) -> ReturnBatch:
     """Decide every (outcome, earlier signal) pair once; pairs that are not candidates (the
-    outcome's own source, a signal after the outcome or beyond the window) are skipped."""
+    outcome's own source, the hub's own stacked-location alerts, a signal after the outcome or
+    beyond the window) are skipped."""
     out = ReturnBatch()
     window = match_window(policy)
     day = now.astimezone(LOCAL_TIME).date()
     seen: set[tuple[str, str, str, str]] = set()
     for outcome, answered in pairs:
         pair = (outcome.source, outcome.signal_id, answered.source, answered.signal_id)
-        if pair in seen or answered.source == outcome.source:
-            continue
+        if pair in seen or answered.source == outcome.source or answered.partner_kind == "hub":
+            continue  # the source knows its own outcome; the hub's own alerts are no partner's
         if not (outcome.time - window <= answered.time <= outcome.time):
             continue
         seen.add(pair)
