@@ -73,8 +73,8 @@ def generate_command(
         bool,
         typer.Option(
             "--outcomes",
-            help="Add what came of the signals inside the window: police findings, checks "
-            "that found nothing, the OM's approvals, measures (docs/outcomes.md).",
+            help="Add what came of the signals: police findings weeks later, checks that "
+            "found nothing, the OM's approvals, measures (docs/outcomes.md).",
         ),
     ] = False,
 ) -> None:
@@ -93,7 +93,11 @@ def generate_command(
     err.print(
         f"{len(traffic.signals)} signals ({len(types)} types), {len(traffic.malformed)} broken "
         f"lines, {len(traffic.planted)} planted sites, {len(traffic.decoys)} decoys"
-        + (f", {_inside(traffic)} outcomes" if outcomes else "")
+        + (
+            f", {len(traffic.outcomes)} outcomes ({_after(traffic)} after the window)"
+            if outcomes
+            else ""
+        )
         + ("" if out == STDOUT else f" -> {out}"),
         markup=False,
     )
@@ -103,7 +107,7 @@ def generate_command(
         err.print(f"WARNING: {TRUTH_WARNING}", style="yellow", markup=False)
 
 
-def _inside(traffic: DemoTraffic) -> int:
-    """Outcomes written: those inside the window (later ones would lie in the future)."""
+def _after(traffic: DemoTraffic) -> int:
+    """Outcomes later than the window (what came of its last signals comes weeks later)."""
     end = traffic.start + timedelta(days=traffic.days)
-    return sum(1 for o in traffic.outcomes if datetime.fromisoformat(str(o["time"])) < end)
+    return sum(1 for o in traffic.outcomes if datetime.fromisoformat(str(o["time"])) >= end)

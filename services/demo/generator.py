@@ -91,11 +91,10 @@ class DemoTraffic:
 
     def lines(self) -> Iterator[bytes]:
         """Every output line without its newline: signals with the broken lines in between,
-        and the outcomes that fall inside the window in time order among them."""
+        and the outcomes in time order among them (the last ones after the window)."""
         broken = iter(self.malformed)
         pending = next(broken, None)
-        end = self.start + timedelta(days=self.days)
-        later = iter(o for o in self.outcomes if _time(o) < end)
+        later = iter(self.outcomes)
         outcome = next(later, None)
         for position, envelope in enumerate(self.signals):
             while pending is not None and pending.after <= position:

@@ -62,7 +62,11 @@ class OutcomeStep:
     ) -> OutcomeStep:
         return cls(registry, policy, Extractor(policy, pseudonymiser))
 
-    def extract(self, records: Sequence[Record], now: datetime) -> Extracted:
+    def extract(
+        self, records: Sequence[Record], now: datetime, *, at_signal_time: bool = False
+    ) -> Extracted:
+        """The entries of the accepted records; ``at_signal_time`` decides each as of its own
+        time (history, ``schakel outcomes ingest``) instead of ``now``."""
         out = Extracted()
         for record in records:
             out.signals += 1
@@ -72,16 +76,18 @@ class OutcomeStep:
                 self.policy,
                 now,
                 expected_source=partner_of(record.topic),
+                at_signal_time=at_signal_time,
             )
             if outcome.signal is None:
                 out.skip(outcome.rejection.code if outcome.rejection else "rejected")
                 continue
-            observed = self.extractor.observe(outcome.signal, outcome.decisions, now)
+            moment = outcome.signal.time if at_signal_time else now
+            observed = self.extractor.observe(outcome.signal, outcome.decisions, moment)
             if observed.signal is not None:
                 out.entries.signals.append(observed.signal)
             elif observed.outcome is not None:
                 out.entries.outcomes.append(observed.outcome)
-                out.audit.append(match_record(observed.outcome, now))
+                out.audit.append(match_record(observed.outcome, moment))
             elif observed.approval is not None:
                 out.entries.approvals.append(observed.approval)
             else:

@@ -103,6 +103,11 @@ class OutcomeStore(Protocol):
         """Every stored outcome with its locations, for the indicators."""
         ...
 
+    def stackable_locations(self) -> dict[tuple[str, str], set[str]]:
+        """(source, signal id) -> locations, of every signal a stacking rule let the hub use
+        (the stacking replay)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -367,6 +372,23 @@ class SqlOutcomeStore:
                 ]
         except SQLAlchemyError as exc:
             raise self._fail(exc, "reading the outcomes") from None
+
+    def stackable_locations(self) -> dict[tuple[str, str], set[str]]:
+        found: dict[tuple[str, str], set[str]] = {}
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT l.location, l.source, l.signal_id FROM outcome_signal_locations l "
+                        "JOIN outcome_signals s ON s.source = l.source AND "
+                        "s.signal_id = l.signal_id WHERE s.stackable"
+                    )
+                )
+                for location, source, signal_id in rows:
+                    found.setdefault((source, signal_id), set()).add(location)
+        except SQLAlchemyError as exc:
+            raise self._fail(exc, "reading the stackable signals") from None
+        return found
 
     def close(self) -> None:
         self._engine.dispose()

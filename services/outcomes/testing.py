@@ -90,6 +90,9 @@ class MemoryOutcomeStore:
     def all_outcomes(self) -> list[OutcomeEntry]:
         return list(self.outcome_entries.values())
 
+    def stackable_locations(self) -> dict[tuple[str, str], set[str]]:
+        return {k: set(s.locations) for k, s in self.signal_entries.items() if s.stackable}
+
     def close(self) -> None:
         self.closed = True
 
