@@ -33,6 +33,7 @@ from services.audit.checkpoint import Checkpoint, format_time
 from services.audit.errors import AuditStoreError
 from services.audit.retention import PurgeCommitment
 from services.core.keys import ED25519_KEY_BYTES, public_key_fingerprint
+from services.core.progress import Progress, silent, told
 
 FORMAT = "schakel-audit-bundle/v1"
 """The ``format`` of the header; readers refuse anything else."""
@@ -88,8 +89,11 @@ def write_bundle(
     public_keys: Mapping[str, bytes],
     exported_at: datetime,
     purges: Iterable[PurgeCommitment] = (),
+    *,
+    progress: Progress = silent,
 ) -> int:
-    """Write a bundle to ``path`` (replaced if it exists); return the number of records."""
+    """Write a bundle to ``path`` (replaced if it exists); return the number of records,
+    telling ``progress`` how many are written now and then."""
     header = {
         "format": FORMAT,
         "exported_at": format_time(exported_at),
@@ -107,7 +111,7 @@ def write_bundle(
                 out.write(orjson.dumps({"checkpoint": checkpoint.to_json()}, option=_DUMP))
             for purge in purges:
                 out.write(orjson.dumps({"purge": purge.to_json()}, option=_DUMP))
-            for record in records:
+            for record in told(records, progress):
                 line = {
                     "seq": record.seq,
                     "prev_seq": record.prev_seq,
@@ -124,6 +128,21 @@ def write_bundle(
             "path with enough free space for --out."
         ) from None
     return count
+
+
+def bundle_records(path: Path) -> int | None:
+    """The record count a bundle's trailer states (read from its end), or None if the file
+    does not end with one; a cheap total for progress, not a check (``records`` checks)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 256))
+            tail = handle.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        records = orjson.loads(tail)["end"]["records"]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return records if type(records) is int else None
 
 
 def open_bundle(path: Path) -> Bundle:

@@ -72,10 +72,13 @@ from services.audit.schema import (
     audit_subjects,
     feed_outbox,
 )
+from services.core.progress import Progress, silent
 
 __all__ = ["AuditStore", "OutboxEntry", "SqlAuditStore"]
 
 _SUPPORTED = ("sqlite", "postgresql")
+PURGE_CHUNK = 50_000
+"""Records deleted per statement by a purge (all in its one transaction)."""
 _LOCK_AUDIT_RECORDS = text("LOCK TABLE audit_records IN SHARE ROW EXCLUSIVE MODE")
 
 _record_page = (
@@ -302,7 +305,7 @@ class SqlAuditStore:
         with self._transaction("planning an audit purge") as connection:
             return _plan(connection, cutoff)
 
-    def purge(self, before: datetime) -> PurgeCommitment | None:
+    def purge(self, before: datetime, *, progress: Progress = silent) -> PurgeCommitment | None:
         """Delete the records older than ``before`` (the longest prefix of the chain in ``seq``
         order whose decision times all lie before it) and their subject-index rows, leaving a
         signed :class:`~services.audit.retention.PurgeCommitment` in ``audit_purges`` as the new
@@ -310,7 +313,8 @@ class SqlAuditStore:
         audit record of the purge. One transaction; ``None`` if nothing was old enough.
 
         The purge record is appended before the deletion, so the chain head never disappears
-        and sequence numbers are never reused.
+        and sequence numbers are never reused. The deletion goes :data:`PURGE_CHUNK` records
+        at a time (still one transaction), telling ``progress`` how many are gone of how many.
         """
         cutoff = utc(before, "purge(before)")
         checkpointer = self._checkpointer
@@ -334,8 +338,7 @@ class SqlAuditStore:
             commitment = signed_purge(signer, plan, anchor_hash, checkpointer.clock())
             with self._bulk.cursor(connection) as cursor:
                 _, head = self._append(cursor, [audit_row(purge_record(commitment))])
-            connection.execute(audit_subjects.delete().where(audit_subjects.c.seq <= up_to))
-            connection.execute(audit_records.delete().where(audit_records.c.seq <= up_to))
+            _delete_prefix(connection, up_to, plan.records, progress)
             connection.execute(
                 audit_purges.insert(),
                 {name: getattr(commitment, name) for name in _PURGE_NAMES},
@@ -517,6 +520,21 @@ def _plan(connection: Connection, cutoff: datetime) -> PurgePlan | None:
 def utc_moment(value: datetime) -> datetime:
     """A timestamp read from the database in UTC (SQLite hands back naive UTC datetimes)."""
     return whole_seconds(value)
+
+
+def _delete_prefix(connection: Connection, up_to: int, total: int, progress: Progress) -> None:
+    """Delete the records with ``seq <= up_to`` and their subject-index rows, a chunk at a
+    time, so ``progress`` can be told how far the deletion is."""
+    low = connection.execute(select(func.min(audit_records.c.seq))).scalar_one()
+    deleted = 0
+    progress(deleted, total)
+    while low is not None and low <= up_to:
+        high = min(low + PURGE_CHUNK - 1, up_to)
+        connection.execute(audit_subjects.delete().where(audit_subjects.c.seq <= high))
+        gone = connection.execute(audit_records.delete().where(audit_records.c.seq <= high))
+        deleted += gone.rowcount
+        progress(deleted, total)
+        low = high + 1
 
 
 def _purge(row: Row[Any]) -> PurgeCommitment:

@@ -38,6 +38,7 @@ from services.audit.rows import (
     outbox_row,
     utc,
 )
+from services.core.progress import Progress, silent
 
 __all__ = ["MemoryAuditDatabase", "MemoryAuditStore", "MemoryWitness"]
 
@@ -102,7 +103,7 @@ class MemoryAuditStore:
         with db.lock:
             return purge_plan(db, cutoff)
 
-    def purge(self, before: datetime) -> PurgeCommitment | None:
+    def purge(self, before: datetime, *, progress: Progress = silent) -> PurgeCommitment | None:
         """Delete the records older than ``before`` as
         :meth:`SqlAuditStore.purge <services.audit.store.SqlAuditStore.purge>` does: the
         longest old prefix of the chain and its subject-index entries, behind a signed purge
@@ -126,6 +127,7 @@ class MemoryAuditStore:
             commitment = signed_purge(signer, plan, anchor_hash, checkpointer.clock())
             append_rows(db, [audit_row(purge_record(commitment))])
             delete_up_to(db, up_to)
+            progress(plan.records, plan.records)
             db.purges.append(commitment)
             anchor = checkpointer.make(up_to, anchor_hash)
             keep_checkpoint(db, anchor)

@@ -44,6 +44,7 @@ from typing import Any, Literal
 from services.audit.chain import GENESIS, ChainRecord, link
 from services.audit.checkpoint import Checkpoint, format_time
 from services.audit.retention import PurgeCommitment
+from services.core.progress import Progress, silent, told
 
 FindingKind = Literal[
     "modified",
@@ -222,10 +223,13 @@ def verify(
     checkpoints: Iterable[Checkpoint],
     public_keys: Mapping[str, bytes],
     anchors: Iterable[PurgeCommitment] = (),
+    *,
+    progress: Progress = silent,
 ) -> Verification:
     """Check ``records`` (ascending ``seq``) against their hash chain and the checkpoints
     signed by ``public_keys`` (key id -> raw Ed25519 public key), starting from the newest
-    signed purge commitment in ``anchors`` if there is one. Reads ``records`` once."""
+    signed purge commitment in ``anchors`` if there is one. Reads ``records`` once, telling
+    ``progress`` how many it has checked now and then."""
     findings = _Findings()
     anchor = _anchor(anchors, public_keys, findings)
     pending = _trusted(checkpoints, public_keys, findings)
@@ -246,7 +250,7 @@ def verify(
     next_checkpoint = 0
     matched = newest = unsigned = count = 0
     last: ChainRecord | None = None
-    iterator = iter(records)
+    iterator = iter(told(records, progress))
     current = next(iterator, None)
     while current is not None:
         following = next(iterator, None)

@@ -184,9 +184,10 @@ def verify(
     ] = False,
 ) -> None:
     """Recompute the hash chain and check the signed checkpoints; exit 1 at the first finding."""
-    from services.audit.export import open_bundle
+    from services.audit.export import bundle_records, open_bundle
     from services.audit.reading import chain_records
     from services.audit.verify import verify as run
+    from services.cli.progress import progress
 
     try:
         pinned = _pinned(public_key or [])
@@ -194,14 +195,28 @@ def verify(
         if bundle is not None:
             opened = open_bundle(bundle)
             trusted = _trusted(opened.public_keys, pinned)
-            result = run(opened.records(), [*opened.checkpoints, *extra], trusted, opened.purges)
+            with progress("verifying audit records", bundle_records(bundle)) as told:
+                result = run(
+                    opened.records(),
+                    [*opened.checkpoints, *extra],
+                    trusted,
+                    opened.purges,
+                    progress=told,
+                )
         else:
             with _database(database) as store:
                 checkpoints = [*store.checkpoints(), *extra]
                 anchors = store.purges()
                 signed = checkpoints or anchors
                 offered = _store_keys(keys) if signed and not pinned else {}
-                result = run(chain_records(store), checkpoints, _trusted(offered, pinned), anchors)
+                with progress("verifying audit records", store.count()) as told:
+                    result = run(
+                        chain_records(store),
+                        checkpoints,
+                        _trusted(offered, pinned),
+                        anchors,
+                        progress=told,
+                    )
     except SchakelError as error:
         _fail(error)
     if json_output:
@@ -226,6 +241,7 @@ def export(
     file, for `schakel audit verify --bundle`."""
     from services.audit.export import write_bundle
     from services.audit.reading import chain_records
+    from services.cli.progress import progress
     from services.core.keys import public_key_fingerprint
 
     try:
@@ -234,14 +250,16 @@ def export(
             checkpoints = {(c.seq, c.signature): c for c in [*store.checkpoints(), *extra]}
             purges = store.purges()
             public = _store_keys(keys) if checkpoints or purges else {}
-            count = write_bundle(
-                out,
-                chain_records(store),
-                sorted(checkpoints.values(), key=lambda c: c.seq),
-                public,
-                datetime.now(UTC),
-                purges,
-            )
+            with progress("exporting audit records", store.count()) as told:
+                count = write_bundle(
+                    out,
+                    chain_records(store),
+                    sorted(checkpoints.values(), key=lambda c: c.seq),
+                    public,
+                    datetime.now(UTC),
+                    purges,
+                    progress=told,
+                )
     except SchakelError as error:
         _fail(error)
     typer.echo(f"Wrote {count} records and {len(checkpoints)} checkpoints to {out}.")

@@ -42,7 +42,18 @@ FromOption = Annotated[
 ToOption = Annotated[
     str | None, typer.Option("--to", help="Last day, inclusive (YYYY-MM-DD).", show_default=False)
 ]
-COLUMNS = ("seq", "time", "result", "source", "recipient", "type", "covenant", "rule", "article")
+COLUMNS = (
+    "seq",
+    "time",
+    "result",
+    "source",
+    "recipient",
+    "type",
+    "covenant",
+    "rule",
+    "article",
+    "reason",
+)
 
 
 def _fail(message: str) -> NoReturn:
@@ -91,7 +102,14 @@ def _row(entry: Entry) -> dict[str, Any]:
         "covenant": entry.covenant_id,
         "rule": entry.rule_id,
         "article": entry.article,
+        "reason": _reason(entry),
     }
+
+
+def _reason(entry: Entry) -> str | None:
+    """Why a record was withheld or rejected (as the record page shows it); None otherwise."""
+    reason = entry.body.get("reason")
+    return reason if isinstance(reason, str) and reason else None
 
 
 def _emit(title: str, columns: Sequence[str], rows: list[dict[str, Any]], fmt: Format) -> None:

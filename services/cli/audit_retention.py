@@ -57,6 +57,7 @@ def purge(
     from services.audit.retention import retention_period
     from services.audit.store import SqlAuditStore
     from services.audit.witness import FileWitness
+    from services.cli.progress import progress
 
     try:
         cutoff = datetime.now(UTC) - retention_period(older_than)
@@ -77,7 +78,8 @@ def purge(
                 result = {"dry_run": True, "cutoff": format_time(cutoff)}
                 result.update(plan.to_json() if plan else {"records": 0})
             else:
-                done = store.purge(cutoff)
+                with progress("purging audit records") as told:
+                    done = store.purge(cutoff, progress=told)
                 result = {"dry_run": False, "cutoff": format_time(cutoff)}
                 if done is None:
                     result["records"] = 0

@@ -157,6 +157,9 @@ def _emit(view: CoverageView, fmt: Format) -> None:
     console().print(shown)
     unranked = sum(1 for r in rows if r["rank"] == "")
     console().print(f"{unranked} municipalities have too few indicators to rank.")
+    console().print(
+        f"Showing {view.month}: {view.chosen}. Another month: --month YYYY-MM.", markup=False
+    )
 
 
 @app.command("ingest")

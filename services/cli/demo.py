@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from services.cli.output import console
+from services.cli.progress import progress
 from services.demo.generator import TRUTH_WARNING, DemoTraffic, generate, to_jsonl, truth
 
 app = typer.Typer(
@@ -80,14 +81,17 @@ def generate_command(
 ) -> None:
     """Generate signal traffic as JSON lines, with planted production sites to find."""
     err = console(stderr=True)
-    traffic = generate(
-        count,
-        seed=seed,
-        start=_parse_start(start),
-        days=days,
-        malformed_ratio=malformed_ratio,
-        outcomes=outcomes,
-    )
+    moment = _parse_start(start)
+    with progress("generating demo signals", count) as told:
+        traffic = generate(
+            count,
+            seed=seed,
+            start=moment,
+            days=days,
+            malformed_ratio=malformed_ratio,
+            progress=told,
+            outcomes=outcomes,
+        )
     _write(out, to_jsonl(traffic))
     types = Counter(str(envelope["type"]) for envelope in traffic.signals)
     err.print(

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from services.cli.output import console, print_problems, table
+from services.cli.progress import progress
 from services.config import Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
 from services.keys import default_keys_path
@@ -82,15 +83,17 @@ def replay_command(
             )
     if loaded.checked.demo:
         err.print("demo mode: TEST keys are accepted", style="yellow", markup=False)
-    summary = replay(
-        _lines(input_file),
-        loaded.registry,
-        loaded.policy,
-        out,
-        clock=lambda: datetime.now(UTC),
-        at=decide_at,
-        use_signal_time=at == "signal",
-    )
+    with progress("replaying signals", _count_lines(input_file)) as told:
+        summary = replay(
+            _lines(input_file),
+            loaded.registry,
+            loaded.policy,
+            out,
+            clock=lambda: datetime.now(UTC),
+            at=decide_at,
+            use_signal_time=at == "signal",
+            progress=told,
+        )
     _print_summary(summary, out)
 
 
@@ -104,6 +107,17 @@ def _parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise typer.BadParameter("the time needs an offset, e.g. Z or +01:00")
     return moment
+
+
+def _count_lines(path: Path) -> int | None:
+    """Lines in ``path`` (the progress total; blank ones included), None for stdin."""
+    if str(path) == "-":
+        return None
+    try:
+        with path.open("rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None  # _lines says what is wrong
 
 
 def _lines(path: Path) -> Iterator[bytes]:

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from kafka import KafkaAdminClient
 
+from services.broker.groups import consumer_groups
 from services.broker.topics import KafkaTopicAdmin
 from services.cli.output import console, table
 from services.hub.state import HubState, client_settings, state_path
-from services.router.topics import FEED_PREFIX, SIGNALS_PREFIX
+from services.router.topics import FEED_PREFIX, SIGNALS_PREFIX, recipient_group
+
+ROUTER_GROUP = "schakel-router"
+HUB_GROUPS = (ROUTER_GROUP, "schakel-stacking", "schakel-coverage")
+"""The hub's own groups, described by name: Tansu lists a group only once it committed."""
 
 
 def status_command(
@@ -27,21 +31,16 @@ def status_command(
                 continue
             ends = admin.end_offsets(topic)
             report["topics"][topic] = {"partitions": len(ends), "messages": sum(ends.values())}
-    client = KafkaAdminClient(**settings.client_kwargs_kafka_python())
-    try:
-        groups = sorted(_group_id(g) for g in client.list_groups())
-        try:
-            described: dict[str, Any] = client.describe_groups(groups) if groups else {}
-        except Exception:  # noqa: BLE001 - some brokers (Tansu) answer DescribeGroups partially
-            described = {}
-        for group in groups:
-            info = described.get(group, {})
-            report["groups"][group] = {
-                "state": str(info.get("group_state", info.get("state", "?"))),
-                "members": len(info.get("members", [])),
-            }
-    finally:
-        client.close()
+    recipients = [
+        t.removeprefix(FEED_PREFIX) for t in report["topics"] if t.startswith(FEED_PREFIX)
+    ]
+    described = consumer_groups(settings, [*HUB_GROUPS, *map(recipient_group, recipients)])
+    for name, group in described.groups.items():
+        if group.active or name == ROUTER_GROUP:
+            report["groups"][name] = group.to_json()
+    report["groups_problem"] = described.problem
+    router = described.groups.get(ROUTER_GROUP)
+    report["router_workers"] = router.members if router is not None else None
     hub = HubState.read(state_path())
     if hub is not None:
         report["hub_pid"] = hub.pid
@@ -56,16 +55,15 @@ def status_command(
     out.print(topics)
     groups_table = table("Consumer groups", ["group", "state", "# members"])
     for group, info in report["groups"].items():
-        groups_table.add_row(group, info["state"], str(info["members"]))
+        groups_table.add_row(group, _shown(info["state"]), _shown(info["members"]))
     out.print(groups_table)
-    routers = report["groups"].get("schakel-router", {}).get("members", 0)
-    out.print(f"router workers in group schakel-router: {routers}")
+    if described.problem:
+        out.print(f"not reported by the broker: {described.problem}", markup=False)
+    workers = report["router_workers"]
+    out.print(f"router workers in group {ROUTER_GROUP}: {_shown(workers)}", markup=False)
     if report.get("demo"):
         out.print("demo mode: the demo partners' TEST keys are accepted", style="yellow")
 
 
-def _group_id(group: Any) -> str:
-    """kafka-python returns groups as dicts (3.x) or (id, protocol) tuples (2.x)."""
-    if isinstance(group, dict):
-        return str(group.get("group_id", group.get("group", "")))
-    return str(group[0])
+def _shown(value: object) -> str:
+    return "not reported" if value is None else str(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
 from collections import OrderedDict
@@ -28,7 +29,8 @@ def subscribe_command(
     ] = 2.0,
 ) -> None:
     """Reads feed.<recipient> in the recipient's consumer group and commits what it printed,
-    so the hub knows what was consumed (and re-delivers the rest if the broker loses data)."""
+    so the hub knows what was consumed (and re-delivers the rest if the broker loses data).
+    Ctrl-C stops it after the current batch (exit 0)."""
     asyncio.run(_subscribe(recipient, from_beginning=from_beginning, follow=follow, idle=idle))
 
 
@@ -45,6 +47,10 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
     await consumer.start()
     seen: OrderedDict[str, None] = OrderedDict()
     out = sys.stdout.buffer
+    stop = asyncio.Event()  # Ctrl-C or SIGTERM: stop after the current batch, committed
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         await _wait_for_assignment(consumer)
         if from_beginning:
@@ -53,7 +59,9 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
         # arriving on a live hub, so "until idle" alone might never end)
         ends = await consumer.end_offsets(list(consumer.assignment()))
         last = time.monotonic()
-        while follow or (time.monotonic() - last < idle and not await _caught_up(consumer, ends)):
+        while not stop.is_set() and (
+            follow or (time.monotonic() - last < idle and not await _caught_up(consumer, ends))
+        ):
             batch = await consumer.getmany(timeout_ms=300)
             if not batch:
                 continue
@@ -70,6 +78,8 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
             out.flush()
             await consumer.commit()
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         await consumer.stop()
 
 

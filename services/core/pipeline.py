@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from services.core.covenant.keyring import Keyring
 from services.core.decision import Decision, Rejection, rejection_id
@@ -83,6 +83,14 @@ def check_time(signal: Signal, policy: Policy, moment: datetime) -> None:
 
 def _keyring(policy: Policy) -> Keyring:
     return policy.keyring if policy.keyring is not None else Keyring(policy.covenants)
+
+
+def verify_raw(raw: bytes | str, keyring: Keyring, day: date, *, signal_id: str | None) -> None:
+    """Verify the signature of the envelope ``raw`` as sent, against ``keyring`` on the Dutch
+    calendar day ``day`` (raises SignalRejected); what :func:`check_signature` runs, for
+    callers without a compiled policy (``schakel publish``). The envelope is read strictly
+    (:func:`services.core.envelope.decode`), as the router reads it."""
+    verify_envelope(decode(raw), keyring, day, signal_id=signal_id)
 
 
 def reject(

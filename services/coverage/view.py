@@ -29,9 +29,16 @@ class CoverageView:
     release: Release
     """``TREND_MONTHS`` months ending with ``month``."""
     ranking: list[Gap]
+    chosen: str = "the month asked for"
+    """Why this month is shown (said next to it: the default is not always the newest)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"month": self.month, "ranking": gap_json(self.ranking), **self.release.to_json()}
+        return {
+            "month": self.month,
+            "month_chosen": self.chosen,
+            "ranking": gap_json(self.ranking),
+            **self.release.to_json(),
+        }
 
 
 def municipalities(reference: ReferenceData) -> list[tuple[str, str]]:
@@ -48,10 +55,34 @@ def coverage_view(
     threshold: int = DEFAULT_THRESHOLD,
     trend_months: int = TREND_MONTHS,
 ) -> CoverageView:
-    """``month`` (default: the newest month with facts, else this month) and its trend."""
+    """``month`` (default: :func:`default_month`) and its trend."""
+    chosen = "the month asked for"
     if month is None:
-        stored = store.months()
-        month = stored[-1] if stored else month_of(today.year, today.month)
+        month, chosen = default_month(store, known, today=today, threshold=threshold)
     months = months_until(month, trend_months)
     published = release(store.counts(months), known, months, threshold)
-    return CoverageView(month, published, report_gap(published, month))
+    return CoverageView(month, published, report_gap(published, month), chosen)
+
+
+def default_month(
+    store: CoverageStore, known: Sequence[tuple[str, str]], *, today: date, threshold: int
+) -> tuple[str, str]:
+    """The month to show unasked, and why: the newest with a count at or above the threshold
+    (a month just begun, or a demo's first minutes, has every count suppressed), else the
+    newest with any fact, else this month."""
+    stored = store.months()
+    for index in range(len(stored) - 1, -1, -1):
+        month = stored[index]
+        totals = release(store.counts([month]), known, [month], threshold).totals
+        if any(t.reports or t.indicators for t in totals):
+            why = "the newest month with published counts"
+            newer = stored[index + 1 :]
+            if newer:
+                why += (
+                    f"; {', '.join(newer)} {'has' if len(newer) == 1 else 'have'} every count "
+                    f"below {threshold} so far"
+                )
+            return month, why
+    if stored:
+        return stored[-1], f"the newest month with data; every count in it is below {threshold}"
+    return month_of(today.year, today.month), "this month; nothing is counted yet"

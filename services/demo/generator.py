@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from services.core.progress import Progress, silent, told
 from services.demo.builder import Builder
 from services.demo.geography import pick_postcode4
 from services.demo.identities import postcode_letters
@@ -129,14 +130,17 @@ def generate(
     start: datetime,
     days: int = 60,
     malformed_ratio: float = 0.0,
+    progress: Progress = silent,
     outcomes: bool = False,
 ) -> DemoTraffic:
     """``count`` valid signals sent in ``[start, start + days)``, plus broken lines if asked.
 
     ``start`` must be timezone-aware. ``malformed_ratio`` (0 to 1) adds
     ``round(count * malformed_ratio)`` broken lines on top of the ``count`` good ones.
-    ``outcomes`` adds what came of the signals (:mod:`services.demo.outcomes`), from a random
-    stream of its own: the signals are the same with or without.
+    ``progress`` hears how far it is, in signals of ``count`` (made counts half, signed the
+    other half: the two take about as long). ``outcomes`` adds what came of the signals
+    (:mod:`services.demo.outcomes`), from a random stream of its own: the signals are the same
+    with or without.
     """
     if count < 0:
         raise ValueError("count must not be negative")
@@ -156,9 +160,14 @@ def generate(
     types, weights = list(TYPE_WEIGHTS), list(TYPE_WEIGHTS.values())
     while len(b.drafts) < count:
         _background(b, b.rng.choices(types, weights)[0], keep=True)
+        progress(len(b.drafts) // 2, count)
     b.drafts.sort(key=lambda d: (d.time, d.id))
     signer = DemoSigner()  # each partner signs with its test key (deterministic: Ed25519)
-    signals = [signer(d.envelope()) for d in b.drafts]
+
+    def signing(signed: int, _: int | None = None, /) -> None:
+        progress((count + signed) // 2, count)
+
+    signals = [signer(d.envelope()) for d in told(b.drafts, signing, every=100)]
     later, later_truth = demo_outcomes(seed, signals, planted, decoys) if outcomes else ([], [])
     return DemoTraffic(
         signals=signals,

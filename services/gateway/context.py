@@ -11,6 +11,7 @@ from fastapi import Request
 
 from services.core.schema_registry import SchemaRegistry
 from services.gateway.accepted import AcceptedIds
+from services.gateway.closing import Closing
 from services.gateway.ingest import Ingest
 from services.gateway.ports import FeedSource, Producer
 from services.gateway.ratelimit import RateLimiter
@@ -64,6 +65,8 @@ class Gateway:
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     health: Health = field(default_factory=Health)
     """``/healthz`` and ``/readyz`` (:func:`services.gateway.probes.gateway_health`)."""
+    closing: Closing = field(default_factory=Closing)
+    """Set when the server stops: open event streams end themselves (commit, last byte)."""
     limiter: RateLimiter = field(init=False)
     ingest: Ingest = field(init=False)
 

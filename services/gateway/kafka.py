@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
+import anyio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -112,14 +113,14 @@ class KafkaFeedSource:
             **self._settings.client_kwargs_aiokafka(),
         )
         try:
-            await asyncio.wait_for(consumer.start(), self._timeout_s)
+            await _start(consumer, self._timeout_s)
             return await self._read(consumer, topic, positions, limit, wait_s)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise GatewayError(
                 f"cannot read {topic} from Kafka ({exc.__class__.__name__}); retry later"
             ) from None
         finally:
-            await consumer.stop()
+            await _close(consumer)
 
     async def acknowledge(self, topic: str, group: str, positions: Mapping[int, int]) -> None:
         if not positions:
@@ -132,7 +133,7 @@ class KafkaFeedSource:
         )
         offsets = {TopicPartition(topic, p): o for p, o in positions.items()}
         try:
-            await asyncio.wait_for(consumer.start(), self._timeout_s)
+            await _start(consumer, self._timeout_s)
             consumer.assign(list(offsets))
             await asyncio.wait_for(consumer.commit(offsets), self._timeout_s)
         except (KafkaError, OSError, TimeoutError) as exc:
@@ -140,7 +141,7 @@ class KafkaFeedSource:
                 f"cannot commit the offsets of group {group} ({exc.__class__.__name__})"
             ) from None
         finally:
-            await consumer.stop()
+            await _close(consumer)
 
     async def _read(
         self,
@@ -177,3 +178,18 @@ class KafkaFeedSource:
         for record in records:
             after[record.partition] = max(after[record.partition], record.offset + 1)
         return FeedBatch(records, after)
+
+
+async def _start(consumer: AIOKafkaConsumer, timeout_s: float) -> None:
+    """Start ``consumer`` within ``timeout_s``; a cancellation (a reader that disconnects)
+    waits until it has started, as a start cut short leaks the bootstrap connection, which
+    no stop closes."""
+    with anyio.CancelScope(shield=True):
+        await asyncio.wait_for(consumer.start(), timeout_s)
+
+
+async def _close(consumer: AIOKafkaConsumer) -> None:
+    """Stop ``consumer`` even when the request that used it is being cancelled (a reader that
+    disconnects): an interrupted stop leaves its connections open."""
+    with anyio.CancelScope(shield=True):
+        await consumer.stop()

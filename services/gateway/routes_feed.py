@@ -7,10 +7,12 @@ order; the cursor says where the next read starts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -22,7 +24,7 @@ from services.gateway.errors import GatewayError, UnknownTopic
 from services.gateway.models import FeedPage, ProblemDetails
 from services.gateway.ports import FeedBatch
 from services.gateway.problems import PROBLEM_JSON, Problem
-from services.router.topics import feed_topic, recipient_group
+from services.router.topics import feed_topic, gateway_group
 
 router = APIRouter()
 log = logging.getLogger("schakel.gateway")
@@ -103,32 +105,73 @@ async def get_feed_events(
 async def _events(
     request: Request, gateway: Gateway, recipient: str, positions: dict[int, int], batch: FeedBatch
 ) -> AsyncIterator[bytes]:
+    """The event stream; when it ends — its time is up, the reader left, the server stops —
+    what was handed to the connection is committed, as a reconnect with the last event id
+    would have acknowledged it."""
     deadline = gateway.monotonic() + gateway.settings.stream_max_s
-    yield b"retry: 1000\n\n"
-    while True:
-        for record in batch.records:
-            positions[record.partition] = record.offset + 1
-            data = orjson.dumps(_message(record.value)).decode()
-            yield f"id: {encode_cursor(positions)}\nevent: message\ndata: {data}\n\n".encode()
-        if not batch.records:
-            yield b": keep-alive\n\n"
-        remaining = deadline - gateway.monotonic()
-        if remaining <= 0 or await request.is_disconnected():
-            return
-        try:
-            batch = await gateway.feed.read(
-                feed_topic(recipient), positions, limit=100, wait_s=min(HEARTBEAT_S, remaining)
-            )
-        except GatewayError:
-            return  # the client reconnects with its last event id
+    delivered = dict(positions)
+    count = 0
+    try:
+        yield b"retry: 1000\n\n"
+        while True:
+            for record in batch.records:
+                positions[record.partition] = record.offset + 1
+                data = orjson.dumps(_message(record.value)).decode()
+                yield f"id: {encode_cursor(positions)}\nevent: message\ndata: {data}\n\n".encode()
+                # resumed once the server wrote the event; let the loop notice a reader that
+                # left (a write to its socket failed) before counting the event delivered, and
+                # stop writing into a closed connection
+                await anyio.sleep(0)
+                if await request.is_disconnected():
+                    return
+                delivered[record.partition] = record.offset + 1
+                count += 1
+            if not batch.records:
+                yield b": keep-alive\n\n"
+            remaining = deadline - gateway.monotonic()
+            if remaining <= 0 or gateway.closing.closed or await request.is_disconnected():
+                return
+            try:
+                next_batch = await _read_unless_closing(
+                    gateway, feed_topic(recipient), positions, min(HEARTBEAT_S, remaining)
+                )
+            except GatewayError:
+                return  # the client reconnects with its last event id
+            if next_batch is None:
+                return  # the server is stopping: end here, the client reconnects elsewhere
+            batch = next_batch
+    finally:
+        if count:
+            # a reader that left cancels this stream: commit what it got all the same
+            with anyio.CancelScope(shield=True):
+                await _acknowledge(gateway, recipient, delivered)
+        log.info("a feed stream ended after %d message(s)", count)
+
+
+async def _read_unless_closing(
+    gateway: Gateway, topic: str, positions: dict[int, int], wait_s: float
+) -> FeedBatch | None:
+    """The next batch of the stream, or None as soon as the server is stopping."""
+    read = asyncio.ensure_future(gateway.feed.read(topic, positions, limit=100, wait_s=wait_s))
+    closing = asyncio.ensure_future(gateway.closing.wait())
+    try:
+        await asyncio.wait({read, closing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closing.cancel()
+        if not read.done():
+            read.cancel()  # its consumer closes in its own (shielded) clean-up
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(read, return_exceptions=True)
+    return None if read.cancelled() else read.result()
 
 
 async def _acknowledge(gateway: Gateway, recipient: str, positions: dict[int, int]) -> None:
     """Asking for the page after a cursor acknowledges everything before it: commit it as the
-    recipient's group offsets, so the hub counts those messages consumed (and re-delivers only
-    the rest after a broker lost its data). A failed commit does not fail the read."""
+    offsets of the recipient's gateway group, so the hub counts those messages consumed (and
+    re-delivers only the rest after a broker lost its data). A failed commit does not fail the
+    read."""
     try:
-        await gateway.feed.acknowledge(feed_topic(recipient), recipient_group(recipient), positions)
+        await gateway.feed.acknowledge(feed_topic(recipient), gateway_group(recipient), positions)
     except GatewayError as exc:
         log.warning("feed of a recipient not acknowledged: %s", exc)
 

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -28,6 +29,7 @@ from services.core.policy import LOCAL_TIME
 from services.core.schema_registry import SchemaRegistry
 from services.gateway.accepted import DEFAULT_RETENTION, AcceptedIds
 from services.gateway.app import Lifespan, create_gateway_app
+from services.gateway.closing import Closing
 from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.kafka import KafkaFeedSource, KafkaProducer
 from services.gateway.probes import BrokerWatch, gateway_health, watching
@@ -37,6 +39,8 @@ from services.gateway.tokens import TokenStore
 from services.metrics.gateway import GatewayMetrics
 
 DEFAULT_PORT = 8471
+GRACEFUL_S = 5
+"""Seconds a stopping gateway waits for open requests to end (event streams end at once)."""
 PRUNE_EVERY = timedelta(hours=1)
 
 
@@ -135,8 +139,54 @@ def serve(
     """Serve the gateway on ``host:port`` until interrupted (blocks). Raises
     :class:`~services.gateway.errors.GatewayError` at once if Kafka cannot be reached or the
     covenants (``paths``, default ``SCHAKEL_COVENANTS``) do not check clean."""
+    server = gateway_server(
+        engine, kafka, registry, host=host, port=port, settings=settings, paths=paths
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a clean stop
+        server.run()
+
+
+def gateway_server(
+    engine: Engine,
+    kafka: KafkaSettings,
+    registry: SchemaRegistry,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    settings: GatewaySettings | None = None,
+    paths: Paths | None = None,
+) -> GatewayServer:
+    """The gateway's server, ready to ``run()``; :meth:`GatewayServer.stop` stops it (open
+    event streams end themselves, each committing what it sent). ``paths`` (default: from the
+    environment) names the covenants and the demo mode."""
     prepare_tables(engine)
     keys = covenant_keys(paths)
     asyncio.run(_reachable(kafka))
     app = kafka_app(engine, kafka, registry, keys, settings)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_S,
+    )
+    return GatewayServer(config, app.state.gateway.closing)
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server that, asked to stop, first tells the open event streams to end."""
+
+    def __init__(self, config: uvicorn.Config, closing: Closing) -> None:
+        super().__init__(config)
+        self._closing = closing
+
+    def stop(self) -> None:
+        """Stop serving (from any thread): streams end, then the server exits."""
+        self._closing.close()
+        self.should_exit = True
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Ctrl-C or SIGTERM (uvicorn's signal handler)."""
+        self._closing.close()
+        super().handle_exit(sig, frame)

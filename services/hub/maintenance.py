@@ -19,7 +19,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from services.audit.model import AuditStore
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin, missing_topics
-from services.router.topics import FEED_PREFIX, feed_topic, recipient_group
+from services.router.topics import FEED_PREFIX, consumption_groups, feed_topic
 
 log = logging.getLogger("schakel.hub")
 
@@ -106,21 +106,23 @@ class Maintenance:
         return len(produced)
 
     def record_consumption(self) -> int:
-        """Mark outbox entries below each recipient group's committed offset as consumed."""
+        """Mark outbox entries below a committed offset of one of each recipient's groups
+        (its own Kafka client's, the gateway's for its HTTP reads) as consumed."""
         admin = KafkaAdminClient(**self._kafka.client_kwargs_kafka_python())
         marked = 0
         try:
             for recipient in self._recipients:
-                group = recipient_group(recipient)
-                answer: Mapping[str, Mapping[Any, Any]] = admin.list_group_offsets([group])
-                offsets = answer.get(group, {})
-                for tp, meta in offsets.items():
-                    if (
-                        tp.topic == feed_topic(recipient)
-                        and meta.offset is not None
-                        and meta.offset >= 0
-                    ):
-                        marked += self._store.mark_consumed(recipient, tp.partition, meta.offset)
+                for group in consumption_groups(recipient):
+                    answer: Mapping[str, Mapping[Any, Any]] = admin.list_group_offsets([group])
+                    for tp, meta in answer.get(group, {}).items():
+                        if (
+                            tp.topic == feed_topic(recipient)
+                            and meta.offset is not None
+                            and meta.offset >= 0
+                        ):
+                            marked += self._store.mark_consumed(
+                                recipient, tp.partition, meta.offset
+                            )
         finally:
             admin.close()
         return marked

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 
 from services.audit.engine import database_url, make_engine, masked
 from services.audit.store import SqlAuditStore
@@ -30,7 +32,7 @@ from services.config import DEMO_ENV, Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
-from services.gateway.background import start_gateway_thread
+from services.gateway.background import GatewayThread, start_gateway_thread
 from services.hub.demo import publish_demo
 from services.hub.maintenance import Maintenance
 from services.hub.state import HubState, state_path
@@ -91,6 +93,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
     stacking: WorkerPool | None = None
     coverage: WorkerPool | None = None
     outcomes: WorkerPool | None = None
+    gateway: GatewayThread | None = None
     try:
         with KafkaTopicAdmin(runtime.settings) as admin:
             created = admin.ensure_topics(spec)
@@ -120,7 +123,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
         if options.gateway_port is not None:
-            start_gateway_thread(
+            gateway = start_gateway_thread(
                 db_url,
                 runtime.settings,
                 paths.schemas,
@@ -154,9 +157,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         console.print("stopping: router and stacking workers, broker, audit store")
         with contextlib.suppress(OSError):
             state_path(paths).unlink()
-        for started in (outcomes, coverage, stacking, pool):
-            if started is not None:
-                started.stop()
+        _stop_in_order(gateway, [p for p in (outcomes, coverage, stacking, pool) if p is not None])
         runtime.close()
         store.close()
 
@@ -179,6 +180,15 @@ def _hub_paths(options: HubOptions) -> Paths:
         paths = dataclasses.replace(paths, demo=True)
     paths.state.mkdir(parents=True, exist_ok=True)
     return paths
+
+
+def _stop_in_order(gateway: GatewayThread | None, pools: Sequence[WorkerPool]) -> None:
+    """Everything that talks to the broker, before the broker: their Kafka clients close
+    while it still answers, so a clean stop logs no connection errors."""
+    if gateway is not None:
+        gateway.stop()
+    for started in pools:
+        started.stop()
 
 
 def stacking_environment(env: dict[str, str], demo: bool) -> dict[str, str] | None:
@@ -335,15 +345,45 @@ def _print_started(
         ),
         "[b]gateway[/b]    "
         + (
-            f"http://127.0.0.1:{options.gateway_port}/v1/ (tokens: schakel gateway token issue)"
+            f"http://127.0.0.1:{options.gateway_port}/v1/ (a token: schakel gateway token issue --recipient riec-nh)"
             if options.gateway_port is not None
             else "off"
         ),
         f"[b]demo[/b]       {'simulated partners at ' + str(options.rate) + ' signals/s' if options.demo else 'off (add --demo)'}",
         "",
-        "read a feed:   schakel subscribe --as riec-nh --from-beginning --follow",
-        "publish:       schakel publish --as liander examples/signals.jsonl",
-        "status:        schakel status",
+        *(f"{label:<15}{command}" for label, command in SUGGESTED),
         "stop:          Ctrl-C",
     ]
-    console.print(Panel("\n".join(lines), title="Schakel hub is up", expand=False))
+    print_banner(console, "Schakel hub is up", lines)
+
+
+SUGGESTED = (
+    ("read a feed:", "schakel subscribe --as riec-nh --from-beginning --follow"),
+    ("publish:", "schakel publish --as liander examples/liander.jsonl"),
+    ("status:", "schakel status"),
+)
+"""The commands the banner suggests (tests/hub/test_suggested_commands.py runs each)."""
+
+
+def print_banner(console: Console, title: str, lines: Sequence[str]) -> None:
+    """``lines`` (console markup) in a panel, never cut: paths and commands must stay whole.
+
+    Where the panel fits the console it is drawn as it is. Otherwise, on a terminal the lines
+    are printed without a frame and the terminal wraps them (a frame would split a path with
+    its border); elsewhere (a pipe, a log file, whose width Rich takes as 80 columns) the
+    panel is drawn as wide as its longest line.
+    """
+    body = Text.from_markup("\n".join(lines))
+    needed = max(*map(cell_len, body.plain.split("\n")), cell_len(title) + 6) + 4
+    if needed <= console.width:
+        console.print(Panel(body, title=title, expand=False), soft_wrap=False)
+    elif console.is_terminal:
+        console.print(Text(title, style="bold"), soft_wrap=True)
+        console.print(body, soft_wrap=True)
+    else:
+        width = console.width
+        console.width = needed
+        try:
+            console.print(Panel(body, title=title, expand=False), soft_wrap=False)
+        finally:
+            console.width = width

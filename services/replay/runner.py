@@ -21,6 +21,7 @@ import orjson
 
 from services.core.pipeline import Outcome, process
 from services.core.policy import Policy
+from services.core.progress import Progress, silent
 from services.core.records import audit_record, feed_message, rejection_record
 from services.core.schema_registry import SchemaRegistry
 
@@ -75,7 +76,7 @@ def replay(
     clock: Clock,
     at: datetime | None = None,
     use_signal_time: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = silent,
 ) -> ReplaySummary:
     """Decide every line and write the outputs into ``out``.
 
@@ -86,14 +87,16 @@ def replay(
     started = clock()
     with ExitStack() as stack:
         writers = _Writers(out, stack)
+        number = 0
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
             now = at or clock()
             outcome = process(raw, registry, policy, now, at_signal_time=use_signal_time)
             _record(outcome, number, writers, summary)
-            if progress is not None and number % 1000 == 0:
+            if number % 1000 == 0:
                 progress(number)
+        progress(number)
     summary.seconds = max((clock() - started).total_seconds(), 0.0)
     return summary
 

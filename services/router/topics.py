@@ -46,3 +46,20 @@ def recipient_group(recipient: str) -> str:
     """The consumer group a recipient reads its feed with; the hub reads its committed offsets
     to learn what was consumed (and so what to re-deliver if the broker loses its data)."""
     return f"recipient.{recipient}"
+
+
+def gateway_group(recipient: str) -> str:
+    """The group the gateway commits a recipient's HTTP reads in (``recipient.<id>.gateway``).
+
+    Not :func:`recipient_group`: a commit from outside a group that has members (the
+    recipient's own Kafka client, ``schakel subscribe``) is refused as UnknownMemberId, and
+    Tansu refuses it for good once the group has had a member. The hub counts a message
+    consumed when either group has read past it. Party ids have no dots, so this never names
+    another recipient's group.
+    """
+    return f"{recipient_group(recipient)}.gateway"
+
+
+def consumption_groups(recipient: str) -> tuple[str, str]:
+    """Every group whose committed offsets say what ``recipient`` has consumed."""
+    return recipient_group(recipient), gateway_group(recipient)

@@ -9,7 +9,8 @@ module-level state, so tests and ``schakel up`` each build their own app.
 
 Every response carries headers that keep pages out of caches and frames and allow no script
 or style from elsewhere; pages without a session redirect to the sign-in page, JSON answers
-401; a wrong role or a missing CSRF token gives 403.
+401; a wrong role or a missing CSRF token gives 403. An unknown path answers 404 with the
+app's "not found" page, or with a JSON error under ``/api/``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.core.keys import KeyStore
 from services.metrics.http import health_routes
@@ -127,6 +130,14 @@ def create_web_app(
         return context.page(
             "forbidden.html", None, 403, why="The form was stale or not sent from this site."
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def no_such_page(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code != 404:
+            return await http_exception_handler(request, error)
+        if _is_api(request):
+            return JSONResponse({"error": "no such API path"}, status_code=404)
+        return context.page("not_found.html", context.signed_in(request), 404, what="page")
 
     @app.middleware("http")
     async def security_headers(

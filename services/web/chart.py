@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH = 640
+WIDTH = 720
 BAR_HEIGHT = 22
 GAP = 6
 LABEL_WIDTH = 200
+"""Room for the labels at least; more for longer labels, up to ``MAX_LABEL_CHARS``."""
+MAX_LABEL_CHARS = 44
+CHAR_WIDTH = 7
+"""Width of one label character at the chart's 12 px font, rounded up."""
 COUNT_WIDTH = 60
 
 
@@ -30,12 +34,16 @@ class Chart:
     height: int
     label_width: int
     bar_height: int
+    label_chars: int
+    """Labels longer than this are cut short (their full text is in the bar's title)."""
 
 
 def bar_chart(items: list[tuple[str, int]]) -> Chart:
     """Horizontal bars, scaled so the largest count fills the drawing width."""
     largest = max((count for _, count in items), default=0)
-    room = WIDTH - LABEL_WIDTH - COUNT_WIDTH
+    longest = min(max((len(label) for label, _ in items), default=0), MAX_LABEL_CHARS)
+    label_width = max(LABEL_WIDTH, longest * CHAR_WIDTH + 10)
+    room = WIDTH - label_width - COUNT_WIDTH
     bars = [
         Bar(
             label,
@@ -46,4 +54,4 @@ def bar_chart(items: list[tuple[str, int]]) -> Chart:
         for index, (label, count) in enumerate(items)
     ]
     height = max(len(items) * (BAR_HEIGHT + GAP), BAR_HEIGHT)
-    return Chart(bars, WIDTH, height, LABEL_WIDTH, BAR_HEIGHT)
+    return Chart(bars, WIDTH, height, label_width, BAR_HEIGHT, MAX_LABEL_CHARS)

@@ -22,6 +22,7 @@ from services.audit.verify import Verification
 from services.core.keys import KeyStore
 from services.web.access_log import AccessLog
 from services.web.csrf import LoginTokens, same_token
+from services.web.formats import breakable, when
 from services.web.integrity import IntegrityRuns
 from services.web.sessions import (
     SESSION_COOKIE,
@@ -98,16 +99,24 @@ class WebContext:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.templates.filters["when"] = when
+        self.templates.filters["breakable"] = breakable
 
     def viewer(self, request: Request, roles: Collection[str]) -> Viewer:
         """The request's signed-in user, if their role is one of ``roles``."""
+        viewer = self.signed_in(request)
+        if viewer is None:
+            raise NotSignedInError
+        if viewer.user.role not in roles:
+            raise ForbiddenError
+        return viewer
+
+    def signed_in(self, request: Request) -> Viewer | None:
+        """The request's signed-in user whatever their role, or ``None`` (for pages that
+        anyone may see, such as "not found", to show the menu of those signed in)."""
         session = self.sessions.find(request.cookies.get(SESSION_COOKIE))
         user = None if session is None else self.users.get(session.user)
-        if session is None or user is None:
-            raise NotSignedInError
-        if user.role not in roles:
-            raise ForbiddenError
-        return Viewer(user, session)
+        return None if session is None or user is None else Viewer(user, session)
 
     def check_csrf(self, viewer: Viewer, offered: str | None) -> None:
         if not same_token(viewer.session.csrf, offered):

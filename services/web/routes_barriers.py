@@ -29,6 +29,16 @@ class MatrixUnavailableError(Exception):
     """The covenants or barrier models have errors; the message says where to look."""
 
 
+def rules_by_covenant(rules: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``covenant@version/rule`` ids grouped as ``(covenant@version, [rule, ...])``, so the
+    page names each covenant once and lists its rules under it."""
+    grouped: dict[str, list[str]] = {}
+    for rule in rules:
+        covenant, _, name = rule.partition("/")
+        grouped.setdefault(covenant, []).append(name)
+    return list(grouped.items())
+
+
 def routes(
     context: WebContext, paths: Paths | None = None, barriers: Sequence[Path] = (DEFAULT_BARRIERS,)
 ) -> APIRouter:
@@ -37,7 +47,9 @@ def routes(
 
     def build(
         request: Request, route: str
-    ) -> tuple[Viewer, str | None, list[StepRow], list[tuple[str, str]]]:
+    ) -> tuple[Viewer, str | None, list[StepRow], dict[str, str], list[tuple[str, str]]]:
+        """The viewer, the model asked for, the matrix, the title of each model and the
+        provenance note of each model that has one."""
         viewer = context.viewer(request, ROLES)
         model = request.query_params.get("model") or None
         now = datetime.now(UTC)
@@ -55,25 +67,34 @@ def routes(
         covenants = [c.covenant for c in checked.covenants if c.covenant.in_force(now.date())]
         volumes = signal_volumes(context.engine, now, viewer.user.scope)
         context.logged(viewer, route, {"model": model or "*"})
+        titles = {m.model: m.title for m in models}
         notes = [(m.title, m.provenance) for m in models if m.provenance]
-        return viewer, model, barrier_matrix(models, registry, covenants, volumes), notes
+        return viewer, model, barrier_matrix(models, registry, covenants, volumes), titles, notes
 
     @router.get("/barriers", response_class=HTMLResponse)
     def barriers_page(request: Request) -> HTMLResponse:
         try:
-            viewer, model, rows, notes = build(request, "barriers")
+            viewer, model, rows, titles, notes = build(request, "barriers")
         except MatrixUnavailableError as error:
             viewer = context.viewer(request, ROLES)
             return context.page("barriers.html", viewer, 503, error=str(error), rows=[])
         gaps = sum(1 for r in rows if r.gaps)
+        rules = {r.step: rules_by_covenant(r.rules) for r in rows}
         return context.page(
-            "barriers.html", viewer, rows=rows, model=model, gaps=gaps, provenance=notes
+            "barriers.html",
+            viewer,
+            rows=rows,
+            model=model,
+            gaps=gaps,
+            titles=titles,
+            rules=rules,
+            provenance=notes,
         )
 
     @router.get("/api/barriers")
     def barriers_json(request: Request) -> JSONResponse:
         try:
-            _, _, rows, _ = build(request, "api/barriers")
+            _, _, rows, _, _ = build(request, "api/barriers")
         except MatrixUnavailableError as error:
             return JSONResponse({"error": str(error)}, status_code=503)
         return JSONResponse([r.to_json() for r in rows])

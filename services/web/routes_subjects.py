@@ -86,7 +86,7 @@ def routes(context: WebContext) -> APIRouter:
             return context.page(
                 "subjects.html", viewer, 400, kinds=KINDS, kind=kind, rows=None, error=str(error)
             )
-        rows = [disclosure(entry) for entry in entries]
+        rows = [{**disclosure(entry), "timestamp": entry.timestamp} for entry in entries]
         return context.page("subjects.html", viewer, kinds=KINDS, kind=kind, rows=rows)
 
     @router.post("/api/subjects")

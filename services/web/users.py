@@ -13,22 +13,27 @@ Roles:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.audit.queries import Scope
 from services.web.passwords import LOG2_N, check_password, dummy_hash, hash_password
-from services.web.schema import metadata, web_user_scopes, web_users
+from services.web.schema import metadata, web_sessions, web_user_scopes, web_users
 
 PRIVACY_OFFICER: Final = "privacy-officer"
 COVENANT_MANAGER: Final = "covenant-manager"
 ADMIN: Final = "admin"
 ROLES: Final = (PRIVACY_OFFICER, COVENANT_MANAGER, ADMIN)
+
+
+USER_CHANGED: Final = "changed"
+"""The ``result`` of the audit record of a change to a user (:func:`user_change_record`)."""
 
 
 class UserError(ValueError):
@@ -82,8 +87,7 @@ class UserStore:
             raise UserError(f"unknown role {role!r}. Fix: use one of {', '.join(ROLES)}.")
         if role != PRIVACY_OFFICER and (covenants or partners):
             raise UserError(f"only a {PRIVACY_OFFICER} has a covenant or partner scope.")
-        scope_rows = [{"user_name": name, "kind": "covenant", "value": c} for c in covenants]
-        scope_rows += [{"user_name": name, "kind": "partner", "value": p} for p in partners]
+        scope_rows = _scope_rows(name, covenants, partners)
         user_row = {
             "name": name,
             "role": role,
@@ -98,6 +102,50 @@ class UserStore:
         except IntegrityError:
             raise UserError(f"a user named {name!r} exists already.") from None
         return User(name, role, covenants, partners)
+
+    def remove(self, name: str) -> User:
+        """Remove the user with their scope and sessions (signed out at once)."""
+        user = self._existing(name)
+        with self._engine.begin() as connection:
+            _end_sessions(connection, name)
+            connection.execute(delete(web_user_scopes).where(web_user_scopes.c.user_name == name))
+            connection.execute(delete(web_users).where(web_users.c.name == name))
+        return user
+
+    def set_password(self, name: str, password: str) -> User:
+        """Give the user a new password; their sessions end (sign in again with it)."""
+        user = self._existing(name)
+        digest = hash_password(password, log2_n=self._kdf_cost)
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(web_users).where(web_users.c.name == name).values(password_hash=digest)
+            )
+            _end_sessions(connection, name)
+        return user
+
+    def set_scope(
+        self, name: str, *, covenants: Iterable[str] = (), partners: Iterable[str] = ()
+    ) -> User:
+        """Replace a privacy officer's scope (none at all: they see nothing until given one)."""
+        user = self._existing(name)
+        if user.role != PRIVACY_OFFICER:
+            raise UserError(
+                f"{name} is a {user.role}, who sees everything their role allows; only a "
+                f"{PRIVACY_OFFICER} has a covenant or partner scope."
+            )
+        covenants, partners = frozenset(covenants), frozenset(partners)
+        rows = _scope_rows(name, covenants, partners)
+        with self._engine.begin() as connection:
+            connection.execute(delete(web_user_scopes).where(web_user_scopes.c.user_name == name))
+            if rows:
+                connection.execute(web_user_scopes.insert(), rows)
+        return User(name, user.role, covenants, partners)
+
+    def _existing(self, name: str) -> User:
+        user = self.get(name)
+        if user is None:
+            raise UserError(f"there is no user {name!r}. Fix: see `schakel users list`.")
+        return user
 
     def get(self, name: str) -> User | None:
         """The user called ``name``, with scope, or ``None``."""
@@ -134,3 +182,65 @@ class UserStore:
             check_password(password, dummy_hash(self._kdf_cost))
             return None
         return self.get(name) if check_password(password, stored) else None
+
+
+def describe_scope(user: User) -> str:
+    """What ``user`` sees, in words (for the CLI and the audit record)."""
+    if user.role != PRIVACY_OFFICER:
+        return "everything the role allows"
+    parts = []
+    if user.covenants:
+        parts.append("covenants " + ", ".join(sorted(user.covenants)))
+    if user.partners:
+        parts.append("partners " + ", ".join(sorted(user.partners)))
+    return " and ".join(parts) or "nothing (no scope yet)"
+
+
+def user_change_record(change: str, user: User, *, actor: str, at: datetime) -> dict[str, Any]:
+    """The audit record of a change to a user of the workplace: ``change`` is ``add``,
+    ``remove``, ``password`` or ``scope``. It names the account, its role and scope (never a
+    password), and who made the change."""
+    what = {
+        "add": f"user {user.name} added as {user.role}, seeing {describe_scope(user)}",
+        "remove": f"user {user.name} ({user.role}) removed and signed out",
+        "password": f"password of user {user.name} changed; their sessions ended",
+        "scope": f"scope of user {user.name} set: sees {describe_scope(user)}",
+    }[change]
+    return {
+        "record_id": f"user-{change}-{uuid.uuid4()}",
+        "action": f"user-{change}",
+        "result": USER_CHANGED,
+        "object": "web-user",
+        "signal_id": None,
+        "origin": None,
+        "recipient": None,
+        "actor": actor,
+        "timestamp": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "processing_activity": "access management of the workplace",
+        "trace_id": None,
+        "covenant": None,
+        "fields": {},
+        "withheld_fields": [],
+        "pseudonyms": {},
+        "subjects": {},
+        "reason": what,
+        "retention_days": None,
+        "reidentify": False,
+        "user": {
+            "name": user.name,
+            "role": user.role,
+            "covenants": sorted(user.covenants),
+            "partners": sorted(user.partners),
+        },
+    }
+
+
+def _scope_rows(
+    name: str, covenants: Iterable[str], partners: Iterable[str]
+) -> list[dict[str, str]]:
+    rows = [{"user_name": name, "kind": "covenant", "value": c} for c in sorted(covenants)]
+    return rows + [{"user_name": name, "kind": "partner", "value": p} for p in sorted(partners)]
+
+
+def _end_sessions(connection: Connection, name: str) -> None:
+    connection.execute(delete(web_sessions).where(web_sessions.c.user_name == name))

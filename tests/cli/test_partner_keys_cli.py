@@ -92,8 +92,23 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[bytes]]]:
     return calls
 
 
-def test_publish_signs_each_line_with_the_key_file(tmp_path: Path, sent):
-    key_path, _ = make_key(tmp_path, "--key-id", "liander-1")
+def registered(tmp_path: Path, printed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the hub's covenants (SCHAKEL_COVENANTS) one that registers the printed key."""
+    block = printed.split("next to any current key:\n", 1)[1].rstrip("\n")
+    pasted = "\n".join("  " + line[2:] for line in block.splitlines() if line.strip())
+    text = covenant_text(ANOMALY_RULE).replace(
+        "liander: {name: Liander, kind: energy, roles: [supplier]}",
+        "liander:\n    name: Liander\n    kind: energy\n    roles: [supplier]\n" + pasted,
+    )
+    folder = tmp_path / "covenants"
+    folder.mkdir()
+    (folder / "test.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SCHAKEL_COVENANTS", str(folder))
+
+
+def test_publish_signs_each_line_with_the_key_file(tmp_path: Path, sent, monkeypatch):
+    key_path, printed = make_key(tmp_path, "--key-id", "liander-1")
+    registered(tmp_path, printed, monkeypatch)
     key = read_partner_key(key_path)
     signals = tmp_path / "signals.jsonl"
     good = [anomaly(signal_id=f"s-{i}") for i in range(3)]
@@ -114,7 +129,9 @@ def test_publish_signs_each_line_with_the_key_file(tmp_path: Path, sent):
         assert verifies(key.private_key.public_key(), signature, canonical_envelope(original))
 
 
-def test_publish_refuses_another_partners_key_and_warns_about_unsigned(tmp_path: Path, sent):
+def test_publish_refuses_another_partners_key_and_warns_about_unsigned(
+    tmp_path: Path, sent, monkeypatch
+):
     key_path, _ = make_key(tmp_path)
     signals = tmp_path / "signals.jsonl"
     signals.write_bytes(orjson.dumps(anomaly(source="pwn")) + b"\n")
@@ -125,6 +142,14 @@ def test_publish_refuses_another_partners_key_and_warns_about_unsigned(tmp_path:
     assert wrong.exit_code == 2 and "belongs to partner 'liander'" in wrong.output
     assert sent == []
     signals.write_bytes(orjson.dumps(anomaly()) + b"\n")
+    required = runner.invoke(app, ["publish", str(signals), "--as", "liander"])
+    assert required.exit_code == 1, "the shipped covenants make liander sign"
+    assert "line 1: not sent: " in required.stderr and "[unsigned]" in required.stderr
+    assert sent == []
+    optional = tmp_path / "optional"
+    optional.mkdir()
+    (optional / "test.yaml").write_text(covenant_text(ANOMALY_RULE), encoding="utf-8")
+    monkeypatch.setenv("SCHAKEL_COVENANTS", str(optional))
     unsigned = runner.invoke(app, ["publish", str(signals), "--as", "liander"])
     assert unsigned.exit_code == 0
     assert "1 signal(s) were sent unsigned" in unsigned.stderr

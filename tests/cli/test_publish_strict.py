@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from services.cli.main import _register, app
-from tests.cli.test_partner_keys_cli import make_key, runner, sent
+from services.demo.keys import DemoSigner
+from tests.cli.test_partner_keys_cli import make_key, registered, runner, sent
 from tests.core.attacks import ATTACKS
 from tests.core.builders import anomaly
 
@@ -28,15 +29,21 @@ def _ahead() -> bytes:
 
 
 @pytest.mark.parametrize("sign", [False, True], ids=["as-is", "sign-with"])
-def test_publish_refuses_each_line_that_means_two_things(tmp_path: Path, sent, sign: bool):
+def test_publish_refuses_each_line_that_means_two_things(
+    tmp_path: Path, sent, sign: bool, monkeypatch: pytest.MonkeyPatch
+):
     signals = tmp_path / "signals.jsonl"
-    good = orjson.dumps(anomaly(signal_id="good-1"))
+    args = ["publish", str(signals), "--as", "liander"]
+    if sign:  # publish signs with a key the hub's covenant registers
+        good = orjson.dumps(anomaly(signal_id="good-1"))
+        key_path, printed = make_key(tmp_path / "keys", "--key-id", "liander-1")
+        registered(tmp_path, printed, monkeypatch)
+        args += ["--sign-with", str(key_path)]
+    else:  # the line comes signed with the demo partner's TEST key, to a hub in demo mode
+        good = orjson.dumps(DemoSigner()(anomaly(signal_id="good-1")))
+        monkeypatch.setenv("SCHAKEL_DEMO", "1")
     lines = [good, *(ATTACKS[name].raw for name in REFUSED), _ahead()]
     signals.write_bytes(b"".join(line + b"\n" for line in lines))
-    args = ["publish", str(signals), "--as", "liander"]
-    if sign:
-        key_path, _ = make_key(tmp_path / "keys", "--key-id", "liander-1")
-        args += ["--sign-with", str(key_path)]
     _register()
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import orjson
 import pytest
@@ -139,3 +140,13 @@ def test_publish_releases_to_the_campaign_feed_on_a_real_broker(
         assert record is not None and record["recipient"] == "campagneteam-nh"
     finally:
         store.close()
+
+
+def test_unasked_the_table_says_which_month_it_shows_and_why(database):
+    result = runner.invoke(app, ["coverage", "--database", database], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    shown = re.search(
+        r"Showing (\d{4}-\d{2}): the newest month with published counts", result.output
+    )
+    assert shown, result.output
+    assert f"Coverage {shown.group(1)}: report gap" in result.output

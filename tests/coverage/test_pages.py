@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.core.coverage.facts import Fact
 from services.coverage.store import SqlCoverageStore
 from services.web.access_log import AccessLog
 from tests.web.conftest import make_app
@@ -56,3 +57,20 @@ def test_views_are_access_logged_and_bad_months_refused(web_hub, signed_in):
     assert client.get("/api/coverage?month=2026-13").status_code == 400
     logged = [e for e in AccessLog(web_hub.engine).entries(user="manager") if e.route == "coverage"]
     assert logged and logged[0].detail == {"month": "2026-09"}
+
+
+def test_unasked_the_page_shows_the_newest_month_with_published_counts(web_hub, signed_in):
+    """A month just begun has every count below 5: the page shows the last one that says
+    something, and says which month it shows and why."""
+    store = SqlCoverageStore(web_hub.engine)
+    newest = store.months()[-1]
+    following = f"{int(newest[:4]) + int(newest[5:]) // 12}-{int(newest[5:]) % 12 + 1:02d}"
+    store.add([Fact("p", "just-begun", following, "GM0361", "energy.x.v1", "indicators")])
+    client = signed_in("manager")
+    shown = client.get("/api/coverage").json()
+    assert shown["month"] == newest
+    assert shown["month_chosen"] == (
+        f"the newest month with published counts; {following} has every count below 5 so far"
+    )
+    page = client.get("/coverage").text
+    assert f"Showing <strong>{newest}</strong>: the newest month with published counts" in page

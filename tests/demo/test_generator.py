@@ -142,6 +142,21 @@ def test_example_readme_counts_are_current(example: DemoTraffic) -> None:
     assert f"**Broken lines: {len(example.malformed)}**" in readme
 
 
+def test_the_partner_example_is_the_first_hundred_good_signals_of_liander() -> None:
+    """examples/liander.jsonl (what the banner of `schakel up` publishes) is cut from the
+    example file exactly as its README says."""
+    good = []
+    for line in EXAMPLE.read_bytes().splitlines(keepends=True):
+        try:
+            accept_bytes(line, REGISTRY, expected_source="liander")
+        except SignalRejected:
+            continue
+        good.append(line)
+    assert (ROOT / "examples" / "liander.jsonl").read_bytes() == b"".join(good[:100])
+    readme = (ROOT / "examples" / "README.md").read_text(encoding="utf-8")
+    assert "`liander.jsonl` holds the first 100 valid signals of `liander`" in readme
+
+
 # --- validity ------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from services.router.topics import (
     FEED_PREFIX,
     SIGNALS_PREFIX,
     feed_topic,
+    gateway_group,
     recipient_group,
     signals_topic,
 )
@@ -135,7 +136,8 @@ def test_each_partner_may_write_only_its_own_topic_and_read_only_its_own_feed(in
     assert partner.count('acl "$1"') == 1  # nothing else for the partner's own user
     recipient = function_body("recipient")
     assert f'--topic "{FEED_PREFIX}$1"' in recipient
-    assert f'--group "{recipient_group("$1")}"' in recipient
+    assert f'acl "$1" --operation Read --group "{recipient_group("$1")}"' in recipient
+    assert f'acl schakel-gateway --operation Read --group "{gateway_group("$1")}"' in recipient
     assert recipient.count('acl "$1"') == 2
     assert "--operation Write" not in recipient
     assert "prefixed" not in partner + recipient

@@ -25,7 +25,7 @@ from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.cursor import encode_cursor
 from services.gateway.problems import PROBLEM_JSON
 from services.gateway.testing import MemoryBroker
-from services.router.topics import feed_topic, recipient_group
+from services.router.topics import feed_topic, gateway_group, recipient_group
 from tests.gateway.helpers import bearer, make_gateway, signal
 
 pytestmark = pytest.mark.timeout(60)
@@ -214,7 +214,7 @@ def test_a_recipient_never_reads_another_recipients_feed(http, tokens, mem_broke
         assert "gemeente-alkmaar" not in answer.text
         if answer.headers["content-type"] == "application/json":
             assert {m["for"] for m in answer.json()["messages"]} <= {"riec-nh"}
-    assert set(mem_broker.committed) <= {(feed_topic("riec-nh"), recipient_group("riec-nh"))}
+    assert set(mem_broker.committed) <= {(feed_topic("riec-nh"), gateway_group("riec-nh"))}
 
 
 def test_forged_cursors_that_are_not_the_gateways_are_refused(http, tokens):

@@ -130,4 +130,4 @@ def test_asking_for_the_next_page_acknowledges_the_previous_one(http, tokens, me
     first = http.get("/v1/feed", params={"limit": 3}, headers=bearer(tokens["riec-nh"])).json()
     assert mem_broker.committed == {}, "nothing is acknowledged before the client asks on"
     http.get("/v1/feed", params={"cursor": first["cursor"]}, headers=bearer(tokens["riec-nh"]))
-    assert mem_broker.committed == {("feed.riec-nh", "recipient.riec-nh"): {0: 2, 1: 1}}
+    assert mem_broker.committed == {("feed.riec-nh", "recipient.riec-nh.gateway"): {0: 2, 1: 1}}

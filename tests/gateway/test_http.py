@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from services.gateway.app import create_gateway_app
 from services.gateway.context import Gateway
+from services.gateway.routes_feed import HEARTBEAT_S
 from tests.gateway.helpers import bearer, serving, signal
 
 pytestmark = pytest.mark.timeout(60)
@@ -77,3 +79,35 @@ def read_events(
                 if len(events) == count:
                     break
     return events
+
+
+def test_a_stopping_server_ends_open_event_streams_itself(base_url, tokens, gateway, mem_broker):
+    """Asked to stop, the gateway ends each stream at once (not after the heartbeat wait) and
+    commits what it sent: nothing is left for the server to cut."""
+    for n in range(3):
+        mem_broker.append("feed.riec-nh", orjson.dumps({"exchange_id": f"e{n}"}))
+    lines: list[str] = []
+    ended = threading.Event()
+
+    def follow() -> None:
+        with (
+            httpx.Client(base_url=base_url, timeout=30) as http,
+            http.stream("GET", "/v1/feed/events", headers=bearer(tokens["riec-nh"])) as stream,
+        ):
+            for line in stream.iter_lines():
+                lines.append(line)
+        ended.set()
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    deadline = time.monotonic() + 20
+    while sum(line.startswith("data: ") for line in lines) < 3:
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.05)
+    time.sleep(0.3)  # the stream now waits for more (up to HEARTBEAT_S)
+    asked = time.monotonic()
+    gateway.closing.close()
+    assert ended.wait(5), "the stream should end when the server stops"
+    assert time.monotonic() - asked < HEARTBEAT_S / 3
+    reader.join(5)
+    assert mem_broker.committed == {("feed.riec-nh", "recipient.riec-nh.gateway"): {0: 3}}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 import os
 import signal as signal_module
 import subprocess
@@ -15,17 +17,18 @@ import uuid
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaAdminClient
 
 from services.audit.engine import make_engine
 from services.broker.process import free_loopback_port
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
+from services.gateway.cursor import decode_cursor
 from services.gateway.kafka import KafkaFeedSource
 from services.gateway.serve import kafka_app, prepare_tables
 from services.gateway.tokens import TokenStore
-from services.router.topics import recipient_group
+from services.router.topics import gateway_group, recipient_group
 from tests.gateway.helpers import NOW, REGISTRY, bearer, serving, signal
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -42,15 +45,17 @@ async def produce(settings: KafkaSettings, topic: str, values: list[bytes]) -> N
 
 
 def committed(settings: KafkaSettings, recipient: str) -> dict[int, int]:
-    """The offsets the hub's maintenance reads to count feed messages consumed."""
+    """The offsets of the gateway's group that the hub's maintenance reads to count feed
+    messages consumed."""
+    group = gateway_group(recipient)
     admin = KafkaAdminClient(**settings.client_kwargs_kafka_python())
     try:
-        answer = admin.list_group_offsets([recipient_group(recipient)])
+        answer = admin.list_group_offsets([group])
     finally:
         admin.close()
     return {
         tp.partition: meta.offset
-        for tp, meta in answer.get(recipient_group(recipient), {}).items()
+        for tp, meta in answer.get(group, {}).items()
         if tp.topic == f"feed.{recipient}"
     }
 
@@ -116,6 +121,73 @@ def test_publish_and_feed_on_a_real_broker(kafka_settings, topic_admin, engine):
     )
     ids = sorted(orjson.loads(r.value)["id"] for r in produced.records)
     assert ids == [f"{partner}-000001", f"{partner}-000003"], "re-send produced nothing twice"
+
+
+async def _member(settings: KafkaSettings, topic: str, group: str) -> AIOKafkaConsumer:
+    """A consumer that joined ``group`` and holds partitions (a recipient's own client)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        group_id=group,
+        enable_auto_commit=False,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=500,
+        **settings.client_kwargs_aiokafka(),
+    )
+    await consumer.start()
+    deadline = time.monotonic() + 60
+    while not consumer.assignment():
+        assert time.monotonic() < deadline, "the recipient's client never joined"
+        await consumer.getmany(timeout_ms=200)
+    await consumer.commit(dict.fromkeys(consumer.assignment(), 0))
+    return consumer
+
+
+def test_a_reader_that_leaves_the_event_stream_is_committed_quietly(
+    kafka_settings, topic_admin, engine, caplog
+):
+    """What the stream delivered is committed when the reader disconnects, although the
+    recipient's own Kafka client holds its group; no warning, no error, nothing left open."""
+    recipient = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"feed.{recipient}"
+    topic_admin.ensure_topics({topic: 2})
+    asyncio.run(
+        produce(kafka_settings, topic, [orjson.dumps({"exchange_id": f"x{n}"}) for n in range(5)])
+    )
+    token, _ = TokenStore(engine, lambda: NOW).issue("recipient", recipient)
+    loop = asyncio.new_event_loop()
+    member = loop.run_until_complete(_member(kafka_settings, topic, recipient_group(recipient)))
+    caplog.set_level(logging.INFO)
+    try:
+        with (
+            serving(kafka_app(engine, kafka_settings, REGISTRY, None)) as url,
+            httpx.Client(base_url=url, timeout=60) as http,
+        ):
+            ids: list[str] = []
+            with http.stream("GET", "/v1/feed/events", headers=bearer(token)) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("id: "):
+                        ids.append(line.removeprefix("id: "))
+                    if len(ids) == 5:
+                        break  # the reader leaves while the server waits for more
+            deadline = time.monotonic() + 30
+            while committed(kafka_settings, recipient) != decode_cursor(ids[-1]):
+                assert time.monotonic() < deadline, committed(kafka_settings, recipient)
+                time.sleep(0.2)
+        assert committed(kafka_settings, recipient) == {0: 3, 1: 2}
+    finally:
+        loop.run_until_complete(member.stop())
+        loop.close()
+    gc.collect()
+    # kafka-python is only this test's own admin client (the gateway runs on aiokafka); on a
+    # loaded machine it warns about its own slow polls
+    noisy = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.split(".")[0] != "kafka"
+    ]
+    assert noisy == [], [r.getMessage() for r in noisy]
+    assert not any("Unclosed" in r.getMessage() for r in caplog.records)
+    assert "a feed stream ended after 5 message(s)" in caplog.messages
 
 
 def test_schakel_gateway_serves_on_the_given_port(broker_pool, tmp_path):

@@ -375,3 +375,36 @@ def test_the_command_redelivers_what_a_restarted_broker_lost_and_stops_on_sigter
     assert read_exchange_ids(settings, "feed.politie-nh", 2) == {
         f"x-politie-nh-{n}" for n in range(4)
     }  # duplicates carry the same exchange id
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+def test_what_a_recipient_read_through_the_gateway_counts_as_consumed(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """The gateway commits HTTP reads in the recipient's gateway group; maintenance counts
+    them consumed as it does the recipient's own group."""
+    import asyncio
+    import uuid
+
+    from services.gateway.kafka import KafkaFeedSource
+    from services.router.topics import gateway_group
+
+    recipient = f"r{uuid.uuid4().hex[:8]}"
+    spec = {feed_topic(recipient): 1}
+    with KafkaTopicAdmin(kafka_settings) as admin:
+        admin.ensure_topics(spec)
+    store = SqlAuditStore(make_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+    store.create_schema()
+    try:
+        store.record([], [entry(recipient, n) for n in range(5)])
+        maintenance = Maintenance(kafka_settings, store, spec, [recipient])
+        assert maintenance.redeliver() == 5  # produced at offsets 0-4
+        feed = KafkaFeedSource(kafka_settings)
+        asyncio.run(feed.acknowledge(feed_topic(recipient), gateway_group(recipient), {0: 3}))
+        assert maintenance.record_consumption() == 3
+        assert [e.exchange_id for e in store.undelivered(recipient)] == [
+            f"x-{recipient}-{n}" for n in (3, 4)
+        ]
+    finally:
+        store.close()

@@ -6,6 +6,7 @@ The database, users and workflow are those of the re-identification tests
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -82,8 +83,8 @@ def test_request_approve_reveal_once(
 
     filed = file_request(requester, hub)
     assert filed.status_code == 303
-    assert filed.headers["location"] == "/reid"
     request_id = only_request_id(workflow)
+    assert filed.headers["location"] == f"/reid?filed={request_id}"
     assert f"/reid/{request_id}/approve" in approver.get("/reid").text
     assert f"/reid/{request_id}/approve" not in requester.get("/reid").text
 
@@ -173,3 +174,67 @@ def test_covenant_manager_is_forbidden(browser: Browser) -> None:
     assert manager.get("/reid").status_code == 403
     assert manager.post("/reid/x/approve", data={"csrf": "x"}).status_code == 403
     assert "/reid" not in manager.get("/report").text
+
+
+def notice(page: Any) -> str | None:
+    """The confirmation the list page shows, if any."""
+    found = re.search(r'<p class="notice" role="status">(.*?)</p>', page.text, re.S)
+    return " ".join(found.group(1).split()) if found else None
+
+
+def test_each_step_is_confirmed_to_the_one_who_took_it(
+    hub: Hub,  # noqa: F811
+    workflow: Reidentification,  # noqa: F811
+    browser: Browser,
+) -> None:
+    requester, approver = browser("riec-officer"), browser("drugs-officer")
+    filed = file_request(requester, hub)
+    request_id = only_request_id(workflow)
+    until = workflow.get(request_id).expires_at.strftime("%Y-%m-%d %H:%M")
+    shown = requester.get(filed.headers["location"])
+    assert shown.status_code == 200
+    assert notice(shown) == (
+        f"Request {request_id} is filed. A second authorised user (a privacy officer of "
+        f"{COVENANT}, or an admin) must approve it before {until} UTC; then you can reveal "
+        "the value once."
+    )
+    assert notice(requester.get("/reid")) is None  # shown once, after the step
+    assert notice(approver.get(filed.headers["location"])) is None  # not theirs to confirm
+
+    approved = approver.post(f"/reid/{request_id}/approve", data={"csrf": csrf(approver)})
+    assert approved.headers["location"] == f"/reid?approved={request_id}"
+    assert notice(approver.get(approved.headers["location"])) == (
+        f"Request {request_id} is approved. riec-officer can reveal the value once, "
+        f"until {until} UTC."
+    )
+    assert notice(requester.get(approved.headers["location"])) is None
+
+    assert file_request(requester, hub).status_code == 303
+    second = next(r.id for r in workflow.listing() if r.id != request_id)
+    rejected = approver.post(
+        f"/reid/{second}/reject", data={"csrf": csrf(approver), "reason": "no case yet"}
+    )
+    assert rejected.headers["location"] == f"/reid?rejected={second}"
+    assert notice(approver.get(rejected.headers["location"])) == (
+        f"Request {second} is rejected; riec-officer sees your reason."
+    )
+    # a made-up or mismatched confirmation is not shown
+    assert notice(approver.get(f"/reid?approved={second}")) is None
+    assert notice(requester.get("/reid?filed=nope")) is None
+
+
+def test_a_refused_request_is_not_confirmed(browser: Browser) -> None:
+    requester = browser("riec-officer")
+    refused = requester.post(
+        "/reid",
+        data={
+            "csrf": csrf(requester),
+            "recipient": RECIPIENT,
+            "covenant": COVENANT,
+            "pseudonym": "r1.not-a-pseudonym-anyone-received",
+            "purpose": "verify a tampered meter",
+            "case": "RIEC-2026-0042",
+        },
+    )
+    assert refused.status_code == 400
+    assert notice(refused) is None and 'class="error"' in refused.text

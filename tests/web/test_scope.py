@@ -62,12 +62,18 @@ def test_a_partner_officer_sees_records_from_or_to_that_partner(as_user, hub: Hu
 def test_an_officer_without_scope_sees_nothing(as_user):
     client = as_user("nobody")
     assert client.get("/api/exchanges").json()["records"] == []
-    assert client.get("/api/report?covenant=drugslocaties-nh").json()["total"] == 0
+    report = client.get("/api/report?covenant=drugslocaties-nh")
+    assert report.status_code == 404
+    assert report.json() == {
+        "error": "drugslocaties-nh is not in your scope. "
+        "Your covenants: none yet (ask an admin for a scope)."
+    }
 
 
 def test_reports_and_recipient_views_are_scoped(as_user, hub: Hub):
     client = as_user("schuren")
-    assert client.get("/api/report?covenant=drugslocaties-nh").json()["total"] == 0
+    other = client.get("/api/report?covenant=drugslocaties-nh")
+    assert other.status_code == 404 and "total" not in other.json()
     own = client.get(f"/api/report?covenant={SCHUREN}").json()
     assert own["total"] == sum(1 for r in hub.records if (r["covenant"] or {}).get("id") == SCHUREN)
     view = client.get("/api/recipients?recipient=riec-nh").json()["records"]

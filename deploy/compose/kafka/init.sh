@@ -47,9 +47,10 @@ recipient() {  # NAME: may read feed.NAME in group recipient.NAME, nothing else
   acl "$1" --operation Read --operation Describe --topic "feed.$1"
   acl "$1" --operation Read --group "recipient.$1"
   acl schakel-gateway --operation Read --operation Describe --topic "feed.$1"
-  # the gateway commits the pages a recipient has read as the recipient's group offsets, so
+  # the gateway commits the pages a recipient has read through it in its own group of that
+  # recipient (never the recipient's own group, which the recipient's client may hold), so
   # maintenance counts them consumed (and does not re-deliver them after a broker loss)
-  acl schakel-gateway --operation Read --group "recipient.$1"
+  acl schakel-gateway --operation Read --group "recipient.$1.gateway"
 }
 
 service() {  # NAME: the hub's own services, ACLs below
