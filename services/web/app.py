@@ -35,6 +35,7 @@ from services.web import (
     routes_barriers,
     routes_coverage,
     routes_exchanges,
+    routes_indicators,
     routes_integrity,
     routes_reid,
     routes_report,
@@ -96,6 +97,7 @@ def create_web_app(
         routes_subjects,
         routes_integrity,
         routes_coverage,
+        routes_indicators,
         routes_barriers,
     ):
         app.include_router(module.routes(context))
