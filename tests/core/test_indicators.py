@@ -121,7 +121,7 @@ def test_precision_and_lead_time_come_from_published_counts():
     assert sept.checked_precision == pytest.approx(0.3)
     assert sept.lead_days_median == 10.0
     assert (october.positive, october.negative, october.none) == (None, None, 50)
-    assert october.precision == pytest.approx(0.0)  # from what is published: 0 of 50
+    assert october.precision is None  # its positives are suppressed: no rate at all
     assert october.lead_days_median is None
     assert (total.positive, total.negative, total.none) == (6, 14, 130)
     json = published.to_json()

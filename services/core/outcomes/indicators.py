@@ -299,15 +299,15 @@ def _row(
     threshold: int,
 ) -> IndicatorRow:
     """A row from sums of published cells: each sum is 0 or at least the threshold, a 0 is
-    shown as suppressed ("<5"), and the rates are those of the published sums."""
+    shown as suppressed ("<5"). Rates are those of the published sums, and given only when
+    the positive count is published: a rate of 0 over suppressed positives would mislead."""
     positive, negative, none = sums
     precision = low = high = None
     checked = checked_low = checked_high = None
-    total = positive + negative + none
-    if total:
+    if positive >= threshold:
+        total = positive + negative + none
         precision = positive / total
         low, high = wilson(positive, total)
-    if positive + negative:
         checked = positive / (positive + negative)
         checked_low, checked_high = wilson(positive, positive + negative)
 
