@@ -32,12 +32,17 @@ from tests.outcomes.helpers import (
 )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
     if request.param == "memory":
         yield make_hub(MemoryOutcomeStore())
         return
-    store = SqlOutcomeStore(make_engine(f"sqlite:///{tmp_path / 'outcomes.db'}"))
+    url = (
+        request.getfixturevalue("postgres_url")
+        if request.param == "postgres"
+        else f"sqlite:///{tmp_path / 'outcomes.db'}"
+    )
+    store = SqlOutcomeStore(make_engine(url))
     store.create_schema()
     yield make_hub(store)
     store.close()
