@@ -1,8 +1,14 @@
-"""Where the hub finds its covenants, schemas, reference data and keys.
+"""Where the hub finds its covenants, schemas and reference data, and where it keeps its state.
 
-Defaults point into the repository checkout so ``make run`` works with no configuration;
-each can be overridden by an environment variable (``SCHAKEL_COVENANTS``, ``SCHAKEL_SCHEMAS``,
-``SCHAKEL_KEYS``, ``SCHAKEL_STATE_DIR``) or a command-line option.
+Covenants, schemas and reference data default to the repository checkout so ``make run`` works
+with no configuration. All of the hub's state lives under one directory, ``SCHAKEL_STATE_DIR``
+(default ``var/`` of the working directory): the key file, the SQLite audit database and the
+checkpoint witness beside it, the embedded broker's data, worker logs, the web cookie secret
+and ``hub.json``. Each part can be moved on purpose by its own variable — ``SCHAKEL_KEYS``
+(the key file), ``SCHAKEL_DATABASE_URL`` (another database, e.g. PostgreSQL) and
+``SCHAKEL_AUDIT_WITNESS`` (a witness kept apart from the database, as it should be in
+production) — and ``schakel up`` prints where each part is. Everything derives from
+:class:`Paths`, so one setting moves all that is not configured apart.
 
 ``SCHAKEL_DEMO=1`` (set by ``schakel up --demo`` for everything it starts) is demo mode: the
 demo partners' TEST keys (``covenants/demo/``) are loaded and accepted. Without it, which is
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -37,6 +43,28 @@ def demo_mode(environ: Mapping[str, str] | None = None) -> bool:
     return env.get(DEMO_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
+STATE_DIR_ENV = "SCHAKEL_STATE_DIR"
+"""Environment variable naming the directory of all the hub's state."""
+DEFAULT_STATE_DIR = Path("var")
+"""The state directory when :data:`STATE_DIR_ENV` is unset, relative to the working directory
+(``var/`` is git-ignored, so development state is never committed)."""
+KEYS_ENV = "SCHAKEL_KEYS"
+"""Environment variable naming the key file; default ``<state>/keys.json``."""
+KEYS_FILE = "keys.json"
+DATABASE_URL_ENV = "SCHAKEL_DATABASE_URL"
+"""Environment variable with the audit database URL; default SQLite ``<state>/audit.db``."""
+AUDIT_DB_FILE = "audit.db"
+
+
+def _configured(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of the SQLite database file ``path`` (relative stays relative)."""
+    return f"sqlite:///{path}"
+
+
 @dataclass(frozen=True)
 class Paths:
     covenants: tuple[Path, ...]
@@ -45,20 +73,56 @@ class Paths:
     state: Path
     demo: bool = False
     """Demo mode (``SCHAKEL_DEMO``): the demo's TEST keys are loaded and accepted."""
+    keys: Path | None = None
+    """The key file configured apart (``SCHAKEL_KEYS``); None means ``<state>/keys.json``."""
+    database: str | None = None
+    """The database URL configured apart (``SCHAKEL_DATABASE_URL``); None: ``<state>/audit.db``."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Paths:
         env = os.environ if environ is None else environ
         covenants = env.get("SCHAKEL_COVENANTS")
+        keys = _configured(env, KEYS_ENV)
         return cls(
             covenants=tuple(Path(p) for p in covenants.split(os.pathsep))
             if covenants
             else (DEFAULT_COVENANTS,),
             schemas=Path(env.get("SCHAKEL_SCHEMAS", str(default_schema_dir()))),
             reference=REFERENCE_FILE,
-            state=Path(env.get("SCHAKEL_STATE_DIR", "var")),
+            state=Path(_configured(env, STATE_DIR_ENV) or DEFAULT_STATE_DIR),
             demo=demo_mode(env),
+            keys=Path(keys) if keys else None,
+            database=_configured(env, DATABASE_URL_ENV) or None,
         )
+
+    def absolute(self) -> Paths:
+        """These paths with the state directory and key file made absolute (for child
+        processes and for printing where everything is)."""
+        return replace(
+            self,
+            state=self.state.resolve(),
+            keys=self.keys.resolve() if self.keys is not None else None,
+        )
+
+    @property
+    def key_file(self) -> Path:
+        """The hub's key file: ``SCHAKEL_KEYS``, else ``<state>/keys.json``."""
+        return self.keys if self.keys is not None else self.state / KEYS_FILE
+
+    @property
+    def database_url(self) -> str:
+        """The audit database: ``SCHAKEL_DATABASE_URL``, else SQLite ``<state>/audit.db``."""
+        return self.database or sqlite_url(self.state / AUDIT_DB_FILE)
+
+    @property
+    def broker(self) -> Path:
+        """The embedded broker's data and log."""
+        return self.state / "broker"
+
+    @property
+    def logs(self) -> Path:
+        """The worker processes' logs."""
+        return self.state / "logs"
 
 
 @dataclass(frozen=True)

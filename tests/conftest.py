@@ -1,5 +1,6 @@
 """Shared fixtures. Broker fixtures live in tests/kafka_fixtures.py, PostgreSQL fixtures in
-tests/postgres_fixtures.py."""
+tests/postgres_fixtures.py; tests/state_guard.py gives every test its own state directory and
+fails a test that touches the checkout's ``var/`` or the user's home."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["tests.kafka_fixtures", "tests.postgres_fixtures"]
+pytest_plugins = [
+    "tests.state_guard",
+    "tests.kafka_fixtures",
+    "tests.postgres_fixtures",
+    "pytester",
+]
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Making the SQLAlchemy engine of the audit store from a database URL.
 
-The URL comes from the argument, else ``$SCHAKEL_DATABASE_URL``, else
-``sqlite:///var/audit.db`` (``var/`` is git-ignored). SQLite is tuned for one hub process with
+The URL comes from the argument, else ``$SCHAKEL_DATABASE_URL``, else the SQLite file
+``audit.db`` in the hub's state directory (``$SCHAKEL_STATE_DIR``, default ``var/``, which is
+git-ignored; see :class:`services.config.Paths`). SQLite is tuned for one hub process with
 several threads (the router calls the store through ``asyncio.to_thread``):
 
 * WAL journal, so readers never block the writer; ``synchronous=NORMAL``: a commit is written
@@ -27,7 +28,6 @@ logs or error messages (``hide_parameters``), because they are record bodies.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from functools import partial
 from pathlib import Path
@@ -39,12 +39,11 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from services.audit.errors import AuditStoreError
+from services.config import AUDIT_DB_FILE, DATABASE_URL_ENV, DEFAULT_STATE_DIR, Paths, sqlite_url
 
-DATABASE_URL_ENV = "SCHAKEL_DATABASE_URL"
-"""Environment variable with the audit database URL; overrides :data:`DEFAULT_DATABASE_URL`."""
-
-DEFAULT_DATABASE_URL = "sqlite:///var/audit.db"
-"""The audit database when nothing else is configured, relative to the working directory."""
+DEFAULT_DATABASE_URL = sqlite_url(DEFAULT_STATE_DIR / AUDIT_DB_FILE)
+"""The audit database when neither :data:`DATABASE_URL_ENV` nor ``SCHAKEL_STATE_DIR`` is set,
+relative to the working directory."""
 
 DEFAULT_BUSY_TIMEOUT_MS = 15_000
 """How long a SQLite writer waits for another writer before giving up."""
@@ -62,12 +61,11 @@ _EXAMPLE_URLS = "sqlite:///var/audit.db or postgresql+psycopg://user:password@ho
 
 
 def database_url(url: str | None = None) -> str:
-    """The URL to use: ``url``, else ``$SCHAKEL_DATABASE_URL`` if set and non-empty, else the
-    default SQLite file."""
+    """The URL to use: ``url``, else ``$SCHAKEL_DATABASE_URL`` if set and non-empty, else
+    ``audit.db`` in the state directory."""
     if url:
         return url
-    configured = os.environ.get(DATABASE_URL_ENV, "").strip()
-    return configured or DEFAULT_DATABASE_URL
+    return Paths.from_env().database_url
 
 
 def masked(url: URL | str) -> str:

@@ -71,6 +71,15 @@ class AuditStore(Protocol):
         """Entries not yet consumed (of one recipient, or all), oldest first."""
         ...
 
+    def unconsumed_outside(
+        self, recipient: str, ends: Mapping[int, int], limit: int = 10_000
+    ) -> list[OutboxEntry]:
+        """Entries of ``recipient`` not yet consumed that the broker's feed, whose partitions
+        end at ``ends`` (partition → offset one past the last record), cannot hold: never
+        marked produced, in a partition it lacks, or at or past the partition's end. Oldest
+        first. After a broker lost data these are the messages to re-deliver."""
+        ...
+
     def purge_consumed(self, before: datetime) -> int:
         """Delete consumed entries created before ``before``; return how many."""
         ...

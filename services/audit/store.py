@@ -35,10 +35,12 @@ from sqlalchemy import (
     Connection,
     Engine,
     Insert,
+    and_,
     bindparam,
     false,
     func,
     inspect,
+    or_,
     select,
     text,
     true,
@@ -385,6 +387,25 @@ class SqlAuditStore:
             statement = statement.where(feed_outbox.c.recipient == recipient)
         statement = statement.order_by(feed_outbox.c.seq).limit(limit)
         with self._transaction("reading undelivered feed messages") as connection:
+            return [outbox_entry(row) for row in connection.execute(statement).mappings()]
+
+    def unconsumed_outside(
+        self, recipient: str, ends: Mapping[int, int], limit: int = 10_000
+    ) -> list[OutboxEntry]:
+        check_limit(limit)
+        partition, offset = feed_outbox.c.kafka_partition, feed_outbox.c.kafka_offset
+        held = [and_(partition == p, offset < end) for p, end in sorted(ends.items())]
+        statement = (
+            select(feed_outbox)
+            .where(
+                feed_outbox.c.recipient == recipient,
+                feed_outbox.c.consumed == false(),
+                or_(partition.is_(None), offset.is_(None), ~or_(*held)) if held else true(),
+            )
+            .order_by(feed_outbox.c.seq)
+            .limit(limit)
+        )
+        with self._transaction("reading feed messages the broker lost") as connection:
             return [outbox_entry(row) for row in connection.execute(statement).mappings()]
 
     def purge_consumed(self, before: datetime) -> int:

@@ -185,6 +185,19 @@ class MemoryAuditStore:
             ]
         return waiting[:limit]
 
+    def unconsumed_outside(
+        self, recipient: str, ends: Mapping[int, int], limit: int = 10_000
+    ) -> list[OutboxEntry]:
+        check_limit(limit)
+        return [
+            entry
+            for entry in self.undelivered(recipient, limit=len(self._open().outbox) + 1)
+            if entry.partition is None
+            or entry.offset is None
+            or entry.partition not in ends
+            or entry.offset >= ends[entry.partition]
+        ][:limit]
+
     def purge_consumed(self, before: datetime) -> int:
         cutoff = utc(before, "purge_consumed(before)")
         db = self._open()

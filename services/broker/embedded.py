@@ -118,18 +118,22 @@ class ChildProcessBroker(ABC):
     has_transactions: ClassVar[bool]
     #: Seconds ``stop()`` waits after SIGTERM before SIGKILL, unless the caller gives its own.
     default_stop_timeout: ClassVar[float] = 30.0
+    #: Seconds ``start()`` waits for the broker to answer, unless the caller gives its own.
+    default_startup_timeout: ClassVar[float] = 30.0
 
     def __init__(
         self,
         data_dir: Path,
         port: int | None = None,
         *,
-        startup_timeout: float = 30.0,
+        startup_timeout: float | None = None,
         stop_timeout: float | None = None,
     ) -> None:
         self._data_dir = data_dir.resolve()
         self._port = port
-        self.startup_timeout = startup_timeout
+        self.startup_timeout = (
+            self.default_startup_timeout if startup_timeout is None else startup_timeout
+        )
         self.stop_timeout = self.default_stop_timeout if stop_timeout is None else stop_timeout
         self._child: ChildProcess | None = None
 

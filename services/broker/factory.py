@@ -1,8 +1,10 @@
 """Choosing and building the embedded broker: ``make_broker`` and the default kind.
 
-The default is Tansu — see docs/architecture.md ("Brokers") for the measurements behind the
-choice. ``SCHAKEL_EMBEDDED_BROKER=noida`` selects noida-db (persistent, transactions) without a
-code change; an external cluster (``SCHAKEL_KAFKA_BOOTSTRAP``) replaces both.
+The default is noida-db: it keeps topics, messages and committed offsets across a stop and
+start and has transactions — see docs/architecture.md ("Brokers") for the measurements behind
+the choice. ``SCHAKEL_EMBEDDED_BROKER=tansu`` selects Tansu (memory only: a restart loses
+everything) without a code change; an external cluster (``SCHAKEL_KAFKA_BOOTSTRAP``) replaces
+both.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from services.broker.errors import BrokerError
 from services.broker.noida import NoidaBroker
 from services.broker.tansu import TansuBroker
 
-DEFAULT_BROKER: BrokerKind = "tansu"
+DEFAULT_BROKER: BrokerKind = "noida"
 ENV_EMBEDDED_BROKER = "SCHAKEL_EMBEDDED_BROKER"
 
 _BROKERS: dict[BrokerKind, type[ChildProcessBroker]] = {

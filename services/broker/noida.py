@@ -8,8 +8,13 @@ signal) would not reach the broker and a stop could leave it running.
 
 What it offers over Tansu: correct end offsets, transactions and idempotent producers, group
 joins in ~0.4 s, and persistence — topics, records and committed offsets are saved to
-``kafka.json`` in the data dir on a clean stop (SIGTERM) and reloaded at start. A SIGKILL can
-lose the last ~0.5 s of acknowledged records. The binary needs glibc 2.34 or newer (it also
+``kafka.json`` in the data dir on a clean stop (SIGTERM) and again and again while running,
+and reloaded at start. Each save rewrites everything it holds, so a SIGKILL loses the
+acknowledged records since the last completed save — about half a second of writes on a
+nearly empty broker, several seconds once it holds 100k records (docs/architecture.md,
+"Measurements"); records it acknowledges *while* it saves at a stop are lost too, so
+everything that produces must stop before the broker does (``schakel up`` orders its stop so).
+It is the default embedded broker. The binary needs glibc 2.34 or newer (it also
 references two optional glibc 2.39 symbols, and the dynamic loader prints a harmless
 "weak version `GLIBC_2.39' not found" line into ``noida.log`` on older glibc).
 """
@@ -27,6 +32,9 @@ from services.broker.process import LOOPBACK
 
 NOIDA_PACKAGE = "noida_db"
 MIN_GLIBC = (2, 34)
+_TANSU_INSTEAD = (
+    "SCHAKEL_EMBEDDED_BROKER=tansu (memory only: every restart loses all topics and messages)"
+)
 
 
 def noida_binary() -> Path:
@@ -57,19 +65,25 @@ class NoidaBroker(ChildProcessBroker):
     kind: ClassVar[BrokerKind] = "noida"
     is_persistent: ClassVar[bool] = True
     has_transactions: ClassVar[bool] = True
+    #: A stop writes everything the broker holds as JSON (~4 bytes per byte of payload) and a
+    #: start reads it back: measured ~30 s each for 800 MB (200,000 records of 1 KB; a demo hub
+    #: writes ~250 MB an hour) on a loaded 2-core machine. A stop cut short by SIGKILL loses
+    #: every write since the last completed save, so the hub waits long rather than kill.
+    default_stop_timeout: ClassVar[float] = 300.0
+    default_startup_timeout: ClassVar[float] = 300.0
 
     def check_platform(self) -> None:
         version = glibc_version()
         if version is None:
             raise BrokerError(
                 "noida-db needs glibc 2.34 or newer and this system does not use glibc; "
-                "use the tansu broker or an external cluster (SCHAKEL_KAFKA_BOOTSTRAP)"
+                f"use an external cluster (SCHAKEL_KAFKA_BOOTSTRAP) or {_TANSU_INSTEAD}"
             )
         if version < MIN_GLIBC:
             raise BrokerError(
                 f"noida-db needs glibc 2.34 or newer, this system has "
-                f"{version[0]}.{version[1]}; use the tansu broker or an external cluster "
-                "(SCHAKEL_KAFKA_BOOTSTRAP)"
+                f"{version[0]}.{version[1]}; use an external cluster (SCHAKEL_KAFKA_BOOTSTRAP) "
+                f"or {_TANSU_INSTEAD}"
             )
 
     def command(self, port: int) -> list[str]:

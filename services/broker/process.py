@@ -158,7 +158,7 @@ class ChildProcess:
                     stderr=subprocess.STDOUT,
                     close_fds=True,
                     start_new_session=True,
-                    preexec_fn=_parent_death_hook(),  # noqa: PLW1509 - see module docstring
+                    preexec_fn=parent_death_hook(),  # noqa: PLW1509 - see module docstring
                 )
 
             try:
@@ -278,7 +278,14 @@ class _Spawner:
 _SPAWNER = _Spawner()
 
 
-def _parent_death_hook() -> Callable[[], None] | None:
+def spawn_tied(work: Callable[[], _T]) -> _T:
+    """Run ``work`` — which starts a child with ``preexec_fn=parent_death_hook()`` — on the
+    spawner thread, so the child's parent-death signal follows the life of this process
+    rather than the life of the calling thread."""
+    return _SPAWNER.run(work)
+
+
+def parent_death_hook() -> Callable[[], None] | None:
     """The ``preexec_fn`` arming PR_SET_PDEATHSIG, or None where it is not available."""
     if sys.platform != "linux":
         return None

@@ -2,7 +2,7 @@
 
 :func:`open_kafka` is the one switch between the two. With ``SCHAKEL_KAFKA_BOOTSTRAP`` set it
 starts nothing and returns the external cluster's settings; without it, it starts the embedded
-broker (``SCHAKEL_EMBEDDED_BROKER``, default Tansu) in the directory the hub owns and returns
+broker (``SCHAKEL_EMBEDDED_BROKER``, default noida) in the directory the hub owns and returns
 settings pointing at it. Either way the caller gets a :class:`KafkaRuntime` whose ``settings``
 configure every client, so no code changes between a laptop and a production cluster.
 """

@@ -9,6 +9,7 @@ import typer
 from services.broker.groups import consumer_groups
 from services.broker.topics import KafkaTopicAdmin
 from services.cli.output import console, table
+from services.hub.locations import durability
 from services.hub.state import HubState, client_settings, state_path
 from services.router.topics import FEED_PREFIX, SIGNALS_PREFIX, recipient_group
 
@@ -45,10 +46,17 @@ def status_command(
     if hub is not None:
         report["hub_pid"] = hub.pid
         report["demo"] = hub.demo
+        report["broker"] = {
+            "kind": hub.broker,
+            "persistent": hub.persistent,
+            "keeps": durability(hub.broker, hub.persistent),
+        }
     if as_json:
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
     out = console()
+    if "broker" in report:
+        out.print(f"broker: {report['broker']['kind']}; {report['broker']['keeps']}", markup=False)
     topics = table(f"Topics on {settings.bootstrap}", ["topic", "# partitions", "# messages"])
     for topic, info in report["topics"].items():
         topics.add_row(topic, str(info["partitions"]), str(info["messages"]))

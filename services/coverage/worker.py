@@ -15,6 +15,7 @@ as ``not_covered``, fact write latency) are kept always and served with ``/healt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -49,6 +50,10 @@ from services.router.topics import signals_topic
 log = logging.getLogger("schakel.coverage")
 
 GROUP = "schakel-coverage"
+CLOSE_TIMEOUT_S = 10.0
+"""How long a stopping worker waits for its consumer to leave the group."""
+POLL_LIMIT_S = 2.0
+"""How long one poll may take before the worker looks at its stop flag again."""
 
 
 class CoverageWorker:
@@ -90,7 +95,12 @@ class CoverageWorker:
         self.metrics.state.started = time.monotonic()
         try:
             while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=300, max_records=self._batch_max)
+                try:
+                    batch = await asyncio.wait_for(
+                        consumer.getmany(timeout_ms=300, max_records=self._batch_max), POLL_LIMIT_S
+                    )
+                except TimeoutError:  # no assignment (broker gone): getmany waits past 300 ms
+                    continue
                 self.metrics.polled()
                 raws = [m.value for messages in batch.values() for m in messages if m.value]
                 if raws:
@@ -99,7 +109,10 @@ class CoverageWorker:
                     await consumer.commit()
         finally:
             self.metrics.state.stopped = True
-            await consumer.stop()
+            # bounded: with the broker gone (a hub killed outright) aiokafka would try to
+            # leave the group forever, and the worker would outlive its hub
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(consumer.stop(), CLOSE_TIMEOUT_S)
 
     def _count(self, raws: list[bytes]) -> None:
         self._source.maybe_reload()

@@ -1,4 +1,8 @@
-"""Serving the gateway from a daemon thread of ``schakel up`` (uvicorn runs its own loop)."""
+"""Serving the gateway from a daemon thread of ``schakel up`` (uvicorn runs its own loop).
+
+``schakel up`` stops the gateway *before* the broker: a signal the gateway acknowledges while
+a persistent broker is saving its data at a stop could miss the saved copy.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,19 @@
 """Keeping deliveries whole: what recipients consumed, and recovery when the broker lost data.
 
-The embedded Tansu broker keeps everything in memory; when it restarts, topics, messages and
-committed offsets are gone. The audit store's feed outbox knows every delivered message and
-which ones recipients have consumed, so the hub recreates the topics and re-delivers the
-rest instead of silently writing into the void. Recipients drop duplicates by exchange id.
+A broker can lose feed messages the audit store records as delivered: the memory-only Tansu
+loses everything at a restart, noida the writes acknowledged since its last save when it is
+killed (or the writes it acknowledges while saving at a stop). The audit store's feed outbox
+knows every delivered message, where the broker put it (partition and offset) and which ones
+recipients have consumed, so the hub re-delivers what the broker no longer holds instead of
+silently writing into the void. Recipients drop duplicates by exchange id.
+
+* :meth:`Maintenance.recover` — at start-up, *before* any router produces: create missing
+  topics, then re-deliver every unconsumed entry the feed cannot hold (never marked produced,
+  or at or past its partition's end offset — all of them when the topic was just created).
+  Checked against offsets, so a persistent broker that kept everything re-delivers nothing.
+* :meth:`Maintenance.tick` — while running: topics gone missing (recreate them and re-deliver
+  every unconsumed entry), a re-delivery asked for (:meth:`Maintenance.request_redelivery`,
+  e.g. after the hub restarted a broker that stopped answering), and consumption recorded.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 
-from services.audit.model import AuditStore
+from services.audit.model import AuditStore, OutboxEntry
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin, missing_topics
 from services.router.topics import FEED_PREFIX, consumption_groups, feed_topic
@@ -27,6 +37,7 @@ log = logging.getLogger("schakel.hub")
 @dataclass
 class MaintenanceReport:
     recreated: list[str]
+    """Topics the broker did not have and that were created in this tick (or recovery)."""
     redelivered: int
     consumed: int
     redelivered_by_topic: dict[str, int] = field(default_factory=dict)
@@ -80,10 +91,32 @@ class Maintenance:
         by_topic = dict(self._last_redelivery) if redelivered else {}
         return MaintenanceReport(lost, redelivered, self.record_consumption(), by_topic)
 
+    def recover(self, limit: int = 1_000_000) -> MaintenanceReport:
+        """Create missing topics, then re-deliver the unconsumed feed messages the broker no
+        longer holds (see the module docstring); run it before routers start producing."""
+        with KafkaTopicAdmin(self._kafka) as admin:
+            created = admin.ensure_topics(self._spec)
+            lost = []
+            for recipient in self._recipients:
+                ends = admin.end_offsets(feed_topic(recipient))
+                lost += self._store.unconsumed_outside(recipient, ends, limit=limit)
+        if lost:
+            log.warning(
+                "the broker does not hold %d unconsumed feed message(s) the audit store "
+                "recorded as delivered; re-delivering them",
+                len(lost),
+            )
+        self._last_redelivery = Counter()
+        redelivered = self._produce(lost[:limit])
+        by_topic = dict(self._last_redelivery) if redelivered else {}
+        return MaintenanceReport(created, redelivered, 0, by_topic)
+
     def redeliver(self, limit: int = 1_000_000) -> int:
         """Produce every outbox entry not yet consumed again, and record where it went."""
         self._last_redelivery = Counter()
-        entries = self._store.undelivered(limit=limit)
+        return self._produce(self._store.undelivered(limit=limit))
+
+    def _produce(self, entries: list[OutboxEntry]) -> int:
         if not entries:
             return 0
         producer = KafkaProducer(

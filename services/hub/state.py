@@ -6,8 +6,9 @@ set, and otherwise the hub found here, so on a laptop they need no configuration
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import orjson
@@ -26,26 +27,34 @@ class HubState:
     bootstrap: str
     database_url: str
     pid: int
+    _: KW_ONLY
     demo: bool = False
     """Started with ``--demo``: the hub accepts the demo partners' TEST keys."""
+    broker: str = "external"
+    """The embedded broker's name (``noida``, ``tansu``), or ``external``."""
+    persistent: bool | None = None
+    """Whether the embedded broker keeps its data across a restart (None: external)."""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(orjson.dumps(self.__dict__))
+        temporary.write_bytes(orjson.dumps(dataclasses.asdict(self)))
         temporary.replace(path)
 
     @classmethod
     def read(cls, path: Path) -> HubState | None:
         try:
             data = orjson.loads(path.read_bytes())
+            persistent = data.get("persistent")
             return cls(
                 str(data["bootstrap"]),
                 str(data["database_url"]),
                 int(data["pid"]),
-                data.get("demo") is True,
+                demo=data.get("demo") is True,
+                broker=str(data.get("broker", "external")),
+                persistent=persistent if isinstance(persistent, bool) else None,
             )
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             return None
 
 

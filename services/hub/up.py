@@ -1,7 +1,13 @@
 """`schakel up`: broker, topics, audit store, router workers, maintenance and demo partners.
 
-Everything runs on loopback with its state under ``$SCHAKEL_STATE_DIR`` (default ``var/``).
-With ``SCHAKEL_KAFKA_BOOTSTRAP`` set, the external cluster is used and no broker is started.
+Everything runs on loopback with its state under ``$SCHAKEL_STATE_DIR`` (default ``var/``; see
+:class:`services.config.Paths` for the parts that can be placed apart). With
+``SCHAKEL_KAFKA_BOOTSTRAP`` set, the external cluster is used and no broker is started.
+
+Start and stop are ordered so a stop and start loses nothing: at start, feed messages the
+broker no longer holds are re-delivered (:meth:`Maintenance.recover`) *before* any router
+produces; at stop, everything that produces (demo partners, gateway, workers) stops *before*
+the broker, which then saves its data.
 """
 
 from __future__ import annotations
@@ -24,20 +30,20 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from services.audit.engine import database_url, make_engine, masked
+from services.audit.engine import make_engine
+from services.audit.hub_store import witness_path
 from services.audit.store import SqlAuditStore
 from services.broker.runtime import KafkaRuntime, open_kafka
-from services.broker.topics import KafkaTopicAdmin
 from services.config import DEMO_ENV, Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
 from services.gateway.background import GatewayThread, start_gateway_thread
 from services.hub.demo import publish_demo
-from services.hub.maintenance import Maintenance
+from services.hub.locations import durability, state_locations
+from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.state import HubState, state_path
 from services.hub.workers import WorkerPool
-from services.keys import default_keys_path
 from services.keys.file_store import FileKeyStore
 from services.router.topics import TopicLayout, feed_topic
 
@@ -69,7 +75,7 @@ def utc_now() -> datetime:
 def run_hub(options: HubOptions, console: Console) -> None:
     """Start everything, print where it is, and run until Ctrl-C or SIGTERM."""
     paths = _hub_paths(options)
-    key_path = default_keys_path()
+    key_path = paths.key_file
     store_keys = FileKeyStore.open(key_path) if key_path.exists() else FileKeyStore.create(key_path)
     loaded = load_policy(
         list(paths.covenants),
@@ -85,41 +91,39 @@ def run_hub(options: HubOptions, console: Console) -> None:
         raise SystemExit("covenants have errors; run `schakel covenant check`")
     policy = loaded.policy
     spec = TopicLayout().spec(policy.suppliers, policy.recipients)
-    db_url = database_url()
+    db_url = paths.database_url
     store = SqlAuditStore(make_engine(db_url))
     store.create_schema()
-    runtime = open_kafka(paths.state / "broker")
+    runtime = open_kafka(paths.broker)
     pool: WorkerPool | None = None
     stacking: WorkerPool | None = None
     coverage: WorkerPool | None = None
     outcomes: WorkerPool | None = None
     gateway: GatewayThread | None = None
     try:
-        with KafkaTopicAdmin(runtime.settings) as admin:
-            created = admin.ensure_topics(spec)
+        maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
+        recovery = maintenance.recover()  # before any router produces: see the module docstring
+        created = recovery.recreated
         env = {
             "SCHAKEL_KAFKA_BOOTSTRAP": runtime.settings.bootstrap,
             "SCHAKEL_DATABASE_URL": db_url,
-            "SCHAKEL_KEYS": str(key_path.resolve()),
-            "SCHAKEL_STATE_DIR": str(paths.state.resolve()),
+            "SCHAKEL_KEYS": str(key_path),
+            "SCHAKEL_STATE_DIR": str(paths.state),
             DEMO_ENV: "1" if paths.demo else "0",
         }
-        pool = WorkerPool(options.workers, env, paths.state / "logs")
+        pool = WorkerPool(options.workers, env, paths.logs)
         pool.start()
         stacking_env = stacking_environment(env, paths.demo)
         if stacking_env is not None:  # one instance: evidence of a location comes from many topics
-            stacking = WorkerPool(
-                1, stacking_env, paths.state / "logs", name="stacking", command=STACKING
-            )
+            stacking = WorkerPool(1, stacking_env, paths.logs, name="stacking", command=STACKING)
             stacking.start()
         else:
             console.print(
                 f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
                 "(schakel keys partner schakel)[/yellow]"
             )
-        coverage, outcomes = _single_workers(env, paths.state / "logs")
-        hub_file = state_path(paths)
-        HubState(runtime.settings.bootstrap, db_url, os.getpid(), paths.demo).write(hub_file)
+        coverage, outcomes = _single_workers(env, paths.logs)
+        _write_state(paths, runtime, db_url)
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
         if options.gateway_port is not None:
@@ -134,7 +138,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
         _print_started(
             console,
             runtime,
-            db_url,
+            paths,
             spec,
             created,
             pool,
@@ -142,7 +146,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
             stacking is not None,
             _covenant_lines(policy.covenants, paths.demo, utc_now().date()),
         )
-        maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
+        _print_recovery(console, runtime, recovery)
         asyncio.run(
             _supervise(
                 options,
@@ -154,12 +158,42 @@ def run_hub(options: HubOptions, console: Console) -> None:
             )
         )
     finally:
-        console.print("stopping: router and stacking workers, broker, audit store")
-        with contextlib.suppress(OSError):
-            state_path(paths).unlink()
-        _stop_in_order(gateway, [p for p in (outcomes, coverage, stacking, pool) if p is not None])
-        runtime.close()
-        store.close()
+        _stop(console, paths, gateway, (outcomes, coverage, stacking, pool), runtime, store)
+
+
+def _stop(
+    console: Console,
+    paths: Paths,
+    gateway: GatewayThread | None,
+    pools: Sequence[WorkerPool | None],
+    runtime: KafkaRuntime,
+    store: SqlAuditStore,
+) -> None:
+    """Stop in order: everything that produces first, then the broker (which saves its data
+    with nothing writing to it), then the audit store."""
+    console.print("stopping: gateway, router and stacking workers, broker, audit store")
+    with contextlib.suppress(OSError):
+        state_path(paths).unlink()
+    if gateway is not None:
+        gateway.stop()
+    for started in pools:
+        if started is not None:
+            started.stop()
+    runtime.close()
+    store.close()
+
+
+def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
+    """Tell client commands where this hub is and what its broker keeps (``hub.json``)."""
+    broker = runtime.broker
+    HubState(
+        runtime.settings.bootstrap,
+        db_url,
+        os.getpid(),
+        demo=paths.demo,
+        broker=broker.name if broker is not None else "external",
+        persistent=broker.persistent if broker is not None else None,
+    ).write(state_path(paths))
 
 
 def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool]:
@@ -175,20 +209,11 @@ def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, Worker
 def _hub_paths(options: HubOptions) -> Paths:
     """The hub's paths, its state folder made; with ``--demo`` in demo mode (TEST keys count,
     for every part of the hub)."""
-    paths = Paths.from_env()
+    paths = Paths.from_env().absolute()
     if options.demo:
         paths = dataclasses.replace(paths, demo=True)
     paths.state.mkdir(parents=True, exist_ok=True)
     return paths
-
-
-def _stop_in_order(gateway: GatewayThread | None, pools: Sequence[WorkerPool]) -> None:
-    """Everything that talks to the broker, before the broker: their Kafka clients close
-    while it still answers, so a clean stop logs no connection errors."""
-    if gateway is not None:
-        gateway.stop()
-    for started in pools:
-        started.stop()
 
 
 def stacking_environment(env: dict[str, str], demo: bool) -> dict[str, str] | None:
@@ -234,8 +259,12 @@ async def _supervise(
             break
         ticks += 1
         if runtime.broker is not None and not runtime.broker.is_healthy():
-            console.print("[yellow]embedded broker is not answering; restarting it[/yellow]")
+            console.print(
+                "[yellow]embedded broker is not answering; restarting it and re-delivering "
+                "every unconsumed feed message (it may have lost the last ones)[/yellow]"
+            )
             await asyncio.to_thread(runtime.broker.restart)
+            maintenance.request_redelivery()
         for event in (e for pool in pools for e in pool.supervise()):
             console.print(event, markup=False)
         try:
@@ -307,10 +336,27 @@ def _start_web(
     threading.Thread(target=run, name="schakel-web", daemon=True).start()
 
 
+def _print_recovery(console: Console, runtime: KafkaRuntime, recovery: MaintenanceReport) -> None:
+    """Say what the broker had lost since the last run and what was re-delivered."""
+    if not recovery.redelivered:
+        return
+    per_topic = ", ".join(f"{t}={n}" for t, n in sorted(recovery.redelivered_by_topic.items()))
+    if runtime.broker is not None and not runtime.broker.persistent:
+        cause = "it keeps nothing across a restart"
+    elif any(topic in recovery.redelivered_by_topic for topic in recovery.recreated):
+        cause = "its feed topics were missing: new broker data, or data lost"
+    else:
+        cause = "it lost the last writes before it stopped"
+    console.print(
+        f"[yellow]the broker no longer held {recovery.redelivered} unconsumed feed message(s) "
+        f"the audit records as delivered ({cause}); re-delivered them: {per_topic}[/yellow]",
+    )
+
+
 def _print_started(
     console: Console,
     runtime: KafkaRuntime,
-    db_url: str,
+    paths: Paths,
     spec: dict[str, int],
     created: list[str],
     pool: WorkerPool,
@@ -318,15 +364,23 @@ def _print_started(
     stacking: bool,
     covenant_lines: list[str],
 ) -> None:
+    embedded = runtime.broker
     broker = (
-        f"embedded {runtime.broker.name} on {runtime.settings.bootstrap} (data: {runtime.broker.data_dir})"
-        if runtime.broker is not None
-        else f"external cluster {runtime.settings.bootstrap}"
+        f"embedded {embedded.name} on {runtime.settings.bootstrap}; "
+        + durability(embedded.name, embedded.persistent)
+        if embedded is not None
+        else f"{runtime.settings.bootstrap}; " + durability("external", None)
+    )
+    where = state_locations(
+        paths,
+        witness_path(paths.state),
+        embedded.data_dir if embedded is not None else None,
+        memory_only=embedded is not None and not embedded.persistent,
     )
     feeds = sorted(t for t in spec if t.startswith(feed_topic("")))
     lines = [
         f"[b]broker[/b]     {broker}",
-        f"[b]audit[/b]      {masked(db_url)}",
+        *(f"[b]{place.part:<10}[/b] {place.line()}" for place in where),
         f"[b]topics[/b]     {len(spec)} ({len(created)} created now), e.g. {', '.join(feeds[:3])}",
         *covenant_lines,
         f"[b]routers[/b]    {options.workers} worker(s), pids {', '.join(map(str, pool.pids()))}; logs in {pool.log_dir}",

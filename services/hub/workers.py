@@ -3,7 +3,8 @@
 Each worker is ``python -m services.cli router`` with the hub's settings in its environment,
 so a worker started here behaves exactly like one an operator starts on another machine.
 A worker that dies is restarted (with back-off); its uncommitted batch is re-read by the
-group, and deterministic exchange ids make that harmless.
+group, and deterministic exchange ids make that harmless. A hub that dies takes its workers
+with it (the parent-death signal), so none is left running against a broker that is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from services.broker.process import parent_death_hook, spawn_tied
 
 log = logging.getLogger("schakel.hub")
 
@@ -53,19 +56,26 @@ class WorkerPool:
         worker.log_path = self.log_dir / f"{self.name}-{worker.index}.log"
         verb = self.command or ("router", "--instance", f"router-{worker.index}")
         with worker.log_path.open("ab") as sink:
-            worker.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [
-                    sys.executable,
-                    "-m",
-                    "services.cli",
-                    *verb,
-                    *self.extra_args,
-                ],
-                env={**os.environ, **self.environ},
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+
+            def spawn() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [
+                        sys.executable,
+                        "-m",
+                        "services.cli",
+                        *verb,
+                        *self.extra_args,
+                    ],
+                    env={**os.environ, **self.environ},
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    # a hub killed outright (SIGKILL) takes its workers with it: SIGTERM, so
+                    # they drain (see services/broker/process.py)
+                    preexec_fn=parent_death_hook(),  # noqa: PLW1509 - fork-safe prctl only
+                )
+
+            worker.process = spawn_tied(spawn)
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers if w.process and w.process.poll() is None]

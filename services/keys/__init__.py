@@ -8,7 +8,6 @@ and what they share: where the key file lives by default, and how fresh keys are
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,20 +15,21 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.config import DEFAULT_STATE_DIR, KEYS_ENV, KEYS_FILE, Paths
 from services.core.keys import SECRET_BYTES, SigningKey
 
-KEYS_ENV_VAR = "SCHAKEL_KEYS"
-"""Environment variable naming the key file; overrides :data:`DEFAULT_KEYS_PATH`."""
+KEYS_ENV_VAR = KEYS_ENV
+"""Environment variable naming the key file; overrides ``<state dir>/keys.json``."""
 
-DEFAULT_KEYS_PATH = Path("var") / "keys.json"
-"""The key file when :data:`KEYS_ENV_VAR` is unset, relative to the working directory.
-``var/`` is git-ignored, so a development key store is never committed."""
+DEFAULT_KEYS_PATH = DEFAULT_STATE_DIR / KEYS_FILE
+"""The key file when neither :data:`KEYS_ENV_VAR` nor ``SCHAKEL_STATE_DIR`` is set, relative to
+the working directory. ``var/`` is git-ignored, so a development key store is never committed."""
 
 
 def default_keys_path() -> Path:
-    """The key file to use: ``$SCHAKEL_KEYS`` if set (and non-empty), else ``./var/keys.json``."""
-    configured = os.environ.get(KEYS_ENV_VAR, "").strip()
-    return Path(configured) if configured else DEFAULT_KEYS_PATH
+    """The key file to use: ``$SCHAKEL_KEYS`` if set (and non-empty), else ``keys.json`` in the
+    state directory (``$SCHAKEL_STATE_DIR``, default ``./var``) — see :class:`Paths`."""
+    return Paths.from_env().key_file
 
 
 def utc_now() -> datetime:

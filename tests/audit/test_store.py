@@ -398,6 +398,30 @@ def test_entries_produced_again_after_broker_loss_get_their_new_offsets(store: A
     assert ids(store.undelivered()) == [rid[2]]
 
 
+def test_unconsumed_outside_lists_what_a_broker_that_lost_data_no_longer_holds(
+    store: AuditStore,
+):
+    records = [decision_record(n) for n in range(7)]
+    records.append(decision_record(7, recipient="riec-nh"))
+    store.record(records, [entry_for(r) for r in records])
+    rid = [r["record_id"] for r in records]
+    # partition 0 holds offsets 0-9 now; 1 holds 0-4; partition 2 is gone (fewer partitions)
+    store.mark_produced([(rid[0], 0, 3), (rid[1], 0, 10), (rid[2], 1, 4), (rid[3], 1, 5)])
+    store.mark_produced([(rid[4], 2, 0), (rid[5], 0, 9), (rid[7], 0, 50)])
+    assert store.mark_consumed("politie-nh", 0, 4) == 1  # rid[0]: consumed, never re-delivered
+    ends = {0: 10, 1: 5}
+    lost = store.unconsumed_outside("politie-nh", ends)
+    # at/past the end (1, 3), in a missing partition (4), never marked produced (6); oldest first
+    assert ids(lost) == [rid[1], rid[3], rid[4], rid[6]]
+    assert ids(store.unconsumed_outside("politie-nh", ends, limit=2)) == [rid[1], rid[3]]
+    assert ids(store.unconsumed_outside("riec-nh", ends)) == [rid[7]]  # one recipient only
+    # a topic created empty (the broker lost everything): every unconsumed entry
+    assert ids(store.unconsumed_outside("politie-nh", {0: 0, 1: 0})) == rid[1:7]
+    assert ids(store.unconsumed_outside("politie-nh", {})) == rid[1:7]
+    # a broker that kept everything: only the never-produced one
+    assert ids(store.unconsumed_outside("politie-nh", {0: 11, 1: 6, 2: 1})) == [rid[6]]
+
+
 def test_mark_produced_ignores_unknown_exchange_ids(store: AuditStore):
     store.mark_produced([("no-such-exchange", 0, 1)])
     store.mark_produced([])
@@ -547,6 +571,9 @@ def test_sqlite_engine_is_tuned_for_a_multithreaded_writer(tmp_path: Path):
 
 def test_database_url_comes_from_argument_environment_or_default(monkeypatch, tmp_path: Path):
     monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
+    assert database_url() == f"sqlite:///{tmp_path}/state/audit.db"  # the state directory's
+    monkeypatch.delenv("SCHAKEL_STATE_DIR")
     assert database_url() == DEFAULT_DATABASE_URL == "sqlite:///var/audit.db"
     url = f"sqlite:///{tmp_path}/env.db"
     monkeypatch.setenv(DATABASE_URL_ENV, url)

@@ -135,6 +135,7 @@ def test_the_environment_chooses_the_default_store(tmp_path):
 
 def test_without_configuration_the_store_is_var_keys_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SCHAKEL_STATE_DIR", raising=False)
     result = _run("init", env={KEYS_ENV_VAR: None})
     assert result.exit_code == 0, result.output
     assert (tmp_path / "var" / "keys.json").exists()

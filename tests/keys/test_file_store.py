@@ -405,11 +405,19 @@ def test_json_errors_do_not_quote_the_file(tmp_path):
 
 def test_default_path_is_var_keys_json(monkeypatch):
     monkeypatch.delenv(KEYS_ENV_VAR, raising=False)
+    monkeypatch.delenv("SCHAKEL_STATE_DIR", raising=False)
     assert default_keys_path() == DEFAULT_KEYS_PATH == Path("var/keys.json")
+
+
+def test_default_path_is_in_the_state_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv(KEYS_ENV_VAR, raising=False)
+    monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
+    assert default_keys_path() == tmp_path / "state" / "keys.json"
 
 
 def test_default_path_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(KEYS_ENV_VAR, str(tmp_path / "hub.keys.json"))
     assert default_keys_path() == tmp_path / "hub.keys.json"
     monkeypatch.setenv(KEYS_ENV_VAR, "")
+    monkeypatch.delenv("SCHAKEL_STATE_DIR", raising=False)
     assert default_keys_path() == DEFAULT_KEYS_PATH
