@@ -59,6 +59,7 @@ def test_the_hub_services_are_all_there(workloads):
         "web": ["web"],
         "gateway": ["gateway"],
         "stacking": ["stacking", "run"],
+        "outcomes": ["outcomes", "run"],
         "maintenance": ["maintenance"],
     }
     router = next(w for w in workloads if w["metadata"]["name"] == "router")
