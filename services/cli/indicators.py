@@ -281,13 +281,11 @@ def _record(
     database: str | None,
     state: Path,
 ) -> Path:
-    from services.audit.hub_store import open_hub_store
+    from services.audit.hub_store import hub_signer, open_hub_store
     from services.keys import default_keys_path
-    from services.keys.file_store import FileKeyStore
     from services.outcomes.validation import replay_record, write_record
 
     key_path = default_keys_path()
-    keys = FileKeyStore.open(key_path) if key_path.exists() else FileKeyStore.create(key_path)
     made = replay_record(
         rule_file=rule_file,
         current_config=current,
@@ -300,7 +298,7 @@ def _record(
         now=now,
         by=f"cli:{getpass.getuser()}",
     )
-    audit = open_hub_store(database, keys, state)
+    audit = open_hub_store(database, state, hub_signer(key_path, required=False))
     try:
         return write_record(made, rule_file, audit)
     finally:

@@ -14,7 +14,7 @@ import signal
 from datetime import UTC, date, datetime
 
 from services.audit.engine import make_engine
-from services.audit.hub_store import open_hub_store
+from services.audit.hub_store import hub_signer, open_hub_store
 from services.config import Loaded, Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
 from services.hub.state import client_settings
@@ -46,7 +46,8 @@ def run_worker(*, batch_max: int = 1000) -> None:
         )  # fmt: skip
 
     source = PolicySource(load, paths.covenants, lambda: utc_now().date())
-    audit = open_hub_store(None, keys, paths.state)  # migrates the database, 0010 included
+    # a writer of audit records, so it signs checkpoints; migrates the database (0010 included)
+    audit = open_hub_store(None, paths.state, hub_signer())
     store = SqlOutcomeStore(make_engine(None))
     store.create_schema()
     topics = [signals_topic(p) for p in sorted(source.current.policy.suppliers)]
