@@ -60,6 +60,8 @@ COVERAGE = ("coverage", "run")
 INDEXER = ("indexer",)
 """The audit indexer's ``schakel`` verb: the single writer of the routers' audit records."""
 """The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
+OUTCOMES = ("outcomes", "run")
+"""The outcomes worker's ``schakel`` verb (returns to partners; services/outcomes)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
     stacking: WorkerPool | None = None
     coverage: WorkerPool | None = None
     indexer: WorkerPool | None = None
+    outcomes: WorkerPool | None = None
     gateway: GatewayThread | None = None
     audit_path = audit_path_for(runtime)
     try:
@@ -130,8 +133,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
                 "(schakel keys partner schakel)[/yellow]"
             )
-        coverage = WorkerPool(1, env, paths.logs, name="coverage", command=COVERAGE)
-        coverage.start()  # counts per municipality and month (schakel coverage)
+        coverage, outcomes = _single_workers(env, paths.logs)
         _write_state(paths, runtime, db_url)
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
@@ -160,14 +162,16 @@ def run_hub(options: HubOptions, console: Console) -> None:
             _supervise(
                 options,
                 runtime,
-                [p for p in (pool, stacking, coverage, indexer) if p is not None],
+                [p for p in (pool, stacking, coverage, outcomes, indexer) if p is not None],
                 maintenance,
                 policy.suppliers,
                 console,
             )
         )
     finally:
-        _stop(console, paths, gateway, (coverage, stacking, pool, indexer), runtime, store)
+        _stop(
+            console, paths, gateway, (outcomes, coverage, stacking, pool, indexer), runtime, store
+        )
 
 
 def _stop(
@@ -245,6 +249,16 @@ def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
         broker=broker.name if broker is not None else "external",
         persistent=broker.persistent if broker is not None else None,
     ).write(state_path(paths))
+
+
+def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool]:
+    """Start the coverage worker (counts per municipality and month: schakel coverage) and the
+    outcomes worker (returns to partners: the single writer of the matching index)."""
+    coverage = WorkerPool(1, env, logs, name="coverage", command=COVERAGE)
+    coverage.start()
+    outcomes = WorkerPool(1, env, logs, name="outcomes", command=OUTCOMES)
+    outcomes.start()
+    return coverage, outcomes
 
 
 def _hub_paths(options: HubOptions) -> Paths:
@@ -431,6 +445,7 @@ def _print_started(
             else "[b]stacking[/b]   off (no alert-signing key: SCHAKEL_STACKING_KEY_FILE)"
         ),
         "[b]coverage[/b]   1 worker (NH Drugsalert counts: schakel coverage; web /coverage)",
+        "[b]outcomes[/b]   1 worker (returns to partners; schakel indicators; web /indicators)",
         "[b]web[/b]        "
         + (
             f"http://127.0.0.1:{options.web_port}/ (first: schakel users add NAME --role admin)"

@@ -90,7 +90,7 @@ def test_the_services_the_issue_asks_for(compose, hub_services):
     assert {"stacking", "gateway", "web"} <= set(commands.values())
 
 
-@pytest.mark.parametrize("name", ["router-1", "router-2", "stacking", "gateway", "web"])
+@pytest.mark.parametrize("name", ["router-1", "router-2", "stacking", "outcomes", "gateway", "web"])
 def test_every_hub_command_is_a_real_cli_command_with_real_options(hub_services, name):
     assert resolve(hub_services[name]["command"])  # Typer's own errors say what is wrong
 

@@ -59,6 +59,7 @@ def test_the_hub_services_are_all_there(workloads):
         "web": ["web"],
         "gateway": ["gateway"],
         "stacking": ["stacking", "run"],
+        "outcomes": ["outcomes", "run"],
         "maintenance": ["maintenance"],
         "indexer": ["indexer"],
     }
