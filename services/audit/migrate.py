@@ -37,6 +37,7 @@ from services.audit.schema import audit_checkpoints, audit_subjects, feed_outbox
 from services.audit.upgrade import chain_unchained
 from services.coverage import store as coverage_store
 from services.gateway import schema as gateway_schema
+from services.outcomes import schema as outcomes_schema
 from services.reid import store as reid_store
 from services.stacking import schema as stacking_schema
 from services.web import schema as web_schema
@@ -62,11 +63,13 @@ TARGET_METADATA: tuple[MetaData, ...] = (
     stacking_schema.metadata,
     gateway_schema.metadata,
     coverage_store.metadata,
+    outcomes_schema.metadata,
 )
 """Every table the migrations create: the audit tables, the web workplace's (revision
 ``0003``), the re-identification requests' (``0003``), the stacking tables (``0005``), the
-gateway's (``0006``) and the coverage facts (``0007``); what ``alembic revision --autogenerate`` and the schema tests compare the
-database with."""
+gateway's (``0006``), the coverage facts (``0007``), the sign-in throttle (``0009``) and the
+outcome index (``0010``); what ``alembic revision --autogenerate`` and the schema tests
+compare the database with."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +13,7 @@ import typer
 
 from services.cli.output import console
 from services.cli.progress import progress
-from services.demo.generator import TRUTH_WARNING, generate, to_jsonl, truth
+from services.demo.generator import TRUTH_WARNING, DemoTraffic, generate, to_jsonl, truth
 
 app = typer.Typer(
     help="Simulated partners: realistic, deterministic demo signal traffic (test data only).",
@@ -70,6 +70,14 @@ def generate_command(
         Path | None,
         typer.Option("--truth", help="Also write the ground truth (planted sites) as JSON."),
     ] = None,
+    outcomes: Annotated[
+        bool,
+        typer.Option(
+            "--outcomes",
+            help="Add what came of the signals: police findings weeks later, checks that "
+            "found nothing, the OM's approvals, measures (docs/outcomes.md).",
+        ),
+    ] = False,
 ) -> None:
     """Generate signal traffic as JSON lines, with planted production sites to find."""
     err = console(stderr=True)
@@ -82,12 +90,18 @@ def generate_command(
             days=days,
             malformed_ratio=malformed_ratio,
             progress=told,
+            outcomes=outcomes,
         )
     _write(out, to_jsonl(traffic))
     types = Counter(str(envelope["type"]) for envelope in traffic.signals)
     err.print(
         f"{len(traffic.signals)} signals ({len(types)} types), {len(traffic.malformed)} broken "
         f"lines, {len(traffic.planted)} planted sites, {len(traffic.decoys)} decoys"
+        + (
+            f", {len(traffic.outcomes)} outcomes ({_after(traffic)} after the window)"
+            if outcomes
+            else ""
+        )
         + ("" if out == STDOUT else f" -> {out}"),
         markup=False,
     )
@@ -95,3 +109,9 @@ def generate_command(
         _write(truth_file, orjson.dumps(truth(traffic), option=orjson.OPT_INDENT_2) + b"\n")
         err.print(f"ground truth -> {truth_file}", markup=False)
         err.print(f"WARNING: {TRUTH_WARNING}", style="yellow", markup=False)
+
+
+def _after(traffic: DemoTraffic) -> int:
+    """Outcomes later than the window (what came of its last signals comes weeks later)."""
+    end = traffic.start + timedelta(days=traffic.days)
+    return sum(1 for o in traffic.outcomes if datetime.fromisoformat(str(o["time"])) >= end)

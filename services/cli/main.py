@@ -26,8 +26,11 @@ def _register() -> None:
         coverage,
         demo,
         gateway,
+        indexer,
+        indicators,
         keys,
         maintenance,
+        outcomes,
         publish,
         reid,
         replay,
@@ -49,7 +52,10 @@ def _register() -> None:
     app.add_typer(coverage.app, name="coverage")
     app.add_typer(demo.app, name="demo")
     app.add_typer(gateway.app, name="gateway")
+    app.command("indexer")(indexer.indexer_command)
+    app.add_typer(indicators.app, name="indicators")
     app.add_typer(keys.app, name="keys")
+    app.add_typer(outcomes.app, name="outcomes")
     app.add_typer(reid.app, name="reid")
     app.add_typer(stacking.app, name="stacking")
     app.command("maintenance")(maintenance.maintenance_command)

@@ -42,6 +42,7 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
         group_id=recipient_group(recipient),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level="read_committed",  # never a feed message of an open transaction
         session_timeout_ms=10_000,
         **fetch_settings(FEED_PATH_WAIT_MS),
         **settings.client_kwargs_aiokafka(),

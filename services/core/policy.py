@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -75,6 +75,32 @@ class StackingPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class ReturnPlan:
+    """One rule with ``return_to`` for one outcome type and one recipient (docs/outcomes.md).
+
+    Decided by the outcomes worker (services/outcomes), never by the router: the recipient is
+    told about an outcome only when it signalled the same location earlier, and then only
+    which of its own signals the outcome answers (:mod:`services.core.outcomes.returns`).
+    """
+
+    ref: RuleRef
+    covenant: Covenant = field(repr=False)
+    rule_key: tuple[str, str]
+    recipient: str
+    condition: CompiledCondition | None = field(repr=False)
+    steps: tuple[FieldStep, ...] = field(repr=False)
+    shared: frozenset[str] = field(repr=False)
+    retention_days: int
+    envelope: EnvelopePlan = field(repr=False)
+    within: timedelta
+    """How long before the outcome an answered signal may lie (``match.within``)."""
+    match_types: frozenset[str] | None
+    """The recipient's signal types the outcome answers (None: all of them)."""
+    approval: str | None
+    """The approver party whose per-case approval the return waits for, if any."""
+
+
+@dataclass(frozen=True, slots=True)
 class StackingUse:
     """Whether the hub may stack one signal: the rule that allows it, or why not."""
 
@@ -104,6 +130,14 @@ class Policy:
     """The rules with ``stacking: true`` per (source, type), in decision order."""
     keyring: Keyring | None = field(default=None, repr=False, compare=False)
     """The partners' signing keys (the compiler sets it; None: built from ``covenants``)."""
+    return_plans: Mapping[tuple[str, str], tuple[ReturnPlan, ...]] = field(
+        default_factory=dict, repr=False
+    )
+    """Rules with ``return_to`` per (outcome source, outcome type), in decision order; the
+    outcomes worker decides them (services/outcomes)."""
+    hub_only: frozenset[tuple[str, str]] = frozenset()
+    """(source, type) pairs that only the outcomes worker decides — outcomes no ``to`` rule
+    routes, and the approvals of an approver — so the router records no decision of its own."""
     _by_day: dict[date, Mapping[tuple[str, str], tuple[Plan, ...]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -122,6 +156,8 @@ class Policy:
         key = (signal.source, signal.type)
         plans = self.index.get(key)
         if not plans:
+            if key in self.hub_only:  # the outcomes worker decides and audits it
+                return []
             return [self._uncovered(signal, now, subjects)]
         day = self._day(now)
         in_force = self._in_force(day).get(key, ())

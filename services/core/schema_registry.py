@@ -29,8 +29,10 @@ from services.core.errors import IdentifierError, SchakelError, SignalRejected
 from services.core.identifiers import IDENTIFIER_KINDS, normaliser
 
 __all__ = [
+    "APPROVAL_FIELDS",
     "BARRIER_STEPS",
     "LOCATION_IDENTIFIER_KINDS",
+    "OUTCOME_CLASSES",
     "PARTNER_KINDS",
     "FieldInfo",
     "SchemaDefinitionError",
@@ -41,9 +43,16 @@ __all__ = [
 
 PARTNER_KINDS: tuple[str, ...] = (
     "energy", "water", "housing", "rural", "chemicals", "waste", "residents",
-    "municipality", "police", "hub",
+    "municipality", "police", "hub", "prosecution", "social", "environment",
 )  # fmt: skip
 """Kinds of party that may send signals (``x-partner-kinds``)."""
+
+OUTCOME_CLASSES: tuple[str, ...] = ("finding", "no_finding", "measure")
+"""What an outcome type (``x-outcome``) reports: a positive finding at a location, a check
+that found nothing, or a measure taken after a finding (docs/outcomes.md)."""
+APPROVAL_FIELDS: tuple[str, ...] = ("outcome_source", "outcome_signal_id", "decision")
+"""Properties an approval type (``x-approval: true``) must have: which outcome, and the
+decision (``approved`` or ``refused``)."""
 
 BARRIER_STEPS: tuple[str, ...] = (
     "cannabis.organise_finance",
@@ -154,6 +163,10 @@ class SignalSchema:
     _steps: tuple[_IdentifierStep, ...] = field(repr=False)
     identifier_kinds: Mapping[str, str] = field(repr=False)
     """Identifier kind by dotted path, for every identifier field."""
+    outcome: str | None = None
+    """``x-outcome``: one of :data:`OUTCOME_CLASSES` for an outcome type, else None."""
+    approval: bool = False
+    """``x-approval``: a per-case approval of an outcome's return (prosecution)."""
 
     def validate(self, data: object, *, signal_id: str) -> tuple[dict[str, Any], dict[str, str]]:
         """Validate ``data`` and normalise its identifiers.
@@ -512,6 +525,7 @@ def _build(signal_type: str, document: Any) -> SignalSchema:
             "x-strength-field must name a number property with minimum 0 and maximum 1",
         )
 
+    outcome, approval = _outcome_annotations(document, fields, location_fields)
     compiled, unique = _without_scalar_unique_items(document, fields)
     one_of_sets: tuple[tuple[str, ...], ...] = ()
     options = compiled.get("anyOf")
@@ -553,7 +567,40 @@ def _build(signal_type: str, document: Any) -> SignalSchema:
         _one_of_sets=one_of_sets,
         _steps=tuple(steps),
         identifier_kinds=MappingProxyType({step.path: step.kind for step in steps}),
+        outcome=outcome,
+        approval=approval,
     )
+
+
+def _outcome_annotations(
+    document: Mapping[str, Any], fields: Mapping[str, FieldInfo], location_fields: tuple[str, ...]
+) -> tuple[str | None, bool]:
+    """``x-outcome`` and ``x-approval``, checked: an outcome names a premises it can be matched
+    by; an approval names the outcome it decides and says approved or refused."""
+    outcome = document.get("x-outcome")
+    approval = document.get("x-approval", False)
+    _require(
+        outcome is None or outcome in OUTCOME_CLASSES,
+        f"x-outcome must be one of {list(OUTCOME_CLASSES)}",
+    )
+    _require(isinstance(approval, bool), "x-approval must be true or false")
+    _require(not (outcome and approval), "a type is either an outcome or an approval, not both")
+    if outcome is not None:
+        premises = [f for f in location_fields if fields[f].identifier in ("address", "bag", "ean")]
+        _require(
+            bool(premises),
+            "x-outcome: an outcome must list an address, bag or ean field in x-location-fields "
+            "(outcomes are matched to earlier signals by location)",
+        )
+    if approval:
+        missing = [f for f in APPROVAL_FIELDS if f not in fields]
+        _require(not missing, f"x-approval: the type needs the properties {missing}")
+        decision = fields["decision"].enum or ()
+        _require(
+            set(decision) == {"approved", "refused"},
+            "x-approval: decision must be an enum of approved and refused",
+        )
+    return (outcome if isinstance(outcome, str) else None), approval
 
 
 def _is_required_only(option: object) -> bool:

@@ -87,6 +87,7 @@ class CoverageWorker:
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",
             max_poll_records=self._batch_max,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,

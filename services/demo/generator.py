@@ -29,10 +29,11 @@ rejected for what is broken before any signature is looked at.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,7 @@ from services.demo.geography import pick_postcode4
 from services.demo.identities import postcode_letters
 from services.demo.keys import DemoSigner
 from services.demo.malformed import MALFORMED_KINDS, NEEDS, MalformedLine, corrupt
+from services.demo.outcomes import OutcomeTruth, demo_outcomes
 from services.demo.partners import PARTNERS, TYPE_WEIGHTS, Partner, pick_place
 from services.demo.planting import SCENARIOS, Decoy, PlantedLocation, plant, plant_decoy
 from services.demo.signals import Subject
@@ -83,19 +85,32 @@ class DemoTraffic:
     seed: int
     start: datetime
     days: int
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    """With ``outcomes=True``: what came of the signals (findings, checks, approvals,
+    measures), signed envelopes in time order — later than the window too (docs/outcomes.md)."""
+    outcome_truth: list[OutcomeTruth] = field(default_factory=list)
 
     def lines(self) -> Iterator[bytes]:
-        """Every output line without its newline: signals with the broken lines in between."""
+        """Every output line without its newline: signals with the broken lines in between,
+        and the outcomes in time order among them (the last ones after the window)."""
         broken = iter(self.malformed)
         pending = next(broken, None)
+        later = iter(self.outcomes)
+        outcome = next(later, None)
         for position, envelope in enumerate(self.signals):
             while pending is not None and pending.after <= position:
                 yield pending.line
                 pending = next(broken, None)
+            while outcome is not None and _time(outcome) <= _time(envelope):
+                yield orjson.dumps(outcome)
+                outcome = next(later, None)
             yield orjson.dumps(envelope)
         while pending is not None:
             yield pending.line
             pending = next(broken, None)
+        while outcome is not None:
+            yield orjson.dumps(outcome)
+            outcome = next(later, None)
 
     def malformed_line_numbers(self) -> list[tuple[int, str]]:
         """``(line number, kind)`` of each broken line in :func:`to_jsonl` output (1-based)."""
@@ -116,13 +131,16 @@ def generate(
     days: int = 60,
     malformed_ratio: float = 0.0,
     progress: Progress = silent,
+    outcomes: bool = False,
 ) -> DemoTraffic:
     """``count`` valid signals sent in ``[start, start + days)``, plus broken lines if asked.
 
     ``start`` must be timezone-aware. ``malformed_ratio`` (0 to 1) adds
     ``round(count * malformed_ratio)`` broken lines on top of the ``count`` good ones.
     ``progress`` hears how far it is, in signals of ``count`` (made counts half, signed the
-    other half: the two take about as long).
+    other half: the two take about as long). ``outcomes`` adds what came of the signals
+    (:mod:`services.demo.outcomes`), from a random stream of its own: the signals are the same
+    with or without.
     """
     if count < 0:
         raise ValueError("count must not be negative")
@@ -149,15 +167,23 @@ def generate(
     def signing(signed: int, _: int | None = None, /) -> None:
         progress((count + signed) // 2, count)
 
+    signals = [signer(d.envelope()) for d in told(b.drafts, signing, every=100)]
+    later, later_truth = demo_outcomes(seed, signals, planted, decoys) if outcomes else ([], [])
     return DemoTraffic(
-        signals=[signer(d.envelope()) for d in told(b.drafts, signing, every=100)],
+        signals=signals,
         planted=planted,
         decoys=decoys,
         malformed=_malformed(b, count, malformed_ratio),
         seed=seed,
         start=b.start,
         days=days,
+        outcomes=later,
+        outcome_truth=later_truth,
     )
+
+
+def _time(envelope: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(envelope["time"]))
 
 
 def _background(b: Builder, signal_type: str, *, keep: bool) -> dict[str, Any]:
@@ -221,6 +247,7 @@ def truth(traffic: DemoTraffic) -> dict[str, Any]:
         "malformed": [
             {"line": number, "kind": kind} for number, kind in traffic.malformed_line_numbers()
         ],
+        **({"outcomes": [t.as_dict() for t in traffic.outcome_truth]} if traffic.outcomes else {}),
     }
 
 
@@ -230,17 +257,21 @@ def stream(
     *,
     signals_per_day: float = 50.0,
     chunk_days: int = 7,
+    outcomes: bool = False,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Endless ``(partner id, envelope)`` pairs in time order, from ``start`` on.
 
     Made lazily, one chunk of ``chunk_days`` at a time, each a :func:`generate` call with a
     seed derived from ``seed`` and the chunk number, so planted sites (whose signals span
     their chunk) keep appearing. Deterministic like :func:`generate`; only valid signals.
-    A live demo paces them by each envelope's ``time``.
+    A live demo paces them by each envelope's ``time``. With ``outcomes``, what came of each
+    chunk's signals (weeks later) is merged in at its own time.
     """
     if signals_per_day <= 0:
         raise ValueError("signals_per_day must be positive")
     per_chunk = max(1, round(signals_per_day * chunk_days))
+    waiting: list[tuple[datetime, int, dict[str, Any]]] = []
+    order = itertools.count()
     for chunk in itertools.count():
         chunk_rng = random.Random(f"schakel-demo:{seed}:{chunk}")  # noqa: S311 - test data
         chunk_seed = chunk_rng.getrandbits(63)
@@ -249,6 +280,13 @@ def stream(
             seed=chunk_seed,
             start=start + timedelta(days=chunk * chunk_days),
             days=chunk_days,
+            outcomes=outcomes,
         )
+        for envelope in traffic.outcomes:
+            heapq.heappush(waiting, (_time(envelope), next(order), envelope))
         for envelope in traffic.signals:
+            at = _time(envelope)
+            while waiting and waiting[0][0] <= at:
+                later = heapq.heappop(waiting)[2]
+                yield later["source"], later
             yield envelope["source"], envelope

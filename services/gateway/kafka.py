@@ -109,6 +109,7 @@ class KafkaFeedSource:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",  # never a feed message of an open transaction
             max_poll_records=limit,
             request_timeout_ms=int(self._timeout_s * 1000),
             **fetch_settings(SIDE_PATH_WAIT_MS),

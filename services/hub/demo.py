@@ -33,6 +33,8 @@ async def publish_demo(
     Signal times run over the last 60 days (about 2,000 a day), so the traffic looks like a
     few months of partner reports while the demo lasts minutes. When they catch up with the
     clock, another 60 days begin (with fresh ids): the hub refuses times ahead of its clock.
+    What came of the signals — police findings weeks later, checks that found nothing, the
+    OM's approvals and the measures — is published at its own time among them.
     """
     counts = counts if counts is not None else Counter()
     producer = AIOKafkaProducer(linger_ms=5, acks="all", **kafka.client_kwargs_aiokafka())
@@ -62,7 +64,9 @@ def _traffic(
     """Demo signals over the last 60 days, starting over (new seed) once they reach the clock."""
     for round_ in itertools.count():
         start = clock() - timedelta(days=60)
-        for partner, envelope in stream(seed + round_, start, signals_per_day=per_day):
+        for partner, envelope in stream(
+            seed + round_, start, signals_per_day=per_day, outcomes=True
+        ):
             if stop.is_set():
                 return
             if datetime.fromisoformat(str(envelope["time"])) > clock():

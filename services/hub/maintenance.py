@@ -66,6 +66,7 @@ class Maintenance:
         self._recipients = sorted(recipients)
         self._redeliver_pending = False
         self._last_redelivery: Counter[str] = Counter()
+        self._created_early: list[str] = []
 
     @property
     def recipients(self) -> list[str]:
@@ -91,11 +92,19 @@ class Maintenance:
         by_topic = dict(self._last_redelivery) if redelivered else {}
         return MaintenanceReport(lost, redelivered, self.record_consumption(), by_topic)
 
+    def ensure_topics(self) -> list[str]:
+        """Create the declared topics the broker lacks; return their names."""
+        with KafkaTopicAdmin(self._kafka) as admin:
+            created = admin.ensure_topics(self._spec)
+        self._created_early = created
+        return created
+
     def recover(self, limit: int = 1_000_000) -> MaintenanceReport:
         """Create missing topics, then re-deliver the unconsumed feed messages the broker no
         longer holds (see the module docstring); run it before routers start producing."""
         with KafkaTopicAdmin(self._kafka) as admin:
-            created = admin.ensure_topics(self._spec)
+            created = [*self._created_early, *admin.ensure_topics(self._spec)]
+            self._created_early = []
             lost = []
             for recipient in self._recipients:
                 ends = admin.end_offsets(feed_topic(recipient))

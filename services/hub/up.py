@@ -44,9 +44,12 @@ from services.hub.locations import durability, state_locations
 from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.state import HubState, state_path
 from services.hub.workers import WorkerPool
+from services.indexer.drain import drain
 from services.keys import SIGNING_KEY_ENV_VAR, default_signing_key_path
 from services.keys.file_store import FileKeyStore
+from services.router.loop import AuditPath
 from services.router.topics import TopicLayout, feed_topic
+from services.router.worker import AUDIT_PATH_ENV, audit_path_from_env
 
 log = logging.getLogger("schakel.hub")
 
@@ -54,7 +57,11 @@ STACKING = ("stacking", "run")
 STACKING_KEY_FILE = "SCHAKEL_STACKING_KEY_FILE"
 """The stacking worker's ``schakel`` verb (IIPSy; services/stacking)."""
 COVERAGE = ("coverage", "run")
+INDEXER = ("indexer",)
+"""The audit indexer's ``schakel`` verb: the single writer of the routers' audit records."""
 """The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
+OUTCOMES = ("outcomes", "run")
+"""The outcomes worker's ``schakel`` verb (returns to partners; services/outcomes)."""
 
 
 @dataclass(frozen=True)
@@ -97,10 +104,13 @@ def run_hub(options: HubOptions, console: Console) -> None:
     pool: WorkerPool | None = None
     stacking: WorkerPool | None = None
     coverage: WorkerPool | None = None
+    indexer: WorkerPool | None = None
+    outcomes: WorkerPool | None = None
     gateway: GatewayThread | None = None
+    audit_path = audit_path_for(runtime)
     try:
         maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
-        recovery = maintenance.recover()  # before any router produces: see the module docstring
+        recovery = _recover(maintenance, runtime, store, audit_path)
         created = recovery.recreated
         env = {
             "SCHAKEL_KAFKA_BOOTSTRAP": runtime.settings.bootstrap,
@@ -109,7 +119,9 @@ def run_hub(options: HubOptions, console: Console) -> None:
             SIGNING_KEY_ENV_VAR: str(default_signing_key_path(key_path).resolve()),
             "SCHAKEL_STATE_DIR": str(paths.state.resolve()),
             DEMO_ENV: "1" if paths.demo else "0",
+            AUDIT_PATH_ENV: audit_path,
         }
+        indexer = _start_indexer(audit_path, env, paths)
         pool = WorkerPool(options.workers, env, paths.logs)
         pool.start()
         stacking_env = stacking_environment(env, paths.demo)
@@ -121,8 +133,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
                 "(schakel keys partner schakel)[/yellow]"
             )
-        coverage = WorkerPool(1, env, paths.logs, name="coverage", command=COVERAGE)
-        coverage.start()  # counts per municipality and month (schakel coverage)
+        coverage, outcomes = _single_workers(env, paths.logs)
         _write_state(paths, runtime, db_url)
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
@@ -151,14 +162,16 @@ def run_hub(options: HubOptions, console: Console) -> None:
             _supervise(
                 options,
                 runtime,
-                [p for p in (pool, stacking, coverage) if p is not None],
+                [p for p in (pool, stacking, coverage, outcomes, indexer) if p is not None],
                 maintenance,
                 policy.suppliers,
                 console,
             )
         )
     finally:
-        _stop(console, paths, gateway, (coverage, stacking, pool), runtime, store)
+        _stop(
+            console, paths, gateway, (outcomes, coverage, stacking, pool, indexer), runtime, store
+        )
 
 
 def _stop(
@@ -169,9 +182,10 @@ def _stop(
     runtime: KafkaRuntime,
     store: SqlAuditStore,
 ) -> None:
-    """Stop in order: everything that produces first, then the broker (which saves its data
-    with nothing writing to it), then the audit store."""
-    console.print("stopping: gateway, router and stacking workers, broker, audit store")
+    """Stop in order: everything that produces first, then the audit indexer, then index what
+    the audit topic still holds (a memory-only broker would take it along), then the broker
+    (which saves its data with nothing writing to it), then the audit store."""
+    console.print("stopping: gateway, router and stacking workers, indexer, broker, audit store")
     with contextlib.suppress(OSError):
         state_path(paths).unlink()
     if gateway is not None:
@@ -179,8 +193,49 @@ def _stop(
     for started in pools:
         if started is not None:
             started.stop()
+    if any(started is not None and started.name == "indexer" for started in pools):
+        try:
+            drain(runtime.settings, store, timeout_s=60)
+        except Exception as exc:  # noqa: BLE001 - the stop goes on; the message says what is left
+            console.print(
+                f"[red]the audit topic could not be indexed to its end before the broker "
+                f"stopped ({exc}); with a memory-only broker its tail is lost[/red]",
+                markup=False,
+            )
     runtime.close()
     store.close()
+
+
+def _recover(
+    maintenance: Maintenance, runtime: KafkaRuntime, store: SqlAuditStore, path: AuditPath
+) -> MaintenanceReport:
+    """Before any router produces: topics, then (log-first) index every audit record and feed
+    copy the broker holds, then re-deliver what the feeds lost (see the module docstring)."""
+    maintenance.ensure_topics()
+    if path != "sql":
+        drain(runtime.settings, store)
+    return maintenance.recover()
+
+
+def _start_indexer(path: AuditPath, env: dict[str, str], paths: Paths) -> WorkerPool | None:
+    """The audit indexer (one: the single writer of the routers' audit records), unless the
+    routers write SQL themselves."""
+    if path == "sql":
+        return None
+    indexer = WorkerPool(1, env, paths.logs, name="indexer", command=INDEXER)
+    indexer.start()
+    return indexer
+
+
+def audit_path_for(runtime: KafkaRuntime) -> AuditPath:
+    """``$SCHAKEL_AUDIT_PATH`` if set; else ``transactional`` on a broker with transactions
+    (noida, an external Kafka cluster) and ``audit-first`` on one without (Tansu)."""
+    if os.environ.get(AUDIT_PATH_ENV, "").strip():
+        return audit_path_from_env()
+    broker = runtime.broker
+    if broker is not None and not broker.supports_transactions:
+        return "audit-first"
+    return "transactional"
 
 
 def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
@@ -194,6 +249,16 @@ def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
         broker=broker.name if broker is not None else "external",
         persistent=broker.persistent if broker is not None else None,
     ).write(state_path(paths))
+
+
+def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool]:
+    """Start the coverage worker (counts per municipality and month: schakel coverage) and the
+    outcomes worker (returns to partners: the single writer of the matching index)."""
+    coverage = WorkerPool(1, env, logs, name="coverage", command=COVERAGE)
+    coverage.start()
+    outcomes = WorkerPool(1, env, logs, name="outcomes", command=OUTCOMES)
+    outcomes.start()
+    return coverage, outcomes
 
 
 def _hub_paths(options: HubOptions) -> Paths:
@@ -380,6 +445,7 @@ def _print_started(
             else "[b]stacking[/b]   off (no alert-signing key: SCHAKEL_STACKING_KEY_FILE)"
         ),
         "[b]coverage[/b]   1 worker (NH Drugsalert counts: schakel coverage; web /coverage)",
+        "[b]outcomes[/b]   1 worker (returns to partners; schakel indicators; web /indicators)",
         "[b]web[/b]        "
         + (
             f"http://127.0.0.1:{options.web_port}/ (first: schakel users add NAME --role admin)"

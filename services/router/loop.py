@@ -1,19 +1,29 @@
-"""The router's consume → decide → store → produce → commit loop (aiokafka, batched).
+"""The router's consume → decide → write → commit loop (aiokafka, batched).
 
 Why not one Faust agent per message: Faust's per-message machinery costs ~60 µs of CPU per
 input on top of aiokafka, several times the policy itself (docs/architecture.md). Faust stays
 the application framework — app, lifecycle, worker, web — and hosts this loop as a service.
 
-Ordering per batch is what makes a crash at any moment lose nothing:
+Each batch is decided (pure, :func:`services.router.batch.route_batch`) and then written by
+one of three *audit paths* (:data:`AUDIT_PATHS`, chosen per broker):
 
-1. decide the batch (pure, :func:`services.router.batch.route_batch`);
-2. write audit records and the feed outbox in one transaction (idempotent by id);
-3. produce feed messages and dead letters and **await every delivery report**;
-4. record the produced offsets, then commit the source offsets.
+``transactional`` (noida, Apache Kafka) — the Kafka log is the write-ahead record. Feed
+    messages, dead letters, the batch's audit records (with a copy of every feed message, for
+    re-delivery) on the ``audit`` topic and the consumed offsets go in **one Kafka
+    transaction**; readers use ``read_committed``, so a crash before the commit leaves nothing
+    visible and the batch is read again. The audit indexer (:mod:`services.indexer`) builds
+    the SQL index and hash chain from the topic.
+``audit-first`` (Tansu: no transactions) — the batch's audit records and feed copies are sent
+    and **acknowledged before any feed message** is sent; then the feeds and dead letters,
+    then where the feeds landed (a ``produced`` message), then the offset commit. A crash in
+    between re-reads the batch: the same deterministic ids again, dropped by the indexer and
+    by recipients.
+``sql`` (the explicit fallback, ``SCHAKEL_AUDIT_PATH=sql``) — audit records and the feed
+    outbox in one SQL transaction, then the feeds, then the produced offsets, then the commit.
 
-A crash before 4 means the batch is consumed again; deterministic exchange ids make the
-store skip what it has, and recipients drop duplicate messages by exchange id. Any error in
-2-3 stops the loop *without* committing, so nothing is acknowledged that was not written.
+In every path any error stops the loop *without* committing its offsets, so nothing is
+acknowledged that was not written; exchange and record ids are deterministic, so a replay
+writes nothing new.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
@@ -34,9 +44,10 @@ from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
 from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
 from services.broker.settings import KafkaSettings
-from services.router.batch import Consumed, route_batch
+from services.core.audit_log import FeedCopy, encode
+from services.router.batch import Consumed, RoutedBatch, route_batch
 from services.router.policy_source import PolicySource
-from services.router.topics import DEAD_LETTER, feed_topic
+from services.router.topics import AUDIT, DEAD_LETTER, feed_topic
 
 if TYPE_CHECKING:
     from services.metrics.router import RouterMetrics
@@ -44,6 +55,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("schakel.router")
 
 Clock = Callable[[], datetime]
+AuditPath = Literal["transactional", "audit-first", "sql"]
+AUDIT_PATHS: tuple[AuditPath, ...] = ("transactional", "audit-first", "sql")
+CrashPoint = Callable[[str], None]
+"""Called at the named moments of a batch ("audit-acked", "before-commit"); tests raise there
+to attack the ordering. Never set in production."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,17 @@ class LoopConfig:
     start_at: str = "earliest"
     """Where a new group starts reading: every signal ever published ("earliest", the hub's
     setting) or only new ones ("latest", for measurements)."""
+    audit_path: AuditPath = "sql"
+    """How a batch's audit records are made durable (see the module docstring). The worker
+    (``schakel router``) chooses by broker (:func:`services.router.worker.audit_path_from_env`:
+    ``transactional`` unless the broker has no transactions); ``sql`` here keeps a loop built
+    by hand on one SQL store self-contained."""
+
+    @property
+    def transactional_id(self) -> str:
+        """One per worker instance: a restarted worker fences its predecessor's open
+        transaction (aborts it) before it writes."""
+        return f"{self.group_id}.{self.instance_id or 'single'}"
 
 
 @dataclass
@@ -96,14 +123,21 @@ class RouterLoop(BatchLoop):
         *,
         clock: Clock,
         metrics: RouterMetrics | None = None,
+        crash_point: CrashPoint | None = None,
     ) -> None:
         super().__init__()
+        if config.audit_path not in AUDIT_PATHS:
+            raise ValueError(
+                f"unknown audit path {config.audit_path!r}. Fix: use one of "
+                f"{', '.join(AUDIT_PATHS)}."
+            )
         self._kafka = kafka
         self._store = store
         self._policies = policies
         self._config = config
         self._clock = clock
         self._metrics = metrics
+        self._crash_point = crash_point
         self.stats = LoopStats()
 
     def instrument(self, metrics: RouterMetrics) -> None:
@@ -112,10 +146,17 @@ class RouterLoop(BatchLoop):
 
     async def start(self) -> None:
         kwargs = self._kafka.client_kwargs_aiokafka()
+        transactional: dict[str, Any] = {}
+        if self._config.audit_path == "transactional":
+            transactional = {
+                "transactional_id": self._config.transactional_id,
+                "enable_idempotence": True,
+            }
         self._producer = AIOKafkaProducer(
             acks="all",
             linger_ms=self._config.linger_ms,
             max_batch_size=self._config.producer_batch_bytes,
+            **transactional,
             **kwargs,
         )
         self._consumer = AIOKafkaConsumer(
@@ -187,7 +228,7 @@ class RouterLoop(BatchLoop):
             await self.process(batches)
 
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> None:
-        """Decide, store, produce and commit one poll's worth of records."""
+        """Decide, write and commit one poll's worth of records."""
         if self._consumer is None or self._producer is None:
             raise RuntimeError("RouterLoop.process() before start()")
         records = [
@@ -196,33 +237,18 @@ class RouterLoop(BatchLoop):
             for message in messages
         ]
         current = self._policies.current
-        routed = route_batch(records, current.registry, current.policy, self._clock())
-        started = time.perf_counter()
-        await asyncio.to_thread(self._store.record, routed.audit, routed.outbox)
-        written = time.perf_counter() - started
-        sends = [
-            await self._producer.send(feed_topic(entry.recipient), entry.value, key=entry.key)
-            for entry in routed.outbox
-        ]
-        dead = [
-            await self._producer.send(DEAD_LETTER, letter.value, key=letter.key)
-            for letter in routed.dead_letters
-        ]
-        delivered = await asyncio.gather(*sends)
-        await asyncio.gather(*dead)
-        if routed.outbox:
-            produced = [
-                (entry.exchange_id, meta.partition, meta.offset)
-                for entry, meta in zip(routed.outbox, delivered, strict=True)
-            ]
-            await asyncio.to_thread(self._store.mark_produced, produced)
+        now = self._clock()
+        routed = route_batch(records, current.registry, current.policy, now)
         offsets = {tp: messages[-1].offset + 1 for tp, messages in batches.items() if messages}
-        try:
-            await self._consumer.commit(offsets)
-        except CommitFailedError:
-            # the group rebalanced mid-batch: the new owner re-reads these records, and the
-            # ids make that harmless; nothing was lost, so carry on
-            log.warning("offset commit refused after a rebalance; the batch will be re-read")
+        started = time.perf_counter()
+        path = self._config.audit_path
+        if path == "transactional":
+            await self._write_transactional(routed, offsets, now)
+        elif path == "audit-first":
+            await self._write_audit_first(routed, offsets, now)
+        else:
+            await self._write_sql(routed, offsets)
+        written = time.perf_counter() - started
         self.stats.batches += 1
         self.stats.signals += routed.signals
         self.stats.delivered += routed.delivered
@@ -233,3 +259,107 @@ class RouterLoop(BatchLoop):
             self._metrics.audit_written(written)
             dead_values = [letter.value for letter in routed.dead_letters]
             self._metrics.batch_done(batches, routed.audit, dead_values, self._consumer.highwater)
+
+    async def _send_feeds(self, routed: RoutedBatch) -> list[Any]:
+        """Send the feed messages and dead letters; await every delivery report; return the
+        feeds' record metadata (partition, offset) in outbox order."""
+        producer = self._producer
+        if producer is None:  # pragma: no cover - checked by process()
+            raise RuntimeError("RouterLoop used before start()")
+        sends = [
+            await producer.send(feed_topic(entry.recipient), entry.value, key=entry.key)
+            for entry in routed.outbox
+        ]
+        dead = [
+            await producer.send(DEAD_LETTER, letter.value, key=letter.key)
+            for letter in routed.dead_letters
+        ]
+        delivered = await asyncio.gather(*sends)
+        await asyncio.gather(*dead)
+        return list(delivered)
+
+    async def _send_audit(self, messages: Sequence[bytes]) -> None:
+        producer = self._producer
+        if producer is None:  # pragma: no cover - checked by process()
+            raise RuntimeError("RouterLoop used before start()")
+        # one partition: the indexer reads a batch's copies before their "produced" message
+        await asyncio.gather(*[await producer.send(AUDIT, m, partition=0) for m in messages])
+
+    async def _write_transactional(
+        self, routed: RoutedBatch, offsets: dict[TopicPartition, int], now: datetime
+    ) -> None:
+        producer, consumer = self._producer, self._consumer
+        if producer is None or consumer is None:  # pragma: no cover - checked by process()
+            raise RuntimeError("RouterLoop used before start()")
+        await producer.begin_transaction()
+        delivered = await self._send_feeds(routed)
+        copies = [
+            FeedCopy(
+                entry.exchange_id, entry.recipient, entry.key, entry.value, m.partition, m.offset
+            )
+            for entry, m in zip(routed.outbox, delivered, strict=True)
+        ]
+        await self._send_audit(encode(routed.audit, copies, now.isoformat()))
+        try:
+            await producer.send_offsets_to_transaction(offsets, self._config.group_id)
+        except CommitFailedError:
+            await self._abort_and_rewind(offsets)
+            return
+        self._crash("before-commit")
+        await producer.commit_transaction()
+
+    async def _abort_and_rewind(self, offsets: dict[TopicPartition, int]) -> None:
+        """The group rebalanced mid-batch: abort, and read the batch again if still ours."""
+        producer, consumer = self._producer, self._consumer
+        if producer is None or consumer is None:  # pragma: no cover - checked by process()
+            raise RuntimeError("RouterLoop used before start()")
+        log.warning("offsets refused after a rebalance; the batch is aborted and re-read")
+        await producer.abort_transaction()
+        owned = consumer.assignment()
+        for tp in offsets:
+            if tp in owned:
+                committed = await consumer.committed(tp)
+                consumer.seek(tp, committed or 0)
+
+    async def _write_audit_first(
+        self, routed: RoutedBatch, offsets: dict[TopicPartition, int], now: datetime
+    ) -> None:
+        at = now.isoformat()
+        copies = [
+            FeedCopy(entry.exchange_id, entry.recipient, entry.key, entry.value)
+            for entry in routed.outbox
+        ]
+        await self._send_audit(encode(routed.audit, copies, at))
+        self._crash("audit-acked")
+        delivered = await self._send_feeds(routed)
+        produced = [
+            (entry.exchange_id, meta.partition, meta.offset)
+            for entry, meta in zip(routed.outbox, delivered, strict=True)
+        ]
+        await self._send_audit(encode([], [], at, produced=produced))
+        await self._commit(offsets)
+
+    async def _write_sql(self, routed: RoutedBatch, offsets: dict[TopicPartition, int]) -> None:
+        await asyncio.to_thread(self._store.record, routed.audit, routed.outbox)
+        delivered = await self._send_feeds(routed)
+        if routed.outbox:
+            produced = [
+                (entry.exchange_id, meta.partition, meta.offset)
+                for entry, meta in zip(routed.outbox, delivered, strict=True)
+            ]
+            await asyncio.to_thread(self._store.mark_produced, produced)
+        await self._commit(offsets)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self._consumer is None:  # pragma: no cover - checked by process()
+            raise RuntimeError("RouterLoop used before start()")
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # the group rebalanced mid-batch: the new owner re-reads these records, and the
+            # ids make that harmless; nothing was lost, so carry on
+            log.warning("offset commit refused after a rebalance; the batch will be re-read")
+
+    def _crash(self, point: str) -> None:
+        if self._crash_point is not None:
+            self._crash_point(point)

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 SIGNALS_PREFIX = "signals."
 FEED_PREFIX = "feed."
 DEAD_LETTER = "signals.dead-letter"
+AUDIT = "audit"
+"""The log-first router's write-ahead audit log, read by the audit indexer (one partition: the
+indexer reads it in one order; :mod:`services.core.audit_log`)."""
+AUDIT_INDEXER_GROUP = "schakel-audit-indexer"
 ALERTS = "signals.schakel"
 """The hub's own signals (stacked-location alerts) are published like a partner's."""
 
@@ -39,6 +43,7 @@ class TopicLayout:
         topics = {signals_topic(p): self.signal_partitions for p in sorted(partners)}
         topics.update({feed_topic(r): self.feed_partitions for r in sorted(recipients)})
         topics[DEAD_LETTER] = self.dead_letter_partitions
+        topics[AUDIT] = 1
         return topics
 
 

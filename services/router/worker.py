@@ -8,8 +8,9 @@ against the same Kafka cluster and database.
 from __future__ import annotations
 
 import logging
+import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -27,15 +28,34 @@ from services.metrics.settings import MetricsSettings
 from services.metrics.wiring import RouterObservability, router_observability
 from services.router.app import create_app, worker_arguments
 from services.router.gc_tuning import tune_gc
-from services.router.loop import LoopConfig
+from services.router.loop import AUDIT_PATHS, AuditPath, LoopConfig
 from services.router.policy_source import PolicySource
 from services.router.topics import signals_topic
 
 log = logging.getLogger("schakel.router")
 
 
+AUDIT_PATH_ENV = "SCHAKEL_AUDIT_PATH"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def audit_path_from_env(environ: Mapping[str, str] | None = None) -> AuditPath:
+    """``$SCHAKEL_AUDIT_PATH``: ``transactional`` (the default: noida, Apache Kafka),
+    ``audit-first`` (a broker without transactions: ``schakel up`` sets it for Tansu) or
+    ``sql`` (the explicit fallback: audit and outbox in SQL on the router's path)."""
+    value = (os.environ if environ is None else environ).get(AUDIT_PATH_ENV, "").strip()
+    if not value:
+        return "transactional"
+    for path in AUDIT_PATHS:
+        if value == path:
+            return path
+    raise SystemExit(
+        f"{AUDIT_PATH_ENV}={value!r} is not an audit path. Fix: set it to one of "
+        f"{', '.join(AUDIT_PATHS)}, or unset it (transactional)."
+    )
 
 
 def run_worker(
@@ -70,10 +90,16 @@ def run_worker(
         )
 
     policies = PolicySource(load, covenant_paths, today=lambda: utc_now().date())
-    store = open_hub_store(None, paths.state, hub_signer())
+    audit_path = audit_path_from_env()
+    # only the SQL fallback writes audit records here; otherwise the indexer is their writer
+    store = open_hub_store(None, paths.state, hub_signer() if audit_path == "sql" else None)
     topics = [signals_topic(p) for p in sorted(policies.current.policy.suppliers)]
     config = LoopConfig(
-        topics=topics, group_id=group_id, instance_id=instance_id, batch_max=batch_max
+        topics=topics,
+        group_id=group_id,
+        instance_id=instance_id,
+        batch_max=batch_max,
+        audit_path=audit_path,
     )
     datadir = paths.state / "router"
     datadir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +125,8 @@ def run_worker(
         worker.execute_from_commandline()
     finally:
         observability.stop()
-        store.checkpoint()  # sign the head, so an idle or stopped hub leaves nothing unsigned
+        if audit_path == "sql":
+            store.checkpoint()  # sign the head, so an idle or stopped hub leaves nothing unsigned
         store.close()
 
 

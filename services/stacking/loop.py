@@ -127,6 +127,7 @@ class StackingLoop(BatchLoop):
             group_id=self._loop_config.group_id,
             enable_auto_commit=False,
             auto_offset_reset=self._loop_config.start_at,
+            isolation_level="read_committed",
             max_poll_records=self._loop_config.batch_max,
             session_timeout_ms=self._loop_config.session_timeout_ms,
             heartbeat_interval_ms=self._loop_config.heartbeat_interval_ms,

@@ -37,6 +37,7 @@ from services.web import (
     routes_barriers,
     routes_coverage,
     routes_exchanges,
+    routes_indicators,
     routes_integrity,
     routes_reid,
     routes_report,
@@ -106,6 +107,7 @@ def create_web_app(
         routes_subjects,
         routes_integrity,
         routes_coverage,
+        routes_indicators,
         routes_barriers,
     ):
         app.include_router(module.routes(context))

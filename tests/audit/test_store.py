@@ -809,6 +809,11 @@ def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
         "coverage_facts",
         "gateway_accepted",
         "web_sign_in_throttle",
+        "outcome_signals",
+        "outcome_signal_locations",
+        "outcome_events",
+        "outcome_event_locations",
+        "outcome_approvals",
     }
     command.upgrade(config, "head")
     store = SqlAuditStore.open(sql_url)

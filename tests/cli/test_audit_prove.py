@@ -26,7 +26,9 @@ from services.core.batch_signing import sign_batch
 from services.core.pipeline import process
 from services.core.records import audit_record
 from services.core.signing import public_key_base64
+from services.keys import signing_key_path
 from services.keys.file_store import FileKeyStore
+from services.keys.signing_file import SigningKeyFile
 from tests.core.builders import REGISTRY, anomaly, policy
 from tests.core.test_signing import LIANDER_OLD, NOW, PWN, keys_yaml, signed_covenant
 
@@ -41,9 +43,10 @@ class Audited:
         self.tmp = tmp
         self.url = f"sqlite:///{tmp / 'audit.db'}"
         self.keys = tmp / "keys.json"
-        keys = FileKeyStore.create(self.keys)
+        FileKeyStore.create(self.keys)
+        signing_file = SigningKeyFile.open(signing_key_path(self.keys))
         checkpointer = Checkpointer(
-            KeyStoreSigner(keys), FileWitness(tmp / "witness.jsonl"), CheckpointPolicy()
+            KeyStoreSigner(signing_file), FileWitness(tmp / "witness.jsonl"), CheckpointPolicy()
         )
         p = policy(signed_covenant(liander=keys_yaml((key_id, LIANDER_OLD, None, None))))
         self.batch = sign_batch(
@@ -183,7 +186,7 @@ def test_the_privacy_officer_doc_example_runs_as_printed(tmp_path, monkeypatch):
     monkeypatch.setenv("SCHAKEL_DATABASE_URL", audited.url)
     monkeypatch.setenv("SCHAKEL_KEYS", str(audited.keys))
     (tmp_path / "hub.pem").write_text(
-        FileKeyStore.open(audited.keys).signing_key().public_key_pem()
+        SigningKeyFile.open(signing_key_path(audited.keys)).signing_key().public_key_pem()
     )
     raw = LIANDER_OLD.public_key().public_bytes_raw()
     (tmp_path / "liander.liander-2026.pub").write_bytes(

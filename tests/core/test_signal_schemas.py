@@ -35,6 +35,15 @@ EXPECTED_TYPES = {
     "waste.drug_waste_dumping.v1",
     "residents.anonymous_tip.v1",
     "hub.stacked_location_alert.v1",
+    # outcomes (x-outcome) and the prosecution's approval of one (x-approval)
+    "police.location_finding.v1",
+    "police.nothing_found.v1",
+    "municipality.closure_order.v1",
+    "housing.lease_termination.v1",
+    "energy.theft_claim.v1",
+    "social.benefits_decision.v1",
+    "environment.dumping_cleanup.v1",
+    "prosecution.case_approval.v1",
 }
 
 EAN = "871685900000000011"
@@ -159,6 +168,67 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "evidence_count": 3,
         "first_seen": "2026-10-01T00:00:00Z",
         "last_seen": "2026-10-21T11:15:00+02:00",
+    },
+    "police.location_finding.v1": {
+        "address": "1811 ab 12-a",
+        "bag": "0361010000123456",
+        "municipality": "GM0361",
+        "finding": "cannabis_grow",
+        "found_at": "2026-11-20T09:00:00+01:00",
+        "dismantled": True,
+        "plants": 420,
+        "meter_bypassed": True,
+    },
+    "police.nothing_found.v1": {
+        "address": "1811AB 12A",
+        "municipality": "GM0361",
+        "check_kind": "police_visit",
+        "checked_at": "2026-11-20T09:00:00Z",
+    },
+    "municipality.closure_order.v1": {
+        "address": "1811AB 12A",
+        "municipality": "GM0361",
+        "measure": "closure",
+        "ground": "art_13b_1a",
+        "closure_months": 6,
+        "decided_at": "2026-12-01T10:00:00+01:00",
+    },
+    "housing.lease_termination.v1": {
+        "bag": "0361010000123456",
+        "municipality": "GM0361",
+        "action": "lease_terminated",
+        "decided_at": "2026-12-10T10:00:00Z",
+    },
+    "energy.theft_claim.v1": {
+        "ean": EAN,
+        "address": "1811AB 12A",
+        "municipality": "GM0361",
+        "kwh_claimed": 41000,
+        "amount_eur": 18250.5,
+        "status": "issued",
+        "claimed_at": "2026-12-15T10:00:00Z",
+    },
+    "social.benefits_decision.v1": {
+        "address": "1811AB 12A",
+        "municipality": "GM0361",
+        "scheme": "participatiewet",
+        "decision": "suspended",
+        "decided_at": "2026-12-20T10:00:00Z",
+    },
+    "environment.dumping_cleanup.v1": {
+        "postcode": "1735 ab",
+        "municipality": "GM0361",
+        "waste_kind": "barrels",
+        "volume_litres": 600,
+        "cost_eur": 4200,
+        "cleaned_at": "2026-10-12T10:00:00Z",
+    },
+    "prosecution.case_approval.v1": {
+        "municipality": "GM0361",
+        "outcome_source": "politie-nh",
+        "outcome_signal_id": "politie-nh-2026-000123",
+        "decision": "approved",
+        "decided_at": "2026-11-22T10:00:00Z",
     },
 }
 

@@ -16,6 +16,8 @@ from services.metrics.settings import MetricsSettings
 from services.router.app import APP_ID
 from services.router.loop import LoopConfig
 from services.router.topics import (
+    AUDIT,
+    AUDIT_INDEXER_GROUP,
     DEAD_LETTER,
     FEED_PREFIX,
     SIGNALS_PREFIX,
@@ -88,7 +90,7 @@ def test_the_services_the_issue_asks_for(compose, hub_services):
     assert {"stacking", "gateway", "web"} <= set(commands.values())
 
 
-@pytest.mark.parametrize("name", ["router-1", "router-2", "stacking", "gateway", "web"])
+@pytest.mark.parametrize("name", ["router-1", "router-2", "stacking", "outcomes", "gateway", "web"])
 def test_every_hub_command_is_a_real_cli_command_with_real_options(hub_services, name):
     assert resolve(hub_services[name]["command"])  # Typer's own errors say what is wrong
 
@@ -118,11 +120,12 @@ def test_kafka_settings_of_each_service_are_valid_sasl_scram(hub_services, tmp_p
 
 def test_topics_follow_the_covenants_and_the_code_naming(init, policy):
     topics = {name: int(count) for name, count in init["topic"]}
-    expected = {signals_topic(p) for p in policy.suppliers} | {DEAD_LETTER}
+    expected = {signals_topic(p) for p in policy.suppliers} | {DEAD_LETTER, AUDIT}
     expected |= {feed_topic(r) for r in policy.recipients}
     assert set(topics) == expected
     assert topics[DEAD_LETTER] == 1
-    assert all(count >= 2 for name, count in topics.items() if name != DEAD_LETTER)
+    assert topics[AUDIT] == 1  # the one indexer reads it in one order
+    assert all(count >= 2 for name, count in topics.items() if name not in (DEAD_LETTER, AUDIT))
 
 
 def test_each_partner_may_write_only_its_own_topic_and_read_only_its_own_feed(init, policy):
@@ -153,6 +156,17 @@ def test_service_users_have_the_groups_and_topics_the_code_uses(init, hub_servic
     assert f"--operation Read --group {LoopConfig(topics=[]).group_id}" in router
     assert f"--operation Read --group {APP_ID}" in router
     assert f"--operation Write --operation Describe --topic {DEAD_LETTER}" in router
+    assert f"--operation Write --operation Describe --topic {AUDIT}" in router
+    assert (
+        f"--operation Write --operation Describe --transactional-id "
+        f"{LoopConfig(topics=[]).group_id}. --resource-pattern-type prefixed" in router
+    )
+    assert LoopConfig(topics=[], instance_id="router-1").transactional_id.startswith(
+        f"{LoopConfig(topics=[]).group_id}."
+    )
+    indexer = acls["schakel-indexer"]
+    assert f"--operation Read --operation Describe --topic {AUDIT}" in indexer
+    assert f"--operation Read --group {AUDIT_INDEXER_GROUP}" in indexer
     assert f"--operation Read --group {STACKING_GROUP}" in acls["schakel-stacking"]
     assert (
         f"--operation Write --operation Describe --topic {signals_topic('schakel')}"
@@ -172,9 +186,11 @@ def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compos
         for target in config["targets"]
     }
     routers = [
-        n for n, s in hub_services.items() if s["command"][0] in ("router", "stacking", "gateway")
+        n
+        for n, s in hub_services.items()
+        if s["command"][0] in ("router", "stacking", "gateway", "indexer")
     ]
-    assert "stacking" in routers and "gateway" in routers  # a metrics listener of their own
+    assert {"stacking", "gateway", "indexer"} <= set(routers)  # a metrics listener of their own
     for name in routers:
         env = {k: str(v) for k, v in hub_services[name]["environment"].items()}
         settings = MetricsSettings.from_env(env)

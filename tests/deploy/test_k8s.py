@@ -59,7 +59,9 @@ def test_the_hub_services_are_all_there(workloads):
         "web": ["web"],
         "gateway": ["gateway"],
         "stacking": ["stacking", "run"],
+        "outcomes": ["outcomes", "run"],
         "maintenance": ["maintenance"],
+        "indexer": ["indexer"],
     }
     router = next(w for w in workloads if w["metadata"]["name"] == "router")
     assert router["kind"] == "StatefulSet"  # stable pod names: static group membership
@@ -101,7 +103,7 @@ def test_http_probes_point_at_routes_the_services_serve(workloads):
                 if probe is None:
                     continue
                 assert probe["port"] in ports
-                if name in ("router", "maintenance", "stacking"):  # metrics.http.MetricsServer
+                if name in ("router", "maintenance", "stacking", "indexer"):  # MetricsServer
                     assert probe["path"] in PATHS, probe["path"]
                     assert probe["port"] == "metrics"
                 elif name == "gateway":
@@ -114,7 +116,8 @@ def test_http_probes_point_at_routes_the_services_serve(workloads):
     assert {("web", "/healthz"), ("web", "/readyz")} <= probed
     assert {("gateway", "/healthz"), ("gateway", "/readyz")} <= probed
     assert {("stacking", "/healthz"), ("stacking", "/readyz")} <= probed
-    for name in ("router", "stacking", "gateway"):
+    assert {("indexer", "/healthz"), ("indexer", "/readyz")} <= probed
+    for name in ("router", "stacking", "gateway", "indexer"):
         workload = next(w for w in workloads if w["metadata"]["name"] == name)
         [container] = containers(workload)
         env = {e["name"]: e.get("value") for e in container["env"]}

@@ -7,7 +7,7 @@ import base64
 import orjson
 
 from services.router.batch import Consumed, route_batch
-from services.router.topics import DEAD_LETTER, TopicLayout, partner_of, signals_topic
+from services.router.topics import AUDIT, DEAD_LETTER, TopicLayout, partner_of, signals_topic
 from tests.router.helpers import NOW, lines, policy_source, traffic
 
 
@@ -78,7 +78,7 @@ def test_each_kind_of_bad_input_becomes_one_dead_letter_and_one_rejection():
 
 def test_topic_layout_and_partner_names():
     spec = TopicLayout(signal_partitions=3, feed_partitions=2).spec(["liander"], ["riec-nh"])
-    assert spec == {"signals.liander": 3, "feed.riec-nh": 2, DEAD_LETTER: 1}
+    assert spec == {"signals.liander": 3, "feed.riec-nh": 2, DEAD_LETTER: 1, AUDIT: 1}
     assert partner_of("signals.liander") == "liander"
     assert partner_of(DEAD_LETTER) is None
     assert partner_of("feed.riec-nh") is None

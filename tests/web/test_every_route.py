@@ -61,6 +61,8 @@ ACCESS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/reid/{request_id}/reveal"): RECORDS,
     ("GET", "/coverage"): EVERYONE,
     ("GET", "/api/coverage"): EVERYONE,
+    ("GET", "/indicators"): EVERYONE,
+    ("GET", "/api/indicators"): EVERYONE,
     ("GET", "/barriers"): EVERYONE,
     ("GET", "/api/barriers"): EVERYONE,
     # operations (services/metrics): counts and health only, for Prometheus and probes

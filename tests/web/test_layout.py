@@ -31,6 +31,9 @@ from services.core.pipeline import process
 from services.core.pseudonyms import Pseudonymiser
 from services.coverage.ingest import ingest
 from services.coverage.store import SqlCoverageStore
+from services.outcomes.batch import OutcomeStep
+from services.outcomes.batch import Record as OutcomeRecord
+from services.outcomes.store import SqlOutcomeStore
 from services.reid.workflow import Reidentification
 from services.web.app import create_web_app
 from services.web.context import WebSettings
@@ -119,6 +122,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     coverage = SqlCoverageStore(hub.engine)
     coverage.create_schema()
     ingest([orjson.dumps(s) for s in hub.signals], loaded.registry, loaded.policy, coverage, NOW)
+    _indexed_for_indicators(hub)
     workflow = Reidentification(
         hub.engine, SqlAuditStore(hub.engine), Pseudonymiser(hub.keys), hub.covenants
     )
@@ -134,6 +138,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(url, hub, app, workflow)
     finally:
         hub.engine.dispose()
+
+
+def _indexed_for_indicators(hub: Hub) -> None:
+    """The demo signals in the outcome index, so the indicators page has rows to lay out
+    (decided in demo mode: the demo signs with TEST keys)."""
+    paths = Paths.from_env({})
+    loaded = load_policy(
+        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(hub.keys), today=NOW.date(),
+        demo=True,
+    )  # fmt: skip
+    assert loaded.policy is not None
+    store = SqlOutcomeStore(hub.engine)
+    store.create_schema()
+    step = OutcomeStep.build(loaded.registry, loaded.policy, Pseudonymiser(hub.keys))
+    records = [OutcomeRecord("", orjson.dumps(s)) for s in hub.signals]
+    store.write(step.extract(records, NOW, at_signal_time=True).entries)
 
 
 def _rejected_signals(hub: Hub, loaded: Any) -> None:
@@ -271,6 +291,8 @@ TOUR: list[tuple[str | None, str, str, Visit]] = [
     ("admin", "report", "/report", go(f"/report?covenant={DRUGS}")),
     ("admin", "coverage", "/coverage", go("/coverage")),
     ("admin", "coverage-month", "/coverage", go("/coverage?month=2026-10")),
+    ("admin", "indicators", "/indicators", go("/indicators")),
+    ("admin", "indicators-rules", "/indicators", go("/indicators?by=rule")),
     ("admin", "barriers", "/barriers", go("/barriers")),
     ("admin", "barriers-cannabis", "/barriers", go("/barriers?model=cannabis")),
     ("admin", "integrity", "/integrity", go("/integrity")),

@@ -68,33 +68,57 @@ topic signals.hvc 6
 topic signals.liander 6
 topic signals.lto-meldpunt 6
 topic signals.meld-misdaad-anoniem 6
+topic signals.odnhn 6
+topic signals.om-nh 6
+topic signals.politie-nh 6
 topic signals.pwn 6
+topic signals.uwv 6
 topic signals.woonwaard 6
 topic signals.schakel 6
 topic signals.dead-letter 1
+# the routers' write-ahead audit log: one partition, read in order by the one audit indexer
+topic audit 1
 topic feed.campagneteam-nh 3
+topic feed.elan-wonen 3
 topic feed.gemeente-alkmaar 3
 topic feed.gemeente-haarlem 3
 topic feed.gemeente-hollands-kroon 3
 topic feed.gemeente-zaanstad 3
+topic feed.hvc 3
+topic feed.liander 3
 topic feed.politie-nh 3
+topic feed.pwn 3
 topic feed.riec-nh 3
+topic feed.woonwaard 3
 
 # --- the hub's services
 service schakel-router
 service schakel-stacking
 service schakel-gateway
 service schakel-maintenance
+service schakel-indexer
+service schakel-outcomes
 # router: reads every signals topic, writes feeds and dead letters, one consumer group
 acl schakel-router --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
 acl schakel-router --operation Write --operation Describe --topic feed. --resource-pattern-type prefixed
 acl schakel-router --operation Write --operation Describe --topic signals.dead-letter
 acl schakel-router --operation Read --group schakel-router
 acl schakel-router --operation Read --group schakel-router-host
+# ... and the batch's audit records, feeds and offsets in one transaction (log-first router)
+acl schakel-router --operation Write --operation Describe --topic audit
+acl schakel-router --operation Write --operation Describe --transactional-id schakel-router. --resource-pattern-type prefixed
+acl schakel-router --operation IdempotentWrite --cluster
+# audit indexer: reads the audit log (read_committed) in its own group, writes PostgreSQL
+acl schakel-indexer --operation Read --operation Describe --topic audit
+acl schakel-indexer --operation Read --group schakel-audit-indexer
 # stacking: reads every signals topic, publishes its alerts as the partner "schakel"
 acl schakel-stacking --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
 acl schakel-stacking --operation Write --operation Describe --topic signals.schakel
 acl schakel-stacking --operation Read --group schakel-stacking
+# outcomes: reads every signals topic, writes the returns to the partners' feeds, one group
+acl schakel-outcomes --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
+acl schakel-outcomes --operation Write --operation Describe --topic feed. --resource-pattern-type prefixed
+acl schakel-outcomes --operation Read --group schakel-outcomes
 # maintenance: sees every topic (to notice lost ones) and may recreate them, re-delivers feed
 # messages, and reads the committed offsets of the recipients' groups (never joins them)
 acl schakel-maintenance --operation Describe --operation Create --topic signals. --resource-pattern-type prefixed
@@ -112,16 +136,25 @@ partner hvc
 partner liander
 partner lto-meldpunt
 partner meld-misdaad-anoniem
+partner odnhn
+partner om-nh
+partner politie-nh
 partner pwn
+partner uwv
 partner woonwaard
 
 # --- recipients (read their feed; the gateway serves it over HTTPS without a group)
 recipient campagneteam-nh
+recipient elan-wonen
 recipient gemeente-alkmaar
 recipient gemeente-haarlem
 recipient gemeente-hollands-kroon
 recipient gemeente-zaanstad
+recipient hvc
+recipient liander
 recipient politie-nh
+recipient pwn
 recipient riec-nh
+recipient woonwaard
 
 echo "schakel: topics, users and ACLs are in place"

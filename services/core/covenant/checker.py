@@ -24,6 +24,11 @@ from services.core.covenant.legal_checks import check_legal
 from services.core.covenant.loader import LoadedCovenant, LoadResult
 from services.core.covenant.model import Rule
 from services.core.covenant.problems import Problem
+from services.core.covenant.return_checks import (
+    check_return_overlaps,
+    check_return_rule,
+    is_return_rule,
+)
 from services.core.covenant.transforms import ShareSpec, TransformSpecError, parse_share
 from services.core.errors import ConditionError
 from services.core.pseudonyms import RESERVED_COVENANT_IDS
@@ -102,6 +107,7 @@ def check(
     result.problems.extend(check_aggregates(loaded.covenants))
     result.problems.extend(check_legal(loaded.covenants))
     _check_overlaps(result)
+    result.problems.extend(check_return_overlaps(result.rules))
     result.problems.sort(key=lambda p: (p.file, p.line, p.column, p.message))
     return result
 
@@ -198,14 +204,14 @@ def _check_rule(
             f"use one of: {', '.join(sorted(cov.purposes))}",
         )
         ok = False
-    if not rule.to and not rule.stacking:
+    if not rule.to and not rule.return_to and not rule.stacking:
         problem(
             (*where, "to"),
             f"rule {rule.id!r} names no recipient and does not allow stacking, so it allows nothing",
-            "add recipients under `to:` or set `stacking: true`",
+            "add recipients under `to:` (or `return_to:` for outcomes) or set `stacking: true`",
         )
         ok = False
-    if rule.to and not rule.share:
+    if (rule.to or rule.return_to) and not rule.share:
         problem(
             (*where, "share"),
             f"rule {rule.id!r} shares no field",
@@ -255,6 +261,9 @@ def _check_rule(
                     "remove the partner or the type from this rule",
                 )
                 ok = False
+
+    if is_return_rule(rule) and not check_return_rule(cov, rule, schemas, registry, where, problem):
+        ok = False
 
     plain_declared = rule.plain_identifiers is not None
     shares: dict[str, ShareSpec] = {}
@@ -307,7 +316,11 @@ def _check_rule(
             )
             ok = False
     envelope = resolve(rule.envelope, shares)
-    if rule.to and envelope.undoes_share and envelope.coarsest_share is not None:
+    if (
+        (rule.to or rule.return_to)
+        and envelope.undoes_share
+        and envelope.coarsest_share is not None
+    ):
         path, coarse = envelope.coarsest_share
         problem(
             (*where, "envelope", "time"),

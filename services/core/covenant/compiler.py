@@ -16,6 +16,7 @@ from services.core.covenant.aggregate_checks import aggregate_only_parties
 from services.core.covenant.checker import CheckedRule, CheckResult
 from services.core.covenant.envelope_spec import resolve
 from services.core.covenant.keyring import Keyring
+from services.core.covenant.return_compile import compile_returns, hub_only_keys
 from services.core.covenant.transforms import ShareSpec, generaliser
 from services.core.decision import RuleRef
 from services.core.errors import CovenantError
@@ -85,8 +86,10 @@ def compile_policy(
         for party_id, party in item.covenant.parties.items()
         if "recipient" in party.roles
     }
+    compiled = {k: tuple(v) for k, v in index.items()}
+    returns = compile_returns(ordered)
     return Policy(
-        index={k: tuple(v) for k, v in index.items()},
+        index=compiled,
         pseudonymiser=pseudonymiser,
         covenants=tuple(item.covenant for item in checked.covenants),
         suppliers=frozenset(suppliers),
@@ -94,6 +97,8 @@ def compile_policy(
         keyring=Keyring((item.covenant for item in checked.covenants), test_keys=checked.demo),
         stacking=frozenset(stacking),
         stacking_plans={k: tuple(v) for k, v in stacking.items()},
+        return_plans=returns,
+        hub_only=hub_only_keys(returns, compiled, registry),
     )
 
 

@@ -28,6 +28,8 @@ PartyKind = Literal[
     "municipality",
     "police",
     "prosecution",
+    "social",
+    "environment",
     "riec",
     "campaign",
     "hub",
@@ -172,6 +174,26 @@ class Envelope(_Strict):
     source: EnvelopeSource = "keep"
 
 
+class ReturnMatch(_Strict):
+    """Which of a recipient's own earlier signals an outcome answers (``match`` of a rule with
+    ``return_to``): those about the same location, sent at most ``within`` before the outcome,
+    of the listed ``types`` (all its types when left out)."""
+
+    within: str
+    """ISO 8601 duration, e.g. ``P365D``: how long before the outcome a signal may lie."""
+    types: list[str] | None = None
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, value: str) -> str:
+        retention_days(value)
+        return value
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(days=retention_days(self.within))
+
+
 class Rule(_Strict):
     """One covenant article turned into a rule: who may give what to whom, and how."""
 
@@ -191,6 +213,14 @@ class Rule(_Strict):
     """The signal may also be used by the hub's stacking (IIPSy) analysis."""
     plain_identifiers: PlainIdentifiers | None = None
     """Required when a ``share`` value is ``plain``: the legal basis of that disclosure."""
+    return_to: list[Annotated[str, Field(pattern=SLUG)]] = []
+    """Outcome rules only: partners told about an outcome at a location they signalled earlier,
+    each only about its own signals (docs/outcomes.md)."""
+    match: ReturnMatch | None = None
+    """With ``return_to``: which of the recipient's earlier signals the outcome answers."""
+    approval: Annotated[str, Field(pattern=SLUG)] | None = None
+    """With ``return_to``: the approver party (the OM) whose per-case approval of the outcome
+    must arrive before anything is returned; until then the returns are held."""
 
     @field_validator("retention")
     @classmethod
