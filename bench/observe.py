@@ -43,6 +43,7 @@ async def read_topics(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level="read_committed",  # as recipients read: an aborted batch is not work
         max_poll_records=10_000,
         **fetch_settings(),
         **settings.client_kwargs_aiokafka(),

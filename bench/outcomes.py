@@ -9,8 +9,11 @@ SQL-backed matching pays). Target: <= 10 ms per outcome.
 
 Before printing a figure the bench checks that every timed outcome matched exactly the signals
 the generator put at its locations in its window (computed independently, from the formula
-that placed them), that every pair was decided once, and that each return answers a signal of
-its own recipient; a wrong match exits with status 1 and no figure.
+that placed them), that every pair was decided once (one audit record each), that something
+was returned, and that each return answers a signal of its own recipient. The counts checked
+are in the result's ``checked`` (outcomes whose match was right, matches, audit records,
+deliveries; bench/verify.py); a wrong match refuses the figure (exit status 3, nothing on
+stdout).
 
     .venv/bin/python bench/outcomes.py [--signals 1000000] [--outcomes 1000] [--json]
 """
@@ -34,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
+from bench.verify import Counts, Refused, refusing  # noqa: E402
+from bench.verify import check as check_counts  # noqa: E402
 from services.audit.engine import make_engine  # noqa: E402
 from services.config import Paths, load_policy  # noqa: E402
 from services.core.decision import RuleRef  # noqa: E402
@@ -176,6 +181,29 @@ class Timed:
     decisions: int
     delivered: int
     fill_s: float
+    right: int = 0
+    """Outcomes whose matching was checked and found right."""
+    matches: int = 0
+    """Signals matched to the timed outcomes."""
+    placed: int = 0
+    """Signals the generator placed at the outcomes' locations in their windows."""
+
+    def checked(self, outcomes: int) -> Counts:
+        """The counts of the run if they are what the layout implies; else refuse."""
+        if self.wrong:
+            raise Refused(
+                f"outcome matching gave wrong results ({len(self.wrong):,}): {self.wrong[:3]}"
+            )
+        if not self.delivered:
+            raise Refused("no outcome was returned: the bench would time the withholding path")
+        want = Counts(outcomes=outcomes, matches=self.placed, audit_records=self.placed)
+        found = Counts(
+            outcomes=self.right,
+            matches=self.matches,
+            audit_records=self.decisions,
+            deliveries=self.delivered,
+        )
+        return check_counts("outcome matching", want, found)
 
 
 def run(layout: Layout, count: int, rules: Policy) -> Timed:
@@ -207,7 +235,12 @@ def run(layout: Layout, count: int, rules: Policy) -> Timed:
             approvals = store.approvals({item.key})
             decided = decide_returns(pairs, rules, approvals, NOW)
             timed.hub_ms.append((time.perf_counter() - started) * 1000)
-            timed.wrong += check(layout, location, item, window, pairs, decided)
+            placed = expected(layout, location, item, window)
+            wrong = check(placed, item, pairs, decided)
+            timed.wrong += wrong
+            timed.right += not wrong
+            timed.matches += len(pairs)
+            timed.placed += len(placed)
             timed.decisions += len(decided.audit)
             timed.delivered += decided.delivered
         point = text("SELECT 1 FROM outcome_signals WHERE source = :s AND signal_id = :i")
@@ -222,17 +255,16 @@ def run(layout: Layout, count: int, rules: Policy) -> Timed:
 
 
 def check(
-    layout: Layout,
-    location: int,
+    placed: set[str],
     item: OutcomeEntry,
-    window: timedelta,
     pairs: list[tuple[OutcomeEntry, SignalEntry]],
     decided: ReturnBatch,
 ) -> list[str]:
-    """What is wrong with one timed matching (nothing, if all is well)."""
+    """What is wrong with one timed matching against the signals ``placed`` at its location
+    (nothing, if all is well)."""
     wrong = []
     got = {answered.signal_id for _, answered in pairs}
-    if got != expected(layout, location, item, window):
+    if got != placed or len(pairs) != len(got):
         wrong.append(f"{item.signal_id}: matched {len(got)} signals, not the ones placed there")
     if sorted(r["answers"]["signal_id"] for r in decided.audit) != sorted(got):
         wrong.append(f"{item.signal_id}: not every pair decided exactly once")
@@ -251,9 +283,7 @@ def main() -> None:
     args = parser.parse_args()
     layout = Layout(args.signals, max(1, args.signals * 2 // 5))  # 2.5 signals per location
     timed = run(layout, args.outcomes, policy())
-    if timed.wrong or timed.decisions == 0 or timed.delivered == 0:
-        print(f"outcome matching gave wrong results: {timed.wrong[:3]}", file=sys.stderr)
-        raise SystemExit(1)
+    checked = timed.checked(args.outcomes)
     hub, base = statistics.median(timed.hub_ms), statistics.median(timed.base_ms)
     p99 = sorted(timed.hub_ms)[int(0.99 * (len(timed.hub_ms) - 1))]
     result = {
@@ -268,6 +298,7 @@ def main() -> None:
         "verified_outcomes": len(timed.hub_ms),
         "decisions": timed.decisions,
         "delivered": timed.delivered,
+        "checked": checked.as_json(),
     }
     if args.json:
         print(orjson.dumps([result]).decode())
@@ -285,4 +316,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    refusing(main)

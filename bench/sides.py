@@ -1,8 +1,11 @@
 """The two sides of bench/router.py, each run in a child process of its own.
 
 * ``router``: the hub's :class:`~services.router.loop.RouterLoop` (validation, signature,
-  policy, pseudonyms, SQLite audit and outbox, 3 feed messages, offsets committed after the
-  writes), as a router worker runs it;
+  policy, pseudonyms, 3 feed messages, offsets committed after the writes) on the audit path it
+  is given, as a router worker runs it: ``transactional`` / ``audit-first`` (the audit records
+  go to the ``audit`` topic; :func:`index` runs the audit indexer beside it, in a process of
+  its own, as ``schakel up`` does) or ``sql`` (audit records and outbox in SQLite on the
+  router's path);
 * ``passthrough``: a raw aiokafka consumer/producer pair doing the same fan-out without the
   hub — consume, parse, 3 x HMAC-SHA256 (one pseudonym per recipient), produce 3 copies to
   ``base.<recipient>``, await the acknowledgements, commit — **tuned equally**: the same
@@ -10,8 +13,9 @@
   the same producer settings (``acks=all``, linger, batch size) and the same garbage-collector
   tuning as the router worker.
 
-The latency phase's feed reader (:func:`read_arrivals`) runs in a child process too, so the
-publisher in the parent has its process to itself.
+The latency phase's feed reader (:func:`read_arrivals`) and the audit indexer (:func:`index`)
+run in child processes too, so the publisher in the parent has its process to itself. Feeds
+are read ``read_committed``, as recipients read them.
 
 A side joins its group, reports ``ready``, processes until it has handled ``expected``
 signals, and reports the wall-clock and CPU seconds of this process from the start of its first
@@ -38,8 +42,9 @@ from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.fetching import fetch_settings
 from services.broker.settings import KafkaSettings
+from services.indexer.loop import IndexerConfig, IndexerLoop
 from services.router.gc_tuning import tune_gc
-from services.router.loop import LoopConfig, RouterLoop
+from services.router.loop import AuditPath, LoopConfig, RouterLoop
 
 JOIN_TIMEOUT_S = 60.0
 ROUTER_GROUP = "bench-router"
@@ -70,14 +75,25 @@ class Window:
         self.busy += self.last - self._began
 
     def result(self, signals: int) -> dict[str, float]:
+        """Figures of the window; ``ended_at`` is the ``perf_counter`` of the last batch's end
+        (comparable across processes on Linux: the drain time of the indexer after the
+        router)."""
         if self.first is None:
-            return {"signals": signals, "seconds": 0.0, "cpu_s": 0.0, "batches": 0, "busy_s": 0.0}
+            return {
+                "signals": signals,
+                "seconds": 0.0,
+                "cpu_s": 0.0,
+                "batches": 0,
+                "busy_s": 0.0,
+                "ended_at": 0.0,
+            }
         return {
             "signals": signals,
             "seconds": self.last - self.first,
             "cpu_s": self.cpu_last - self.cpu_first,
             "batches": self.batches,
             "busy_s": self.busy,
+            "ended_at": self.last,
         }
 
 
@@ -167,11 +183,14 @@ def serve(
     expected: int,
     timeout_s: float,
     wait_ms: int,
+    audit_path: AuditPath,
     conn: Connection,
 ) -> None:
     """Child process entry: run ``side`` until ``expected`` signals are handled."""
     try:
-        done = asyncio.run(_serve(side, bootstrap, topics, db, expected, timeout_s, wait_ms, conn))
+        done = asyncio.run(
+            _serve(side, bootstrap, topics, db, expected, timeout_s, wait_ms, audit_path, conn)
+        )
         conn.send(done)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which refuses the run
         conn.send({"error": f"{exc.__class__.__name__}: {exc}"})
@@ -185,10 +204,17 @@ async def _serve(
     expected: int,
     timeout_s: float,
     wait_ms: int,
+    audit_path: AuditPath,
     conn: Connection,
 ) -> dict[str, float]:
     settings = KafkaSettings.local(bootstrap)
-    config = LoopConfig(topics=topics, group_id=ROUTER_GROUP, fetch_max_wait_ms=wait_ms)
+    config = LoopConfig(
+        topics=topics,
+        group_id=ROUTER_GROUP,
+        instance_id="bench-0",
+        fetch_max_wait_ms=wait_ms,
+        audit_path=audit_path,
+    )
     tune_gc()  # as a router worker process does, on both sides
     if side == "passthrough":
         passthrough = Passthrough(settings, topics, config)
@@ -266,6 +292,7 @@ async def _read(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level="read_committed",  # as recipients read: no feed of an open transaction
         **fetch_settings(wait_ms),
         **KafkaSettings.local(bootstrap).client_kwargs_aiokafka(),
     )
@@ -295,3 +322,54 @@ async def _read(
     finally:
         await consumer.stop()
     return arrivals
+
+
+def index(bootstrap: str, db: str, timeout_s: float, conn: Connection) -> None:
+    """Child process entry: the audit indexer (:class:`~services.indexer.loop.IndexerLoop`,
+    its own group, ``read_committed``) writing the audit topic into the store at ``db``. Runs
+    until the parent says the router is done (any message on ``conn``) and the topic is then
+    indexed to its end; reports its window (first to last indexing step), the records it read
+    and found new, and how long each audit message waited between being produced and being
+    in SQL (``lag_ms``, from the message's timestamp)."""
+    try:
+        conn.send(asyncio.run(_index(bootstrap, db, timeout_s, conn)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which refuses the run
+        conn.send({"error": f"{exc.__class__.__name__}: {exc}"})
+
+
+async def _index(bootstrap: str, db: str, timeout_s: float, conn: Connection) -> dict[str, Any]:
+    store = SqlAuditStore(make_engine(db))
+    indexer = IndexerLoop(KafkaSettings.local(bootstrap), store, IndexerConfig())
+    window = Window()
+    lags_ms: list[float] = []
+    await indexer.start()
+    consumer = indexer.consumer
+    try:
+        await _joined(lambda: bool(consumer.assignment()), lambda: asyncio.sleep(0.05), conn)
+        deadline = time.monotonic() + timeout_s
+        router_done = caught_up = False
+        while time.monotonic() < deadline:
+            polled = await consumer.getmany(timeout_ms=100, max_records=64)
+            if polled:
+                window.begin()
+                await indexer.process(polled)
+                window.end()
+                now_ms = time.time() * 1000
+                lags_ms.extend(now_ms - m.timestamp for ms in polled.values() for m in ms)
+                continue
+            if not router_done:
+                if conn.poll():
+                    conn.recv()
+                    router_done = True  # one more fetch, issued after the router's last commit
+                continue
+            if not sum((await indexer.lag()).values()):
+                caught_up = True
+                break
+        if not caught_up:
+            raise TimeoutError(f"the audit topic was not indexed to its end in {timeout_s:.0f} s")
+        result: dict[str, Any] = dict(window.result(indexer.stats.records))
+        result.update(new=indexer.stats.new, refused=indexer.stats.refused, lag_ms=lags_ms)
+        return result
+    finally:
+        await indexer.stop()
+        store.close()

@@ -48,6 +48,10 @@ class Counts:
     dead_letters: int | None = None
     evidence: int | None = None
     """Stacking: signals whose evidence is stored."""
+    outcomes: int | None = None
+    """Outcome matching: outcomes whose matches were checked and found right."""
+    matches: int | None = None
+    """Outcome matching: signals matched to the outcomes (the generator's placement)."""
 
     def as_json(self) -> dict[str, int]:
         return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
