@@ -27,6 +27,7 @@ def web_command(
 
     from services.audit.engine import database_url, make_engine
     from services.audit.hub_store import open_hub_store
+    from services.broker.settings import KafkaSettings
     from services.config import Paths, load_policy
     from services.core.pseudonyms import Pseudonymiser
     from services.keys import default_keys_path
@@ -50,4 +51,13 @@ def web_command(
     engine = make_engine(url)
     audit = open_hub_store(url, paths.state, signer=None)  # the web never signs checkpoints
     flow = Reidentification(engine, audit, Pseudonymiser(keys), loaded.policy.covenants)
-    serve(engine, keys, paths.state, host=host, port=port, secure_cookies=secure_cookies, reid=flow)
+    serve(
+        engine,
+        keys,
+        paths.state,
+        host=host,
+        port=port,
+        secure_cookies=secure_cookies,
+        reid=flow,
+        kafka=KafkaSettings.from_env(),  # optional: without it the index lag reads "unknown"
+    )

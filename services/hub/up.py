@@ -34,6 +34,7 @@ from services.audit.engine import make_engine
 from services.audit.hub_store import witness_path
 from services.audit.store import SqlAuditStore
 from services.broker.runtime import KafkaRuntime, open_kafka
+from services.broker.settings import KafkaSettings
 from services.config import DEMO_ENV, Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
@@ -136,7 +137,15 @@ def run_hub(options: HubOptions, console: Console) -> None:
         coverage, outcomes = _single_workers(env, paths.logs)
         _write_state(paths, runtime, db_url)
         if options.web_port is not None:
-            _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
+            _start_web(
+                db_url,
+                store_keys,
+                paths.state,
+                options.web_port,
+                policy.covenants,
+                console,
+                runtime.settings,
+            )
         if options.gateway_port is not None:
             gateway = start_gateway_thread(
                 db_url,
@@ -372,9 +381,11 @@ def _start_web(
     port: int,
     covenants: Sequence[Covenant],
     console: Console,
+    kafka: KafkaSettings,
 ) -> None:
     """Serve the privacy officer's workplace on 127.0.0.1 from a daemon thread, with the
-    re-identification pages audited into a hash-chained, checkpointed store."""
+    re-identification pages audited into a hash-chained, checkpointed store and the audit
+    index's lag read from the hub's broker."""
     from services.audit.hub_store import open_hub_store  # noqa: PLC0415 - only when served
     from services.reid.workflow import Reidentification  # noqa: PLC0415 - only when served
     from services.web.serve import serve  # noqa: PLC0415 - web stack only when served
@@ -384,7 +395,7 @@ def _start_web(
             engine = make_engine(db_url)
             audit = open_hub_store(db_url, state, signer=None)  # the web never signs
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
-            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow)
+            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow, kafka=kafka)
         except (OSError, SystemExit, SchakelError) as exc:
             console.print(f"[yellow]web workplace not started on port {port}: {exc}[/yellow]")
 

@@ -48,6 +48,7 @@ async def _drain(
                 continue
             # an empty poll of an assigned partition at its end: everything is indexed
             if consumer.assignment() and not sum((await indexer.lag()).values()):
+                await indexer.commit_position()  # past a last commit marker: lag 0
                 return indexer.stats.new
         raise DrainError(
             f"the audit topic {config.topic} was not indexed to its end within {timeout_s:.0f} "

@@ -8,6 +8,12 @@ open router transaction are never indexed), manual commits. Per poll:
    feed copies, checkpoint when due (:func:`services.indexer.step.index`);
 3. **then** commit the offsets.
 
+After an empty poll it commits its *position* where that moved past its last commit: the
+consumer skips the control records that end each router transaction (and the records of an
+aborted one) without returning them, so an indexer that indexed everything would otherwise
+stay one offset behind the end of the topic, and the lag the integrity page reads from its
+committed offset (:mod:`services.web.index_lag`) would never reach 0.
+
 A crash before 3 re-reads the poll from the committed offset; the store drops the records it
 has by id, so nothing is lost and nothing is doubled, and the chain continues from its head.
 """
@@ -79,6 +85,7 @@ class IndexerLoop(BatchLoop):
         self._crash_point = crash_point
         self.stats = IndexerStats()
         self._behind_since: float | None = None
+        self._committed: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         config = self._config
@@ -116,6 +123,8 @@ class IndexerLoop(BatchLoop):
                 )
                 if polled:
                     await self.process(polled)
+                else:
+                    await self.commit_position()
                 await self._observe()
         finally:
             self._idle.set()
@@ -131,6 +140,7 @@ class IndexerLoop(BatchLoop):
             self._crash_point("sql-committed")
         offsets = {tp: ms[-1].offset + 1 for tp, ms in polled.items() if ms}
         await consumer.commit(offsets)
+        self._committed.update(offsets)
         self.stats.polls += 1
         self.stats.records += done.records
         self.stats.new += done.new
@@ -139,6 +149,22 @@ class IndexerLoop(BatchLoop):
             self._metrics.indexed.inc(done.records)
             self._metrics.new.inc(done.new)
             self._metrics.refused.inc(refused)
+
+    async def commit_position(self) -> None:
+        """Commit the position of each assigned partition where it is past the last commit
+        (control records and aborted records skipped since; nothing returned is left out:
+        call it only when the last poll returned nothing)."""
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("IndexerLoop.commit_position() before start()")
+        ahead = {}
+        for tp in consumer.assignment():
+            position = await consumer.position(tp)
+            if position > self._committed.get(tp, 0):
+                ahead[tp] = position
+        if ahead:
+            await consumer.commit(ahead)
+            self._committed.update(ahead)
 
     async def lag(self) -> dict[int, int]:
         """Records per assigned partition between the position and the end (the last stable

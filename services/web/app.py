@@ -51,6 +51,7 @@ from services.web.context import (
     WebContext,
     WebSettings,
 )
+from services.web.index_lag import IndexLagSource, no_kafka
 from services.web.sessions import Clock, utc_now
 
 SECURITY_HEADERS = {
@@ -79,6 +80,7 @@ def create_web_app(
     metrics: MetricsSettings | None = None,
     witness: Witness | None = None,
     audit: AuditStore | None = None,
+    index_lag: IndexLagSource = no_kafka,
 ) -> FastAPI:
     """The web workplace on ``engine``; creates the web tables if they are missing and marks
     integrity runs a previous process left unfinished as interrupted.
@@ -90,12 +92,14 @@ def create_web_app(
     the one ``schakel audit verify`` runs, with the checkpoints of ``witness`` (the hub's, as
     :func:`services.web.serve.serve` passes it) besides the database's. Refused sign-ins
     are written to ``audit`` (default: the re-identification workflow's store, else a store on
-    ``engine`` that chains records without signing checkpoints).
+    ``engine`` that chains records without signing checkpoints). The integrity page and its
+    JSON API say how far the audit index is behind the audit log as ``index_lag`` reports it
+    (:mod:`services.web.index_lag`; by default: unknown, no Kafka settings).
     """
     check = partial(routes_integrity.check, engine, keys, witness)
     if audit is None and reid is not None:
         audit = reid.audit
-    context = WebContext(engine, keys, settings, check, clock, audit)
+    context = WebContext(engine, keys, settings, check, clock, audit, index_lag)
     context.users.create_schema()
     context.integrity.recover()
     app = FastAPI(title="Schakel privacy officer", docs_url=None, redoc_url=None, openapi_url=None)

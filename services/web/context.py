@@ -25,6 +25,7 @@ from services.core.keys import KeyStore
 from services.web.access_log import AccessLog
 from services.web.csrf import LoginTokens, same_token
 from services.web.formats import breakable, when
+from services.web.index_lag import IndexLagSource, no_kafka
 from services.web.integrity import IntegrityRuns
 from services.web.sessions import (
     SESSION_COOKIE,
@@ -90,8 +91,11 @@ class WebContext:
         check: Callable[[], Verification],
         clock: Clock = utc_now,
         audit: AuditStore | None = None,
+        index_lag: IndexLagSource = no_kafka,
     ) -> None:
         self.engine = engine
+        self.index_lag = index_lag
+        """How far the audit index is behind the audit log (the integrity page)."""
         self.keys = keys
         self.settings = settings
         self.users = UserStore(engine, kdf_cost=settings.kdf_cost)

@@ -9,6 +9,10 @@ session's CSRF token) starts one; the page refreshes itself while it runs. A ver
 metrics run — over the whole store, with the witness's checkpoints and the public halves of
 the hub's current and retired signing keys (BIO2 8.15 asks for periodic integrity checks; this
 lets a privacy officer run one on demand).
+
+Both the page and ``GET /api/integrity`` also say how far the audit index — the store a
+verification reads — is behind the audit log on the broker (:mod:`services.web.index_lag`),
+or that this is unknown and why: records the indexer has not written yet are not verified.
 """
 
 from __future__ import annotations
@@ -46,9 +50,15 @@ def routes(context: WebContext) -> APIRouter:
     def integrity_page(request: Request) -> HTMLResponse:
         viewer = context.viewer(request, ROLES)
         last, running = runs.last_finished(), runs.running()
+        index = context.index_lag()
         context.logged(viewer, "integrity", {"run": last.id if last else None})
         return context.page(
-            "integrity.html", viewer, last=last, running=running, refresh=REFRESH_SECONDS
+            "integrity.html",
+            viewer,
+            last=last,
+            running=running,
+            refresh=REFRESH_SECONDS,
+            index=index,
         )
 
     @router.post("/integrity/verify", response_model=None)
@@ -63,11 +73,13 @@ def routes(context: WebContext) -> APIRouter:
     def integrity_json(request: Request) -> JSONResponse:
         viewer = context.viewer(request, ROLES)
         last, running = runs.last_finished(), runs.running()
+        index = context.index_lag()
         context.logged(viewer, "api/integrity", {"run": last.id if last else None})
         return JSONResponse(
             {
                 "last": last.to_json() if last else None,
                 "running": running.to_json() if running else None,
+                "index": index.to_json(),
             }
         )
 

@@ -15,10 +15,12 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from services.audit.hub_store import hub_witness
+from services.broker.settings import KafkaSettings
 from services.core.keys import KeyStore
 from services.reid.workflow import Reidentification
 from services.web.app import create_web_app
 from services.web.context import WebSettings
+from services.web.index_lag import KafkaIndexLag, no_kafka
 
 SECRET_FILE = "web-secret"  # noqa: S105 (a file name, not a secret)
 DEFAULT_PORT = 8470
@@ -47,10 +49,12 @@ def serve(
     port: int = DEFAULT_PORT,
     secure_cookies: bool = False,
     reid: Reidentification | None = None,
+    kafka: KafkaSettings | None = None,
 ) -> None:
     """Serve the workplace on ``host:port`` until interrupted (blocks); with ``reid`` (on
-    ``engine``) the re-identification pages too."""
-    app = web_app(engine, keys, state_dir, secure_cookies=secure_cookies, reid=reid)
+    ``engine``) the re-identification pages too; with ``kafka`` the integrity page says how
+    far the audit index is behind the audit log."""
+    app = web_app(engine, keys, state_dir, secure_cookies=secure_cookies, reid=reid, kafka=kafka)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -61,9 +65,14 @@ def web_app(
     *,
     secure_cookies: bool = False,
     reid: Reidentification | None = None,
+    kafka: KafkaSettings | None = None,
 ) -> FastAPI:
     """The workplace as :func:`serve` runs it: the cookie secret of ``state_dir`` and the
     hub's witness (:func:`~services.audit.hub_store.hub_witness`), so the integrity page and
-    ``/metrics`` verify against the same checkpoints as ``schakel audit verify``."""
+    ``/metrics`` verify against the same checkpoints as ``schakel audit verify``; the audit
+    index's lag read from ``kafka`` (unknown without it)."""
     settings = WebSettings(secret=state_secret(state_dir), secure_cookies=secure_cookies)
-    return create_web_app(engine, keys, settings, reid, witness=hub_witness(state_dir))
+    index_lag = KafkaIndexLag(kafka) if kafka is not None else no_kafka
+    return create_web_app(
+        engine, keys, settings, reid, witness=hub_witness(state_dir), index_lag=index_lag
+    )

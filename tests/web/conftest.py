@@ -28,6 +28,7 @@ from services.core.pseudonyms import Pseudonymiser
 from services.keys.testing import MemoryKeyStore
 from services.web.app import create_web_app
 from services.web.context import WebSettings
+from services.web.index_lag import IndexLagSource, no_kafka
 from services.web.sessions import Clock, utc_now
 from services.web.throttle import ThrottlePolicy
 from services.web.users import UserStore
@@ -103,7 +104,12 @@ wrong passwords of a whole session would block it (tests/web/test_throttle.py at
 throttle on a database of its own)."""
 
 
-def make_app(hub: Hub, clock: Clock = utc_now, **settings: Any) -> TestClient:
+def make_app(
+    hub: Hub,
+    clock: Clock = utc_now,
+    index_lag: IndexLagSource = no_kafka,
+    **settings: Any,
+) -> TestClient:
     """The web app on ``hub``; refused sign-ins are audited into memory, so the session's
     shared database keeps exactly the hub's records."""
     settings.setdefault("throttle", UNTHROTTLED)
@@ -113,6 +119,7 @@ def make_app(hub: Hub, clock: Clock = utc_now, **settings: Any) -> TestClient:
         WebSettings(secret=SECRET, kdf_cost=KDF_COST, **settings),
         clock=clock,
         audit=MemoryAuditStore(),
+        index_lag=index_lag,
     )
     return TestClient(app, follow_redirects=False)
 
