@@ -99,6 +99,11 @@ class Layout:
         return range(location, self.signals, self.locations)
 
 
+RECEIVED = NOW + timedelta(seconds=1)
+"""When the hub received the outcomes and approvals: after every signal (which it received
+at their own time)."""
+
+
 def entry(layout: Layout, n: int) -> SignalEntry:
     source, kind, signal_type = layout.source(n)
     when = layout.time(n)
@@ -150,6 +155,7 @@ def outcome(layout: Layout, index: int, location: int) -> OutcomeEntry:
         basis=RuleRef("drugslocaties-nh", "2025.1", "finding-back-to-grid-operator",
                       "art. 10 lid 2", "terugmelding"),
         keep_until=NOW + YEAR * 2,
+        received=RECEIVED,  # the hub received every outcome after every signal
         locations=(layout.location(location), f"p1.benchean{location:021d}"),
     )  # fmt: skip
 
@@ -222,7 +228,9 @@ def run(layout: Layout, count: int, rules: Policy) -> Timed:
             Entries(
                 outcomes=found,
                 approvals=[
-                    ApprovalEntry("om-nh", o.source, o.signal_id, "approved", f"om-{i}", NOW)
+                    ApprovalEntry(
+                        "om-nh", o.source, o.signal_id, "approved", f"om-{i}", NOW, RECEIVED
+                    )
                     for i, o in enumerate(found)
                     if i % 2 == 0
                 ],

@@ -68,7 +68,7 @@ TARGET_METADATA: tuple[MetaData, ...] = (
 """Every table the migrations create: the audit tables, the web workplace's (revision
 ``0003``), the re-identification requests' (``0003``), the stacking tables (``0005``), the
 gateway's (``0006``), the coverage facts (``0007``), the sign-in throttle (``0009``) and the
-outcome index (``0010``); what ``alembic revision --autogenerate`` and the schema tests
+outcome index (``0010``, ``0011``); what ``alembic revision --autogenerate`` and the schema tests
 compare the database with."""
 
 

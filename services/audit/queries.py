@@ -4,7 +4,9 @@ reports, per-subject and per-recipient views.
 Everything here is SQLAlchemy Core over the tables of :mod:`services.audit.schema` with bound
 parameters only, and works the same on SQLite and PostgreSQL. Every query takes a
 :class:`Scope`: a privacy officer scoped to covenants and/or partners only ever gets rows of
-those, whatever filters are asked for, so scoping cannot be forgotten by a caller.
+those, whatever filters are asked for, so scoping cannot be forgotten by a caller — and of
+each record only its own side: the other partner's references are redacted when read
+(:mod:`services.audit.redaction`).
 
 Pagination is keyset pagination on ``seq``, newest first: a page's ``next_cursor`` is the
 lowest ``seq`` on it, and the next page asks for rows below it. That stays fast however deep
@@ -32,6 +34,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from services.audit.redaction import redact
 from services.audit.schema import audit_records, audit_subjects
 
 MAX_LIMIT = 500
@@ -134,6 +137,8 @@ class Entry:
     covenant_id: str | None
     rule_id: str | None
     body: dict[str, Any]
+    redacted: tuple[str, ...] = ()
+    """Fields of ``body`` left out of a scoped officer's view (:mod:`services.audit.redaction`)."""
 
     @property
     def article(self) -> str | None:
@@ -142,7 +147,10 @@ class Entry:
         return article if isinstance(article, str) else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, **self.body}
+        shown = {"seq": self.seq, **self.body}
+        if self.redacted:
+            shown["redacted"] = list(self.redacted)
+        return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,12 +204,16 @@ def scoped(statement: Select[Any], scope: Scope) -> Select[Any]:
     return statement if condition is None else statement.where(condition)
 
 
-def _entry(row: Sequence[Any]) -> Entry:
+def _entry(row: Sequence[Any], scope: Scope) -> Entry:
+    """One row as ``scope`` may see it: a partner-scoped view leaves out the other side's
+    own references (:func:`~services.audit.redaction.redact`; the stored body is unchanged)."""
     seq, record_id, moment, result, kind, origin, recipient, covenant, rule, body = row
     loaded: dict[str, Any] = orjson.loads(body)
+    shown, redacted = redact(loaded, origin, recipient, scope.partners)
     return Entry(
-        seq, record_id, utc(moment), result, kind, origin, recipient, covenant, rule, loaded
-    )
+        seq, record_id, utc(moment), result, kind, origin, recipient, covenant, rule, shown,
+        redacted,
+    )  # fmt: skip
 
 
 def _check_limit(limit: int) -> int:
@@ -226,7 +238,7 @@ def search(
     statement = scoped(statement, scope).order_by(_R.seq.desc()).limit(limit + 1)
     with engine.connect() as connection:
         rows = connection.execute(statement).all()
-    entries = [_entry(row) for row in rows[:limit]]
+    entries = [_entry(row, scope) for row in rows[:limit]]
     more = len(rows) > limit
     return Page(entries, entries[-1].seq if more and entries else None)
 
@@ -254,7 +266,7 @@ def record(engine: Engine, reference: str | int, scope: Scope) -> Detail | None:
         row = connection.execute(statement).one_or_none()
     if row is None:
         return None
-    return Detail(_entry(row[:10]), int(row[10]), bytes(row[11] or b"").hex())
+    return Detail(_entry(row[:10], scope), int(row[10]), bytes(row[11] or b"").hex())
 
 
 def subject_lookup(engine: Engine, pseudonyms: Iterable[str], scope: Scope) -> list[Entry]:
@@ -270,7 +282,7 @@ def subject_lookup(engine: Engine, pseudonyms: Iterable[str], scope: Scope) -> l
         _R.timestamp, _R.seq
     )
     with engine.connect() as connection:
-        return [_entry(row) for row in connection.execute(statement).all()]
+        return [_entry(row, scope) for row in connection.execute(statement).all()]
 
 
 def reason_expression(engine: Engine) -> ColumnElement[Any]:

@@ -34,6 +34,9 @@ class Record:
 
     topic: str
     value: bytes
+    timestamp: datetime | None = None
+    """The Kafka record's timestamp: when the hub received the signal (its gateway sets it on
+    accepting the signal). ``None`` (a file, a test): the moment the step decides it."""
 
 
 @dataclass
@@ -82,7 +85,8 @@ class OutcomeStep:
                 out.skip(outcome.rejection.code if outcome.rejection else "rejected")
                 continue
             moment = outcome.signal.time if at_signal_time else now
-            observed = self.extractor.observe(outcome.signal, outcome.decisions, moment)
+            received = record.timestamp or moment
+            observed = self.extractor.observe(outcome.signal, outcome.decisions, moment, received)
             if observed.signal is not None:
                 out.entries.signals.append(observed.signal)
             elif observed.outcome is not None:

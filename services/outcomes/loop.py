@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -67,6 +67,18 @@ class OutcomeStats:
     held: int = 0
     withheld: int = 0
     purged: int = 0
+
+
+def received_at(timestamp_ms: int | None) -> datetime | None:
+    """The moment a Kafka record's timestamp names (None when the broker gave none).
+
+    The hub's gateway produces every accepted signal to ``signals.<partner>``, so the
+    record's timestamp is the hub's own receipt time, not anything the partner wrote. A
+    deployment that lets partners produce to Kafka directly must set
+    ``message.timestamp.type=LogAppendTime`` on those topics (docs/outcomes.md)."""
+    if timestamp_ms is None or timestamp_ms <= 0:
+        return None
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
 
 
 class OutcomeLoop(BatchLoop):
@@ -141,7 +153,7 @@ class OutcomeLoop(BatchLoop):
         if self._consumer is None or self._producer is None:
             raise RuntimeError("OutcomeLoop.process() before start()")
         records = [
-            Record(tp.topic, message.value or b"")
+            Record(tp.topic, message.value or b"", received_at(message.timestamp))
             for tp, messages in batches.items()
             for message in messages
         ]

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from services.core.decision import RuleRef
-from services.core.outcomes.entries import ApprovalEntry, OutcomeEntry, SignalEntry
+from services.core.outcomes.entries import ApprovalEntry, OutcomeEntry, SignalEntry, arrival
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -36,6 +36,7 @@ def signal_row(e: SignalEntry) -> tuple[Any, ...]:
         e.thread,
         " ".join(e.rules),
         to_us(e.keep_until),
+        to_us(arrival(e)),
     )
 
 
@@ -51,6 +52,7 @@ SIGNAL_COLUMNS = (
     "thread",
     "rules",
     "keep_until_us",
+    "received_us",
 )
 
 
@@ -67,6 +69,7 @@ def signal_of(row: Mapping[Any, Any], locations: tuple[str, ...] = ()) -> Signal
         thread=row["thread"],
         rules=tuple(row["rules"].split()),
         keep_until=from_us(row["keep_until_us"]),
+        received=from_us(row["received_us"]),
         locations=locations,
     )
 
@@ -84,6 +87,7 @@ EVENT_COLUMNS = (
     "rules",
     "basis",
     "keep_until_us",
+    "received_us",
 )
 
 
@@ -101,6 +105,7 @@ def event_row(o: OutcomeEntry) -> tuple[Any, ...]:
         " ".join(o.rules),
         orjson.dumps(o.basis.as_dict()).decode() if o.basis is not None else None,
         to_us(o.keep_until),
+        to_us(arrival(o)),
     )
 
 
@@ -125,8 +130,20 @@ def event_of(row: Mapping[Any, Any], locations: tuple[str, ...] = ()) -> Outcome
             else None
         ),
         keep_until=from_us(row["keep_until_us"]),
+        received=from_us(row["received_us"]),
         locations=locations,
     )
+
+
+APPROVAL_COLUMNS = (
+    "outcome_source",
+    "outcome_signal_id",
+    "approver",
+    "decision",
+    "signal_id",
+    "time_us",
+    "received_us",
+)
 
 
 def approval_row(a: ApprovalEntry) -> tuple[Any, ...]:
@@ -137,6 +154,7 @@ def approval_row(a: ApprovalEntry) -> tuple[Any, ...]:
         a.decision,
         a.signal_id,
         to_us(a.time),
+        to_us(arrival(a)),
     )
 
 
@@ -148,4 +166,5 @@ def approval_of(row: Mapping[Any, Any]) -> ApprovalEntry:
         decision="approved" if row["decision"] == "approved" else "refused",
         signal_id=row["signal_id"],
         time=from_us(row["time_us"]),
+        received=from_us(row["received_us"]),
     )

@@ -1,4 +1,5 @@
-"""The outcome tables, next to the audit tables in the hub's database (Alembic ``0009``).
+"""The outcome tables, next to the audit tables in the hub's database (Alembic ``0010``,
+``0011``).
 
 ``outcome_signals``
     One row per indexed signal (source, signal id): type, time, partner kind, municipality,
@@ -17,9 +18,12 @@
     Like ``outcome_signal_locations``, for outcomes (a signal that arrives late still finds
     the outcome that answers it).
 ``outcome_approvals``
-    The approver's decision per outcome (the first one counts).
+    The approver's decisions per outcome, one row per approval signal: an approval covers
+    only the returns about signals received before it.
 
-Times are microseconds since the epoch (UTC). On SQLite the location tables are ``WITHOUT
+Signals, outcomes and approvals keep ``received_us``, when the hub received them (the Kafka
+record's timestamp): "sent before the outcome" is decided by it, never by the partner-written
+``time_us``. Times are microseconds since the epoch (UTC). On SQLite the location tables are ``WITHOUT
 ROWID``: each is its primary-key B-tree. :func:`create_schema` makes the tables on a database
 not migrated by the audit store (tests, the benchmark).
 """
@@ -57,6 +61,7 @@ outcome_signals = Table(
     Column("thread", String, nullable=True),
     Column("rules", Text, nullable=False),
     Column("keep_until_us", BigInteger, nullable=False),
+    Column("received_us", BigInteger, nullable=False),
     Index("ix_outcome_signals_keep_until_us", "keep_until_us"),
 )
 
@@ -87,6 +92,7 @@ outcome_events = Table(
     Column("rules", Text, nullable=False),
     Column("basis", Text, nullable=True),
     Column("keep_until_us", BigInteger, nullable=False),
+    Column("received_us", BigInteger, nullable=False),
     Index("ix_outcome_events_keep_until_us", "keep_until_us"),
 )
 
@@ -109,8 +115,9 @@ outcome_approvals = Table(
     Column("outcome_signal_id", String, primary_key=True),
     Column("approver", String, primary_key=True),
     Column("decision", String, nullable=False),
-    Column("signal_id", String, nullable=False),
+    Column("signal_id", String, primary_key=True),
     Column("time_us", BigInteger, nullable=False),
+    Column("received_us", BigInteger, nullable=False),
 )
 
 

@@ -1,8 +1,8 @@
 """The outcome store: the matching index in the hub's database (SQLite or PostgreSQL).
 
 One :meth:`SqlOutcomeStore.write` is one transaction; every insert is ``ON CONFLICT DO
-NOTHING`` on the entry's key, so a replayed batch changes nothing (and an approval, once
-stored, is not overwritten by a later one). The worker is the single writer: it writes a
+NOTHING`` on the entry's key, so a replayed batch changes nothing (each approval signal is a
+row of its own; a later one never overwrites an earlier one). The worker is the single writer: it writes a
 batch's entries before it decides returns from the stored state, and before it commits its
 offsets, so a crash at any point re-reads signals that change nothing and decides the same
 pairs under the same ids.
@@ -24,9 +24,16 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit.engine import masked
-from services.core.outcomes.entries import ApprovalEntry, Entries, OutcomeEntry, SignalEntry
+from services.core.outcomes.entries import (
+    ApprovalEntry,
+    Entries,
+    OutcomeEntry,
+    SignalEntry,
+    arrival,
+)
 from services.outcomes.errors import OutcomeError
 from services.outcomes.rows import (
+    APPROVAL_COLUMNS,
     EVENT_COLUMNS,
     SIGNAL_COLUMNS,
     approval_of,
@@ -40,14 +47,6 @@ from services.outcomes.rows import (
 from services.outcomes.schema import create_schema
 
 Pair = tuple[OutcomeEntry, SignalEntry]
-_APPROVAL_COLUMNS = (
-    "outcome_source",
-    "outcome_signal_id",
-    "approver",
-    "decision",
-    "signal_id",
-    "time_us",
-)
 _CHUNK = 500
 
 
@@ -68,13 +67,16 @@ class OutcomeStore(Protocol):
         ...
 
     def earlier_signals(self, outcomes: Sequence[OutcomeEntry], window: timedelta) -> list[Pair]:
-        """Every (outcome, signal) with the signal at one of the outcome's locations and its
-        time in ``[outcome.time - window, outcome.time]``."""
+        """Every (outcome, signal) with the signal at one of the outcome's locations, its
+        time in ``[outcome.time - window, outcome.time]`` and received by the hub before the
+        outcome."""
         ...
 
     def later_outcomes(self, signals: Sequence[SignalEntry], window: timedelta) -> list[Pair]:
-        """Every (outcome, signal) with the outcome at one of the signal's locations and its
-        time in ``[signal.time, signal.time + window]``."""
+        """Every (outcome, signal) with the outcome at one of the signal's locations, its
+        time in ``[signal.time, signal.time + window]`` and **received by the hub after the
+        signal** — a signal read late still finds its outcome; one received after the
+        outcome (a probe, however backdated) does not."""
         ...
 
     def outcomes(self, keys: Iterable[tuple[str, str]]) -> list[OutcomeEntry]:
@@ -83,8 +85,9 @@ class OutcomeStore(Protocol):
 
     def approvals(
         self, keys: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str, str], ApprovalEntry]:
-        """Approvals of the outcomes with these keys, by (source, signal id, approver)."""
+    ) -> dict[tuple[str, str, str], list[ApprovalEntry]]:
+        """Every approval of the outcomes with these keys, by (source, signal id, approver),
+        in the order the hub received them."""
         ...
 
     def purge(self, now: datetime) -> Purged:
@@ -177,7 +180,7 @@ class SqlOutcomeStore:
                     )
                 if entries.approvals:
                     conn.exec_driver_sql(
-                        self._insert("outcome_approvals", _APPROVAL_COLUMNS),
+                        self._insert("outcome_approvals", APPROVAL_COLUMNS),
                         [approval_row(a) for a in entries.approvals],
                     )
         except SQLAlchemyError as exc:
@@ -191,17 +194,21 @@ class SqlOutcomeStore:
         query = text(
             "SELECT s.* FROM outcome_signal_locations l JOIN outcome_signals s "
             "ON s.source = l.source AND s.signal_id = l.signal_id "
-            "WHERE l.location = :location AND l.time_us >= :low AND l.time_us <= :high"
+            "WHERE l.location = :location AND l.time_us >= :low AND l.time_us <= :high "
+            "AND s.received_us < :received"
         )
         pairs: list[Pair] = []
         try:
             with self._engine.connect() as conn:
                 for outcome in outcomes:
                     seen: set[tuple[str, str]] = set()
-                    high = to_us(outcome.time)
-                    low = to_us(outcome.time - window)
+                    bounds = {
+                        "low": to_us(outcome.time - window),
+                        "high": to_us(outcome.time),
+                        "received": to_us(arrival(outcome)),
+                    }
                     for location in outcome.locations:
-                        rows = conn.execute(query, {"location": location, "low": low, "high": high})
+                        rows = conn.execute(query, {"location": location, **bounds})
                         for row in rows.mappings():
                             found = signal_of(row)
                             if found.key not in seen:
@@ -217,16 +224,22 @@ class SqlOutcomeStore:
         if not wanted:
             return []
         query = text(
-            "SELECT source, signal_id FROM outcome_event_locations "
-            "WHERE location = :location AND time_us >= :low AND time_us <= :high"
+            "SELECT l.source, l.signal_id FROM outcome_event_locations l JOIN outcome_events e "
+            "ON e.source = l.source AND e.signal_id = l.signal_id "
+            "WHERE l.location = :location AND l.time_us >= :low AND l.time_us <= :high "
+            "AND e.received_us > :received"
         )
         found: list[tuple[SignalEntry, tuple[str, str]]] = []
         try:
             with self._engine.connect() as conn:
                 for entry in wanted:
-                    low, high = to_us(entry.time), to_us(entry.time + window)
+                    bounds = {
+                        "low": to_us(entry.time),
+                        "high": to_us(entry.time + window),
+                        "received": to_us(arrival(entry)),
+                    }
                     for location in known.intersection(entry.locations):
-                        rows = conn.execute(query, {"location": location, "low": low, "high": high})
+                        rows = conn.execute(query, {"location": location, **bounds})
                         found += [(entry, (r[0], r[1])) for r in rows]
         except SQLAlchemyError as exc:
             raise self._fail(exc, "matching signals to later outcomes") from None
@@ -287,21 +300,22 @@ class SqlOutcomeStore:
 
     def approvals(
         self, keys: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str, str], ApprovalEntry]:
+    ) -> dict[tuple[str, str, str], list[ApprovalEntry]]:
         wanted = sorted(set(keys))
-        found: dict[tuple[str, str, str], ApprovalEntry] = {}
+        found: dict[tuple[str, str, str], list[ApprovalEntry]] = {}
         if not wanted:
             return found
         query = text(
             "SELECT * FROM outcome_approvals "
-            "WHERE outcome_source = :source AND outcome_signal_id = :signal_id"
+            "WHERE outcome_source = :source AND outcome_signal_id = :signal_id "
+            "ORDER BY received_us, signal_id"
         )
         try:
             with self._engine.connect() as conn:
                 for source, signal_id in wanted:
                     for row in conn.execute(query, {"source": source, "signal_id": signal_id}):
                         approval = approval_of(row._mapping)
-                        found[approval.key] = approval
+                        found.setdefault(approval.key, []).append(approval)
         except SQLAlchemyError as exc:
             raise self._fail(exc, "reading approvals") from None
         return found

@@ -1,5 +1,5 @@
 """An in-memory :class:`~services.outcomes.store.OutcomeStore` with the SQL store's semantics
-(known keys skipped, the first approval kept, purge by ``keep_until``)."""
+(known keys skipped, every approval signal kept, purge by ``keep_until``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from services.core.outcomes.entries import ApprovalEntry, Entries, OutcomeEntry, SignalEntry
+from services.core.outcomes.entries import (
+    ApprovalEntry,
+    Entries,
+    OutcomeEntry,
+    SignalEntry,
+    arrival,
+)
 from services.outcomes.store import Pair, Purged
 
 
@@ -15,7 +21,7 @@ class MemoryOutcomeStore:
     def __init__(self) -> None:
         self.signal_entries: dict[tuple[str, str], SignalEntry] = {}
         self.outcome_entries: dict[tuple[str, str], OutcomeEntry] = {}
-        self.approval_entries: dict[tuple[str, str, str], ApprovalEntry] = {}
+        self.approval_entries: dict[tuple[str, str, str, str], ApprovalEntry] = {}
         self.writes = 0
         self.closed = False
 
@@ -26,15 +32,17 @@ class MemoryOutcomeStore:
         for o in entries.outcomes:
             self.outcome_entries.setdefault(o.key, o)
         for a in entries.approvals:
-            self.approval_entries.setdefault(a.key, a)
+            self.approval_entries.setdefault(a.stored_key, a)
 
     def earlier_signals(self, outcomes: Sequence[OutcomeEntry], window: timedelta) -> list[Pair]:
         pairs: list[Pair] = []
         for outcome in outcomes:
             places = set(outcome.locations)
             for entry in self.signal_entries.values():
-                if places.intersection(entry.locations) and (
-                    outcome.time - window <= entry.time <= outcome.time
+                if (
+                    places.intersection(entry.locations)
+                    and outcome.time - window <= entry.time <= outcome.time
+                    and arrival(entry) < arrival(outcome)
                 ):
                     pairs.append((outcome, _bare(entry)))
         return pairs
@@ -44,8 +52,10 @@ class MemoryOutcomeStore:
         for entry in signals:
             places = set(entry.locations)
             for outcome in self.outcome_entries.values():
-                if places.intersection(outcome.locations) and (
-                    entry.time <= outcome.time <= entry.time + window
+                if (
+                    places.intersection(outcome.locations)
+                    and entry.time <= outcome.time <= entry.time + window
+                    and arrival(entry) < arrival(outcome)
                 ):
                     pairs.append((outcome, _bare(entry)))
         return pairs
@@ -55,13 +65,14 @@ class MemoryOutcomeStore:
 
     def approvals(
         self, keys: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str, str], ApprovalEntry]:
+    ) -> dict[tuple[str, str, str], list[ApprovalEntry]]:
         wanted = set(keys)
-        return {
-            k: a
-            for k, a in self.approval_entries.items()
-            if (a.outcome_source, a.outcome_signal_id) in wanted
-        }
+        found: dict[tuple[str, str, str], list[ApprovalEntry]] = {}
+        ordered = sorted(self.approval_entries.values(), key=lambda a: (arrival(a), a.signal_id))
+        for a in ordered:
+            if (a.outcome_source, a.outcome_signal_id) in wanted:
+                found.setdefault(a.key, []).append(a)
+        return found
 
     def purge(self, now: datetime) -> Purged:
         signals = [k for k, s in self.signal_entries.items() if s.keep_until < now]

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from services.audit.engine import make_engine
 from services.audit.hub_store import hub_signer, open_hub_store
+from services.audit.store import SqlAuditStore
 from services.config import Loaded, Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
 from services.hub.state import client_settings
@@ -27,14 +30,36 @@ from services.router.policy_source import PolicySource
 from services.router.topics import signals_topic
 
 log = logging.getLogger("schakel.outcomes")
+Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_worker(*, batch_max: int = 1000) -> None:
-    """Start the outcomes worker and block until it stops (SIGTERM/SIGINT, or a crash)."""
+@dataclass
+class Worker:
+    """The outcomes worker, wired and ready to run (stores open, checkpoint signer loaded)."""
+
+    loop: OutcomeLoop
+    audit: SqlAuditStore
+    store: SqlOutcomeStore
+    topics: list[str]
+
+    def close(self) -> None:
+        """Sign a last checkpoint and close the stores."""
+        try:
+            self.audit.checkpoint()
+        finally:
+            self.audit.close()
+            self.store.close()
+
+
+def build_worker(*, batch_max: int = 1000, clock: Clock = utc_now) -> Worker:
+    """Wire the worker from the environment: the key file, the covenants, the audit store as a
+    writer (it signs checkpoints with the signing key file beside the key file and appends
+    them to the witness; it migrates the database, 0010 and 0011 included) and the outcome
+    store. Nothing is read from Kafka yet."""
     paths = Paths.from_env()
     keys = FileKeyStore.open(default_keys_path())
     pseudonymiser = Pseudonymiser(keys)
@@ -45,8 +70,7 @@ def run_worker(*, batch_max: int = 1000) -> None:
             today=today, demo=paths.demo,
         )  # fmt: skip
 
-    source = PolicySource(load, paths.covenants, lambda: utc_now().date())
-    # a writer of audit records, so it signs checkpoints; migrates the database (0010 included)
+    source = PolicySource(load, paths.covenants, lambda: clock().date())
     audit = open_hub_store(None, paths.state, hub_signer())
     store = SqlOutcomeStore(make_engine(None))
     store.create_schema()
@@ -58,19 +82,23 @@ def run_worker(*, batch_max: int = 1000) -> None:
         source,
         pseudonymiser,
         OutcomeLoopConfig(topics=topics, batch_max=batch_max),
-        clock=utc_now,
+        clock=clock,
     )
+    return Worker(loop, audit, store, topics)
+
+
+def run_worker(*, batch_max: int = 1000) -> None:
+    """Start the outcomes worker and block until it stops (SIGTERM/SIGINT, or a crash)."""
+    worker = build_worker(batch_max=batch_max)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    log.info("outcomes worker: %d topic(s)", len(topics))
+    log.info("outcomes worker: %d topic(s)", len(worker.topics))
     try:
-        asyncio.run(_main(loop))
+        asyncio.run(_main(worker.loop))
     except OutcomeError as exc:
         raise SystemExit(str(exc)) from None
     finally:
-        audit.checkpoint()
-        audit.close()
-        store.close()
-        s = loop.stats
+        worker.close()
+        s = worker.loop.stats
         log.info(
             "outcomes worker stopped: %d signals, %d indexed, %d outcomes, %d returned, "
             "%d held, %d withheld",

@@ -251,3 +251,43 @@ def test_the_image_and_the_deployment_never_load_the_demo_test_keys():
             text = path.read_text(encoding="utf-8", errors="replace")
             assert not re.search(r"SCHAKEL_DEMO\s*[:=]\s*[\"']?(1|true|yes)", text, re.I), path
             assert "--demo" not in text, path
+
+
+# Who may mount what (docs/operations: the audit writers sign checkpoints and append them to
+# the witness; the web only reads it to verify; the gateway needs neither the pseudonym keys
+# nor the witness — it checks signatures with the partners' public keys of the covenants).
+AUDIT_WRITERS = {"router-1", "router-2", "stacking", "outcomes"}
+KEY_FILE_READERS = AUDIT_WRITERS | {"web"}
+
+
+def _mounts(service: dict, target: str) -> list[str]:
+    """The modes (``rw`` or ``ro``) of every volume of ``service`` mounted at ``target``."""
+    modes = []
+    for volume in service.get("volumes", []):
+        parts = str(volume).split(":")
+        if parts[1] == target:
+            modes.append(parts[2] if len(parts) > 2 else "rw")
+    return modes
+
+
+def test_only_the_audit_writers_mount_the_witness_read_write_and_the_signing_key(hub_services):
+    assert set(hub_services) >= KEY_FILE_READERS | {"gateway", "maintenance"}
+    for name, service in hub_services.items():
+        witness = _mounts(service, "/var/lib/schakel-witness")
+        signing = _mounts(service, "/run/schakel/keys.signing.json")
+        if name in AUDIT_WRITERS:
+            assert witness == ["rw"], name
+            assert signing == ["ro"], name
+        elif name == "web":
+            assert witness == ["ro"], "the web only reads the witness, to verify"
+            assert signing == [], name
+        else:
+            assert witness == [] and signing == [], f"{name} writes no audit checkpoint"
+
+
+def test_only_the_services_that_pseudonymise_get_the_key_file(hub_services):
+    for name, service in hub_services.items():
+        keys = _mounts(service, "/run/schakel/keys.json")
+        assert keys == (["ro"] if name in KEY_FILE_READERS else []), name
+        if service["environment"].get("SCHAKEL_KAFKA_SASL_PASSWORD_FILE"):
+            assert _mounts(service, "/run/schakel/kafka") == ["ro"], f"{name}: its password"

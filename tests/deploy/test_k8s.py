@@ -158,3 +158,41 @@ def test_secrets_come_from_the_overlays_generator_and_keys_are_copied_private(wo
     }
     init_sh = (DEPLOY / "compose" / "kafka" / "init.sh").read_text()
     assert kafka_users == set(re.findall(r"^service (\S+)$", init_sh, re.M))
+
+
+AUDIT_WRITERS = {"router", "stacking", "outcomes"}
+"""Write audit records and sign checkpoints: the signing key and the witness read-write."""
+KEY_FILE_READERS = AUDIT_WRITERS | {"web"}
+
+
+def _mount(workload: dict[str, Any], volume: str) -> list[bool]:
+    """``readOnly`` of each mount of ``volume`` in the workload's containers."""
+    spec = workload["spec"]["template"]["spec"]
+    return [
+        bool(m.get("readOnly", False))
+        for c in spec["containers"]
+        for m in c.get("volumeMounts", [])
+        if m["name"] == volume
+    ]
+
+
+def _secrets(workload: dict[str, Any]) -> set[str]:
+    spec = workload["spec"]["template"]["spec"]
+    return {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+
+
+def test_only_the_audit_writers_mount_the_witness_read_write_and_the_signing_key(workloads):
+    named = {w["metadata"]["name"]: w for w in workloads}
+    assert set(named) >= KEY_FILE_READERS | {"gateway", "maintenance"}
+    for name, workload in named.items():
+        witness = _mount(workload, "witness")
+        signing = "schakel-signing-key" in _secrets(workload)
+        if name in AUDIT_WRITERS:
+            assert witness == [False] and signing, name
+            init = " ".join(workload["spec"]["template"]["spec"]["initContainers"][0]["command"])
+            assert "/run/schakel/keys/keys.signing.json" in init, name
+        elif name == "web":
+            assert witness == [True] and not signing, "the web only reads the witness"
+        else:
+            assert witness == [] and not signing, f"{name} writes no audit checkpoint"
+        assert ("schakel-keys" in _secrets(workload)) == (name in KEY_FILE_READERS), name

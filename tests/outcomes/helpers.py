@@ -157,8 +157,20 @@ def approval(outcome: dict[str, Any], decision: str = "approved", days_ago: floa
     )
 
 
-def records(envelopes: Iterable[dict[str, Any]]) -> list[Record]:
-    return [Record(signals_topic(e["source"]), orjson.dumps(e)) for e in envelopes]
+_received = itertools.count(1)
+
+
+def records(envelopes: Iterable[dict[str, Any]], now: datetime = NOW) -> list[Record]:
+    """Records as the broker hands them over: each with a receipt timestamp a little before
+    ``now``, later than every record made before it (the hub receives them in this order)."""
+    return [
+        Record(
+            signals_topic(e["source"]),
+            orjson.dumps(e),
+            now - timedelta(hours=1) + timedelta(milliseconds=next(_received)),
+        )
+        for e in envelopes
+    ]
 
 
 @dataclass
@@ -176,7 +188,7 @@ class Hub:
              ) -> tuple[Extracted, ReturnBatch]:  # fmt: skip
         """One batch through extract → write → decide, as the worker runs it."""
         step = self.step
-        extracted = step.extract(records(envelopes), now)
+        extracted = step.extract(records(envelopes, now), now)
         self.store.write(extracted.entries)
         return extracted, step.decide(extracted.entries, self.store, now)
 

@@ -5,7 +5,8 @@ random outcomes — findings with an approval, a refusal or none, checks that fo
 arrive at random locations and times, in random batches and orders. Then:
 
 * every return a partner receives answers a signal **it sent itself**, about the outcome's
-  location, before the outcome and within the rule's reach;
+  location, received by the hub before the outcome (and, when the rule needs an approval,
+  before the approval) and within the rule's reach;
 * no message (value or Kafka key) holds any signal id but the recipient's own answered one,
   any raw identifier in any spelling, or a hub-internal pseudonym;
 * exactly the returns the covenant allows are delivered (a model of the shipped rules): none
@@ -117,6 +118,7 @@ def test_no_partner_receives_another_partners_identifier_or_signal_id(
     where_of = {e["id"]: spec[1] for e, spec in zip(sent, signals, strict=True)}
     made: list[dict[str, Any]] = []
     outcome_of: dict[str, tuple[str, int, int, str | None]] = {}
+    approval_of: dict[str, str] = {}
     for kind, where, spelling, days, decision in outcomes:
         address = ADDRESSES[where][spelling]
         made_one = finding(days, address=address) if kind.endswith("finding.v1") else (
@@ -125,8 +127,10 @@ def test_no_partner_receives_another_partners_identifier_or_signal_id(
         outcome_of[made_one["id"]] = (kind, where, days, decision)
         if decision is not None and kind.endswith("finding.v1"):
             made.append(approval(made_one, decision=decision, days_ago=max(days - 1, 0)))
+            approval_of[made_one["id"]] = made[-1]["id"]
     everything = sent + made
     order.shuffle(everything)
+    received = {e["id"]: n for n, e in enumerate(everything)}  # the hub's receipt order
     delivered: list[tuple[str, dict[str, Any], bytes]] = []
     audited: set[tuple[str, str, str]] = set()
     for start in range(0, len(everything), batch_size):
@@ -140,7 +144,7 @@ def test_no_partner_receives_another_partners_identifier_or_signal_id(
                              str(answers["signal_id"])))  # fmt: skip
 
     got = _check_messages(hub, sent, everything, delivered)
-    assert got == _expected(sent, where_of, outcome_of, audited)
+    assert got == _expected(sent, where_of, outcome_of, audited, received, approval_of)
 
 
 def _days_ago(e: dict[str, Any]) -> float:
@@ -188,8 +192,11 @@ def _expected(
     where_of: dict[str, int],
     outcome_of: dict[str, tuple[str, int, int, str | None]],
     audited: set[tuple[str, str, str]],
+    received: dict[str, int],
+    approval_of: dict[str, str],
 ) -> set[tuple[str, str]]:
-    """The returns the shipped rules allow (each also audited)."""
+    """The returns the shipped rules allow (each also audited): only about a signal the hub
+    received before the outcome, and before the approval that covers it."""
     expected: set[tuple[str, str]] = set()
     for outcome_id, (kind, where, days, decision) in outcome_of.items():
         for e in sent:
@@ -200,7 +207,11 @@ def _expected(
             before = timedelta(days=_days_ago(e)) - timedelta(days=days)
             if e["type"] not in types or not (timedelta(0) <= before <= timedelta(days=reach)):
                 continue
-            if needs_approval and decision != "approved":
+            if received[e["id"]] > received[outcome_id]:
+                continue  # received after the outcome: never a candidate
+            if needs_approval and (
+                decision != "approved" or received[e["id"]] > received[approval_of[outcome_id]]
+            ):
                 continue
             expected.add((e["source"], e["id"]))
             assert (outcome_id, e["source"], e["id"]) in audited

@@ -28,6 +28,7 @@ from tests.outcomes.helpers import (
     messages,
     nothing_found,
     observation,
+    records,
     water,
 )
 
@@ -196,12 +197,84 @@ def test_a_signal_after_the_outcome_is_not_answered_by_it(hub: Hub):
     assert not later.audit and not later.feed
 
 
-def test_a_signal_that_arrives_after_its_outcome_is_still_answered(hub: Hub):
+def test_a_signal_that_arrives_after_its_outcome_is_not_answered_however_backdated(hub: Hub):
+    """A probe: the check is in, then a partner sends a signal about the address backdated
+    to before it. "Sent before the outcome" is the hub's receipt order, never the envelope
+    ``time`` the partner writes — else any partner learns the police's results for any
+    address it names. (This test used to assert the opposite: that hole.)"""
     hub.feed([nothing_found(days_ago=2)])
-    late = anomaly(days_ago=20)  # sent before the check, read after it
-    _, decided = hub.feed([late])
+    probe = anomaly(days_ago=20)  # claims to be 20 days old; the hub receives it now
+    _, decided = hub.feed([probe])
+    assert not decided.feed and not decided.audit
+    assert hub.store.later_outcomes([], timedelta(days=400)) == []
+
+
+def test_a_backdated_probe_after_an_approval_learns_nothing_and_needs_no_new_approval(hub: Hub):
+    """The approved finding answers the real signal; a week later the same partner probes
+    the address backdated 30 days: no return, no record saying delivered."""
+    real = anomaly(days_ago=60)
+    hub.feed([real])
+    f = finding(days_ago=2)
+    hub.feed([f])
+    _, approved = hub.feed([approval(f)])
+    assert [m["answers"]["signal_id"] for m in messages(approved)["liander"]] == [real["id"]]
+    probe = anomaly(days_ago=30, signal_id="liander-probe-1")
+    _, later = hub.feed([probe], now=NOW + timedelta(days=7))
+    assert not later.feed
+    assert not [r for r in later.audit if r["result"] == "delivered"]
+
+
+def test_a_signal_received_before_its_outcome_but_read_after_it_is_answered(hub: Hub):
+    """The worker reads topics in any order: what counts is when the hub received each."""
+    early = anomaly(days_ago=20)
+    check = nothing_found(days_ago=2)
+    signal_record, outcome_record = records([early, check])  # received in this order
+    step = hub.step
+    for record in (outcome_record, signal_record):  # read the other way round
+        extracted = step.extract([record], NOW)
+        hub.store.write(extracted.entries)
+        decided = step.decide(extracted.entries, hub.store, NOW)
     [message] = messages(decided)["liander"]
-    assert message["answers"]["signal_id"] == late["id"]
+    assert message["answers"]["signal_id"] == early["id"]
+
+
+def test_a_signal_no_rule_delivered_is_never_answered_and_the_withholding_is_audited(hub: Hub):
+    """A score below every rule's threshold reaches nobody: it took part in no exchange, so
+    an outcome at its address is not returned to it (even received before the outcome)."""
+    weak = anomaly(days_ago=20, score=0.05)
+    extracted, _ = hub.feed([weak])
+    [entry] = extracted.entries.signals
+    assert entry.rules == ()  # indexed for the indicators, delivered to no one
+    _, decided = hub.feed([nothing_found(days_ago=2)])
+    assert not decided.feed
+    [record] = [r for r in decided.audit if r.get("answers")]
+    assert record["result"] == "withheld" and record["recipient"] == "liander"
+    assert f"no covenant rule delivered signal {weak['id']} to any recipient" in str(
+        record["reason"]
+    )
+
+
+def test_an_approval_covers_only_the_signals_received_before_it(hub: Hub):
+    """The OM approves the finding's returns before the finding reaches the hub; a signal
+    the hub receives after that approval was never put to the OM: held until a new one."""
+    before = anomaly(days_ago=60)
+    hub.feed([before])
+    f = finding(days_ago=2)
+    first = approval(f)
+    hub.feed([first])
+    after = anomaly(days_ago=50, ean="871685900000000028")  # received after the approval
+    hub.feed([after])
+    _, decided = hub.feed([f])
+    assert [m["answers"]["signal_id"] for m in messages(decided)["liander"]] == [before["id"]]
+    held = [r for r in decided.audit if r.get("answers", {}).get("signal_id") == after["id"]]
+    assert [r["result"] for r in held] == ["withheld"]
+    assert "held: awaiting the per-case approval of om-nh" in str(held[0]["reason"])
+    again = approval(f)
+    _, second = hub.feed([again])
+    by_signal = {r["answers"]["signal_id"]: r for r in second.audit if r["result"] == "delivered"}
+    assert set(by_signal) == {before["id"], after["id"]}  # the first is a replay (same id)
+    assert by_signal[after["id"]]["approval"]["signal_id"] == again["id"]
+    assert by_signal[before["id"]]["approval"]["signal_id"] == first["id"]
 
 
 def test_the_location_is_matched_by_any_premises_identifier(hub: Hub):

@@ -21,6 +21,7 @@ __all__ = [
     "Entries",
     "OutcomeEntry",
     "SignalEntry",
+    "arrival",
     "rule_key",
 ]
 
@@ -29,6 +30,12 @@ PREMISES_KINDS: Final = ("address", "bag", "ean")
 postcode is an area, not a premises)."""
 
 Decision = Literal["approved", "refused"]
+
+
+def arrival(entry: SignalEntry | OutcomeEntry | ApprovalEntry) -> datetime:
+    """When the hub received ``entry``; its own time only where no receipt time is known
+    (entries built by hand for the indicators and the benchmark)."""
+    return entry.received if entry.received is not None else entry.time
 
 
 def rule_key(ref: RuleRef) -> str:
@@ -55,6 +62,10 @@ class SignalEntry:
     rules: tuple[str, ...]
     """The rules that delivered it (:func:`rule_key`), for indicators per rule."""
     keep_until: datetime
+    received: datetime | None = None
+    """When the hub received it (:func:`arrival`): the Kafka record's timestamp, which the
+    hub's gateway sets when it accepts the signal — never the partner-written envelope
+    ``time``. Only a signal received *before* an outcome can be answered by it."""
     locations: tuple[str, ...] = field(default=(), compare=False)
     """Hub-internal pseudonyms of its premises identifiers (written to the index; not read
     back with the entry)."""
@@ -87,6 +98,8 @@ class OutcomeEntry:
     """The rule it is processed under: the first return rule that applied, else the first
     rule that decided it (named by the audit record of its matching)."""
     keep_until: datetime
+    received: datetime | None = None
+    """When the hub received it (see :attr:`SignalEntry.received`)."""
     locations: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -105,10 +118,18 @@ class ApprovalEntry:
     signal_id: str
     """The approval signal's own id (named in the audit record of the return)."""
     time: datetime
+    received: datetime | None = None
+    """When the hub received it: it covers only the returns about signals received before
+    it — the pairs the approver can have been asked about, never later ones."""
 
     @property
     def key(self) -> tuple[str, str, str]:
+        """The outcome and approver it decides about (several approvals may share it)."""
         return (self.outcome_source, self.outcome_signal_id, self.approver)
+
+    @property
+    def stored_key(self) -> tuple[str, str, str, str]:
+        return (*self.key, self.signal_id)
 
 
 @dataclass

@@ -5,20 +5,25 @@ Three kinds of input matter:
 * an **indicator signal** (any type that is not an outcome or an approval) that a covenant
   rule in force decided — delivered or withheld by its condition, as coverage counts — and
   that names a premises: indexed by the hub-internal pseudonyms of its address, BAG id and
-  EAN, so a later outcome at that location finds it;
+  EAN, so a later outcome at that location finds it. A signal no rule delivered is indexed
+  for the indicators (with no delivering rules) but is never *answered*: only a signal that
+  took part in an exchange may learn an outcome (:mod:`services.core.outcomes.returns`);
 * an **outcome** (``x-outcome``) that a rule covers — a return rule, or a ``to`` rule that
   routed it — and that names a premises: kept with its shareable fields and the return rules
   whose condition held (conditions are evaluated here, on the whole signal, once);
 * an **approval** (``x-approval``) from a party a return rule names as its approver.
 
-Everything else is skipped with a reason (for the worker's metrics). Nothing here keeps a raw
-identifier.
+Every entry carries the moment the hub **received** it (``received``: the Kafka record's
+timestamp, set by the hub's gateway, or the worker's clock when a record has none) — the
+partner-written envelope ``time`` says what period a signal is about, never when the hub
+learnt it. Everything else is skipped with a reason (for the worker's metrics). Nothing here
+keeps a raw identifier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -74,11 +79,19 @@ class Extractor:
             if plan.approval is not None
         )
 
-    def observe(self, signal: Signal, decisions: Iterable[Decision], now: datetime) -> Observed:
+    def observe(
+        self,
+        signal: Signal,
+        decisions: Iterable[Decision],
+        now: datetime,
+        received: datetime | None = None,
+    ) -> Observed:
+        """``received``: when the hub received the signal (``now`` when not given)."""
         decided = list(decisions)
         schema = signal.schema
+        arrived = received if received is not None else now
         if schema.approval:
-            return self._approval(signal)
+            return self._approval(signal, arrived)
         covered = [d.rule for d in decided if d.rule is not None]
         key = (signal.source, signal.type)
         keep = self._keep(key, now)
@@ -90,7 +103,8 @@ class Extractor:
         municipality = signal.data.get("municipality")
         place = municipality if isinstance(municipality, str) else None
         if schema.outcome is not None:
-            return Observed(outcome=self._outcome(signal, covered, locations, place, now, keep))
+            outcome = self._outcome(signal, covered, locations, place, now, keep)
+            return Observed(outcome=replace(outcome, received=arrived))
         if not covered:
             return Observed(skipped="not_covered")
         strength = signal.data.get(schema.strength_field) if schema.strength_field else None
@@ -112,11 +126,12 @@ class Extractor:
                     )
                 ),
                 keep_until=signal.time + keep,
+                received=arrived,
                 locations=locations,
             )
         )
 
-    def _approval(self, signal: Signal) -> Observed:
+    def _approval(self, signal: Signal, received: datetime) -> Observed:
         if signal.source not in self._approvers:
             return Observed(skipped="not_an_approver")
         data = signal.data
@@ -128,6 +143,7 @@ class Extractor:
                 decision="approved" if data["decision"] == "approved" else "refused",
                 signal_id=signal.id,
                 time=signal.time,
+                received=received,
             )
         )
 

@@ -1,17 +1,31 @@
 """Deciding returns: an outcome and one earlier signal at its location in, one decision out.
 
-For every signal another partner sent about the outcome's location before the outcome (within
-the longest ``match.within`` of any return rule), the hub decides what that partner — the
-signal's own source — is told:
+For every signal another partner sent about the outcome's location — received by the hub
+*before* the outcome, and about a time within the longest ``match.within`` of any return rule
+before it — the hub decides what that partner — the signal's own source — is told:
 
 * **delivered** under the first return rule in force that names the partner, whose condition
   held for the outcome, that answers this type of signal and reaches back far enough — with
   the approver's approval when the rule requires one: the fields the rule shares, and which of
   the partner's **own** signals the outcome answers (``answers``: its signal id and type);
-* **held** (a withheld record of its own) while the approval has not arrived;
+* **held** (a withheld record of its own) while no approval covers the pair;
 * **withheld**, with the reason, otherwise: no rule allows returning this outcome to this
   partner (deny by default), the rule's covenant is not in force, its condition did not hold,
-  the signal is not one the rule answers, or the approver refused.
+  the signal is not one the rule answers, no rule delivered the signal to anyone, or the
+  approver refused.
+
+Three guards keep an outcome from answering a *probe* — a signal sent only to learn what the
+police found at an address:
+
+* "before the outcome" is the hub's **receipt** order (:func:`arrival`: the Kafka record's
+  timestamp), never the partner-written envelope ``time``: a signal received after the
+  outcome is not a candidate, however far it is backdated;
+* only a signal that a covenant rule **delivered** to some recipient (it took part in the
+  exchange) is answered; one every rule withheld — a score below the rule's threshold — is
+  withheld, audited;
+* an approval covers only the pairs whose signal the hub had received before the approval —
+  the returns the approver can have been asked about. The first approval or refusal
+  received after the signal decides; a pair no approval covers is held for a new one.
 
 A partner is never told about another partner's signals: the answered signal is always one
 it sent itself (the recipient *is* the signal's source), and the message carries no identifier
@@ -22,7 +36,7 @@ ids, so the audit store and recipients drop the duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -31,7 +45,13 @@ import orjson
 
 from services.core.covenant.validity import refusal
 from services.core.decision import Decision, exchange_id
-from services.core.outcomes.entries import ApprovalEntry, OutcomeEntry, SignalEntry, rule_key
+from services.core.outcomes.entries import (
+    ApprovalEntry,
+    OutcomeEntry,
+    SignalEntry,
+    arrival,
+    rule_key,
+)
 from services.core.policy import LOCAL_TIME, Policy, ReturnPlan
 from services.core.records import audit_record, feed_message
 
@@ -41,6 +61,7 @@ __all__ = [
     "MATCHING",
     "FeedItem",
     "ReturnBatch",
+    "covering",
     "decide_returns",
     "match_record",
     "match_window",
@@ -92,15 +113,23 @@ class ReturnBatch:
     withheld: int = 0
 
 
+def covering(approvals: Iterable[ApprovalEntry], answered: SignalEntry) -> ApprovalEntry | None:
+    """The approval that decides returning about ``answered``: the first (by receipt) that
+    the hub received after the signal; None when every approval predates it."""
+    after = [a for a in approvals if arrival(answered) < arrival(a)]
+    return min(after, key=lambda a: (arrival(a), a.signal_id), default=None)
+
+
 def decide_returns(
     pairs: Iterable[tuple[OutcomeEntry, SignalEntry]],
     policy: Policy,
-    approvals: Mapping[tuple[str, str, str], ApprovalEntry],
+    approvals: Mapping[tuple[str, str, str], Sequence[ApprovalEntry]],
     now: datetime,
 ) -> ReturnBatch:
     """Decide every (outcome, earlier signal) pair once; pairs that are not candidates (the
-    outcome's own source, the hub's own stacked-location alerts, a signal after the outcome or
-    beyond the window) are skipped."""
+    outcome's own source, the hub's own stacked-location alerts, a signal the hub received
+    after the outcome, one about a time after it or beyond the window) are skipped.
+    ``approvals``: every approval per (outcome source, outcome signal id, approver)."""
     out = ReturnBatch()
     window = match_window(policy)
     day = now.astimezone(LOCAL_TIME).date()
@@ -109,6 +138,8 @@ def decide_returns(
         pair = (outcome.source, outcome.signal_id, answered.source, answered.signal_id)
         if pair in seen or answered.source == outcome.source or answered.partner_kind == "hub":
             continue  # the source knows its own outcome; the hub's own alerts are no partner's
+        if not arrival(answered) < arrival(outcome):
+            continue  # received after the outcome: a probe, whatever time it claims
         if not (outcome.time - window <= answered.time <= outcome.time):
             continue
         seen.add(pair)
@@ -155,9 +186,22 @@ def decide_returns(
                 "(its type is not matched, or it lies further back than `match.within`)",
             )
             continue
+        if not answered.rules:
+            _withhold(
+                out,
+                outcome,
+                answered,
+                now,
+                plan,
+                f"no covenant rule delivered signal {answered.signal_id} to any recipient: "
+                "only a signal that took part in an exchange is answered",
+            )
+            continue
         approval = None
         if plan.approval is not None:
-            approval = approvals.get((outcome.source, outcome.signal_id, plan.approval))
+            approval = covering(
+                approvals.get((outcome.source, outcome.signal_id, plan.approval), ()), answered
+            )
             if approval is None:
                 out.held += 1
                 record = audit_record(
@@ -167,7 +211,8 @@ def decide_returns(
                         now,
                         plan,
                         f"held: awaiting the per-case approval of {plan.approval} "
-                        f"(rule {plan.ref.rule_id})",
+                        f"(rule {plan.ref.rule_id}); an approval covers only signals "
+                        "received before it",
                         return_id(outcome, answered, held=True),
                     ),
                     actor=ACTOR,
