@@ -256,7 +256,7 @@ def test_the_image_and_the_deployment_never_load_the_demo_test_keys():
 # Who may mount what (docs/operations: the audit writers sign checkpoints and append them to
 # the witness; the web only reads it to verify; the gateway needs neither the pseudonym keys
 # nor the witness — it checks signatures with the partners' public keys of the covenants).
-AUDIT_WRITERS = {"router-1", "router-2", "stacking", "outcomes"}
+AUDIT_WRITERS = {"router-1", "router-2", "indexer", "stacking", "outcomes"}
 KEY_FILE_READERS = AUDIT_WRITERS | {"web"}
 
 

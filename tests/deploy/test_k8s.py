@@ -160,7 +160,7 @@ def test_secrets_come_from_the_overlays_generator_and_keys_are_copied_private(wo
     assert kafka_users == set(re.findall(r"^service (\S+)$", init_sh, re.M))
 
 
-AUDIT_WRITERS = {"router", "stacking", "outcomes"}
+AUDIT_WRITERS = {"router", "indexer", "stacking", "outcomes"}
 """Write audit records and sign checkpoints: the signing key and the witness read-write."""
 KEY_FILE_READERS = AUDIT_WRITERS | {"web"}
 
