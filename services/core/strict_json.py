@@ -13,13 +13,22 @@ could read differently is refused, each with its own rejection code:
     writes, so ``9007199254740993`` and ``9007199254740992`` share one signature.
 ``number_out_of_range``
     a number that is no finite double (``1e400``, ``NaN``, ``Infinity``).
+``number_inexact``
+    a number literal that is not the double it reads as, written to as many significant
+    digits as the literal has. ``9007199254740993.0`` reads as the double
+    ``9007199254740992``, so it and ``9007199254740992.0`` would share one signature while a
+    decimal reader sees two numbers. ``0.1`` (the double ``0.1000000000000000055…`` to one
+    digit) and ``0.10000000000000001`` (to 17, as ``%.17g`` writes it) are faithful and read
+    as they always did; so is every literal of at most 15 significant digits in the normal
+    range.
 ``invalid_unicode``
     bytes that are not UTF-8, or a string holding a lone UTF-16 surrogate (``"\\ud800"``).
 ``unparseable``
     anything else that is not JSON.
 
-**Speed.** The common, clean case costs one orjson parse, one orjson write of the parsed value
-and a walk over its numbers. A member name given twice is noticed without a second parser:
+**Speed.** The common, clean case costs one orjson parse, one orjson write of the parsed value,
+a walk over its numbers and a byte-level scan for number literals that could be inexact (16
+or more significant digits). A member name given twice is noticed without a second parser:
 each member has exactly one structural ``:``, and a string's ``:`` is written the same way by
 orjson as it was sent unless sent escaped (``\\u003a``), so an input without such escapes whose
 ``:`` count equals that of orjson's rewrite has no member that orjson dropped. Only input that
@@ -34,6 +43,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import orjson
@@ -45,6 +56,7 @@ CODES = frozenset(
         "duplicate_member",
         "integer_out_of_range",
         "number_out_of_range",
+        "number_inexact",
         "invalid_unicode",
         "unparseable",
     }
@@ -90,7 +102,11 @@ def plain(data: bytes, value: Any) -> bool:
     return (
         written.count(b":") == data.count(b":")
         and b"\\u003" not in data  # an escaped ':' (\u003a) would hide a dropped member
-        and _exact_numbers(value if value.__class__ is dict or value.__class__ is list else [value])
+        and _exact_numbers(
+            value if value.__class__ is dict or value.__class__ is list else [value],
+            b"e-" in data or b"E-" in data,
+        )
+        and not _long_number(data)
     )
 
 
@@ -248,8 +264,10 @@ def _invalid_utf8() -> SignalRejected:
     )
 
 
-def _exact_numbers(value: Any) -> bool:
-    """No integer beyond ±(2^53-1), and no float orjson may have made of a longer integer."""
+def _exact_numbers(value: Any, negative_exponent: bool) -> bool:
+    """No integer beyond ±(2^53-1), no float orjson may have made of a longer integer, no
+    subnormal float, and no zero that a literal such as ``1e-400`` may have underflowed to
+    (possible only when the text holds a negative exponent)."""
     for item in value.values() if value.__class__ is dict else value:
         cls = item.__class__
         if cls is str or cls is bool or item is None:
@@ -260,9 +278,20 @@ def _exact_numbers(value: Any) -> bool:
         elif cls is float:
             if not -_WIDE_FLOAT < item < _WIDE_FLOAT:
                 return False
-        elif (cls is dict or cls is list) and not _exact_numbers(item):
+            if -_SMALLEST_NORMAL < item < _SMALLEST_NORMAL and (item or negative_exponent):
+                return False
+        elif (cls is dict or cls is list) and not _exact_numbers(item, negative_exponent):
             return False
     return True
+
+
+def _long_number(data: bytes) -> bool:
+    """Whether ``data`` may hold a number literal of 16 or more significant digits (one of at
+    most 15 is always faithful in the normal range). A number follows ``:``, ``[``, ``,`` or
+    the start, after blanks and a minus sign; a string's digits follow its quote (an EAN, a
+    UUID, a signature), so they rarely send a signal to the exact reader, and when they do it
+    only costs time. Byte translation and substring search: no per-byte Python work."""
+    return _RUN in b":" + data.translate(_NUMBER_CLASSES, b" \t\r\n-")
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -308,7 +337,41 @@ def _float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise _number_out_of_range()
+    if not faithful(text, value):
+        raise _Refused(
+            "number_inexact",
+            "a number has digits no double holds: it reads as a different number than it "
+            "says, so another text with the same double would carry the same signature "
+            "(RFC 7493 2.2). Fix: write numbers as your language's shortest round-trip form "
+            "(JSON.stringify, repr, %.17g), or send exact values such as identifiers as strings",
+        )
     return value
+
+
+def faithful(literal: str, value: float) -> bool:
+    """Whether the number ``literal`` is the double ``value`` it reads as, correctly rounded
+    to the literal's own significant digits (trailing zeros are not significant).
+
+    Every literal a double printer writes (shortest round trip, ``%.17g``, fixed digits) is
+    faithful; ``9007199254740993.0``, which reads as ``9007199254740992``, is not.
+    """
+    number = Decimal(literal)
+    if number.is_zero():
+        return True  # every zero reads as a zero
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # noqa: S101 - finite: float() accepted it
+    unit = exponent + _trailing_zeros(digits)
+    # |literal - value| <= half a unit of the literal's last significant digit, exactly
+    return abs(Fraction(number) - Fraction(value)) * 2 <= Fraction(10) ** unit
+
+
+def _trailing_zeros(digits: tuple[int, ...]) -> int:
+    count = 0
+    for digit in reversed(digits):
+        if digit:
+            break
+        count += 1
+    return count
 
 
 def _constant(name: str) -> Any:
@@ -344,5 +407,9 @@ _ENVELOPE_NAMES = frozenset(
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_object, parse_int=_int, parse_float=_float, parse_constant=_constant
 )
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+_NUMBER_CLASSES = bytes.maketrans(b"0123456789.,[", b"0" * 11 + b"::")
+"""Digits and the point become ``0``; the characters a number can follow become ``:``."""
+_RUN = b":" + b"0" * 16
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
 """A whole string, or one structural character (for :func:`_end`)."""

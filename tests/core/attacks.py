@@ -57,6 +57,15 @@ def _literal(signal_id: str, literal: bytes) -> bytes:
     return body.replace(b"7777.25", literal)
 
 
+def _respelt(signal_id: str, literal: bytes) -> bytes:
+    """An envelope signed with ``kwh_observed`` 9007199254740992.0, then respelt as ``literal``,
+    which reads as the same double: the signature still verifies, yet a decimal reader sees
+    another number."""
+    body = orjson.dumps(signed(anomaly(signal_id=signal_id, kwh_observed=9007199254740992.0)))
+    assert body.count(b"9007199254740992.0") == 1
+    return body.replace(b"9007199254740992.0", literal)
+
+
 @dataclass(frozen=True)
 class Attack:
     raw: bytes
@@ -96,6 +105,13 @@ ATTACKS: dict[str, Attack] = {
         _number("int-3", 18446744073709551617), "integer_out_of_range", "int-3"
     ),
     "number_beyond_double": Attack(_literal("num-1", b"1e400"), "number_out_of_range", "num-1"),
+    # one signature, two numbers: the literal reads as the double that was signed
+    "float_beyond_double_precision": Attack(
+        _respelt("num-2", b"9007199254740993.0"), "number_inexact", "num-2"
+    ),
+    "exponent_beyond_double_precision": Attack(
+        _respelt("num-3", b"9007199254740993e0"), "number_inexact", "num-3"
+    ),
     "lone_surrogate": Attack(
         orjson.dumps(signed(anomaly(signal_id="uni-1"))).replace(
             b'"address":"', b'"address":"\\ud800'

@@ -120,7 +120,7 @@ ANOMALY_RULE = """\
   types: [energy.consumption_anomaly.v1]
   to: [riec-nh]
   when: data.municipality in regions.riec_nh && data.score >= 0.8
-  share: {ean: pseudonymise, address: "generalise:postcode4", score: keep, period: "generalise:week"}
+  share: {ean: pseudonymise, address: "generalise:postcode4", municipality: keep, score: keep, period: "generalise:week"}
   retention: P180D
   reidentify: on-request
 """

@@ -139,7 +139,7 @@ def test_overlapping_rules_that_disagree():
     assert "share differently" in message
     assert message.startswith(f"covenant-0.yaml:{line_of(text, 'id: anomaly-to-riec-2')}:")
     # with different conditions the overlap is only possible, so it is a warning
-    disjoint = second.replace("data.score >= 0.8", "data.score >= 0.95")
+    disjoint = second.replace("data.score >= 0.8", "data.score >= 0.9")  # a band boundary
     result = checked(covenant_text(ANOMALY_RULE + disjoint))
     assert result.ok
     assert any("first rule wins" in str(p) for p in result.problems)

@@ -36,14 +36,14 @@ def test_delivered_payload_holds_only_shared_fields_transformed():
     assert decision.result == "delivered"
     assert decision.recipient == "riec-nh"
     assert decision.payload is not None
-    assert set(decision.payload) == {"ean", "address", "score", "period"}
+    assert set(decision.payload) == {"ean", "address", "municipality", "score", "period"}
     assert decision.payload["address"] == "1811"
     assert decision.payload["score"] == 0.93
     assert decision.payload["period"] == {"start": "2026-W40", "end": "2026-W44"}
     assert decision.payload["ean"] != EAN and decision.payload["ean"].startswith("r")
     assert decision.disclosed["ean"] == "pseudonymise"
     assert decision.pseudonyms == {"ean": decision.payload["ean"]}
-    assert set(decision.withheld_fields) == {"municipality", "kwh_expected", "kwh_observed"}
+    assert set(decision.withheld_fields) == {"kwh_expected", "kwh_observed"}
     assert decision.rule is not None
     assert (decision.rule.covenant_id, decision.rule.covenant_version) == ("test-covenant", "1")
     assert (decision.rule.rule_id, decision.rule.article) == ("anomaly-to-riec", "art. 4 lid 2")
@@ -161,7 +161,9 @@ def test_each_decision_uses_the_version_in_force_and_names_it():
 
 
 def test_condition_evaluation_error_withholds_with_a_reason():
-    rule = ANOMALY_RULE.replace("data.score >= 0.8", "data.pattern == 'cycle_12_12'")
+    rule = ANOMALY_RULE.replace("data.score >= 0.8", "data.pattern == 'cycle_12_12'").replace(
+        "score: keep", "score: keep, pattern: keep"
+    )
     [decision] = policy(covenant_text(rule)).decide(signal(anomaly()), NOW)  # no pattern field
     assert decision.result == "withheld"
     assert "could not be evaluated" in (decision.reason or "")
@@ -210,9 +212,14 @@ def shares(draw: st.DrawFn) -> dict[str, str]:
 @given(share=shares(), score=st.floats(min_value=0.8, max_value=1.0))
 def test_no_field_outside_share_ever_reaches_a_recipient(share, score):
     share_yaml = "{" + ", ".join(f'{k}: "{v}"' for k, v in share.items()) + "}"
-    rule = ANOMALY_RULE.replace(
-        'share: {ean: pseudonymise, address: "generalise:postcode4", score: keep, period: "generalise:week"}',
-        f"share: {share_yaml}",
+    shared = (
+        'share: {ean: pseudonymise, address: "generalise:postcode4", municipality: keep, '
+        'score: keep, period: "generalise:week"}'
+    )
+    assert shared in ANOMALY_RULE
+    # no condition: a condition may read only what the share gives (test_condition_granularity)
+    rule = ANOMALY_RULE.replace(shared, f"share: {share_yaml}").replace(
+        "  when: data.municipality in regions.riec_nh && data.score >= 0.8\n", ""
     )
     [decision] = policy(covenant_text(rule), store=KEYS).decide(signal(anomaly(score=score)), NOW)
     assert decision.payload is not None

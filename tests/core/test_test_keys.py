@@ -20,7 +20,12 @@ from services.core.covenant.compiler import compile_policy
 from services.core.covenant.demo_overlay import parse_demo_keys
 from services.core.covenant.keyring import Keyring
 from services.core.covenant.loader import load_files
-from services.core.demo_keys import demo_key_id, demo_private_key, demo_public_key
+from services.core.demo_keys import (
+    DEMO_PARTNERS,
+    demo_key_id,
+    demo_private_key,
+    demo_public_key,
+)
 from services.core.pipeline import process
 from services.core.pseudonyms import Pseudonymiser
 from services.core.signing import public_key_base64, sign
@@ -66,7 +71,38 @@ def test_a_test_key_under_an_innocent_id_is_an_error_outside_demo_mode():
 
 def test_another_partners_test_key_is_recognised_too():
     [error] = checked(with_liander_key("liander-2026", demo_public_key("pwn"))).errors
-    assert "is 'pwn''s TEST key" in error.message
+    assert "is the TEST key derived for 'pwn'" in error.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "hhnk",  # a demo partner no covenant of this set names
+        "schakel",  # the hub's own demo identity
+        "liander-2026",  # the key id the registration itself carries
+        "demo-liander",
+        "Liander",  # the party's display name
+        "covenant-x",  # the covenant's id
+        *DEMO_PARTNERS,
+    ],
+)
+def test_a_test_key_is_recognised_whatever_name_it_was_derived_for(name: str):
+    """The repro: the TEST key of ``hhnk``, ``schakel`` or ``liander-2026`` registered for
+    Liander passed the check outside demo mode, because only the parties of the loaded set
+    were derived."""
+    text = with_liander_key("liander-2026", demo_public_key(name))
+    text = text.replace("covenant: test-covenant", "covenant: covenant-x", 1)
+    result = checked(text)
+    [error] = [e for e in result.errors if "TEST key" in e.message]
+    assert "a hub not in demo mode refuses it" in error.message
+    [item] = load_texts(text).covenants
+    assert Keyring([item.covenant]).partner("liander", TODAY).keys == {}
+
+
+def test_the_built_in_demo_partners_are_those_of_the_demo_key_file():
+    path = ROOT / "covenants" / "demo" / "keys.yaml"
+    registered, problems = parse_demo_keys(path.read_text(), str(path))
+    assert problems == [] and set(registered) == set(DEMO_PARTNERS)
 
 
 def test_in_demo_mode_a_test_key_in_a_covenant_file_is_a_loud_warning():

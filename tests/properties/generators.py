@@ -44,6 +44,26 @@ CONDITIONS = (
     "data.municipality in regions.riec_nh",
     "data.municipality == 'GM0361' || data.score > 0.9",
 )
+NEEDS: dict[str | None, dict[str, tuple[str, ...]]] = {
+    None: {},
+    "data.score >= 0.5": {"score": ("keep", "generalise:band:0.1")},  # 0.5 is a band boundary
+    "data.municipality in regions.riec_nh": {"municipality": ("keep",)},
+    "data.municipality == 'GM0361' || data.score > 0.9": {
+        "municipality": ("keep",),
+        "score": ("keep",),
+    },
+}
+"""What each condition needs the rule to share: a condition reads nothing finer than its rule
+shares (docs/covenants.md, "What a condition may read")."""
+
+
+def conditions_for(share: dict[str, str]) -> list[str | None]:
+    """The conditions a rule with ``share`` may have."""
+    return [
+        condition
+        for condition in CONDITIONS
+        if all(share.get(f) in allowed for f, allowed in NEEDS[condition].items())
+    ]
 
 
 @dataclass(frozen=True)
@@ -130,12 +150,13 @@ def covenants(draw: st.DrawFn, covenant_id: str = "test-covenant") -> GeneratedC
     rules = []
     for i in range(groups):
         members = tuple(named[i::groups])
+        share = draw(shares())
         rules.append(
             GeneratedRule(
                 f"rule-{i}",
                 members,
-                draw(shares()),
-                draw(st.sampled_from(CONDITIONS)),
+                share,
+                draw(st.sampled_from(conditions_for(share))),
                 draw(envelopes()),
             )
         )

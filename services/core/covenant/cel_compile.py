@@ -65,6 +65,7 @@ from services.core.covenant.cel_functions import (
     postcode_area,
     size,
     time_part,
+    time_unit,
     time_zone,
     to_bytes,
     to_double,
@@ -109,6 +110,7 @@ from services.core.covenant.cel_values import (
     select_field,
     subtract,
 )
+from services.core.covenant.transforms import TIME_METHODS
 from services.core.errors import ConditionError, ConditionEvaluationError
 
 MAX_COMPREHENSION_NESTING: Final = 2
@@ -661,6 +663,9 @@ class Compiler:
             if name == "postcode4":
                 self._arity(expr, 1)
                 return self._postcode4(expr)
+            if name in TIME_METHODS:
+                self._arity(expr, 1)
+                return self._coarsen(expr)
             if name in _METHODS:
                 raise self.error(expr, f"{name}() is a method: write value.{name}(...)")
             raise self.error(expr, f"unknown function '{name}'")
@@ -679,7 +684,7 @@ class Compiler:
         if name in TIMESTAMP_ACCESSORS:
             self._arity(expr, 0, 1)
             return self._accessor(expr, target)
-        if name in _CONVERSIONS or name in ("has", "dyn", "postcode4"):
+        if name in _CONVERSIONS or name in ("has", "dyn", "postcode4", *TIME_METHODS):
             raise self.error(expr, f"{name}() is not a method: write {name}(value)")
         raise self.error(expr, f"unknown function '{name}'")
 
@@ -752,6 +757,25 @@ class Compiler:
             STRING,
             arg.deps,
             lambda: self.fast.call(postcode_area, self.fast.operand(arg), label),
+        )
+
+    def _coarsen(self, expr: Call) -> Node:
+        """``day(x)`` and kin: a date or date-time string as ``generalise:<unit>`` shares it."""
+        arg = self.compile(expr.args[0])
+        self._expect(arg, expr, {STRING}, f"{expr.function}() needs a date or date-time string")
+        label = self.label(expr)
+        coarsen = time_unit(expr.function)
+        af = arg.fn
+
+        def coarsened(act: Activation) -> str:
+            return coarsen(af(act), label)
+
+        return self.finish(
+            expr,
+            coarsened,
+            STRING,
+            arg.deps,
+            lambda: self.fast.call(coarsen, self.fast.operand(arg), label),
         )
 
     def _size(self, expr: Call, target: Expr) -> Node:

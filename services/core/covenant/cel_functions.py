@@ -6,7 +6,10 @@ or ``float("1_0")``), int64/uint64 range checks, RFC 3339 timestamps and Go-styl
 ``matches`` uses RE2, so a pattern in a covenant can never backtrack catastrophically.
 ``postcode4()`` is Schakel's own: the 4-digit postcode area of a canonical address or postcode,
 the one thing a condition may learn of such an identifier besides its presence (see
-:mod:`.condition_fields`).
+:mod:`.condition_fields`). So are ``hour()``, ``day()``, ``week()``, ``month()`` and ``year()``:
+a date or date-time string (``time``, ``data.received_at``) as ``generalise:<unit>`` shares it
+(``"2026-09"`` for a month), the form in which a condition may read a time no finer than the
+rule shares it (see :mod:`.condition_granularity`).
 Errors are :class:`~services.core.errors.ConditionEvaluationError` naming the expression
 (``label``) and CEL types, never a value.
 """
@@ -47,6 +50,7 @@ from services.core.covenant.cel_values import (
     kind_of,
     no_overload,
 )
+from services.core.covenant.transforms import coarsen_time
 from services.core.errors import IdentifierError
 from services.core.identifiers import postcode4 as _postcode4
 
@@ -313,6 +317,21 @@ def postcode_area(value: Any, label: str) -> str:
     except IdentifierError:
         # the reason would be the same for every bad value; the value itself is never named
         raise fail(label, "not a canonical address or postcode") from None
+
+
+def time_unit(unit: str) -> Callable[[Any, str], str]:
+    """``<unit>(value)``: the date or date-time string ``value`` as ``generalise:<unit>``
+    shares it, in Dutch local time."""
+
+    def coarsen(value: Any, label: str) -> str:
+        if type(value) is not str:
+            raise no_overload(label, f"{unit}()", value)
+        try:
+            return coarsen_time(unit, value)
+        except ValueError:
+            raise fail(label, "not a date or date-time string") from None
+
+    return coarsen
 
 
 class RegexError(ValueError):

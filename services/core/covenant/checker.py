@@ -18,6 +18,7 @@ from services.core.covenant.aggregate_checks import check_aggregates
 from services.core.covenant.cel_ast import parse
 from services.core.covenant.condition import CompiledCondition, compile_condition
 from services.core.covenant.condition_fields import check_fields
+from services.core.covenant.condition_granularity import Disclosure, check_granularity
 from services.core.covenant.envelope_spec import resolve
 from services.core.covenant.key_checks import check_keys
 from services.core.covenant.legal_checks import check_legal
@@ -107,6 +108,7 @@ def check(
     result.problems.extend(check_aggregates(loaded.covenants))
     result.problems.extend(check_legal(loaded.covenants))
     _check_overlaps(result)
+    _check_condition_granularity(result, registry)
     result.problems.extend(check_return_overlaps(result.rules))
     result.problems.sort(key=lambda p: (p.file, p.line, p.column, p.message))
     return result
@@ -574,6 +576,54 @@ def _check_overlaps(out: CheckResult) -> None:
                         severity="warning",
                     )
                 )
+
+
+def _check_condition_granularity(out: CheckResult, registry: SchemaRegistry) -> None:
+    """A condition reads nothing finer than its rule, and every rule deciding the same source,
+    type and recipient, gives that recipient (:mod:`.condition_granularity`)."""
+    slots: dict[tuple[str, str, str], list[CheckedRule]] = defaultdict(list)
+    for checked in out.rules:
+        for source in checked.rule.from_:
+            for signal_type in checked.rule.types:
+                for recipient in checked.rule.to:
+                    slots[(source, signal_type, recipient)].append(checked)
+    for checked in out.rules:
+        rule = checked.rule
+        if rule.when is None or not (rule.to or rule.return_to):
+            continue
+        # (the rule whose disclosure bounds the condition, the signal type) pairs to check
+        against: dict[tuple[int, str], CheckedRule] = {
+            (id(checked), t): checked for t in rule.types if t in registry
+        }
+        for source in rule.from_:
+            for signal_type in rule.types:
+                for recipient in rule.to:
+                    for mate in slots[(source, signal_type, recipient)]:
+                        if mate is not checked and _overlapping_in_time(checked, mate):
+                            against[(id(mate), signal_type)] = mate
+        syntax = parse(rule.when)
+        found: dict[tuple[str, str, int], list[str]] = {}
+        for (_, signal_type), mate in against.items():
+            given = Disclosure(mate.shares, resolve(mate.rule.envelope, mate.shares), mate.rule.id)
+            fields = registry.get(signal_type).fields
+            for finding in check_granularity(syntax, rule.when, fields, given):
+                message = finding.message
+                if mate is not checked:
+                    message += (
+                        f" (rule {mate.loaded.covenant.key}/{mate.rule.id} decides the same "
+                        "source, type and recipient, so its messages tell whether this "
+                        "condition held)"
+                    )
+                found.setdefault((message, finding.hint, finding.column), []).append(signal_type)
+        for (message, hint, column), types in found.items():
+            out.problems.append(
+                Problem(
+                    checked.loaded.file,
+                    checked.loaded.line("rules", checked.index, "when"),
+                    f"rule {rule.id!r}: {message} (at column {column}; {', '.join(sorted(set(types)))})",
+                    hint,
+                )
+            )
 
 
 def _overlapping_in_time(a: CheckedRule, b: CheckedRule) -> bool:

@@ -16,11 +16,14 @@ and double; other types only with themselves); ``&&``/``||``/``!`` with CEL's er
 ``?:``; ``has``, ``size``, ``contains``, ``startsWith``, ``endsWith``, ``matches`` (RE2),
 ``int``, ``uint``, ``double``, ``string``, ``bytes``, ``dyn``, ``timestamp``, ``duration`` and
 the timestamp/duration accessors; the macros ``all``, ``exists``, ``exists_one``, ``map`` and
-``filter``; and Schakel's own ``postcode4()`` (the postcode area of an address or postcode).
+``filter``; and Schakel's own ``postcode4()`` (the postcode area of an address or postcode)
+and ``hour()``, ``day()``, ``week()``, ``month()``, ``year()`` (a date or date-time string as
+``generalise:<unit>`` shares it).
 
 Which signal fields a condition may read is checked against the signal schemas by
 :mod:`.condition_fields` (no tests of identifiers or personal data except presence and
-postcode area; no comparisons that can never hold).
+postcode area; no comparisons that can never hold), and what it reveals against what the rules
+to each recipient share by :mod:`.condition_granularity` (called by the checker).
 
 What is known at compile time is checked at compile time: unknown names, unknown members of
 constants (``regions.nope``), operators applied to literals or results of the wrong type, and

@@ -19,7 +19,7 @@ from services.core.covenant.keyring import decode_public_key
 from services.core.covenant.loader import LoadedCovenant
 from services.core.covenant.model import Party, PartyKey
 from services.core.covenant.problems import Problem, Severity
-from services.core.demo_keys import owner_of_test_key
+from services.core.demo_keys import derivation_names, owner_of_test_key
 
 
 def check_keys(
@@ -30,14 +30,14 @@ def check_keys(
     problems: list[Problem] = []
     material: dict[tuple[str, str], str] = {}  # (partner, key id) -> key
     owners: dict[str, str] = {}  # key -> partner
-    partners = sorted({p for item in covenants for p in item.covenant.parties})
+    names = derivation_names(item.covenant for item in covenants)
     ids: dict[str, tuple[str, str]] = {}  # key id -> (partner, where it is first registered)
     for item in covenants:
         for party_id, party in item.covenant.parties.items():
             problems += _party(item, party_id, party, today)
             for k, key in enumerate(party.public_keys):
                 where = (item, ("parties", party_id, "public_keys", k))
-                problems += _test_key(item, party_id, key, k, partners, demo)
+                problems += _test_key(item, party_id, key, k, names, demo)
                 first = ids.setdefault(key.id, (party_id, f"{item.file}:{item.line(*where[1])}"))
                 if first[0] != party_id:
                     problems.append(
@@ -77,16 +77,16 @@ def _test_key(
     party_id: str,
     key: PartyKey,
     index: int,
-    partners: list[str],
+    names: list[str],
     demo: bool,
 ) -> list[Problem]:
     """A TEST key registration: an error outside demo mode, a warning in a covenant file."""
-    owner = owner_of_test_key(key.ed25519, [party_id, *partners])
+    owner = owner_of_test_key(key.ed25519, [party_id, *names])
     if owner is None or (demo and (party_id, key.id) in item.demo_keys):
         return []
-    whose = "its" if owner == party_id else f"{owner!r}'s"
+    whose = "its TEST key" if owner == party_id else f"the TEST key derived for {owner!r}"
     message = (
-        f"key {key.id!r} of {party_id!r} is {whose} TEST key, derived from the public demo "
+        f"key {key.id!r} of {party_id!r} is {whose}, derived from the public demo "
         "seed: anyone can sign with it"
     )
     where = ("parties", party_id, "public_keys", index, "ed25519")

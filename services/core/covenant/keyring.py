@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from services.core.covenant import validity
 from services.core.covenant.model import Covenant, PartyKey
-from services.core.demo_keys import owner_of_test_key
+from services.core.demo_keys import derivation_names, owner_of_test_key
 from services.core.time_window import TimeWindow
 from services.core.verified_roots import VerifiedRoots
 
@@ -83,7 +83,8 @@ class Keyring:
         self._covenants = tuple(covenants)
         self.test_keys = test_keys
         """Demo mode: TEST keys count (never in a deployment)."""
-        self._partners = sorted({p for cov in self._covenants for p in cov.parties})
+        self._names = derivation_names(self._covenants)
+        """Every name a TEST key registered here could be derived for (besides the demo's)."""
         self._keys: dict[str, list[RegisteredKey]] = {}
         for cov in self._covenants:
             for partner, party in cov.parties.items():
@@ -162,7 +163,7 @@ class Keyring:
         }
 
     def _registered(self, partner: str, key: PartyKey, covenant: str) -> RegisteredKey | None:
-        if not self.test_keys and owner_of_test_key(key.ed25519, [partner, *self._partners]):
+        if not self.test_keys and owner_of_test_key(key.ed25519, [partner, *self._names]):
             return None  # the checker reports it; outside demo mode it never verifies anything
         return _registered(partner, key, covenant)
 

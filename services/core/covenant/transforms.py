@@ -150,6 +150,12 @@ _TIME: dict[str | None, Callable[[str], str]] = {
 }
 
 
+def coarsen_time(unit: str, value: str) -> str:
+    """A date or date-time string to the ``unit`` (hour, day, week, month or year) that
+    ``generalise:<unit>`` shares, in Dutch local time."""
+    return _TIME[unit](value)
+
+
 def _over_members(fn: Callable[[str], str]) -> Generaliser:
     """Apply a time generaliser to a value, or to each member of an object such as a period."""
 
