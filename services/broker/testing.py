@@ -16,6 +16,7 @@ from typing import Self
 from services.broker.errors import BrokerError
 from services.broker.topics import (
     check_spec,
+    TopicConfigs,
     check_topic_name,
     is_internal_topic,
     too_few_partitions,
@@ -28,9 +29,12 @@ class MemoryTopicAdmin:
 
     def __init__(self) -> None:
         self._ends: dict[str, list[int]] = {}
+        self._configs: dict[str, dict[str, str]] = {}
         self.closed = False
 
-    def ensure_topics(self, spec: Mapping[str, int]) -> list[str]:
+    def ensure_topics(
+        self, spec: Mapping[str, int], configs: TopicConfigs | None = None
+    ) -> list[str]:
         check_spec(spec)
         for topic, want in spec.items():
             if topic in self._ends and len(self._ends[topic]) < want:
@@ -38,7 +42,14 @@ class MemoryTopicAdmin:
         created = sorted(topic for topic in spec if topic not in self._ends)
         for topic in created:
             self._ends[topic] = [0] * spec[topic]
+        for topic, config in (configs or {}).items():
+            if topic in spec:
+                self._configs.setdefault(topic, {}).update(config)
         return created
+
+    def topic_config(self, topic: str, key: str) -> str | None:
+        self._partitions_of(topic)
+        return self._configs.get(topic, {}).get(key)
 
     def list_topics(self) -> list[str]:
         return sorted(topic for topic in self._ends if not is_internal_topic(topic))
@@ -52,6 +63,7 @@ class MemoryTopicAdmin:
             check_topic_name(topic)
         for topic in names:
             self._ends.pop(topic, None)
+            self._configs.pop(topic, None)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         return dict(enumerate(self._partitions_of(topic)))
@@ -69,6 +81,7 @@ class MemoryTopicAdmin:
     def lose_data(self) -> None:
         """Forget every topic and record, as a memory-only broker does when it restarts."""
         self._ends.clear()
+        self._configs.clear()
 
     def _partitions_of(self, topic: str) -> list[int]:
         check_topic_name(topic)

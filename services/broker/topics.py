@@ -7,6 +7,13 @@ count fixes how keys spread — changing it later re-routes keys and breaks per-
 For the same reason ``ensure_topics`` never adds partitions to an existing topic on its own: a
 topic with fewer partitions than declared is an error that names the topic and the fix.
 
+Topic configs (``configs``: topic → {key: value}, e.g. ``message.timestamp.type=LogAppendTime``
+on the ``signals.*`` topics, :func:`services.router.topics.topic_configs`) are set when a topic
+is created and set again on an existing topic whose value differs (incremental AlterConfigs).
+A broker that refuses the change (no AlterConfigs permission) is logged with the fix, not an
+error: what the hub *relies on* is checked where it is used (the outcomes worker trusts a
+record's timestamp only when the record itself says the broker stamped it).
+
 :func:`missing_topics` tells which declared topics a broker does not have. After a restart of
 a memory-only broker (Tansu) it lists every topic — the hub's signal that the broker lost its
 data and consumers must not trust their committed offsets.
@@ -25,7 +32,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import OffsetSpec
+from kafka.admin import ConfigResource, ConfigResourceType, OffsetSpec
 from kafka.errors import KafkaError, for_code
 
 from services.broker.errors import BrokerError
@@ -38,16 +45,26 @@ _UNKNOWN_TOPIC = 3
 _TOPIC_EXISTS = 36
 _WAIT_SECONDS = 10.0
 
+TopicConfigs = Mapping[str, Mapping[str, str]]
+"""Topic → {config key: value} the hub declares for it."""
+
 
 class TopicAdmin(Protocol):
     """Topic administration as the hub needs it (a Kafka cluster or an in-memory double)."""
 
-    def ensure_topics(self, spec: Mapping[str, int]) -> list[str]:
+    def ensure_topics(
+        self, spec: Mapping[str, int], configs: TopicConfigs | None = None
+    ) -> list[str]:
         """Create each missing topic of ``spec`` (name → partitions); return those created.
 
         Existing topics must have at least the declared number of partitions, else
-        :class:`BrokerError` names the topic and how to fix it.
+        :class:`BrokerError` names the topic and how to fix it. ``configs`` (topic → {key:
+        value}) are given to new topics and set on existing ones that differ.
         """
+        ...
+
+    def topic_config(self, topic: str, key: str) -> str | None:
+        """The value of ``key`` the broker reports for ``topic`` (None if it reports none)."""
         ...
 
     def list_topics(self) -> list[str]:
@@ -188,23 +205,97 @@ class KafkaTopicAdmin:
             found[entry["name"]] = len(entry.get("partitions") or [])
         return found
 
-    def ensure_topics(self, spec: Mapping[str, int]) -> list[str]:
+    def ensure_topics(
+        self, spec: Mapping[str, int], configs: TopicConfigs | None = None
+    ) -> list[str]:
         check_spec(spec)
+        declared = {t: dict(c) for t, c in (configs or {}).items() if t in spec and c}
         existing = self._existing_partitions(list(spec))
         _check_partitions(existing, spec)
         wanted = {topic: count for topic, count in spec.items() if topic not in existing}
-        created = self._create(wanted) if wanted else []
+        created = self._create(wanted, declared) if wanted else []
         raced = [topic for topic in wanted if topic not in created]
         if raced:  # created by someone else between describe and create
             _check_partitions(self._existing_partitions(raced), spec)
         if created:
             log.info("created topics %s", ", ".join(f"{t}({spec[t]})" for t in created))
+        self._align_configs({t: c for t, c in declared.items() if t not in created})
         return sorted(created)
 
-    def _create(self, wanted: Mapping[str, int]) -> list[str]:
+    def topic_config(self, topic: str, key: str) -> str | None:
+        check_topic_name(topic)
+        return self._configs([topic], [key]).get(topic, {}).get(key)
+
+    def _configs(self, topics: list[str], keys: list[str]) -> dict[str, dict[str, str]]:
+        # every key, filtered here: Tansu 0.6.0 drops the connection when asked for named keys
+        resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
+        answer = self._call(
+            "describe topic configs", "describe_configs", resources, config_filter="all"
+        )
+        found = answer.get("topic", {})
+        return {
+            topic: {k: str(v.get("value")) for k, v in found.get(topic, {}).items() if k in keys}
+            for topic in topics
+        }
+
+    def _align_configs(self, declared: Mapping[str, Mapping[str, str]]) -> None:
+        """Set the declared configs an existing topic does not have (logged, never fatal)."""
+        if not declared:
+            return
+        keys = sorted({k for c in declared.values() for k in c})
+        try:
+            have = self._configs(sorted(declared), keys)
+        except BrokerError as exc:
+            log.warning("cannot check topic configs (%s); set them as docs/outcomes.md says", exc)
+            return
+        differ = {
+            topic: {k: v for k, v in want.items() if have.get(topic, {}).get(k) != v}
+            for topic, want in declared.items()
+        }
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, topic, dict(change))
+            for topic, change in sorted(differ.items())
+            if change
+        ]
+        if not resources:
+            return
+        try:
+            answer = self._call(
+                "alter topic configs",
+                "alter_configs",
+                resources,
+                raise_on_unknown=False,
+                incremental=True,
+            )
+        except BrokerError as exc:
+            answer = {"topic": {r.name: str(exc) for r in resources}}
+        for resource in resources:
+            result = answer.get("topic", {}).get(resource.name, "no answer")
+            settings = " ".join(f"{k}={v}" for k, v in sorted(resource.configs.items()))
+            if result == "OK":
+                log.info("set %s on existing topic %s", settings, resource.name)
+            else:
+                log.warning(
+                    "topic %s lacks %s and the broker refused to set it (%s); set it with: "
+                    "kafka-configs.sh --alter --entity-type topics --entity-name %s "
+                    "--add-config %s",
+                    resource.name,
+                    settings,
+                    result,
+                    resource.name,
+                    ",".join(f"{k}={v}" for k, v in sorted(resource.configs.items())),
+                )
+
+    def _create(
+        self, wanted: Mapping[str, int], configs: Mapping[str, Mapping[str, str]]
+    ) -> list[str]:
         replication = self.replication_factor if self.replication_factor is not None else -1
         request = {
-            topic: {"num_partitions": count, "replication_factor": replication}
+            topic: {
+                "num_partitions": count,
+                "replication_factor": replication,
+                "configs": dict(configs.get(topic, {})),
+            }
             for topic, count in wanted.items()
         }
         response = self._call(

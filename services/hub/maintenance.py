@@ -29,7 +29,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from services.audit.model import AuditStore, OutboxEntry
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin, missing_topics
-from services.router.topics import FEED_PREFIX, consumption_groups, feed_topic
+from services.router.topics import FEED_PREFIX, consumption_groups, feed_topic, topic_configs
 
 log = logging.getLogger("schakel.hub")
 
@@ -63,6 +63,7 @@ class Maintenance:
         self._kafka = kafka
         self._store = store
         self._spec = dict(spec)
+        self._configs = topic_configs(self._spec)
         self._recipients = sorted(recipients)
         self._redeliver_pending = False
         self._last_redelivery: Counter[str] = Counter()
@@ -83,7 +84,7 @@ class Maintenance:
             redelivered = 0
             if lost:
                 log.warning("broker lost %d topic(s); recreating and re-delivering", len(lost))
-                admin.ensure_topics(self._spec)
+                admin.ensure_topics(self._spec, self._configs)
                 if any(t.startswith(FEED_PREFIX) for t in lost):
                     self._redeliver_pending = True
             if self._redeliver_pending:
@@ -95,7 +96,7 @@ class Maintenance:
     def ensure_topics(self) -> list[str]:
         """Create the declared topics the broker lacks; return their names."""
         with KafkaTopicAdmin(self._kafka) as admin:
-            created = admin.ensure_topics(self._spec)
+            created = admin.ensure_topics(self._spec, self._configs)
         self._created_early = created
         return created
 
@@ -103,7 +104,7 @@ class Maintenance:
         """Create missing topics, then re-deliver the unconsumed feed messages the broker no
         longer holds (see the module docstring); run it before routers start producing."""
         with KafkaTopicAdmin(self._kafka) as admin:
-            created = [*self._created_early, *admin.ensure_topics(self._spec)]
+            created = [*self._created_early, *admin.ensure_topics(self._spec, self._configs)]
             self._created_early = []
             lost = []
             for recipient in self._recipients:

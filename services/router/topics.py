@@ -16,6 +16,17 @@ ALERTS = "signals.schakel"
 """The hub's own signals (stacked-location alerts) are published like a partner's."""
 
 
+RECEIPT_TIME: dict[str, str] = {"message.timestamp.type": "LogAppendTime"}
+"""The config of every ``signals.*`` topic: the broker, not the producer, stamps each record
+with the moment it appended it (``timestamp_type`` 1), so a partner that produces to Kafka
+directly cannot backdate when the hub received its signal (docs/outcomes.md)."""
+
+
+def topic_configs(topics: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The configs the hub declares for ``topics``: :data:`RECEIPT_TIME` on ``signals.*``."""
+    return {t: dict(RECEIPT_TIME) for t in topics if t.startswith(SIGNALS_PREFIX)}
+
+
 def signals_topic(partner: str) -> str:
     return f"{SIGNALS_PREFIX}{partner}"
 

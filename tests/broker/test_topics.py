@@ -82,6 +82,19 @@ def test_ensure_topics_is_idempotent_and_accepts_more_partitions(backend: Backen
     assert backend.admin.partitions(topic) == 3
 
 
+def test_declared_configs_are_set_on_new_and_existing_topics(backend: Backend, unique_topic):
+    """A topic made before the hub declared a config gets it at the next ensure_topics."""
+    admin, key = backend.admin, "message.timestamp.type"
+    fresh, older, plain = unique_topic("fresh"), unique_topic("older"), unique_topic("plain")
+    admin.ensure_topics({older: 1, plain: 1})
+    assert admin.topic_config(older, key) in (None, "CreateTime")
+    declared = {fresh: {key: "LogAppendTime"}, older: {key: "LogAppendTime"}}
+    assert admin.ensure_topics({fresh: 1, older: 1, plain: 1}, declared) == [fresh]
+    assert admin.topic_config(fresh, key) == "LogAppendTime"
+    assert admin.topic_config(older, key) == "LogAppendTime"
+    assert admin.topic_config(plain, key) in (None, "CreateTime")
+
+
 def test_too_few_partitions_names_topic_and_fix_and_creates_nothing(backend: Backend, unique_topic):
     small, fresh = unique_topic("small"), unique_topic("fresh")
     backend.admin.ensure_topics({small: 1})
