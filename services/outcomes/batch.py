@@ -35,8 +35,29 @@ class Record:
     topic: str
     value: bytes
     timestamp: datetime | None = None
-    """The Kafka record's timestamp: when the hub received the signal (its gateway sets it on
-    accepting the signal). ``None`` (a file, a test): the moment the step decides it."""
+    """When the hub received the signal, as far as it can trust it: the Kafka record's
+    LogAppendTime, stamped by the broker (:func:`services.outcomes.loop.receipt`). ``None``:
+    see :attr:`read` (and the moment the step decides it when that is None too)."""
+    claimed: datetime | None = None
+    """The record's CreateTime — set by whoever produced it (the gateway, or a partner
+    producing directly), so never trusted to move a record *earlier* than it was read."""
+    read: datetime | None = None
+    """When the worker read the record (wall clock): the hub had it by then."""
+
+    def received(self, answering: bool) -> datetime | None:
+        """When the hub received it, erring on the safe side where the broker did not stamp it.
+
+        A signal that may be *answered* counts as received when the worker read it (the
+        latest moment it can have arrived: a backdated CreateTime cannot move it earlier); an
+        outcome or approval that *answers* counts as received at its CreateTime, but never
+        later than it was read. So a signal is answered only if it was read before the outcome
+        was produced, which a signal sent after the outcome cannot be, whatever it claims.
+        """
+        if self.timestamp is not None or self.read is None:
+            return self.timestamp
+        if answering and self.claimed is not None:
+            return min(self.claimed, self.read)
+        return self.read
 
 
 @dataclass
@@ -85,7 +106,9 @@ class OutcomeStep:
                 out.skip(outcome.rejection.code if outcome.rejection else "rejected")
                 continue
             moment = outcome.signal.time if at_signal_time else now
-            received = record.timestamp or moment
+            schema = outcome.signal.schema
+            answering = schema.approval or schema.outcome is not None
+            received = record.received(answering) or moment
             observed = self.extractor.observe(outcome.signal, outcome.decisions, moment, received)
             if observed.signal is not None:
                 out.entries.signals.append(observed.signal)

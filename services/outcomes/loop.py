@@ -69,16 +69,32 @@ class OutcomeStats:
     purged: int = 0
 
 
-def received_at(timestamp_ms: int | None) -> datetime | None:
-    """The moment a Kafka record's timestamp names (None when the broker gave none).
+LOG_APPEND_TIME = 1
+"""A Kafka record's ``timestamp_type`` when the broker stamped it on appending it."""
 
-    The hub's gateway produces every accepted signal to ``signals.<partner>``, so the
-    record's timestamp is the hub's own receipt time, not anything the partner wrote. A
-    deployment that lets partners produce to Kafka directly must set
-    ``message.timestamp.type=LogAppendTime`` on those topics (docs/outcomes.md)."""
+
+def stamped(timestamp_ms: int | None) -> datetime | None:
+    """The moment a Kafka record timestamp names (None when the broker gave none)."""
     if timestamp_ms is None or timestamp_ms <= 0:
         return None
     return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+
+
+def receipt(topic: str, message: Any, read: datetime) -> Record:
+    """The record the step decides, with what the hub knows of when it received it.
+
+    The ``signals.*`` topics are created with ``message.timestamp.type=LogAppendTime``
+    (:data:`services.router.topics.RECEIPT_TIME`), so on a broker that honours it (Apache
+    Kafka, noida) every record says ``timestamp_type`` 1 and its timestamp is the broker's
+    append time: the hub's receipt time, whoever produced it. A record that says
+    ``timestamp_type`` 0 carries its producer's CreateTime — a broker that ignores the config
+    (Tansu 0.6.0), or a record appended before the config was set — which a partner producing
+    to Kafka directly can backdate; it is then only a claim, bounded by ``read``, the moment
+    the worker read it (:meth:`Record.received`)."""
+    moment = stamped(message.timestamp)
+    if getattr(message, "timestamp_type", None) == LOG_APPEND_TIME and moment is not None:
+        return Record(topic, message.value or b"", moment)
+    return Record(topic, message.value or b"", claimed=moment, read=read)
 
 
 class OutcomeLoop(BatchLoop):
@@ -94,6 +110,7 @@ class OutcomeLoop(BatchLoop):
         config: OutcomeLoopConfig,
         *,
         clock: Clock,
+        wall: Clock = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__()
         self._kafka = kafka
@@ -103,6 +120,8 @@ class OutcomeLoop(BatchLoop):
         self._pseudonymiser = pseudonymiser
         self._config = config
         self._clock = clock
+        self._wall = wall
+        """The real clock records are read by (``clock`` may be a demo's or a test's)."""
         self._step: OutcomeStep | None = None
         self.stats = OutcomeStats()
 
@@ -152,8 +171,9 @@ class OutcomeLoop(BatchLoop):
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         if self._consumer is None or self._producer is None:
             raise RuntimeError("OutcomeLoop.process() before start()")
+        read = self._wall()
         records = [
-            Record(tp.topic, message.value or b"", received_at(message.timestamp))
+            receipt(tp.topic, message, read)
             for tp, messages in batches.items()
             for message in messages
         ]
