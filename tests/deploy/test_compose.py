@@ -20,11 +20,13 @@ from services.router.topics import (
     AUDIT_INDEXER_GROUP,
     DEAD_LETTER,
     FEED_PREFIX,
+    RECEIPT_TIME,
     SIGNALS_PREFIX,
     feed_topic,
     gateway_group,
     recipient_group,
     signals_topic,
+    topic_configs,
 )
 from services.stacking.loop import GROUP as STACKING_GROUP
 from tests.deploy.helpers import (
@@ -119,13 +121,27 @@ def test_kafka_settings_of_each_service_are_valid_sasl_scram(hub_services, tmp_p
 
 
 def test_topics_follow_the_covenants_and_the_code_naming(init, policy):
-    topics = {name: int(count) for name, count in init["topic"]}
+    topics = {name: int(count) for name, count in init["topic"] + init["signal_topic"]}
     expected = {signals_topic(p) for p in policy.suppliers} | {DEAD_LETTER, AUDIT}
     expected |= {feed_topic(r) for r in policy.recipients}
     assert set(topics) == expected
     assert topics[DEAD_LETTER] == 1
     assert topics[AUDIT] == 1  # the one indexer reads it in one order
     assert all(count >= 2 for name, count in topics.items() if name not in (DEAD_LETTER, AUDIT))
+
+
+def test_every_signals_topic_is_stamped_by_the_broker(init, policy):
+    """signals.* are LogAppendTime, as the hub itself declares them (topic_configs): created
+    so and altered so when they already exist."""
+    stamped = {name for name, _ in init["signal_topic"]}
+    assert stamped == {t for t in topic_configs({name for name, _ in init["topic"]} | stamped)}
+    assert stamped >= {signals_topic(p) for p in policy.suppliers}
+    assert all(not name.startswith("signals.") for name, _ in init["topic"])
+    body = function_body("signal_topic")
+    (setting,) = (f"{k}={v}" for k, v in RECEIPT_TIME.items())
+    assert f'topic "$1" "$2" {setting}' in body
+    topic = function_body("topic")
+    assert '--config "$3"' in topic and '--add-config "$3"' in topic
 
 
 def test_each_partner_may_write_only_its_own_topic_and_read_only_its_own_feed(init, policy):

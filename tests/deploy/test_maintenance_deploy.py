@@ -38,7 +38,7 @@ def option(args: list[str], name: str) -> str:
 
 def init_partitions() -> tuple[set[int], set[int]]:
     """The partition counts init.sh gives signals topics and feed topics."""
-    topics = re.findall(r"^topic (\S+) (\d+)$", INIT.read_text(), re.M)
+    topics = re.findall(r"^(?:signal_)?topic (\S+) (\d+)$", INIT.read_text(), re.M)
     signals = {int(n) for t, n in topics if t.startswith(SIGNALS_PREFIX) and t != DEAD_LETTER}
     feeds = {int(n) for t, n in topics if t.startswith(FEED_PREFIX)}
     return signals, feeds
@@ -84,8 +84,11 @@ def test_the_maintenance_user_may_do_what_the_code_does_and_nothing_more() -> No
         for words in acls
     }  # fmt: skip
     prefixed = "--resource-pattern-type prefixed"
-    # notice lost topics (Describe), recreate them (Create); re-deliver feed messages (Write)
-    assert granted[f"--topic {SIGNALS_PREFIX} {prefixed}"] == {"Describe", "Create"}
+    # notice lost topics (Describe), recreate them (Create); re-deliver feed messages (Write);
+    # check and set LogAppendTime on the signals topics (RECEIPT_TIME, ensure_topics)
+    assert granted[f"--topic {SIGNALS_PREFIX} {prefixed}"] == {
+        "Describe", "Create", "DescribeConfigs", "AlterConfigs"
+    }
     assert granted[f"--topic {FEED_PREFIX} {prefixed}"] == {"Describe", "Create", "Write"}
     # read the recipients' committed offsets (OffsetFetch: Describe), never join their groups
     assert granted[f"--group {recipient_group('')} {prefixed}"] == {"Describe"}

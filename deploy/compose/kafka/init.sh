@@ -15,10 +15,22 @@ BIN=/opt/kafka/bin
 : "${PASSWORDS:?folder with one SCRAM password file per user}"
 REPLICAS=3
 
-topic() {  # NAME PARTITIONS
+topic() {  # NAME PARTITIONS [KEY=VALUE]: created if missing, the extra config set either way
+  local configs=(--config min.insync.replicas=2)
+  if [ "$#" -gt 2 ]; then configs+=(--config "$3"); fi
   "$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
-    --topic "$1" --partitions "$2" --replication-factor "$REPLICAS" \
-    --config min.insync.replicas=2
+    --topic "$1" --partitions "$2" --replication-factor "$REPLICAS" "${configs[@]}"
+  if [ "$#" -gt 2 ]; then  # a topic made before the config was declared gets it too
+    "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --alter --entity-type topics \
+      --entity-name "$1" --add-config "$3" >/dev/null
+  fi
+}
+
+# The broker, not the producer, stamps each signal with the moment it appended it: a partner
+# producing here directly cannot backdate when the hub received its signal, which decides the
+# outcomes it may be answered with (docs/outcomes.md; services/router/topics.py RECEIPT_TIME).
+signal_topic() {  # NAME PARTITIONS
+  topic "$1" "$2" message.timestamp.type=LogAppendTime
 }
 
 user() {  # NAME: a SCRAM-SHA-512 credential from $PASSWORDS/NAME
@@ -58,24 +70,24 @@ service() {  # NAME: the hub's own services, ACLs below
 }
 
 # --- topics: signals.<partner> x6 partitions (up to 6 router workers), feed.<recipient> x3
-topic signals.chemiehandel-nh 6
-topic signals.elan-wonen 6
-topic signals.gemeente-alkmaar 6
-topic signals.gemeente-haarlem 6
-topic signals.gemeente-zaanstad 6
-topic signals.hhnk 6
-topic signals.hvc 6
-topic signals.liander 6
-topic signals.lto-meldpunt 6
-topic signals.meld-misdaad-anoniem 6
-topic signals.odnhn 6
-topic signals.om-nh 6
-topic signals.politie-nh 6
-topic signals.pwn 6
-topic signals.uwv 6
-topic signals.woonwaard 6
-topic signals.schakel 6
-topic signals.dead-letter 1
+signal_topic signals.chemiehandel-nh 6
+signal_topic signals.elan-wonen 6
+signal_topic signals.gemeente-alkmaar 6
+signal_topic signals.gemeente-haarlem 6
+signal_topic signals.gemeente-zaanstad 6
+signal_topic signals.hhnk 6
+signal_topic signals.hvc 6
+signal_topic signals.liander 6
+signal_topic signals.lto-meldpunt 6
+signal_topic signals.meld-misdaad-anoniem 6
+signal_topic signals.odnhn 6
+signal_topic signals.om-nh 6
+signal_topic signals.politie-nh 6
+signal_topic signals.pwn 6
+signal_topic signals.uwv 6
+signal_topic signals.woonwaard 6
+signal_topic signals.schakel 6
+signal_topic signals.dead-letter 1
 # the routers' write-ahead audit log: one partition, read in order by the one audit indexer
 topic audit 1
 topic feed.campagneteam-nh 3
@@ -121,7 +133,8 @@ acl schakel-outcomes --operation Write --operation Describe --topic feed. --reso
 acl schakel-outcomes --operation Read --group schakel-outcomes
 # maintenance: sees every topic (to notice lost ones) and may recreate them, re-delivers feed
 # messages, and reads the committed offsets of the recipients' groups (never joins them)
-acl schakel-maintenance --operation Describe --operation Create --topic signals. --resource-pattern-type prefixed
+# (signals topics: also check, and set where a topic lacks it, LogAppendTime at start-up)
+acl schakel-maintenance --operation Describe --operation Create --operation DescribeConfigs --operation AlterConfigs --topic signals. --resource-pattern-type prefixed
 acl schakel-maintenance --operation Describe --operation Create --operation Write --topic feed. --resource-pattern-type prefixed
 acl schakel-maintenance --operation Describe --group recipient. --resource-pattern-type prefixed
 
