@@ -15,8 +15,8 @@ from typing import Self
 
 from services.broker.errors import BrokerError
 from services.broker.topics import (
-    check_spec,
     TopicConfigs,
+    check_spec,
     check_topic_name,
     is_internal_topic,
     too_few_partitions,

@@ -14,6 +14,14 @@ A crash before 4 re-reads the batch: the entries are already stored, the same pa
 decided under the same ids, the audit store skips what it has, and recipients drop a message
 they got twice by its exchange id. Run **one** outcomes worker: it is the single writer of the
 index (a signal and its outcome arrive on different topics).
+
+When the hub received a record (:func:`receipt`) decides which signals an outcome answers.
+The ``signals.*`` topics are LogAppendTime, so on Apache Kafka and noida (which honour it) it
+is the broker's append time, exact whoever produced the record. Tansu 0.6.0 ignores the
+setting and hands back the producer's CreateTime, which a partner producing to Kafka directly
+can backdate; the worker then counts a signal received when it read it and an outcome or
+approval no later than that, so a backdated signal is never answered by an earlier outcome,
+and a signal read only after the outcome was sent is not answered either (docs/outcomes.md).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@
     only the returns about signals received before it.
 
 Signals, outcomes and approvals keep ``received_us``, when the hub received them (the Kafka
-record's timestamp): "sent before the outcome" is decided by it, never by the partner-written
+record's LogAppendTime, or the worker's safe bound: services/outcomes/batch.py): "sent before the outcome" is decided by it, never by the partner-written
 ``time_us``. Times are microseconds since the epoch (UTC). On SQLite the location tables are ``WITHOUT
 ROWID``: each is its primary-key B-tree. :func:`create_schema` makes the tables on a database
 not migrated by the audit store (tests, the benchmark).

@@ -134,7 +134,7 @@ def test_every_signals_topic_is_stamped_by_the_broker(init, policy):
     """signals.* are LogAppendTime, as the hub itself declares them (topic_configs): created
     so and altered so when they already exist."""
     stamped = {name for name, _ in init["signal_topic"]}
-    assert stamped == {t for t in topic_configs({name for name, _ in init["topic"]} | stamped)}
+    assert stamped == set(topic_configs({name for name, _ in init["topic"]} | stamped))
     assert stamped >= {signals_topic(p) for p in policy.suppliers}
     assert all(not name.startswith("signals.") for name, _ in init["topic"])
     body = function_body("signal_topic")

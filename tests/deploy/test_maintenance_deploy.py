@@ -87,7 +87,10 @@ def test_the_maintenance_user_may_do_what_the_code_does_and_nothing_more() -> No
     # notice lost topics (Describe), recreate them (Create); re-deliver feed messages (Write);
     # check and set LogAppendTime on the signals topics (RECEIPT_TIME, ensure_topics)
     assert granted[f"--topic {SIGNALS_PREFIX} {prefixed}"] == {
-        "Describe", "Create", "DescribeConfigs", "AlterConfigs"
+        "Describe",
+        "Create",
+        "DescribeConfigs",
+        "AlterConfigs",
     }
     assert granted[f"--topic {FEED_PREFIX} {prefixed}"] == {"Describe", "Create", "Write"}
     # read the recipients' committed offsets (OffsetFetch: Describe), never join their groups

@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from services.outcomes.loop import receipt
 from services.router.topics import signals_topic
-import pytest
-
 from tests.outcomes.helpers import NOW, Hub, anomaly, make_hub, nothing_found
 
 
@@ -34,7 +33,9 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _decide(hub: Hub, batches: list[list[tuple[dict[str, Any], datetime, int, datetime]]]) -> list[str]:
+def _decide(
+    hub: Hub, batches: list[list[tuple[dict[str, Any], datetime, int, datetime]]]
+) -> list[str]:
     """Feed batches of (envelope, record timestamp, timestamp_type, read time); answered ids."""
     answered: list[str] = []
     for batch in batches:

@@ -63,8 +63,9 @@ class SignalEntry:
     """The rules that delivered it (:func:`rule_key`), for indicators per rule."""
     keep_until: datetime
     received: datetime | None = None
-    """When the hub received it (:func:`arrival`): the Kafka record's timestamp, which the
-    hub's gateway sets when it accepts the signal — never the partner-written envelope
+    """When the hub received it (:func:`arrival`): the broker's LogAppendTime of its Kafka
+    record, or where the broker did not stamp it the moment the worker read it
+    (:meth:`services.outcomes.batch.Record.received`) — never the partner-written envelope
     ``time``. Only a signal received *before* an outcome can be answered by it."""
     locations: tuple[str, ...] = field(default=(), compare=False)
     """Hub-internal pseudonyms of its premises identifiers (written to the index; not read

@@ -13,8 +13,9 @@ Three kinds of input matter:
   whose condition held (conditions are evaluated here, on the whole signal, once);
 * an **approval** (``x-approval``) from a party a return rule names as its approver.
 
-Every entry carries the moment the hub **received** it (``received``: the Kafka record's
-timestamp, set by the hub's gateway, or the worker's clock when a record has none) — the
+Every entry carries the moment the hub **received** it (``received``: the broker's append
+time of its Kafka record, or a bound the worker sets where the broker did not stamp it —
+:meth:`services.outcomes.batch.Record.received`) — the
 partner-written envelope ``time`` says what period a signal is about, never when the hub
 learnt it. Everything else is skipped with a reason (for the worker's metrics). Nothing here
 keeps a raw identifier.

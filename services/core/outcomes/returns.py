@@ -17,8 +17,8 @@ before it — the hub decides what that partner — the signal's own source — 
 Three guards keep an outcome from answering a *probe* — a signal sent only to learn what the
 police found at an address:
 
-* "before the outcome" is the hub's **receipt** order (:func:`arrival`: the Kafka record's
-  timestamp), never the partner-written envelope ``time``: a signal received after the
+* "before the outcome" is the hub's **receipt** order (:func:`arrival`: the broker's append time
+  of the Kafka record, or the worker's safe bound where the broker did not stamp it), never the partner-written envelope ``time``: a signal received after the
   outcome is not a candidate, however far it is backdated;
 * only a signal that a covenant rule **delivered** to some recipient (it took part in the
   exchange) is answered; one every rule withheld — a score below the rule's threshold — is
