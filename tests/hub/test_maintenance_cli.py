@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from services.core.errors import SchakelError
 from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.maintenance_metrics import MaintenanceMetrics, unconsumed_counts
 from services.hub.maintenance_service import ServiceOptions, parties, run_ticks
-from services.router.topics import TopicLayout, feed_topic, recipient_group
+from services.router.topics import TopicLayout, feed_topic, recipient_group, topic_configs
 from tests.kafka_fixtures import selected_brokers
 
 CANARY = "871687120000000019"  # an EAN-shaped value inside the feed messages: never logged
@@ -147,7 +147,10 @@ class LostOnce:
     def list_topics(self) -> list[str]:
         return list(self.topics)
 
-    def ensure_topics(self, spec: dict[str, int]) -> list[str]:
+    def ensure_topics(
+        self, spec: dict[str, int], configs: Mapping[str, Mapping[str, str]] | None = None
+    ) -> list[str]:
+        assert configs == topic_configs(spec)  # recreated signals topics are LogAppendTime
         created = [t for t in spec if t not in self.topics]
         self.topics.extend(created)
         return created
