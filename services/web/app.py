@@ -30,15 +30,18 @@ from services.metrics.http import health_routes
 from services.metrics.settings import MetricsSettings
 from services.metrics.wiring import web_observability
 from services.reid.workflow import Reidentification
+from services.riec.cases import CaseFiles
 from services.web import (
     routes_auth,
     routes_barriers,
+    routes_cases,
     routes_coverage,
     routes_exchanges,
     routes_indicators,
     routes_integrity,
     routes_reid,
     routes_report,
+    routes_riec,
     routes_subjects,
 )
 from services.web.context import (
@@ -72,6 +75,7 @@ def create_web_app(
     keys: KeyStore,
     settings: WebSettings,
     reid: Reidentification | None = None,
+    riec: CaseFiles | None = None,
     *,
     clock: Clock = utc_now,
     metrics: MetricsSettings | None = None,
@@ -80,7 +84,8 @@ def create_web_app(
     integrity runs a previous process left unfinished as interrupted.
 
     With ``reid`` (its engine must be ``engine``) the ``/reid`` pages are served too and
-    their tables created if missing. ``clock`` dates sessions and integrity runs.
+    their tables created if missing; with ``riec`` (the case files of a RIEC workplace on
+    ``engine``) the RIEC analyst's ``/riec`` pages. ``clock`` dates sessions and integrity runs.
     ``metrics`` (default: from the environment) sets how often ``/metrics`` has the audit
     log verified.
     """
@@ -111,6 +116,13 @@ def create_web_app(
         reid.create_schema()
         context.templates.globals["reid_enabled"] = True
         app.include_router(routes_reid.routes(context, reid))
+    if riec is not None:
+        if riec.workplace.engine is not engine:
+            raise ValueError("the RIEC workplace must use the web app's engine")
+        riec.workplace.create_schema()
+        context.templates.globals["riec_enabled"] = True
+        app.include_router(routes_riec.routes(context, riec.workplace, riec))
+        app.include_router(routes_cases.routes(context, riec))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(NotSignedInError)

@@ -13,18 +13,28 @@ from datetime import UTC, date, datetime, timedelta
 
 from services.audit.queries import Filters, Period
 from services.reid.workflow import STEP_RESULTS
+from services.riec.records import RESULTS as RIEC_RESULTS
 from services.web.users import USER_CHANGED
 
 MAX_VALUE_LENGTH = 200
 RESULTS: tuple[str, ...] = tuple(
     dict.fromkeys(
-        ("delivered", "withheld", "rejected", *STEP_RESULTS.values(), "purged", USER_CHANGED)
+        (
+            "delivered",
+            "withheld",
+            "rejected",
+            *STEP_RESULTS.values(),
+            "purged",
+            USER_CHANGED,
+            *RIEC_RESULTS.values(),
+        )
     )
 )
 """Every ``result`` an audit record can have: the router's decisions and rejections, the
 re-identification steps (:mod:`services.reid.workflow`), retention's purge record
 (:func:`services.audit.retention.purge_record`) and changes to the workplace's users
-(:func:`services.web.users.user_change_record`)."""
+(:func:`services.web.users.user_change_record`) and the RIEC workplace's actions
+(:mod:`services.riec.records`)."""
 
 
 class FormError(ValueError):
