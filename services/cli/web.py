@@ -31,6 +31,7 @@ def web_command(
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore
     from services.reid.workflow import Reidentification
+    from services.riec.wiring import case_files
     from services.web.serve import serve
 
     paths = Paths.from_env()
@@ -47,7 +48,17 @@ def web_command(
         raise SystemExit("covenants have errors; run `schakel covenant check`")
     url = database_url()
     engine = make_engine(url)
-    flow = Reidentification(
-        engine, open_hub_store(url, keys, paths.state), Pseudonymiser(keys), loaded.policy.covenants
+    audit = open_hub_store(url, keys, paths.state)
+    covenants = loaded.policy.covenants
+    flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
+    riec = case_files(engine, audit, covenants, paths, flow)
+    serve(
+        engine,
+        keys,
+        paths.state,
+        host=host,
+        port=port,
+        secure_cookies=secure_cookies,
+        reid=flow,
+        riec=riec,
     )
-    serve(engine, keys, paths.state, host=host, port=port, secure_cookies=secure_cookies, reid=flow)

@@ -55,6 +55,8 @@ STACKING_KEY_FILE = "SCHAKEL_STACKING_KEY_FILE"
 COVERAGE = ("coverage", "run")
 """The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
 OUTCOMES = ("outcomes", "run")
+RIEC = ("riec", "run")
+"""The RIEC workplace's feed reader (services/riec): the RIECs' feeds into the workplace."""
 """The outcomes worker's ``schakel`` verb (returns to partners; services/outcomes)."""
 
 
@@ -99,6 +101,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
     stacking: WorkerPool | None = None
     coverage: WorkerPool | None = None
     outcomes: WorkerPool | None = None
+    riec: WorkerPool | None = None
     gateway: GatewayThread | None = None
     try:
         maintenance = Maintenance(runtime.settings, store, spec, policy.recipients)
@@ -122,7 +125,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
                 "(schakel keys partner schakel)[/yellow]"
             )
-        coverage, outcomes = _single_workers(env, paths.logs)
+        coverage, outcomes, riec = _single_workers(env, paths.logs)
         _write_state(paths, runtime, db_url)
         if options.web_port is not None:
             _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
@@ -151,14 +154,14 @@ def run_hub(options: HubOptions, console: Console) -> None:
             _supervise(
                 options,
                 runtime,
-                [p for p in (pool, stacking, coverage, outcomes) if p is not None],
+                [p for p in (pool, stacking, coverage, outcomes, riec) if p is not None],
                 maintenance,
                 policy.suppliers,
                 console,
             )
         )
     finally:
-        _stop(console, paths, gateway, (outcomes, coverage, stacking, pool), runtime, store)
+        _stop(console, paths, gateway, (riec, outcomes, coverage, stacking, pool), runtime, store)
 
 
 def _stop(
@@ -196,14 +199,17 @@ def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
     ).write(state_path(paths))
 
 
-def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool]:
-    """Start the coverage worker (counts per municipality and month: schakel coverage) and the
-    outcomes worker (returns to partners: the single writer of the matching index)."""
+def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool, WorkerPool]:
+    """Start the coverage worker (counts per municipality and month: schakel coverage), the
+    outcomes worker (returns to partners: the single writer of the matching index) and the
+    RIEC workplace's feed reader (the RIECs' feeds into the workplace: web /riec)."""
     coverage = WorkerPool(1, env, logs, name="coverage", command=COVERAGE)
     coverage.start()
     outcomes = WorkerPool(1, env, logs, name="outcomes", command=OUTCOMES)
     outcomes.start()
-    return coverage, outcomes
+    riec = WorkerPool(1, env, logs, name="riec", command=RIEC)
+    riec.start()
+    return coverage, outcomes, riec
 
 
 def _hub_paths(options: HubOptions) -> Paths:
@@ -322,6 +328,7 @@ def _start_web(
     re-identification pages audited into a hash-chained, checkpointed store."""
     from services.audit.hub_store import open_hub_store  # noqa: PLC0415 - only when served
     from services.reid.workflow import Reidentification  # noqa: PLC0415 - only when served
+    from services.riec.wiring import case_files  # noqa: PLC0415 - only when served
     from services.web.serve import serve  # noqa: PLC0415 - web stack only when served
 
     def run() -> None:
@@ -329,7 +336,8 @@ def _start_web(
             engine = make_engine(db_url)
             audit = open_hub_store(db_url, keys, state)
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
-            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow)
+            riec = case_files(engine, audit, covenants, Paths.from_env().absolute(), flow)
+            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow, riec=riec)
         except (OSError, SystemExit, SchakelError) as exc:
             console.print(f"[yellow]web workplace not started on port {port}: {exc}[/yellow]")
 
@@ -391,6 +399,7 @@ def _print_started(
         ),
         "[b]coverage[/b]   1 worker (NH Drugsalert counts: schakel coverage; web /coverage)",
         "[b]outcomes[/b]   1 worker (returns to partners; schakel indicators; web /indicators)",
+        "[b]riec[/b]       1 worker (the RIECs' feeds into the analysts' workplace; web /riec)",
         "[b]web[/b]        "
         + (
             f"http://127.0.0.1:{options.web_port}/ (first: schakel users add NAME --role admin)"

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from services.core.keys import KeyStore
 from services.reid.workflow import Reidentification
+from services.riec.cases import CaseFiles
 from services.web.app import create_web_app
 from services.web.context import WebSettings
 
@@ -45,9 +46,10 @@ def serve(
     port: int = DEFAULT_PORT,
     secure_cookies: bool = False,
     reid: Reidentification | None = None,
+    riec: CaseFiles | None = None,
 ) -> None:
     """Serve the workplace on ``host:port`` until interrupted (blocks); with ``reid`` (on
-    ``engine``) the re-identification pages too."""
+    ``engine``) the re-identification pages too, with ``riec`` the RIEC analysts' pages."""
     settings = WebSettings(secret=state_secret(state_dir), secure_cookies=secure_cookies)
-    app = create_web_app(engine, keys, settings, reid)
+    app = create_web_app(engine, keys, settings, reid, riec)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

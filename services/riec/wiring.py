@@ -1,0 +1,81 @@
+"""Building the RIEC workplace from the hub's configuration, for the web workplace and the
+feed reader (``schakel up``, ``schakel web``, ``schakel riec``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from services.audit.model import AuditStore
+from services.broker.settings import KafkaSettings
+from services.config import Paths
+from services.core.covenant.model import Covenant
+from services.core.keys import KeyStore
+from services.core.pseudonyms import Pseudonymiser
+from services.core.regions import ReferenceData
+from services.core.schema_registry import SchemaRegistry
+from services.outcomes.store import SqlOutcomeStore
+from services.reid.workflow import Reidentification
+from services.riec.cases import CaseFiles
+from services.riec.items import Locate
+from services.riec.locate import locator
+from services.riec.scope import regions
+from services.riec.workplace import Workplace
+
+
+def case_files(
+    engine: Engine,
+    audit: AuditStore,
+    covenants: Sequence[Covenant],
+    paths: Paths,
+    reid: Reidentification | None = None,
+) -> CaseFiles:
+    """The workplace on ``engine`` (the hub's database), its tables made if missing; outcomes
+    go to the outcome index on the same database."""
+    registry = SchemaRegistry.load(paths.schemas)
+    workplace = Workplace(
+        engine, audit, registry, regions(covenants, ReferenceData.load(paths.reference))
+    )
+    workplace.create_schema()
+    outcomes = SqlOutcomeStore(engine)
+    outcomes.create_schema()
+    return CaseFiles(workplace, reid, outcomes)
+
+
+@dataclass
+class HubWorkplace:
+    kafka: KafkaSettings
+    cases: CaseFiles
+    locate: Locate
+    audit: AuditStore
+
+    def close(self) -> None:
+        self.audit.close()
+        self.cases.workplace.engine.dispose()
+
+
+def hub_workplace() -> HubWorkplace:
+    """The workplace of the hub this process belongs to (its environment)."""
+    from services.audit.engine import database_url, make_engine  # noqa: PLC0415
+    from services.audit.hub_store import open_hub_store  # noqa: PLC0415
+    from services.config import load_policy  # noqa: PLC0415
+    from services.hub.state import client_settings  # noqa: PLC0415
+    from services.keys import default_keys_path  # noqa: PLC0415
+    from services.keys.file_store import FileKeyStore  # noqa: PLC0415
+
+    paths = Paths.from_env()
+    keys: KeyStore = FileKeyStore.open(default_keys_path())
+    pseudonymiser = Pseudonymiser(keys)
+    loaded = load_policy(
+        list(paths.covenants), paths.schemas, paths.reference, pseudonymiser,
+        today=datetime.now(UTC).date(), demo=paths.demo,
+    )  # fmt: skip
+    if loaded.policy is None:
+        raise SystemExit("covenants have errors; run `schakel covenant check`")
+    url = database_url()
+    audit = open_hub_store(url, keys, paths.state)
+    cases = case_files(make_engine(url), audit, loaded.policy.covenants, paths)
+    return HubWorkplace(client_settings(), cases, locator(pseudonymiser), audit)
