@@ -28,10 +28,11 @@ def web_command(
     from services.audit.hub_store import open_hub_store
     from services.config import Paths, load_policy
     from services.core.pseudonyms import Pseudonymiser
+    from services.hub.state import client_settings
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore
     from services.reid.workflow import Reidentification
-    from services.riec.wiring import case_files
+    from services.riec.wiring import case_files, hub_handover
     from services.web.serve import serve
 
     paths = Paths.from_env()
@@ -51,7 +52,8 @@ def web_command(
     audit = open_hub_store(url, keys, paths.state)
     covenants = loaded.policy.covenants
     flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
-    riec = case_files(engine, audit, covenants, paths, flow)
+    handover = hub_handover(keys, paths, client_settings())
+    riec = case_files(engine, audit, covenants, paths, flow, handover)
     serve(
         engine,
         keys,

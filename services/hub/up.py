@@ -34,6 +34,7 @@ from services.audit.engine import make_engine
 from services.audit.hub_store import witness_path
 from services.audit.store import SqlAuditStore
 from services.broker.runtime import KafkaRuntime, open_kafka
+from services.broker.settings import KafkaSettings
 from services.config import DEMO_ENV, Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
@@ -128,7 +129,8 @@ def run_hub(options: HubOptions, console: Console) -> None:
         coverage, outcomes, riec = _single_workers(env, paths.logs)
         _write_state(paths, runtime, db_url)
         if options.web_port is not None:
-            _start_web(db_url, store_keys, paths.state, options.web_port, policy.covenants, console)
+            web = WebParts(paths, runtime.settings, policy.covenants)
+            _start_web(db_url, store_keys, web, options.web_port, console)
         if options.gateway_port is not None:
             gateway = start_gateway_thread(
                 db_url,
@@ -316,27 +318,34 @@ def _covenant_lines(covenants: Sequence[Covenant], demo: bool, today: date) -> l
     return lines
 
 
+@dataclass(frozen=True)
+class WebParts:
+    """What the web workplace of ``schakel up`` is built from besides the database."""
+
+    paths: Paths
+    kafka: KafkaSettings
+    covenants: Sequence[Covenant]
+
+
 def _start_web(
-    db_url: str,
-    keys: FileKeyStore,
-    state: Path,
-    port: int,
-    covenants: Sequence[Covenant],
-    console: Console,
+    db_url: str, keys: FileKeyStore, parts: WebParts, port: int, console: Console
 ) -> None:
     """Serve the privacy officer's workplace on 127.0.0.1 from a daemon thread, with the
-    re-identification pages audited into a hash-chained, checkpointed store."""
+    re-identification pages audited into a hash-chained, checkpointed store, and the RIEC
+    analysts' pages (hand-over signed with the RIEC's key, or the TEST key in demo mode)."""
     from services.audit.hub_store import open_hub_store  # noqa: PLC0415 - only when served
     from services.reid.workflow import Reidentification  # noqa: PLC0415 - only when served
-    from services.riec.wiring import case_files  # noqa: PLC0415 - only when served
+    from services.riec.wiring import case_files, hub_handover  # noqa: PLC0415 - when served
     from services.web.serve import serve  # noqa: PLC0415 - web stack only when served
 
     def run() -> None:
         try:
             engine = make_engine(db_url)
+            state, covenants = parts.paths.state, parts.covenants
             audit = open_hub_store(db_url, keys, state)
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
-            riec = case_files(engine, audit, covenants, Paths.from_env().absolute(), flow)
+            handover = hub_handover(keys, parts.paths, parts.kafka)
+            riec = case_files(engine, audit, covenants, parts.paths, flow, handover)
             serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow, riec=riec)
         except (OSError, SystemExit, SchakelError) as exc:
             console.print(f"[yellow]web workplace not started on port {port}: {exc}[/yellow]")

@@ -24,6 +24,7 @@ from services.outcomes.store import OutcomeStore
 from services.reid.model import ReidError
 from services.reid.model import Request as ReidRequest
 from services.reid.workflow import Reidentification
+from services.riec.handover import MEASURES, HandedOver, HandOver
 from services.riec.model import (
     OUTCOMES,
     Case,
@@ -45,17 +46,21 @@ OUTCOME_KEEP = timedelta(days=730)
 
 class CaseFiles:
     """Case files of ``workplace``; ``reid`` files re-identification requests, ``outcomes``
-    receives recorded outcomes (both optional)."""
+    receives recorded outcomes, ``handover`` sends hand-overs (each optional)."""
+
+    measures = MEASURES
 
     def __init__(
         self,
         workplace: Workplace,
         reid: Reidentification | None = None,
         outcomes: OutcomeStore | None = None,
+        handover: HandOver | None = None,
     ) -> None:
         self.workplace = workplace
         self.reid = reid
         self.outcomes = outcomes
+        self.handover = handover
 
     # -- reading -------------------------------------------------------------------------
 
@@ -187,6 +192,35 @@ class CaseFiles:
             raise RiecError(str(error)) from None
         self._entry(user, case, "reid", f"re-identification request {made.id} filed: {reason}")
         return made
+
+    def hand_over(self, user: User, case_id: str, pseudonym: str, measure: str) -> HandedOver:
+        """Offer the case to a partner's own process for ``measure``, about the premises behind
+        one of the case's pseudonyms, as a signal under a covenant rule."""
+        case = self._open_case(user, case_id)
+        if self.handover is None:
+            raise RiecError(
+                "hand-over is not available: the workplace has no signing key for the RIEC. "
+                "Fix: set SCHAKEL_RIEC_KEY_FILE (docs/riec.md)."
+            )
+        pseudonym = pseudonym.strip()
+        carrying = [i for i in self.items(user, case_id) if pseudonym in i.pseudonyms]
+        if not carrying:
+            raise RiecError(
+                f"pseudonym is not one of case {case_id}'s items. Fix: pick one the case holds."
+            )
+        municipality = next((i.municipality for i in carrying if i.municipality), None)
+        if municipality is None:
+            raise RiecError("the case's items name no municipality to hand the case over in.")
+        sent = self.handover.send(
+            case, pseudonym, measure, municipality, self.workplace.now(), self.workplace.new_id()
+        )
+        to = ", ".join(sent.recipients)
+        self._entry(
+            user, case, "handover",
+            f"handed over for {measure} to {to} (signal {sent.signal_id}, rule "
+            f"{', '.join(sent.rules)})", carrying,
+        )  # fmt: skip
+        return sent
 
     def outcome(self, user: User, case_id: str, outcome: str, text: str) -> Case:
         """Record the case's outcome (``finding``, ``no-finding``, ``measure``) and close it;

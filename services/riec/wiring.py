@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
 
@@ -14,14 +14,17 @@ from services.broker.settings import KafkaSettings
 from services.config import Paths
 from services.core.covenant.model import Covenant
 from services.core.keys import KeyStore
+from services.core.policy import Policy
 from services.core.pseudonyms import Pseudonymiser
 from services.core.regions import ReferenceData
 from services.core.schema_registry import SchemaRegistry
 from services.outcomes.store import SqlOutcomeStore
 from services.reid.workflow import Reidentification
 from services.riec.cases import CaseFiles
+from services.riec.handover import HandOver
 from services.riec.items import Locate
 from services.riec.locate import locator
+from services.riec.publish import kafka_publisher, riec_signer
 from services.riec.scope import regions
 from services.riec.workplace import Workplace
 
@@ -32,6 +35,7 @@ def case_files(
     covenants: Sequence[Covenant],
     paths: Paths,
     reid: Reidentification | None = None,
+    handover: HandOver | None = None,
 ) -> CaseFiles:
     """The workplace on ``engine`` (the hub's database), its tables made if missing; outcomes
     go to the outcome index on the same database."""
@@ -42,7 +46,33 @@ def case_files(
     workplace.create_schema()
     outcomes = SqlOutcomeStore(engine)
     outcomes.create_schema()
-    return CaseFiles(workplace, reid, outcomes)
+    return CaseFiles(workplace, reid, outcomes, handover)
+
+
+def hub_handover(keys: KeyStore, paths: Paths, kafka: KafkaSettings) -> HandOver | None:
+    """Hand-over for the web workplace of a running hub (``None`` without a RIEC key): the
+    covenants in force are re-read when their files change, as the router does."""
+    from services.config import Loaded, load_policy  # noqa: PLC0415
+    from services.router.policy_source import PolicySource  # noqa: PLC0415
+
+    signer = riec_signer(demo=paths.demo)
+    if signer is None:
+        return None
+    pseudonymiser = Pseudonymiser(keys)
+
+    def load(today: date) -> Loaded:
+        return load_policy(
+            list(paths.covenants), paths.schemas, paths.reference, pseudonymiser,
+            today=today, demo=paths.demo,
+        )  # fmt: skip
+
+    source = PolicySource(load, paths.covenants, lambda: datetime.now(UTC).date())
+
+    def rules() -> tuple[SchemaRegistry, Policy]:
+        source.maybe_reload()
+        return source.current.registry, source.current.policy
+
+    return HandOver(pseudonymiser, rules, signer, kafka_publisher(kafka))
 
 
 @dataclass

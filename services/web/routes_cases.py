@@ -26,6 +26,8 @@ DONE = {
     "reid": "The re-identification request is filed; a privacy officer of the covenant must "
     "approve it before you can reveal the value once (on the Re-identification page).",
     "outcome": "The outcome is recorded and the case is closed; the indicators count it.",
+    "handover": "The case is handed over as a signal under the covenant; the router delivers "
+    "and audits it like any other exchange.",
 }
 
 
@@ -77,7 +79,8 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
         return context.page(
             "riec_case.html", viewer, status_code, case=case, items=bundled,
             pseudonyms=pseudonyms, candidates=cases.same_subject(viewer.user, case.id),
-            entries=cases.entries(case.id), outcomes=list(OUTCOMES), **values,
+            entries=cases.entries(case.id), outcomes=list(OUTCOMES),
+            measures=cases.measures if cases.handover is not None else (), **values,
         )  # fmt: skip
 
     @router.get("/riec/cases/{case_id}", response_class=HTMLResponse)
@@ -110,6 +113,8 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
                 cases.note(user, case_id, field(form, "text"), decision=step == "decision")
             elif step == "reid":
                 cases.reidentify(user, case_id, field(form, "pseudonym"), field(form, "reason"))
+            elif step == "handover":
+                cases.hand_over(user, case_id, field(form, "pseudonym"), field(form, "measure"))
             elif step == "outcome":
                 cases.outcome(user, case_id, field(form, "outcome"), field(form, "text"))
             else:

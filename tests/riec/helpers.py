@@ -28,6 +28,7 @@ from services.keys.testing import MemoryKeyStore
 from services.outcomes.store import SqlOutcomeStore
 from services.reid.workflow import Reidentification
 from services.riec.cases import CaseFiles
+from services.riec.handover import HandOver
 from services.riec.locate import locator
 from services.riec.scope import regions
 from services.riec.workplace import Workplace
@@ -94,6 +95,9 @@ class Site:
     outcomes: SqlOutcomeStore
     users: UserStore
     feed: Feed
+    published: list[tuple[str, bytes]]
+    """What hand-overs put on the signals topics: (source, signed envelope)."""
+    loaded: Any
 
 
 def build(path: Path, *, clock: Any = lambda: NOW) -> Site:
@@ -128,9 +132,16 @@ def build(path: Path, *, clock: Any = lambda: NOW) -> Site:
     reid.create_schema()
     outcomes = SqlOutcomeStore(engine)
     outcomes.create_schema()
-    return Site(
-        engine, keys, workplace, CaseFiles(workplace, reid, outcomes), reid, outcomes, users, made
+    published: list[tuple[str, bytes]] = []
+    policy = loaded.policy
+    handover = HandOver(
+        pseudonymiser,
+        lambda: (loaded.registry, policy),
+        DemoSigner(),
+        lambda source, raw: published.append((source, raw)),
     )
+    cases = CaseFiles(workplace, reid, outcomes, handover)
+    return Site(engine, keys, workplace, cases, reid, outcomes, users, made, published, loaded)
 
 
 def user(site: Site, name: str) -> Any:

@@ -38,7 +38,7 @@ from services.core.signal import Signal
 
 __all__ = ["Extractor", "Observed", "partner_kinds"]
 
-Skip = Literal["not_covered", "no_location", "not_an_approver"]
+Skip = Literal["not_covered", "no_location", "not_an_approver", "handover"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +77,8 @@ class Extractor:
     def observe(self, signal: Signal, decisions: Iterable[Decision], now: datetime) -> Observed:
         decided = list(decisions)
         schema = signal.schema
-        if schema.approval:
-            return self._approval(signal)
+        if schema.approval or schema.handover:  # a RIEC's hand-over: no indicator, no outcome
+            return self._approval(signal) if schema.approval else Observed(skipped="handover")
         covered = [d.rule for d in decided if d.rule is not None]
         key = (signal.source, signal.type)
         keep = self._keep(key, now)
