@@ -32,7 +32,7 @@ def web_command(
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore
     from services.reid.workflow import Reidentification
-    from services.riec.wiring import case_files, hub_handover
+    from services.riec.wiring import barrier_plan, case_files, hub_handover
     from services.web.serve import serve
 
     paths = Paths.from_env()
@@ -63,4 +63,5 @@ def web_command(
         secure_cookies=secure_cookies,
         reid=flow,
         riec=riec,
+        plan=barrier_plan(riec.workplace, paths),
     )

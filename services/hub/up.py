@@ -335,7 +335,11 @@ def _start_web(
     analysts' pages (hand-over signed with the RIEC's key, or the TEST key in demo mode)."""
     from services.audit.hub_store import open_hub_store  # noqa: PLC0415 - only when served
     from services.reid.workflow import Reidentification  # noqa: PLC0415 - only when served
-    from services.riec.wiring import case_files, hub_handover  # noqa: PLC0415 - when served
+    from services.riec.wiring import (  # noqa: PLC0415 - only when served
+        barrier_plan,
+        case_files,
+        hub_handover,
+    )
     from services.web.serve import serve  # noqa: PLC0415 - web stack only when served
 
     def run() -> None:
@@ -346,7 +350,8 @@ def _start_web(
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
             handover = hub_handover(keys, parts.paths, parts.kafka)
             riec = case_files(engine, audit, covenants, parts.paths, flow, handover)
-            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow, riec=riec)
+            plan = barrier_plan(riec.workplace, parts.paths)
+            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow, riec=riec, plan=plan)
         except (OSError, SystemExit, SchakelError) as exc:
             console.print(f"[yellow]web workplace not started on port {port}: {exc}[/yellow]")
 

@@ -238,8 +238,8 @@ class CaseFiles:
                 .values(outcome=outcome, state=CaseState.CLOSED.value, closed_at=now)
             )
         self._entry(user, case, "outcome", f"{outcome}: {body}", bundled)
-        if self.outcomes is not None:
-            located = {loc for i in bundled for loc in self.workplace.locations(i.id)}
+        located = {loc for i in bundled for loc in self.workplace.locations(i.id)}
+        if self.outcomes is not None and located:  # without a premises nothing can match it
             entry = _outcome_entry(case, outcome, now, bundled, sorted(located))
             self.outcomes.write(Entries(outcomes=[entry]))
         return self.get(user, case_id)

@@ -8,7 +8,7 @@ again. A case is ``open`` until it is ``closed`` with an outcome; retention purg
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -112,13 +112,21 @@ class QueueFilters:
         return {k: str(v) for k, v in found.items() if v is not None}
 
 
+BARRIER_KINDS: tuple[str, ...] = ("campaign", "check", "screening", "closure", "other")
+"""Kinds of barrier in the joint plan; a ``campaign`` (e.g. NH Drugsalert's) is what the
+coverage page's low-report municipalities link to."""
+
+
 @dataclass(frozen=True, slots=True)
 class Barrier:
+    """One barrier a partner raised in one municipality against one barrier-model step."""
+
     id: int
     model: str
     step: str
     partner: str
+    kind: str
     municipality: str
     description: str
-    since: Any
+    since: date
     raised_by: str

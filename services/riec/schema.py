@@ -17,8 +17,8 @@
     Notes, decisions, re-identification requests, hand-overs and outcomes of a case, each with
     its author, time and audit record.
 ``riec_barriers``
-    The joint barrier plan: a barrier a partner raised against one barrier-model step, where
-    (a municipality) and since when.
+    The joint barrier plan: a barrier a partner raised against one barrier-model step, of
+    which kind (a campaign, a check, ...), where (a municipality) and since when.
 
 Made by the audit migrations (revision ``0010``); :func:`create_schema` (``create_all``)
 still makes them on a database used without the store.
@@ -124,6 +124,7 @@ riec_barriers = Table(
     Column("model", String, nullable=False),
     Column("step", String, nullable=False),
     Column("partner", String, nullable=False),
+    Column("kind", String, nullable=False),
     Column("municipality", String, nullable=False),
     Column("description", Text, nullable=False),
     Column("since", Date, nullable=False),

@@ -24,6 +24,7 @@ from services.riec.cases import CaseFiles
 from services.riec.handover import HandOver
 from services.riec.items import Locate
 from services.riec.locate import locator
+from services.riec.plan import BarrierPlan
 from services.riec.publish import kafka_publisher, riec_signer
 from services.riec.scope import regions
 from services.riec.workplace import Workplace
@@ -47,6 +48,15 @@ def case_files(
     outcomes = SqlOutcomeStore(engine)
     outcomes.create_schema()
     return CaseFiles(workplace, reid, outcomes, handover)
+
+
+def barrier_plan(workplace: Workplace, paths: Paths) -> BarrierPlan:
+    """The joint barrier plan over the shipped barrier models and the reference municipalities."""
+    from services.core.barriers.loader import load_models  # noqa: PLC0415
+
+    reference = ReferenceData.load(paths.reference)
+    names = {code: m.name for code, m in reference.municipalities.items()}
+    return BarrierPlan(workplace, load_models(), names)
 
 
 def hub_handover(keys: KeyStore, paths: Paths, kafka: KafkaSettings) -> HandOver | None:

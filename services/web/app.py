@@ -31,6 +31,7 @@ from services.metrics.settings import MetricsSettings
 from services.metrics.wiring import web_observability
 from services.reid.workflow import Reidentification
 from services.riec.cases import CaseFiles
+from services.riec.plan import BarrierPlan
 from services.web import (
     routes_auth,
     routes_barriers,
@@ -39,6 +40,7 @@ from services.web import (
     routes_exchanges,
     routes_indicators,
     routes_integrity,
+    routes_plan,
     routes_reid,
     routes_report,
     routes_riec,
@@ -76,6 +78,7 @@ def create_web_app(
     settings: WebSettings,
     reid: Reidentification | None = None,
     riec: CaseFiles | None = None,
+    plan: BarrierPlan | None = None,
     *,
     clock: Clock = utc_now,
     metrics: MetricsSettings | None = None,
@@ -85,7 +88,8 @@ def create_web_app(
 
     With ``reid`` (its engine must be ``engine``) the ``/reid`` pages are served too and
     their tables created if missing; with ``riec`` (the case files of a RIEC workplace on
-    ``engine``) the RIEC analyst's ``/riec`` pages. ``clock`` dates sessions and integrity runs.
+    ``engine``) the RIEC analyst's ``/riec`` pages; with ``plan`` the joint barrier plan
+    (``/plan``). ``clock`` dates sessions and integrity runs.
     ``metrics`` (default: from the environment) sets how often ``/metrics`` has the audit
     log verified.
     """
@@ -123,6 +127,9 @@ def create_web_app(
         context.templates.globals["riec_enabled"] = True
         app.include_router(routes_riec.routes(context, riec.workplace, riec))
         app.include_router(routes_cases.routes(context, riec))
+    if plan is not None:
+        context.templates.globals["plan_enabled"] = True
+        app.include_router(routes_plan.routes(context, plan))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(NotSignedInError)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from services.core.keys import KeyStore
 from services.reid.workflow import Reidentification
 from services.riec.cases import CaseFiles
+from services.riec.plan import BarrierPlan
 from services.web.app import create_web_app
 from services.web.context import WebSettings
 
@@ -47,9 +48,10 @@ def serve(
     secure_cookies: bool = False,
     reid: Reidentification | None = None,
     riec: CaseFiles | None = None,
+    plan: BarrierPlan | None = None,
 ) -> None:
     """Serve the workplace on ``host:port`` until interrupted (blocks); with ``reid`` (on
-    ``engine``) the re-identification pages too, with ``riec`` the RIEC analysts' pages."""
+    ``engine``) the re-identification pages too, with ``riec`` the RIEC analysts' pages, with ``plan`` the barrier plan."""
     settings = WebSettings(secret=state_secret(state_dir), secure_cookies=secure_cookies)
-    app = create_web_app(engine, keys, settings, reid, riec)
+    app = create_web_app(engine, keys, settings, reid, riec, plan)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -165,5 +165,13 @@ def web_app(site: Site) -> Any:
         WebSettings(secret=b"s" * 32, kdf_cost=KDF_COST),
         site.reid,
         site.cases,
+        plan(site),
         clock=lambda: datetime.now(UTC),
     )
+
+
+def plan(site: Site) -> Any:
+    """The barrier plan on the site's workplace, over the shipped models and municipalities."""
+    from services.riec.wiring import barrier_plan
+
+    return barrier_plan(site.workplace, Paths.from_env({}))

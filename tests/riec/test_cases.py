@@ -133,3 +133,16 @@ def _index_the_signals(site: Site) -> None:
     step = OutcomeStep.build(loaded.registry, loaded.policy, pseudonymiser)
     records = [OutcomeRecord("", orjson.dumps(s)) for s in traffic.signals]
     site.outcomes.write(step.extract(records, NOW, at_signal_time=True).entries)
+
+
+def test_an_outcome_without_a_premises_closes_the_case_and_indexes_nothing(site: Site):
+    ana = user(site, "ana")
+    item = next(
+        i
+        for i in site.workplace.queue(ana, QueueFilters(), limit=10_000)
+        if not site.workplace.locations(i.id)
+    )
+    case = site.cases.open(ana, item.id, "a tip without an address")
+    closed = site.cases.outcome(ana, case.id, "no-finding", "nothing found at the farm")
+    assert closed.state is CaseState.CLOSED
+    assert [o.signal_id for o in site.outcomes.all_outcomes()] == []

@@ -24,6 +24,7 @@ from services.core.pseudonyms import Pseudonymiser
 from services.reid.workflow import Reidentification
 from services.riec.cases import CaseFiles
 from services.riec.scope import regions
+from services.riec.wiring import barrier_plan
 from services.riec.workplace import Workplace
 from services.web.app import create_web_app
 from services.web.context import WebSettings
@@ -75,6 +76,10 @@ ACCESS: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/riec/cases/{case_id}"): RIEC,
     ("GET", "/api/riec/cases/{case_id}"): RIEC,
     ("POST", "/riec/cases/{case_id}/{step}"): RIEC,
+    # the joint barrier plan: suppressed figures every role reads; analysts and admins add
+    ("GET", "/plan"): EVERYONE,
+    ("GET", "/api/plan"): EVERYONE,
+    ("POST", "/plan"): RIEC,
     ("GET", "/coverage"): EVERYONE,
     ("GET", "/api/coverage"): EVERYONE,
     ("GET", "/indicators"): EVERYONE,
@@ -121,6 +126,7 @@ def app(hub: Hub) -> Iterator[FastAPI]:
         WebSettings(secret=SECRET, kdf_cost=KDF_COST),
         reid,
         CaseFiles(workplace, reid),
+        barrier_plan(workplace, Paths.from_env({})),
     )
     yield built
     assert built.state.context.integrity.join(60)

@@ -114,6 +114,7 @@ def _barriers() -> None:
         sa.Column("model", sa.String(), nullable=False),
         sa.Column("step", sa.String(), nullable=False),
         sa.Column("partner", sa.String(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
         sa.Column("municipality", sa.String(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("since", sa.Date(), nullable=False),
