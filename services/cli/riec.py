@@ -21,3 +21,18 @@ def run_command() -> None:
     from services.riec.worker import run_worker
 
     run_worker()
+
+
+@app.command("purge")
+def purge_command() -> None:
+    """Delete cases and items past their retention (the reader does this every hour)."""
+    from services.riec.retention import purge
+    from services.riec.wiring import hub_workplace
+
+    built = hub_workplace()
+    try:
+        workplace = built.cases.workplace
+        done = purge(workplace, workplace.now())
+    finally:
+        built.close()
+    typer.echo(f"purged {done.cases} case(s) and {done.items} item(s) past their retention")

@@ -27,6 +27,7 @@ RESULTS: Final = {
     "outcome": "outcome-recorded",
     "close": "case-closed",
     "purge": "case-purged",
+    "purge-items": "items-purged",
     "barrier": "barrier-raised",
 }
 """The audit record's ``result`` per workplace action (``action`` is ``riec-<step>``)."""

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -23,12 +24,15 @@ from aiokafka import AIOKafkaConsumer
 from services.broker.settings import KafkaSettings
 from services.riec.items import Locate
 from services.riec.model import RiecError
+from services.riec.retention import Purged, purge
 from services.riec.workplace import Workplace
 from services.router.topics import FEED_PREFIX, feed_topic
 
 log = logging.getLogger("schakel.riec")
 
 GROUP = "schakel-riec-workplace"
+PURGE_EVERY_S = 3600.0
+"""How often the reader purges what is past its retention (services/riec/retention.py)."""
 CLOSE_TIMEOUT_S = 10.0
 POLL_LIMIT_S = 2.0
 
@@ -45,6 +49,7 @@ class FeedReader:
         *,
         group_id: str = GROUP,
         batch_max: int = 1000,
+        purge_every_s: float = PURGE_EVERY_S,
     ) -> None:
         self._kafka = kafka
         self._workplace = workplace
@@ -52,8 +57,11 @@ class FeedReader:
         self.topics = [feed_topic(r) for r in recipients]
         self._group_id = group_id
         self._batch_max = batch_max
+        self._purge_every_s = purge_every_s
+        self._purged_at = float("-inf")
         self.stored = 0
         self.skipped = 0
+        self.purged = Purged(0, 0)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is stored and committed first."""
@@ -86,6 +94,11 @@ class FeedReader:
                     await asyncio.to_thread(self.store, found)
                 if batch:
                     await consumer.commit()
+                if time.monotonic() - self._purged_at >= self._purge_every_s:
+                    self._purged_at = time.monotonic()
+                    self.purged = await asyncio.to_thread(
+                        purge, self._workplace, self._workplace.now()
+                    )
         finally:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(consumer.stop(), CLOSE_TIMEOUT_S)
