@@ -17,20 +17,20 @@ from typing import Any, Final
 RESULTS: Final = {
     "take": "assessing",
     "dismiss": "dismissed",
-    "reopen": "new",
-    "to-case": "added-to-case",
-    "open-case": "case-opened",
+    "reopen": "reopened",
+    "to-case": "bundled",
+    "open-case": "opened",
     "note": "noted",
     "decision": "decided",
-    "reid": "reid-filed",
-    "handover": "handed-over",
-    "outcome": "outcome-recorded",
-    "close": "case-closed",
-    "purge": "case-purged",
-    "purge-items": "items-purged",
-    "barrier": "barrier-raised",
+    "reid": "filed",
+    "handover": "offered",
+    "outcome": "recorded",
+    "purge": "purged",
+    "purge-items": "purged",
+    "barrier": "raised",
 }
-"""The audit record's ``result`` per workplace action (``action`` is ``riec-<step>``)."""
+"""The audit record's ``result`` per workplace action (``action`` is ``riec-<step>``): one
+short word each, like the router's, so the exchange list stays one line per record."""
 
 
 def stamp(moment: datetime) -> str:
