@@ -87,7 +87,6 @@ def hub_handover(keys: KeyStore, paths: Paths, kafka: KafkaSettings) -> HandOver
 
 @dataclass
 class HubWorkplace:
-    kafka: KafkaSettings
     cases: CaseFiles
     locate: Locate
     audit: AuditStore
@@ -102,7 +101,6 @@ def hub_workplace() -> HubWorkplace:
     from services.audit.engine import database_url, make_engine  # noqa: PLC0415
     from services.audit.hub_store import open_hub_store  # noqa: PLC0415
     from services.config import load_policy  # noqa: PLC0415
-    from services.hub.state import client_settings  # noqa: PLC0415
     from services.keys import default_keys_path  # noqa: PLC0415
     from services.keys.file_store import FileKeyStore  # noqa: PLC0415
 
@@ -118,4 +116,4 @@ def hub_workplace() -> HubWorkplace:
     url = database_url()
     audit = open_hub_store(url, keys, paths.state)
     cases = case_files(make_engine(url), audit, loaded.policy.covenants, paths)
-    return HubWorkplace(client_settings(), cases, locator(pseudonymiser), audit)
+    return HubWorkplace(cases, locator(pseudonymiser), audit)

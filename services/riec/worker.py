@@ -123,12 +123,12 @@ class FeedReader:
 
 def run_worker() -> None:
     """Run the feed reader with the hub's configuration until SIGTERM or SIGINT."""
-    from services.riec.wiring import hub_workplace  # noqa: PLC0415 - the hub's files only here
+    from services.hub.state import client_settings  # noqa: PLC0415 - the hub's files here
+    from services.riec.wiring import hub_workplace  # noqa: PLC0415
 
     built = hub_workplace()
-    reader = FeedReader(
-        built.kafka, built.cases.workplace, built.locate, sorted(built.cases.workplace.regions)
-    )
+    workplace = built.cases.workplace
+    reader = FeedReader(client_settings(), workplace, built.locate, sorted(workplace.regions))
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -49,7 +49,9 @@ def sign_in_as(site: tuple[Site, str], browser: Browser) -> Iterator[SignIn]:
     contexts: list[BrowserContext] = []
 
     def signed_in(name: str) -> Page:
-        context = browser.new_context(base_url=site[1], viewport={"width": 1280, "height": 860})
+        context = browser.new_context(
+            base_url=site[1], viewport={"width": 1200, "height": 800}, device_scale_factor=0.75
+        )
         context.set_default_timeout(WAIT_MS)
         contexts.append(context)
         page = context.new_page()
