@@ -85,9 +85,13 @@ class Workplace:
             return 0
         dialect = self.engine.dialect.name
         module = postgresql if dialect == "postgresql" else sqlite
-        statement = module.insert(riec_items).on_conflict_do_nothing(index_elements=["id"])
+        statement = (
+            module.insert(riec_items)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(riec_items.c.id)
+        )  # RETURNING, not rowcount: a driver may not count a skipped conflict (psycopg: -1)
         with self.engine.begin() as connection:
-            return sum(connection.execute(statement, [row]).rowcount for row in rows)
+            return sum(len(connection.execute(statement, row).all()) for row in rows)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -75,3 +75,29 @@ def test_the_reader_stores_commits_and_resumes(kafka_settings, topic_admin, tmp_
     assert {i.id for i in stored} == {m["exchange_id"] for m in site.feed.messages}
     assert {i.recipient for i in stored} == {recipient}
     site.engine.dispose()
+
+
+def test_a_hand_over_is_published_on_the_riecs_signals_topic(kafka_settings, topic_admin):
+    from aiokafka import AIOKafkaConsumer
+
+    from services.riec.publish import kafka_publisher
+    from services.router.topics import signals_topic
+
+    source = f"riec-test-{uuid.uuid4().hex[:6]}"
+    topic_admin.ensure_topics({signals_topic(source): 1})
+    raw = orjson.dumps({"id": "case-2026-0001-handover-1", "source": source})
+    kafka_publisher(kafka_settings)(source, raw)
+
+    async def read() -> list[bytes]:
+        consumer = AIOKafkaConsumer(
+            signals_topic(source), auto_offset_reset="earliest", enable_auto_commit=False,
+            group_id=f"check-{uuid.uuid4().hex[:6]}", **kafka_settings.client_kwargs_aiokafka(),
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            batch = await consumer.getmany(timeout_ms=10_000)
+            return [m.value for messages in batch.values() for m in messages if m.value]
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(read()) == [raw]
