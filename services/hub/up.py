@@ -62,6 +62,8 @@ INDEXER = ("indexer",)
 """The audit indexer's ``schakel`` verb: the single writer of the routers' audit records."""
 """The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
 OUTCOMES = ("outcomes", "run")
+RIEC = ("riec", "run")
+"""The RIEC workplace's feed reader (services/riec): the RIECs' feeds into the workplace."""
 """The outcomes worker's ``schakel`` verb (returns to partners; services/outcomes)."""
 
 
@@ -107,6 +109,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
     coverage: WorkerPool | None = None
     indexer: WorkerPool | None = None
     outcomes: WorkerPool | None = None
+    riec: WorkerPool | None = None
     gateway: GatewayThread | None = None
     audit_path = audit_path_for(runtime)
     try:
@@ -134,18 +137,11 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
                 "(schakel keys partner schakel)[/yellow]"
             )
-        coverage, outcomes = _single_workers(env, paths.logs)
+        coverage, outcomes, riec = _single_workers(env, paths.logs)
         _write_state(paths, runtime, db_url)
         if options.web_port is not None:
-            _start_web(
-                db_url,
-                store_keys,
-                paths.state,
-                options.web_port,
-                policy.covenants,
-                console,
-                runtime.settings,
-            )
+            web = WebParts(paths, runtime.settings, policy.covenants)
+            _start_web(db_url, store_keys, web, options.web_port, console)
         if options.gateway_port is not None:
             gateway = start_gateway_thread(
                 db_url,
@@ -171,7 +167,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
             _supervise(
                 options,
                 runtime,
-                [p for p in (pool, stacking, coverage, outcomes, indexer) if p is not None],
+                [p for p in (pool, stacking, coverage, outcomes, riec, indexer) if p is not None],
                 maintenance,
                 policy.suppliers,
                 console,
@@ -179,7 +175,12 @@ def run_hub(options: HubOptions, console: Console) -> None:
         )
     finally:
         _stop(
-            console, paths, gateway, (outcomes, coverage, stacking, pool, indexer), runtime, store
+            console,
+            paths,
+            gateway,
+            (riec, outcomes, coverage, stacking, pool, indexer),
+            runtime,
+            store,
         )
 
 
@@ -260,14 +261,17 @@ def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
     ).write(state_path(paths))
 
 
-def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool]:
-    """Start the coverage worker (counts per municipality and month: schakel coverage) and the
-    outcomes worker (returns to partners: the single writer of the matching index)."""
+def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool, WorkerPool]:
+    """Start the coverage worker (counts per municipality and month: schakel coverage), the
+    outcomes worker (returns to partners: the single writer of the matching index) and the
+    RIEC workplace's feed reader (the RIECs' feeds into the workplace: web /riec)."""
     coverage = WorkerPool(1, env, logs, name="coverage", command=COVERAGE)
     coverage.start()
     outcomes = WorkerPool(1, env, logs, name="outcomes", command=OUTCOMES)
     outcomes.start()
-    return coverage, outcomes
+    riec = WorkerPool(1, env, logs, name="riec", command=RIEC)
+    riec.start()
+    return coverage, outcomes, riec
 
 
 def _hub_paths(options: HubOptions) -> Paths:
@@ -374,28 +378,50 @@ def _covenant_lines(covenants: Sequence[Covenant], demo: bool, today: date) -> l
     return lines
 
 
+@dataclass(frozen=True)
+class WebParts:
+    """What the web workplace of ``schakel up`` is built from besides the database."""
+
+    paths: Paths
+    kafka: KafkaSettings
+    covenants: Sequence[Covenant]
+
+
 def _start_web(
-    db_url: str,
-    keys: FileKeyStore,
-    state: Path,
-    port: int,
-    covenants: Sequence[Covenant],
-    console: Console,
-    kafka: KafkaSettings,
+    db_url: str, keys: FileKeyStore, parts: WebParts, port: int, console: Console
 ) -> None:
     """Serve the privacy officer's workplace on 127.0.0.1 from a daemon thread, with the
-    re-identification pages audited into a hash-chained, checkpointed store and the audit
-    index's lag read from the hub's broker."""
+    re-identification pages audited into a hash-chained, checkpointed store, and the RIEC
+    analysts' pages (hand-over signed with the RIEC's key, or the TEST key in demo mode)."""
     from services.audit.hub_store import open_hub_store  # noqa: PLC0415 - only when served
     from services.reid.workflow import Reidentification  # noqa: PLC0415 - only when served
+    from services.riec.wiring import (  # noqa: PLC0415 - only when served
+        barrier_plan,
+        case_files,
+        hub_handover,
+    )
     from services.web.serve import serve  # noqa: PLC0415 - web stack only when served
 
     def run() -> None:
         try:
             engine = make_engine(db_url)
+            state, covenants = parts.paths.state, parts.covenants
             audit = open_hub_store(db_url, state, signer=None)  # the web never signs
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
-            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow, kafka=kafka)
+            handover = hub_handover(keys, parts.paths, parts.kafka)
+            riec = case_files(engine, audit, covenants, parts.paths, flow, handover)
+            plan = barrier_plan(riec.workplace, parts.paths)
+            serve(
+                engine,
+                keys,
+                state,
+                host="127.0.0.1",
+                port=port,
+                reid=flow,
+                riec=riec,
+                plan=plan,
+                kafka=parts.kafka,  # the integrity page reads the audit index's lag
+            )
         except (OSError, SystemExit, SchakelError) as exc:
             console.print(f"[yellow]web workplace not started on port {port}: {exc}[/yellow]")
 
@@ -457,6 +483,7 @@ def _print_started(
         ),
         "[b]coverage[/b]   1 worker (NH Drugsalert counts: schakel coverage; web /coverage)",
         "[b]outcomes[/b]   1 worker (returns to partners; schakel indicators; web /indicators)",
+        "[b]riec[/b]       1 worker (the RIECs' feeds into the analysts' workplace; web /riec)",
         "[b]web[/b]        "
         + (
             f"http://127.0.0.1:{options.web_port}/ (first: schakel users add NAME --role admin)"

@@ -814,6 +814,11 @@ def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
         "outcome_events",
         "outcome_event_locations",
         "outcome_approvals",
+        "riec_items",
+        "riec_item_events",
+        "riec_cases",
+        "riec_case_entries",
+        "riec_barriers",
     }
     command.upgrade(config, "head")
     store = SqlAuditStore.open(sql_url)

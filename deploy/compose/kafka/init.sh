@@ -72,6 +72,7 @@ topic signals.odnhn 6
 topic signals.om-nh 6
 topic signals.politie-nh 6
 topic signals.pwn 6
+topic signals.riec-nh 6
 topic signals.uwv 6
 topic signals.woonwaard 6
 topic signals.schakel 6
@@ -140,6 +141,7 @@ partner odnhn
 partner om-nh
 partner politie-nh
 partner pwn
+partner riec-nh
 partner uwv
 partner woonwaard
 
