@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,10 +40,11 @@ from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
 from services.gateway.background import GatewayThread, start_gateway_thread
-from services.hub.demo import publish_demo
+from services.hub.demo import DEMO_POSITION_FILE, SendFailures, publish_demo
 from services.hub.locations import durability, state_locations
 from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.state import HubState, state_path
+from services.hub.worker_health import health_path, write_health
 from services.hub.workers import WorkerPool
 from services.keys import SIGNING_KEY_ENV_VAR, default_signing_key_path
 from services.keys.file_store import FileKeyStore
@@ -157,6 +159,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 maintenance,
                 policy.suppliers,
                 console,
+                paths,
             )
         )
     finally:
@@ -174,8 +177,9 @@ def _stop(
     """Stop in order: everything that produces first, then the broker (which saves its data
     with nothing writing to it), then the audit store."""
     console.print("stopping: gateway, router and stacking workers, broker, audit store")
-    with contextlib.suppress(OSError):
-        state_path(paths).unlink()
+    for path in (state_path(paths), health_path(paths)):
+        with contextlib.suppress(OSError):
+            path.unlink()
     if gateway is not None:
         gateway.stop()
     for started in pools:
@@ -238,21 +242,31 @@ async def _supervise(
     maintenance: Maintenance,
     partners: frozenset[str],
     console: Console,
+    paths: Paths,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     published: Counter[str] = Counter()
+    failures = SendFailures()
     demo = (
         asyncio.create_task(
             publish_demo(
-                runtime.settings, partners, stop, rate=options.rate, clock=utc_now, counts=published
+                runtime.settings,
+                partners,
+                stop,
+                rate=options.rate,
+                clock=utc_now,
+                counts=published,
+                position=paths.state / DEMO_POSITION_FILE,
+                failures=failures,
             )
         )
         if options.demo
         else None
     )
+    _report_workers(pools, paths, console)
     ticks = 0
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -267,8 +281,11 @@ async def _supervise(
             )
             await asyncio.to_thread(runtime.broker.restart)
             maintenance.request_redelivery()
-        for event in (e for pool in pools for e in pool.supervise()):
+        events = [e for pool in pools for e in pool.supervise()]
+        for event in events:
             console.print(event, markup=False)
+        if events:
+            _report_workers(pools, paths, console)
         try:
             report = await asyncio.to_thread(maintenance.tick)
         except Exception as exc:  # noqa: BLE001 - a failed tick is retried on the next one
@@ -283,10 +300,23 @@ async def _supervise(
             )
         if options.demo and ticks % 5 == 0:
             console.print(
-                f"demo partners published {sum(published.values())} signals", markup=False
+                f"demo partners published {sum(published.values())} signals"
+                + (f" ({failures.failed} not acknowledged)" if failures.failed else ""),
+                markup=False,
             )
     if demo is not None:
         await demo
+
+
+def _report_workers(pools: Sequence[WorkerPool], paths: Paths, console: Console) -> None:
+    """Write how every worker is doing for `schakel status`; say so loudly when one keeps
+    exiting (a crash-looping worker must not pass for a running one)."""
+    workers = [w for pool in pools for w in pool.health()]
+    write_health(health_path(paths), workers)
+    now = time.time()
+    for worker in workers:
+        if worker.looping(now) and not worker.running:
+            console.print(worker.problem(now), style="red", markup=False, highlight=False)
 
 
 def _covenant_lines(covenants: Sequence[Covenant], demo: bool, today: date) -> list[str]:
