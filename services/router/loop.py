@@ -33,8 +33,9 @@ from aiokafka.errors import CommitFailedError
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
 from services.broker.settings import KafkaSettings
-from services.router.batch import Consumed, route_batch
+from services.router.batch import Consumed, RoutedBatch, route_batch
 from services.router.policy_source import PolicySource
+from services.router.resend import CONFLICTING_RESEND, decided_ids, screen_resends
 from services.router.topics import DEAD_LETTER, feed_topic
 
 if TYPE_CHECKING:
@@ -181,6 +182,23 @@ class RouterLoop(BatchLoop):
                 continue
             await self.process(batches)
 
+    async def _screened(self, routed: RoutedBatch, now: datetime) -> RoutedBatch:
+        """The batch without what re-sent signals must not change or produce again
+        (services/router/resend.py: one look-up of the batch's ids in the store)."""
+        decided = decided_ids(routed)
+        stored = await asyncio.to_thread(self._store.stored_records, decided) if decided else {}
+        if not stored:
+            return routed
+        unproduced = await asyncio.to_thread(self._store.unproduced, list(stored))
+        screened = screen_resends(routed, stored, unproduced, now)
+        if screened.conflicting:
+            log.warning(
+                "%d re-sent signal(s) with other content than decided before: dead-lettered as %s",
+                screened.conflicting,
+                CONFLICTING_RESEND,
+            )
+        return screened.routed
+
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Decide, store, produce and commit one poll's worth of records."""
         if self._consumer is None or self._producer is None:
@@ -191,7 +209,10 @@ class RouterLoop(BatchLoop):
             for message in messages
         ]
         current = self._policies.current
-        routed = route_batch(records, current.registry, current.policy, self._clock())
+        now = self._clock()
+        routed = await self._screened(
+            route_batch(records, current.registry, current.policy, now), now
+        )
         started = time.perf_counter()
         await asyncio.to_thread(self._store.record, routed.audit, routed.outbox)
         written = time.perf_counter() - started
