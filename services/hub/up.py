@@ -34,6 +34,7 @@ from rich.text import Text
 from services.audit.engine import make_engine
 from services.audit.hub_store import witness_path
 from services.audit.store import SqlAuditStore
+from services.broker.quiet_logs import BrokerOutage
 from services.broker.runtime import KafkaRuntime, open_kafka
 from services.config import DEMO_ENV, Paths, load_policy
 from services.core.covenant.model import Covenant
@@ -75,7 +76,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_hub(options: HubOptions, console: Console) -> None:
+def run_hub(options: HubOptions, console: Console, *, outage: BrokerOutage | None = None) -> None:
     """Start everything, print where it is, and run until Ctrl-C or SIGTERM."""
     paths = _hub_paths(options)
     key_path = paths.key_file
@@ -160,6 +161,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 policy.suppliers,
                 console,
                 paths,
+                outage,
             )
         )
     finally:
@@ -243,6 +245,7 @@ async def _supervise(
     partners: frozenset[str],
     console: Console,
     paths: Paths,
+    outage: BrokerOutage | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -274,13 +277,7 @@ async def _supervise(
         if stop.is_set():
             break
         ticks += 1
-        if runtime.broker is not None and not runtime.broker.is_healthy():
-            console.print(
-                "[yellow]embedded broker is not answering; restarting it and re-delivering "
-                "every unconsumed feed message (it may have lost the last ones)[/yellow]"
-            )
-            await asyncio.to_thread(runtime.broker.restart)
-            maintenance.request_redelivery()
+        await _watch_broker(runtime, maintenance, console, outage)
         events = [e for pool in pools for e in pool.supervise()]
         for event in events:
             console.print(event, markup=False)
@@ -306,6 +303,33 @@ async def _supervise(
             )
     if demo is not None:
         await demo
+
+
+async def _watch_broker(
+    runtime: KafkaRuntime,
+    maintenance: Maintenance,
+    console: Console,
+    outage: BrokerOutage | None,
+) -> None:
+    """Restart an embedded broker that stopped answering, then re-deliver what it no longer
+    holds: on a persistent broker only the feed messages missing at their recorded place
+    (:meth:`Maintenance.request_redelivery` with ``verify``), never the whole backlog."""
+    broker = runtime.broker
+    if broker is None:
+        return
+    if not broker.is_healthy():
+        console.print(
+            "[yellow]embedded broker is not answering; restarting it, then re-delivering the "
+            "feed messages it no longer holds[/yellow]"
+        )
+        await asyncio.to_thread(broker.restart)
+        maintenance.request_redelivery(verify=broker.persistent)
+    elif outage is not None and (held_back := outage.back()) is not None:
+        console.print(
+            f"the broker answers again ({held_back} client error line(s) held back while it "
+            "was away)",
+            markup=False,
+        )
 
 
 def _report_workers(pools: Sequence[WorkerPool], paths: Paths, console: Console) -> None:
