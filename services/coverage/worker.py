@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
@@ -54,6 +55,15 @@ CLOSE_TIMEOUT_S = 10.0
 """How long a stopping worker waits for its consumer to leave the group."""
 POLL_LIMIT_S = 2.0
 """How long one poll may take before the worker looks at its stop flag again."""
+
+
+async def _commit(consumer: AIOKafkaConsumer) -> None:
+    """Commit what was read; a commit refused after a rebalance (a broker restart causes one)
+    is not an error: the new owner reads the batch again, and counting is idempotent."""
+    try:
+        await consumer.commit()
+    except CommitFailedError:
+        log.warning("offset commit refused after a rebalance; the batch will be re-read")
 
 
 class CoverageWorker:
@@ -106,7 +116,7 @@ class CoverageWorker:
                 if raws:
                     await asyncio.to_thread(self._count, raws)
                 if batch:
-                    await consumer.commit()
+                    await _commit(consumer)
         finally:
             self.metrics.state.stopped = True
             # bounded: with the broker gone (a hub killed outright) aiokafka would try to
