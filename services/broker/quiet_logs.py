@@ -30,6 +30,11 @@ CONNECTION_WORDS = (
     "coordinator dead",
     "Coordinator dead",
     "GroupCoordinatorNotAvailableError",
+    "socket disconnected",
+    "Bootstrap failed",
+    "Unable to bootstrap",
+    "Metadata refresh",
+    "KafkaTimeoutError",
 )
 QUIET_S = 30.0
 """No client connection error for this long: the outage is over (external clusters, which

@@ -46,6 +46,9 @@ class MaintenanceReport:
     consumed: int
     redelivered_by_topic: dict[str, int] = field(default_factory=dict)
     """Feed topic → messages produced again in this tick (names only, never an identifier)."""
+    verified: bool = False
+    """This tick checked the feed message by message (:meth:`Maintenance.redeliver_missing`)
+    and ``redelivered`` is what it found missing."""
 
 
 class Maintenance:
@@ -93,11 +96,13 @@ class Maintenance:
                 admin.ensure_topics(self._spec)
                 if any(t.startswith(FEED_PREFIX) for t in lost):
                     self._redeliver_pending, self._verify = True, False
+            verified = self._redeliver_pending and self._verify
             if self._redeliver_pending:
-                redelivered = self.redeliver_missing() if self._verify else self.redeliver()
+                redelivered = self.redeliver_missing() if verified else self.redeliver()
                 self._redeliver_pending = False
         by_topic = dict(self._last_redelivery) if redelivered else {}
-        return MaintenanceReport(lost, redelivered, self.record_consumption(), by_topic)
+        consumed = self.record_consumption()
+        return MaintenanceReport(lost, redelivered, consumed, by_topic, verified=verified)
 
     def recover(self, limit: int = 1_000_000) -> MaintenanceReport:
         """Create missing topics, then re-deliver the unconsumed feed messages the broker no

@@ -182,6 +182,9 @@ def _stop(
     for path in (state_path(paths), health_path(paths)):
         with contextlib.suppress(OSError):
             path.unlink()
+    running = [p for p in pools if p is not None]
+    for started in running:
+        started.terminate()  # all drain at once
     if gateway is not None:
         gateway.stop()
     for started in pools:
@@ -290,6 +293,14 @@ async def _supervise(
                 f"[yellow]maintenance tick failed: {exc.__class__.__name__}: {exc}[/yellow]"
             )
             continue
+        if report.verified:
+            console.print(
+                f"[yellow]the restarted broker had lost {report.redelivered} unconsumed feed "
+                "message(s); re-delivered them[/yellow]"
+                if report.redelivered
+                else "the restarted broker kept every delivered feed message: nothing to "
+                "re-deliver",
+            )
         if report.recreated:
             console.print(
                 f"[yellow]broker had lost {len(report.recreated)} topic(s): recreated them and "
