@@ -54,16 +54,24 @@ GROUP = "schakel-coverage"
 CLOSE_TIMEOUT_S = 10.0
 """How long a stopping worker waits for its consumer to leave the group."""
 POLL_LIMIT_S = 2.0
+COMMIT_LIMIT_S = 5.0
+"""How long one commit may take before the worker looks at its stop flag again."""
 """How long one poll may take before the worker looks at its stop flag again."""
 
 
 async def _commit(consumer: AIOKafkaConsumer) -> None:
     """Commit what was read; a commit refused after a rebalance (a broker restart causes one)
-    is not an error: the new owner reads the batch again, and counting is idempotent."""
+    is not an error: the new owner reads the batch again, and counting is idempotent. A
+    commit that gets no answer (the broker is gone) is given up after
+    :data:`COMMIT_LIMIT_S`, so the worker still sees its stop flag."""
     try:
-        await consumer.commit()
+        await asyncio.wait_for(consumer.commit(), COMMIT_LIMIT_S)
     except CommitFailedError:
         log.warning("offset commit refused after a rebalance; the batch will be re-read")
+    except TimeoutError:
+        log.warning(
+            "offset commit not answered within %.0f s; the batch may be re-read", COMMIT_LIMIT_S
+        )
 
 
 class CoverageWorker:

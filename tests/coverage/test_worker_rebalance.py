@@ -80,3 +80,34 @@ def test_a_refused_commit_is_logged_and_the_worker_carries_on(
     asyncio.run(scenario())
     assert made[0].commits >= 3
     assert "offset commit refused after a rebalance" in caplog.text
+
+
+class GoneConsumer(RebalancedConsumer):
+    """A broker that went away: the commit never answers."""
+
+    async def commit(self) -> None:
+        self.commits += 1
+        await asyncio.sleep(3600)
+
+
+def test_a_commit_without_answer_does_not_keep_a_stopped_worker_alive(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The hub killed outright takes its broker along; the worker, told to stop, must go
+    (not hang in a commit the broker will never answer)."""
+    monkeypatch.setattr(module, "AIOKafkaConsumer", lambda *a, **k: GoneConsumer())
+    monkeypatch.setattr(module, "COMMIT_LIMIT_S", 0.2)
+    worker = CoverageWorker(
+        KafkaSettings.local("127.0.0.1:1"),
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        ["signals.liander"],
+        lambda: datetime(2026, 11, 22, tzinfo=UTC),
+    )
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.1, stop.set)
+        await asyncio.wait_for(worker.run(stop), 5)
+
+    asyncio.run(scenario())
