@@ -182,9 +182,8 @@ def _stop(
     for path in (state_path(paths), health_path(paths)):
         with contextlib.suppress(OSError):
             path.unlink()
-    running = [p for p in pools if p is not None]
-    for started in running:
-        started.terminate()  # all drain at once
+    for draining in (p for p in pools if p is not None):
+        draining.terminate()  # all drain at once
     if gateway is not None:
         gateway.stop()
     for started in pools:
