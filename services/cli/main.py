@@ -72,5 +72,11 @@ def _register() -> None:
 
 
 def main() -> None:
+    from services.hub.state import HubNotRunning
+
     _register()
-    app()
+    try:
+        app()
+    except HubNotRunning as error:  # expected, not a bug: one line, no traceback
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None

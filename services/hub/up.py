@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from rich.text import Text
 from services.audit.engine import make_engine
 from services.audit.hub_store import witness_path
 from services.audit.store import SqlAuditStore
+from services.broker.quiet_logs import BrokerOutage
 from services.broker.runtime import KafkaRuntime, open_kafka
 from services.broker.settings import KafkaSettings
 from services.config import DEMO_ENV, Paths, load_policy
@@ -40,10 +42,11 @@ from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
 from services.gateway.background import GatewayThread, start_gateway_thread
-from services.hub.demo import publish_demo
+from services.hub.demo import DEMO_POSITION_FILE, SendFailures, publish_demo
 from services.hub.locations import durability, state_locations
 from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.state import HubState, state_path
+from services.hub.worker_health import health_path, write_health
 from services.hub.workers import WorkerPool
 from services.indexer.drain import drain
 from services.keys import SIGNING_KEY_ENV_VAR, default_signing_key_path
@@ -81,7 +84,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_hub(options: HubOptions, console: Console) -> None:
+def run_hub(options: HubOptions, console: Console, *, outage: BrokerOutage | None = None) -> None:
     """Start everything, print where it is, and run until Ctrl-C or SIGTERM."""
     paths = _hub_paths(options)
     key_path = paths.key_file
@@ -171,6 +174,8 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 maintenance,
                 policy.suppliers,
                 console,
+                paths,
+                outage,
             )
         )
     finally:
@@ -192,12 +197,16 @@ def _stop(
     runtime: KafkaRuntime,
     store: SqlAuditStore,
 ) -> None:
-    """Stop in order: everything that produces first, then the audit indexer, then index what
-    the audit topic still holds (a memory-only broker would take it along), then the broker
-    (which saves its data with nothing writing to it), then the audit store."""
+    """Stop in order: everything that produces first (all pools drain at once), then the
+    audit indexer, then index what the audit topic still holds (a memory-only broker would
+    take it along), then the broker (which saves its data with nothing writing to it), then
+    the audit store."""
     console.print("stopping: gateway, router and stacking workers, indexer, broker, audit store")
-    with contextlib.suppress(OSError):
-        state_path(paths).unlink()
+    for path in (state_path(paths), health_path(paths)):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for draining in (p for p in pools if p is not None):
+        draining.terminate()  # all drain at once; what the indexer leaves, drain() indexes
     if gateway is not None:
         gateway.stop()
     for started in pools:
@@ -304,21 +313,32 @@ async def _supervise(
     maintenance: Maintenance,
     partners: frozenset[str],
     console: Console,
+    paths: Paths,
+    outage: BrokerOutage | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     published: Counter[str] = Counter()
+    failures = SendFailures()
     demo = (
         asyncio.create_task(
             publish_demo(
-                runtime.settings, partners, stop, rate=options.rate, clock=utc_now, counts=published
+                runtime.settings,
+                partners,
+                stop,
+                rate=options.rate,
+                clock=utc_now,
+                counts=published,
+                position=paths.state / DEMO_POSITION_FILE,
+                failures=failures,
             )
         )
         if options.demo
         else None
     )
+    _report_workers(pools, paths, console)
     ticks = 0
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -326,15 +346,12 @@ async def _supervise(
         if stop.is_set():
             break
         ticks += 1
-        if runtime.broker is not None and not runtime.broker.is_healthy():
-            console.print(
-                "[yellow]embedded broker is not answering; restarting it and re-delivering "
-                "every unconsumed feed message (it may have lost the last ones)[/yellow]"
-            )
-            await asyncio.to_thread(runtime.broker.restart)
-            maintenance.request_redelivery()
-        for event in (e for pool in pools for e in pool.supervise()):
+        await _watch_broker(runtime, maintenance, console, outage)
+        events = [e for pool in pools for e in pool.supervise()]
+        for event in events:
             console.print(event, markup=False)
+        if events:
+            _report_workers(pools, paths, console)
         try:
             report = await asyncio.to_thread(maintenance.tick)
         except Exception as exc:  # noqa: BLE001 - a failed tick is retried on the next one
@@ -342,6 +359,14 @@ async def _supervise(
                 f"[yellow]maintenance tick failed: {exc.__class__.__name__}: {exc}[/yellow]"
             )
             continue
+        if report.verified:
+            console.print(
+                f"[yellow]the restarted broker had lost {report.redelivered} unconsumed feed "
+                "message(s); re-delivered them[/yellow]"
+                if report.redelivered
+                else "the restarted broker kept every delivered feed message: nothing to "
+                "re-deliver",
+            )
         if report.recreated:
             console.print(
                 f"[yellow]broker had lost {len(report.recreated)} topic(s): recreated them and "
@@ -349,10 +374,50 @@ async def _supervise(
             )
         if options.demo and ticks % 5 == 0:
             console.print(
-                f"demo partners published {sum(published.values())} signals", markup=False
+                f"demo partners published {sum(published.values())} signals"
+                + (f" ({failures.failed} not acknowledged)" if failures.failed else ""),
+                markup=False,
             )
     if demo is not None:
         await demo
+
+
+async def _watch_broker(
+    runtime: KafkaRuntime,
+    maintenance: Maintenance,
+    console: Console,
+    outage: BrokerOutage | None,
+) -> None:
+    """Restart an embedded broker that stopped answering, then re-deliver what it no longer
+    holds: on a persistent broker only the feed messages missing at their recorded place
+    (:meth:`Maintenance.request_redelivery` with ``verify``), never the whole backlog."""
+    broker = runtime.broker
+    if broker is None:
+        return
+    if not broker.is_healthy():
+        console.print(
+            "[yellow]embedded broker is not answering; restarting it, then re-delivering the "
+            "feed messages it no longer holds[/yellow]"
+        )
+        await asyncio.to_thread(broker.restart)
+        maintenance.request_redelivery(verify=broker.persistent)
+    elif outage is not None and (held_back := outage.back()) is not None:
+        console.print(
+            f"the broker answers again ({held_back} client error line(s) held back while it "
+            "was away)",
+            markup=False,
+        )
+
+
+def _report_workers(pools: Sequence[WorkerPool], paths: Paths, console: Console) -> None:
+    """Write how every worker is doing for `schakel status`; say so loudly when one keeps
+    exiting (a crash-looping worker must not pass for a running one)."""
+    workers = [w for pool in pools for w in pool.health()]
+    write_health(health_path(paths), workers)
+    now = time.time()
+    for worker in workers:
+        if worker.looping(now) and not worker.running:
+            console.print(worker.problem(now), style="red", markup=False, highlight=False)
 
 
 def _covenant_lines(covenants: Sequence[Covenant], demo: bool, today: date) -> list[str]:
