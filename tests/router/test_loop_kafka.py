@@ -231,7 +231,9 @@ async def published(fresh_broker: EmbeddedBroker, count: int, seed: int) -> Publ
         for d in process(value, source.current.registry, policy, NOW).decisions
     ]
     await publish(settings, values)
-    config = LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100)
+    config = LoopConfig(  # the explicit sql path: these tests attack the router's own writes
+        topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100, audit_path="sql"
+    )
     return Published(settings, source, values, decisions, config)
 
 
