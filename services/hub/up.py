@@ -53,7 +53,7 @@ from services.keys import SIGNING_KEY_ENV_VAR, default_signing_key_path
 from services.keys.file_store import FileKeyStore
 from services.router.loop import AuditPath
 from services.router.topics import TopicLayout, feed_topic
-from services.router.worker import AUDIT_PATH_ENV, audit_path_from_env
+from services.router.worker import AUDIT_PATH_ENV, audit_path_for_broker, audit_path_from_env
 
 log = logging.getLogger("schakel.hub")
 
@@ -252,9 +252,7 @@ def audit_path_for(runtime: KafkaRuntime) -> AuditPath:
     if os.environ.get(AUDIT_PATH_ENV, "").strip():
         return audit_path_from_env()
     broker = runtime.broker
-    if broker is not None and not broker.supports_transactions:
-        return "audit-first"
-    return "transactional"
+    return audit_path_for_broker(broker is None or broker.supports_transactions)
 
 
 def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:

@@ -88,11 +88,14 @@ class LoopConfig:
     start_at: str = "earliest"
     """Where a new group starts reading: every signal ever published ("earliest", the hub's
     setting) or only new ones ("latest", for measurements)."""
-    audit_path: AuditPath = "sql"
-    """How a batch's audit records are made durable (see the module docstring). The worker
-    (``schakel router``) chooses by broker (:func:`services.router.worker.audit_path_from_env`:
-    ``transactional`` unless the broker has no transactions); ``sql`` here keeps a loop built
-    by hand on one SQL store self-contained."""
+    audit_path: AuditPath = "transactional"
+    """How a batch's audit records are made durable (see the module docstring): by default
+    the log-first path of a broker with transactions, as the worker (``schakel router``,
+    :func:`services.router.worker.audit_path_from_env`) defaults to it. On a broker without
+    transactions (Tansu) pass ``audit-first``
+    (:func:`services.router.worker.audit_path_for_broker` picks by capability, as ``schakel
+    up`` does); on both log-first paths the audit indexer (:mod:`services.indexer`) writes the
+    records into the store. ``sql`` is the explicit fallback: the loop writes its store."""
 
     @property
     def transactional_id(self) -> str:
