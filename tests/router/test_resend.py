@@ -82,7 +82,9 @@ def loop_with(store: MemoryAuditStore) -> tuple[RouterLoop, Producer]:
         None,  # type: ignore[arg-type] - never connects: consumer and producer are doubles
         store,
         policy_source(),
-        LoopConfig(topics=[]),
+        # the sql path writes the store itself; on a log-first path the audit indexer fills
+        # the store the screening reads (tests/router/test_log_first_kafka.py)
+        LoopConfig(topics=[], audit_path="sql"),
         clock=lambda: NOW,
     )
     producer = Producer()
