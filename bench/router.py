@@ -70,6 +70,7 @@ from services.broker.settings import KafkaSettings  # noqa: E402
 from services.broker.topics import KafkaTopicAdmin  # noqa: E402
 from services.router.loop import AUDIT_PATHS, AuditPath  # noqa: E402
 from services.router.topics import DEAD_LETTER, TopicLayout, feed_topic, signals_topic  # noqa: E402
+from services.router.worker import audit_path_for_broker  # noqa: E402
 
 TARGET_RATIO = 0.3
 TARGET_P99_MS = 100.0
@@ -156,7 +157,7 @@ class Phase:
 def hub_path(broker: EmbeddedBroker) -> AuditPath:
     """The audit path ``schakel up`` picks (:func:`services.hub.up.audit_path_for`):
     transactional where the broker has transactions, audit-first where it has none."""
-    return "transactional" if broker.supports_transactions else "audit-first"
+    return audit_path_for_broker(broker.supports_transactions)
 
 
 def resolve_path(requested: str, broker: EmbeddedBroker) -> AuditPath:

@@ -14,6 +14,11 @@ feed messages (by exchange id) and the dead letters (read back from the broker) 
 what it implies; otherwise the script exits 3 (REFUSED). The 2026-11 figures (2 workers 2.08x)
 came from a workload whose every signature was broken, so they timed the rejection path.
 
+The workers run the ``sql`` audit path (``SCHAKEL_AUDIT_PATH=sql``: audit records written by
+the workers themselves, so the run ends at the last stored row); the log-first paths, where the
+audit indexer writes the rows, are measured by bench/router.py. Scaling on the log-first path
+is not measured yet.
+
 Baseline = one worker, measured in the same run; ratio = N-worker rate / one-worker rate.
 Target (issue 12): 2 workers >= 1.8 x one worker on a quiet 2-core machine. CPU µs per signal
 is the workers' ``process_cpu_seconds_total`` over the run, divided by the signals.
@@ -60,6 +65,7 @@ from services.core.pseudonyms import Pseudonymiser  # noqa: E402
 from services.hub.workers import WorkerPool  # noqa: E402
 from services.keys.file_store import FileKeyStore  # noqa: E402
 from services.router.topics import DEAD_LETTER, SIGNALS_PREFIX, TopicLayout, feed_topic  # noqa: E402
+from services.router.worker import AUDIT_PATH_ENV  # noqa: E402
 from tests.postgres_fixtures import free_port  # noqa: E402
 
 BENCH_QUICK_ARGS = ["--signals", "1500"]
@@ -186,6 +192,9 @@ def measure(workers: int, signals: int, broker_kind: str, url_for: Callable[[Pat
                 "SCHAKEL_STATE_DIR": str(tmp / "state"),
                 "SCHAKEL_COVENANTS": str(COVENANTS),
                 "SCHAKEL_DEMO": "1",  # the demo traffic is signed with TEST keys
+                # the workers write the audit themselves (the timing ends at the last row);
+                # unset, a worker takes the transactional path, which Tansu cannot run
+                AUDIT_PATH_ENV: "sql",
             }
             urls = []
             for index in range(workers):

@@ -159,3 +159,17 @@ def load_policy(
     registry, ref, checked = check_covenants(covenants, schemas, reference, today=today, demo=demo)
     policy = compile_policy(checked, registry, pseudonymiser) if checked.ok else None
     return Loaded(registry, ref, checked, policy)
+
+
+def state_hint(environ: Mapping[str, str] | None = None) -> str:
+    """Where the hub's state is looked for, and how to point elsewhere (for error messages
+    of commands run from another directory)."""
+    env = os.environ if environ is None else environ
+    configured = _configured(env, STATE_DIR_ENV)
+    if configured:
+        return f"{STATE_DIR_ENV}={configured}"
+    return (
+        f"{STATE_DIR_ENV} is not set, so the state directory is "
+        f"{Path.cwd() / DEFAULT_STATE_DIR}; run the command in the directory where you ran "
+        f"`schakel up`, or set {STATE_DIR_ENV} to its state directory"
+    )

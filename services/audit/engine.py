@@ -28,6 +28,7 @@ logs or error messages (``hide_parameters``), because they are record bodies.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from functools import partial
 from pathlib import Path
@@ -39,7 +40,14 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from services.audit.errors import AuditStoreError
-from services.config import AUDIT_DB_FILE, DATABASE_URL_ENV, DEFAULT_STATE_DIR, Paths, sqlite_url
+from services.config import (
+    AUDIT_DB_FILE,
+    DATABASE_URL_ENV,
+    DEFAULT_STATE_DIR,
+    Paths,
+    sqlite_url,
+    state_hint,
+)
 
 DEFAULT_DATABASE_URL = sqlite_url(DEFAULT_STATE_DIR / AUDIT_DB_FILE)
 """The audit database when neither :data:`DATABASE_URL_ENV` nor ``SCHAKEL_STATE_DIR`` is set,
@@ -77,9 +85,15 @@ def masked(url: URL | str) -> str:
 
 
 def make_engine(
-    url: str | None = None, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    url: str | None = None,
+    *,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    existing: bool = False,
 ) -> Engine:
     """An engine for the audit database at ``url`` (see :func:`database_url`).
+
+    With ``existing`` (commands that read an audit database), a SQLite file that is not there
+    is an :class:`AuditStoreError` naming where it was looked for, and nothing is created.
 
     Only SQLite (``sqlite://``, ``sqlite:///path``) and PostgreSQL with a synchronous driver
     are supported. The engine connects lazily: an unreachable server shows up as an
@@ -94,6 +108,8 @@ def make_engine(
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if existing:
+            _require_file(parsed, url)
         engine = _sqlite_engine(parsed, busy_timeout_ms)
     elif backend == "postgresql":
         engine = _postgresql_engine(parsed)
@@ -134,6 +150,17 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     event.listen(engine, "connect", partial(_configure_sqlite, busy_timeout_ms=busy_timeout_ms))
     event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def _require_file(url: URL, configured: str | None) -> None:
+    database = url.database or ""
+    if is_memory_sqlite(url) or database.startswith("file:") or Path(database).is_file():
+        return
+    where = "" if configured or os.environ.get(DATABASE_URL_ENV, "").strip() else state_hint()
+    raise AuditStoreError(
+        f"no audit database at {Path(database).absolute()}"
+        + (f" ({where})" if where else f"; fix: point --database or {DATABASE_URL_ENV} at it")
+    )
 
 
 def _create_parent(path: Path, url: URL) -> None:

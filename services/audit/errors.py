@@ -63,7 +63,8 @@ _EXPLANATIONS: tuple[tuple[Callable[[sa_exc.SQLAlchemyError, str], bool], str], 
     (
         _no_tables,
         "audit database {url} has no audit tables while {operation} ({quoted}). "
-        "Fix: create them first with SqlAuditStore.create_schema().",
+        "Fix: point --database or SCHAKEL_DATABASE_URL at the hub's audit database, or start "
+        "the hub once (`schakel up`) to create it (in code: SqlAuditStore.create_schema()).",
     ),
     (
         _cannot_open,

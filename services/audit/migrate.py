@@ -39,6 +39,7 @@ from services.coverage import store as coverage_store
 from services.gateway import schema as gateway_schema
 from services.outcomes import schema as outcomes_schema
 from services.reid import store as reid_store
+from services.riec import schema as riec_schema
 from services.stacking import schema as stacking_schema
 from services.web import schema as web_schema
 
@@ -64,12 +65,13 @@ TARGET_METADATA: tuple[MetaData, ...] = (
     gateway_schema.metadata,
     coverage_store.metadata,
     outcomes_schema.metadata,
+    riec_schema.metadata,
 )
 """Every table the migrations create: the audit tables, the web workplace's (revision
 ``0003``), the re-identification requests' (``0003``), the stacking tables (``0005``), the
-gateway's (``0006``), the coverage facts (``0007``), the sign-in throttle (``0009``) and the
-outcome index (``0010``, ``0011``); what ``alembic revision --autogenerate`` and the schema tests
-compare the database with."""
+gateway's (``0006``), the coverage facts (``0007``), the sign-in throttle (``0009``), the
+outcome index (``0010``, ``0011``) and the RIEC workplace's (``0012``); what ``alembic
+revision --autogenerate`` and the schema tests compare the database with."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

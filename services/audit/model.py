@@ -11,7 +11,7 @@ crash produce the same record and exchange ids, so writing is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -78,6 +78,16 @@ class AuditStore(Protocol):
         end at ``ends`` (partition → offset one past the last record), cannot hold: never
         marked produced, in a partition it lacks, or at or past the partition's end. Oldest
         first. After a broker lost data these are the messages to re-deliver."""
+        ...
+
+    def stored_records(self, record_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The stored records among ``record_ids``, by id (for a re-sent signal: what was
+        decided the first time)."""
+        ...
+
+    def unproduced(self, exchange_ids: Collection[str]) -> set[str]:
+        """Those of ``exchange_ids`` whose outbox entry is stored but was never acknowledged
+        by the broker (neither marked produced nor consumed)."""
         ...
 
     def purge_consumed(self, before: datetime) -> int:

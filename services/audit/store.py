@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -177,6 +177,10 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_IN_CHUNK = 500
+"""Ids per ``IN (...)`` list (SQLite allows 32,766 parameters; this stays far below)."""
 
 
 class SqlAuditStore:
@@ -415,6 +419,33 @@ class SqlAuditStore:
         statement = statement.order_by(feed_outbox.c.seq).limit(limit)
         with self._transaction("reading undelivered feed messages") as connection:
             return [outbox_entry(row) for row in connection.execute(statement).mappings()]
+
+    def stored_records(self, record_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        wanted = sorted(set(record_ids))
+        found: dict[str, dict[str, Any]] = {}
+        with self._transaction("reading stored audit records") as connection:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                statement = select(audit_records.c.record_id, audit_records.c.body).where(
+                    audit_records.c.record_id.in_(wanted[start : start + _IN_CHUNK])
+                )
+                found.update((i, _loads(body)) for i, body in connection.execute(statement))
+        return found
+
+    def unproduced(self, exchange_ids: Collection[str]) -> set[str]:
+        wanted = sorted(set(exchange_ids))
+        waiting: set[str] = set()
+        with self._transaction("reading unproduced feed messages") as connection:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                statement = select(feed_outbox.c.exchange_id).where(
+                    feed_outbox.c.exchange_id.in_(wanted[start : start + _IN_CHUNK]),
+                    feed_outbox.c.consumed == false(),
+                    or_(
+                        feed_outbox.c.kafka_partition.is_(None),
+                        feed_outbox.c.kafka_offset.is_(None),
+                    ),
+                )
+                waiting.update(connection.execute(statement).scalars())
+        return waiting
 
     def unconsumed_outside(
         self, recipient: str, ends: Mapping[int, int], limit: int = 10_000

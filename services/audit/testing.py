@@ -10,7 +10,7 @@ database is the equivalent of reopening a database file.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -184,6 +184,20 @@ class MemoryAuditStore:
                 if not entry.consumed and (recipient is None or entry.recipient == recipient)
             ]
         return waiting[:limit]
+
+    def stored_records(self, record_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        found = {i: self.get(i) for i in set(record_ids)}
+        return {i: body for i, body in found.items() if body is not None}
+
+    def unproduced(self, exchange_ids: Collection[str]) -> set[str]:
+        db = self._open()
+        with db.lock:
+            entries = [db.outbox.get(i) for i in set(exchange_ids)]
+        return {
+            e.exchange_id
+            for e in entries
+            if e is not None and not e.consumed and (e.partition is None or e.offset is None)
+        }
 
     def unconsumed_outside(
         self, recipient: str, ends: Mapping[int, int], limit: int = 10_000

@@ -145,7 +145,7 @@ def _database(url: str | None) -> Iterator[SqlAuditStore]:
     from services.audit.engine import make_engine
     from services.audit.store import SqlAuditStore
 
-    store = SqlAuditStore(make_engine(url))  # no create_schema: verifying never writes
+    store = SqlAuditStore(make_engine(url, existing=True))  # reading never creates it
     try:
         yield store
     finally:

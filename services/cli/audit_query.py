@@ -64,9 +64,13 @@ def _fail(message: str) -> NoReturn:
 @contextmanager
 def _engine(database: str | None) -> Iterator[Engine]:
     from services.audit.engine import make_engine
+    from services.audit.errors import AuditStoreError
     from services.web.schema import metadata
 
-    engine = make_engine(database)
+    try:
+        engine = make_engine(database, existing=True)
+    except AuditStoreError as error:
+        _fail(str(error))
     try:
         metadata.create_all(engine)  # the access-log table, if this database has none yet
         yield engine

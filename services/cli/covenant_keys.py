@@ -97,7 +97,16 @@ def add_key_command(
             err=True,
         )
         raise typer.Exit(1)
-    print_problems((p for p in result.problems if Path(p.file).resolve() == mine), out)
+    in_file = [p for p in result.problems if Path(p.file).resolve() == mine]
+    about_key = [p for p in in_file if _concerns(p.message, partner, public.key_id)]
+    print_problems(about_key, out)
+    others = len(in_file) - len(about_key)
+    if others:
+        out.print(
+            f"{others} other warning(s) in {covenant_file}, not about this key "
+            f"(see them: schakel covenant check)",
+            markup=False,
+        )
     window = f"from {start or 'open'} to {end or 'open'}"
     out.print(
         f"registered key {public.key_id!r} of {partner!r} in {covenant_file} ({window}); "
@@ -109,6 +118,12 @@ def add_key_command(
         + (f" --today {today}" if today else ""),
         markup=False,
     )
+
+
+def _concerns(message: str, partner: str, key_id: str) -> bool:
+    """Whether a covenant problem is about ``partner`` or its key (checker messages quote the
+    party id, as ``'liander'``, and name key ids as they are)."""
+    return repr(partner) in message or key_id in message
 
 
 def _write(path: Path, text: str) -> None:

@@ -5,6 +5,7 @@ Output shows versions, dates, key ids and public-key fingerprints, never private
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from services.cli.partner_key import (
     write_partner_key,
     write_public_key,
 )
+from services.config import state_hint
 from services.core.envelope import PARTNER_ID_PATTERN
 from services.core.errors import KeyStoreError
 from services.keys import KEYS_ENV_VAR, SIGNING_KEY_ENV_VAR, default_keys_path
@@ -59,9 +61,12 @@ def _fail(error: KeyStoreError) -> NoReturn:
 
 
 def _open(path: Path | None) -> FileKeyStore:
+    target = path or default_keys_path()
     try:
-        return FileKeyStore.open(path or default_keys_path())
+        return FileKeyStore.open(target)
     except KeyStoreError as error:
+        if path is None and not target.exists() and not os.environ.get(KEYS_ENV_VAR, "").strip():
+            _fail(KeyStoreError(f"{error} ({state_hint()})"))
         _fail(error)
 
 

@@ -34,6 +34,7 @@ def _register() -> None:
         publish,
         reid,
         replay,
+        riec,
         router,
         stacking,
         status,
@@ -57,6 +58,7 @@ def _register() -> None:
     app.add_typer(keys.app, name="keys")
     app.add_typer(outcomes.app, name="outcomes")
     app.add_typer(reid.app, name="reid")
+    app.add_typer(riec.app, name="riec")
     app.add_typer(stacking.app, name="stacking")
     app.command("maintenance")(maintenance.maintenance_command)
     app.command("replay")(replay.replay_command)
@@ -70,5 +72,11 @@ def _register() -> None:
 
 
 def main() -> None:
+    from services.hub.state import HubNotRunning
+
     _register()
-    app()
+    try:
+        app()
+    except HubNotRunning as error:  # expected, not a bug: one line, no traceback
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None

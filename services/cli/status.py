@@ -11,6 +11,7 @@ from services.broker.topics import KafkaTopicAdmin
 from services.cli.output import console, table
 from services.hub.locations import durability
 from services.hub.state import HubState, client_settings, state_path
+from services.hub.worker_health import WorkerHealth, health_path, read_health
 from services.router.topics import FEED_PREFIX, SIGNALS_PREFIX, recipient_group
 
 ROUTER_GROUP = "schakel-router"
@@ -22,6 +23,8 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show what the hub's broker holds and who is consuming it."""
+    import time
+
     import orjson
 
     settings = client_settings()
@@ -51,6 +54,9 @@ def status_command(
             "persistent": hub.persistent,
             "keeps": durability(hub.broker, hub.persistent),
         }
+    workers = read_health(health_path()) if hub is not None else []
+    now = time.time()
+    report["workers"] = [_worker_json(w, now) for w in workers]
     if as_json:
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
@@ -67,11 +73,51 @@ def status_command(
     out.print(groups_table)
     if described.problem:
         out.print(f"not reported by the broker: {described.problem}", markup=False)
-    workers = report["router_workers"]
-    out.print(f"router workers in group {ROUTER_GROUP}: {_shown(workers)}", markup=False)
+    members = report["router_workers"]
+    out.print(f"router workers in group {ROUTER_GROUP}: {_shown(members)}", markup=False)
+    _print_workers(out, workers, now)
     if report.get("demo"):
         out.print("demo mode: the demo partners' TEST keys are accepted", style="yellow")
 
 
 def _shown(value: object) -> str:
     return "not reported" if value is None else str(value)
+
+
+def _worker_json(worker: WorkerHealth, now: float) -> dict[str, Any]:
+    return {
+        "name": worker.name,
+        "index": worker.index,
+        "pid": worker.pid,
+        "state": worker.state(now),
+        "restarts": worker.restarts,
+        "exits_recently": len(worker.recent_exits(now)),
+        "last_exit_code": worker.last_exit_code,
+        "log": worker.log,
+        "problem": worker.problem(now),
+    }
+
+
+def _print_workers(out: Any, workers: list[WorkerHealth], now: float) -> None:
+    """The hub's worker processes, and a line for each that exited lately (red when it keeps
+    exiting): a crash-looping worker must not pass for a running one."""
+    if workers:
+        out.print(_workers_table(workers, now))
+    for worker in workers:
+        problem = worker.problem(now)
+        if problem is not None:
+            out.print(problem, style="red" if worker.looping(now) else "yellow", markup=False)
+
+
+def _workers_table(workers: list[WorkerHealth], now: float) -> Any:
+    shown = table("Hub workers", ["worker", "pid", "state", "# restarts", "last exit", "log"])
+    for worker in workers:
+        shown.add_row(
+            worker.label,
+            _shown(worker.pid),
+            worker.state(now),
+            str(worker.restarts),
+            "-" if worker.last_exit_code is None else str(worker.last_exit_code),
+            worker.log,
+        )
+    return shown

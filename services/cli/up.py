@@ -28,12 +28,15 @@ def up_command(
 ) -> None:
     """Start broker (embedded unless SCHAKEL_KAFKA_BOOTSTRAP is set), topics, audit store and
     router workers; print where everything is; stop cleanly on Ctrl-C."""
+    from services.broker.quiet_logs import BrokerOutage, install
     from services.hub.up import HubOptions, run_hub
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.ERROR)  # client chatter, not hub events
+    outage = BrokerOutage()  # one line while the broker is away, not ten per 100 ms
+    install(outage)
     run_hub(
         HubOptions(
             demo=demo,
@@ -43,4 +46,5 @@ def up_command(
             gateway_port=gateway_port or None,
         ),
         console(),
+        outage=outage,
     )

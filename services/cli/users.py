@@ -105,7 +105,8 @@ def _change(database: str | None, change: str, act: Callable[[UserStore], User])
 def add(
     name: Annotated[str, typer.Argument(help="The name to sign in with.")],
     role: Annotated[
-        str, typer.Option("--role", help="privacy-officer, covenant-manager or admin.")
+        str,
+        typer.Option("--role", help="privacy-officer, covenant-manager, admin or riec-analyst."),
     ],
     covenant: CovenantOption = None,
     partner: PartnerOption = None,
@@ -113,7 +114,8 @@ def add(
     database: DatabaseOption = None,
 ) -> None:
     """Add a user. A privacy officer sees only the given covenants and partners (both given:
-    records that match both); without either, nothing until a scope is added."""
+    records that match both); without either, nothing until a scope is added. A RIEC analyst
+    works on what its RIEC (--partner, e.g. riec-nh) received under the given covenants."""
     from services.web.users import describe_scope
 
     password = _password(password_stdin)

@@ -30,9 +30,11 @@ def web_command(
     from services.broker.settings import KafkaSettings
     from services.config import Paths, load_policy
     from services.core.pseudonyms import Pseudonymiser
+    from services.hub.state import HubNotRunning, client_settings
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore
     from services.reid.workflow import Reidentification
+    from services.riec.wiring import barrier_plan, case_files, hub_handover
     from services.web.serve import serve
 
     paths = Paths.from_env()
@@ -50,7 +52,14 @@ def web_command(
     url = database_url()
     engine = make_engine(url)
     audit = open_hub_store(url, paths.state, signer=None)  # the web never signs checkpoints
-    flow = Reidentification(engine, audit, Pseudonymiser(keys), loaded.policy.covenants)
+    covenants = loaded.policy.covenants
+    flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
+    try:
+        kafka: KafkaSettings | None = client_settings()
+    except HubNotRunning:  # no broker: the workplace is served, hand-over and index lag are not
+        kafka = None
+    handover = hub_handover(keys, paths, kafka) if kafka is not None else None
+    riec = case_files(engine, audit, covenants, paths, flow, handover)
     serve(
         engine,
         keys,
@@ -59,5 +68,7 @@ def web_command(
         port=port,
         secure_cookies=secure_cookies,
         reid=flow,
-        kafka=KafkaSettings.from_env(),  # optional: without it the index lag reads "unknown"
+        kafka=kafka,  # optional: without it the index lag reads "unknown"
+        riec=riec,
+        plan=barrier_plan(riec.workplace, paths),
     )

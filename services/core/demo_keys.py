@@ -72,6 +72,7 @@ DEMO_PARTNERS = (
     "om-nh",
     "uwv",
     "odnhn",
+    "riec-nh",
 )
 """The partners the demo signs for (those of ``covenants/demo/keys.yaml``; a test keeps the
 two lists equal): their TEST keys are recognised wherever they are registered."""

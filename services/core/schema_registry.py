@@ -43,7 +43,7 @@ __all__ = [
 
 PARTNER_KINDS: tuple[str, ...] = (
     "energy", "water", "housing", "rural", "chemicals", "waste", "residents",
-    "municipality", "police", "hub", "prosecution", "social", "environment",
+    "municipality", "police", "hub", "prosecution", "social", "environment", "riec",
 )  # fmt: skip
 """Kinds of party that may send signals (``x-partner-kinds``)."""
 
@@ -167,6 +167,9 @@ class SignalSchema:
     """``x-outcome``: one of :data:`OUTCOME_CLASSES` for an outcome type, else None."""
     approval: bool = False
     """``x-approval``: a per-case approval of an outcome's return (prosecution)."""
+    handover: bool = False
+    """``x-handover``: a RIEC hands a case over to a partner's own process (docs/riec.md) —
+    neither a report, an indicator nor an outcome, so coverage and the indicators skip it."""
 
     def validate(self, data: object, *, signal_id: str) -> tuple[dict[str, Any], dict[str, str]]:
         """Validate ``data`` and normalise its identifiers.
@@ -569,7 +572,18 @@ def _build(signal_type: str, document: Any) -> SignalSchema:
         identifier_kinds=MappingProxyType({step.path: step.kind for step in steps}),
         outcome=outcome,
         approval=approval,
+        handover=_handover(document, outcome, approval),
     )
+
+
+def _handover(document: Mapping[str, Any], outcome: str | None, approval: bool) -> bool:
+    handover = document.get("x-handover", False)
+    _require(isinstance(handover, bool), "x-handover must be true or false")
+    _require(
+        not (handover and (outcome or approval)),
+        "a hand-over type is neither an outcome nor an approval",
+    )
+    return bool(handover)
 
 
 def _outcome_annotations(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
@@ -54,7 +55,24 @@ GROUP = "schakel-coverage"
 CLOSE_TIMEOUT_S = 10.0
 """How long a stopping worker waits for its consumer to leave the group."""
 POLL_LIMIT_S = 2.0
+COMMIT_LIMIT_S = 5.0
+"""How long one commit may take before the worker looks at its stop flag again."""
 """How long one poll may take before the worker looks at its stop flag again."""
+
+
+async def _commit(consumer: AIOKafkaConsumer) -> None:
+    """Commit what was read; a commit refused after a rebalance (a broker restart causes one)
+    is not an error: the new owner reads the batch again, and counting is idempotent. A
+    commit that gets no answer (the broker is gone) is given up after
+    :data:`COMMIT_LIMIT_S`, so the worker still sees its stop flag."""
+    try:
+        await asyncio.wait_for(consumer.commit(), COMMIT_LIMIT_S)
+    except CommitFailedError:
+        log.warning("offset commit refused after a rebalance; the batch will be re-read")
+    except TimeoutError:
+        log.warning(
+            "offset commit not answered within %.0f s; the batch may be re-read", COMMIT_LIMIT_S
+        )
 
 
 class CoverageWorker:
@@ -109,7 +127,7 @@ class CoverageWorker:
                 if raws:
                     await asyncio.to_thread(self._count, raws)
                 if batch:
-                    await consumer.commit()
+                    await _commit(consumer)
         finally:
             self.metrics.state.stopped = True
             # bounded: with the broker gone (a hub killed outright) aiokafka would try to

@@ -14,6 +14,9 @@ silently writing into the void. Recipients drop duplicates by exchange id.
 * :meth:`Maintenance.tick` — while running: topics gone missing (recreate them and re-deliver
   every unconsumed entry), a re-delivery asked for (:meth:`Maintenance.request_redelivery`,
   e.g. after the hub restarted a broker that stopped answering), and consumption recorded.
+  After a *persistent* broker restarted, only the entries whose message is no longer at its
+  recorded partition and offset are re-delivered (:meth:`Maintenance.redeliver_missing`):
+  noida keeps what it saved, so a kill must not re-send the whole unconsumed backlog.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from services.audit.model import AuditStore, OutboxEntry
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin, missing_topics
+from services.hub.feed_check import missing_from_feed
 from services.router.topics import FEED_PREFIX, consumption_groups, feed_topic, topic_configs
 
 log = logging.getLogger("schakel.hub")
@@ -42,6 +46,9 @@ class MaintenanceReport:
     consumed: int
     redelivered_by_topic: dict[str, int] = field(default_factory=dict)
     """Feed topic → messages produced again in this tick (names only, never an identifier)."""
+    verified: bool = False
+    """This tick checked the feed message by message (:meth:`Maintenance.redeliver_missing`)
+    and ``redelivered`` is what it found missing."""
 
 
 class Maintenance:
@@ -66,6 +73,7 @@ class Maintenance:
         self._configs = topic_configs(self._spec)
         self._recipients = sorted(recipients)
         self._redeliver_pending = False
+        self._verify = False
         self._last_redelivery: Counter[str] = Counter()
         self._created_early: list[str] = []
 
@@ -73,10 +81,13 @@ class Maintenance:
     def recipients(self) -> list[str]:
         return list(self._recipients)
 
-    def request_redelivery(self) -> None:
+    def request_redelivery(self, *, verify: bool = False) -> None:
         """Re-deliver every unconsumed entry at the next tick, topics lost or not (after a
-        re-delivery was cut short, or topics were recreated by someone else)."""
+        re-delivery was cut short, or topics were recreated by someone else); with
+        ``verify`` (a persistent broker was restarted) only those the feed no longer holds
+        at their recorded place (:meth:`redeliver_missing`)."""
         self._redeliver_pending = True
+        self._verify = verify
 
     def tick(self) -> MaintenanceReport:
         with KafkaTopicAdmin(self._kafka) as admin:
@@ -86,12 +97,14 @@ class Maintenance:
                 log.warning("broker lost %d topic(s); recreating and re-delivering", len(lost))
                 admin.ensure_topics(self._spec, self._configs)
                 if any(t.startswith(FEED_PREFIX) for t in lost):
-                    self._redeliver_pending = True
+                    self._redeliver_pending, self._verify = True, False
+            verified = self._redeliver_pending and self._verify
             if self._redeliver_pending:
-                redelivered = self.redeliver()
+                redelivered = self.redeliver_missing() if verified else self.redeliver()
                 self._redeliver_pending = False
         by_topic = dict(self._last_redelivery) if redelivered else {}
-        return MaintenanceReport(lost, redelivered, self.record_consumption(), by_topic)
+        consumed = self.record_consumption()
+        return MaintenanceReport(lost, redelivered, consumed, by_topic, verified=verified)
 
     def ensure_topics(self) -> list[str]:
         """Create the declared topics the broker lacks; return their names."""
@@ -125,6 +138,26 @@ class Maintenance:
         """Produce every outbox entry not yet consumed again, and record where it went."""
         self._last_redelivery = Counter()
         return self._produce(self._store.undelivered(limit=limit))
+
+    def redeliver_missing(self, limit: int = 1_000_000) -> int:
+        """Produce again only the unconsumed entries the feed does not hold where the broker
+        put them (:func:`services.hub.feed_check.missing_from_feed`): after a persistent
+        broker restarted, what it lost, not the whole backlog."""
+        self._last_redelivery = Counter()
+        missing: list[OutboxEntry] = []
+        with KafkaTopicAdmin(self._kafka) as admin:
+            for recipient in self._recipients:
+                entries = self._store.undelivered(recipient, limit=limit)
+                if entries:
+                    ends = admin.end_offsets(feed_topic(recipient))
+                    missing += missing_from_feed(self._kafka, recipient, entries, ends)
+        if missing:
+            log.warning(
+                "the broker no longer holds %d unconsumed feed message(s) at their recorded "
+                "place; re-delivering them",
+                len(missing),
+            )
+        return self._produce(missing[:limit])
 
     def _produce(self, entries: list[OutboxEntry]) -> int:
         if not entries:

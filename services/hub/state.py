@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from services.broker.settings import KafkaSettings
-from services.config import Paths, demo_mode
+from services.config import Paths, demo_mode, state_hint
 from services.core.errors import SchakelError
 
 
@@ -81,8 +81,8 @@ def client_settings() -> KafkaSettings:
     state = HubState.read(path)
     if state is None or not _alive(state.pid):
         raise HubNotRunning(
-            f"no hub is running (no live {path}); start one with `schakel up`, or set "
-            "SCHAKEL_KAFKA_BOOTSTRAP to use a Kafka cluster"
+            f"no hub is running (no live {path.absolute()}; {state_hint()}); start one with "
+            "`schakel up`, or set SCHAKEL_KAFKA_BOOTSTRAP to use a Kafka cluster"
         )
     return KafkaSettings.local(state.bootstrap)
 

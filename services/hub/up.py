@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from rich.text import Text
 from services.audit.engine import make_engine
 from services.audit.hub_store import witness_path
 from services.audit.store import SqlAuditStore
+from services.broker.quiet_logs import BrokerOutage
 from services.broker.runtime import KafkaRuntime, open_kafka
 from services.broker.settings import KafkaSettings
 from services.config import DEMO_ENV, Paths, load_policy
@@ -40,17 +42,18 @@ from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
 from services.gateway.background import GatewayThread, start_gateway_thread
-from services.hub.demo import publish_demo
+from services.hub.demo import DEMO_POSITION_FILE, SendFailures, publish_demo
 from services.hub.locations import durability, state_locations
 from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.state import HubState, state_path
+from services.hub.worker_health import health_path, write_health
 from services.hub.workers import WorkerPool
 from services.indexer.drain import drain
 from services.keys import SIGNING_KEY_ENV_VAR, default_signing_key_path
 from services.keys.file_store import FileKeyStore
 from services.router.loop import AuditPath
 from services.router.topics import TopicLayout, feed_topic
-from services.router.worker import AUDIT_PATH_ENV, audit_path_from_env
+from services.router.worker import AUDIT_PATH_ENV, audit_path_for_broker, audit_path_from_env
 
 log = logging.getLogger("schakel.hub")
 
@@ -62,6 +65,8 @@ INDEXER = ("indexer",)
 """The audit indexer's ``schakel`` verb: the single writer of the routers' audit records."""
 """The coverage worker's ``schakel`` verb (NH Drugsalert; services/coverage)."""
 OUTCOMES = ("outcomes", "run")
+RIEC = ("riec", "run")
+"""The RIEC workplace's feed reader (services/riec): the RIECs' feeds into the workplace."""
 """The outcomes worker's ``schakel`` verb (returns to partners; services/outcomes)."""
 
 
@@ -79,7 +84,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_hub(options: HubOptions, console: Console) -> None:
+def run_hub(options: HubOptions, console: Console, *, outage: BrokerOutage | None = None) -> None:
     """Start everything, print where it is, and run until Ctrl-C or SIGTERM."""
     paths = _hub_paths(options)
     key_path = paths.key_file
@@ -107,6 +112,7 @@ def run_hub(options: HubOptions, console: Console) -> None:
     coverage: WorkerPool | None = None
     indexer: WorkerPool | None = None
     outcomes: WorkerPool | None = None
+    riec: WorkerPool | None = None
     gateway: GatewayThread | None = None
     audit_path = audit_path_for(runtime)
     try:
@@ -134,18 +140,11 @@ def run_hub(options: HubOptions, console: Console) -> None:
                 f"[yellow]stacking off: set {STACKING_KEY_FILE} to the hub's alert-signing key "
                 "(schakel keys partner schakel)[/yellow]"
             )
-        coverage, outcomes = _single_workers(env, paths.logs)
+        coverage, outcomes, riec = _single_workers(env, paths.logs)
         _write_state(paths, runtime, db_url)
         if options.web_port is not None:
-            _start_web(
-                db_url,
-                store_keys,
-                paths.state,
-                options.web_port,
-                policy.covenants,
-                console,
-                runtime.settings,
-            )
+            web = WebParts(paths, runtime.settings, policy.covenants)
+            _start_web(db_url, store_keys, web, options.web_port, console)
         if options.gateway_port is not None:
             gateway = start_gateway_thread(
                 db_url,
@@ -171,15 +170,22 @@ def run_hub(options: HubOptions, console: Console) -> None:
             _supervise(
                 options,
                 runtime,
-                [p for p in (pool, stacking, coverage, outcomes, indexer) if p is not None],
+                [p for p in (pool, stacking, coverage, outcomes, riec, indexer) if p is not None],
                 maintenance,
                 policy.suppliers,
                 console,
+                paths,
+                outage,
             )
         )
     finally:
         _stop(
-            console, paths, gateway, (outcomes, coverage, stacking, pool, indexer), runtime, store
+            console,
+            paths,
+            gateway,
+            (riec, outcomes, coverage, stacking, pool, indexer),
+            runtime,
+            store,
         )
 
 
@@ -191,12 +197,16 @@ def _stop(
     runtime: KafkaRuntime,
     store: SqlAuditStore,
 ) -> None:
-    """Stop in order: everything that produces first, then the audit indexer, then index what
-    the audit topic still holds (a memory-only broker would take it along), then the broker
-    (which saves its data with nothing writing to it), then the audit store."""
+    """Stop in order: everything that produces first (all pools drain at once), then the
+    audit indexer, then index what the audit topic still holds (a memory-only broker would
+    take it along), then the broker (which saves its data with nothing writing to it), then
+    the audit store."""
     console.print("stopping: gateway, router and stacking workers, indexer, broker, audit store")
-    with contextlib.suppress(OSError):
-        state_path(paths).unlink()
+    for path in (state_path(paths), health_path(paths)):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for draining in (p for p in pools if p is not None):
+        draining.terminate()  # all drain at once; what the indexer leaves, drain() indexes
     if gateway is not None:
         gateway.stop()
     for started in pools:
@@ -242,9 +252,7 @@ def audit_path_for(runtime: KafkaRuntime) -> AuditPath:
     if os.environ.get(AUDIT_PATH_ENV, "").strip():
         return audit_path_from_env()
     broker = runtime.broker
-    if broker is not None and not broker.supports_transactions:
-        return "audit-first"
-    return "transactional"
+    return audit_path_for_broker(broker is None or broker.supports_transactions)
 
 
 def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
@@ -260,14 +268,17 @@ def _write_state(paths: Paths, runtime: KafkaRuntime, db_url: str) -> None:
     ).write(state_path(paths))
 
 
-def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool]:
-    """Start the coverage worker (counts per municipality and month: schakel coverage) and the
-    outcomes worker (returns to partners: the single writer of the matching index)."""
+def _single_workers(env: dict[str, str], logs: Path) -> tuple[WorkerPool, WorkerPool, WorkerPool]:
+    """Start the coverage worker (counts per municipality and month: schakel coverage), the
+    outcomes worker (returns to partners: the single writer of the matching index) and the
+    RIEC workplace's feed reader (the RIECs' feeds into the workplace: web /riec)."""
     coverage = WorkerPool(1, env, logs, name="coverage", command=COVERAGE)
     coverage.start()
     outcomes = WorkerPool(1, env, logs, name="outcomes", command=OUTCOMES)
     outcomes.start()
-    return coverage, outcomes
+    riec = WorkerPool(1, env, logs, name="riec", command=RIEC)
+    riec.start()
+    return coverage, outcomes, riec
 
 
 def _hub_paths(options: HubOptions) -> Paths:
@@ -300,21 +311,32 @@ async def _supervise(
     maintenance: Maintenance,
     partners: frozenset[str],
     console: Console,
+    paths: Paths,
+    outage: BrokerOutage | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     published: Counter[str] = Counter()
+    failures = SendFailures()
     demo = (
         asyncio.create_task(
             publish_demo(
-                runtime.settings, partners, stop, rate=options.rate, clock=utc_now, counts=published
+                runtime.settings,
+                partners,
+                stop,
+                rate=options.rate,
+                clock=utc_now,
+                counts=published,
+                position=paths.state / DEMO_POSITION_FILE,
+                failures=failures,
             )
         )
         if options.demo
         else None
     )
+    _report_workers(pools, paths, console)
     ticks = 0
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -322,15 +344,12 @@ async def _supervise(
         if stop.is_set():
             break
         ticks += 1
-        if runtime.broker is not None and not runtime.broker.is_healthy():
-            console.print(
-                "[yellow]embedded broker is not answering; restarting it and re-delivering "
-                "every unconsumed feed message (it may have lost the last ones)[/yellow]"
-            )
-            await asyncio.to_thread(runtime.broker.restart)
-            maintenance.request_redelivery()
-        for event in (e for pool in pools for e in pool.supervise()):
+        await _watch_broker(runtime, maintenance, console, outage)
+        events = [e for pool in pools for e in pool.supervise()]
+        for event in events:
             console.print(event, markup=False)
+        if events:
+            _report_workers(pools, paths, console)
         try:
             report = await asyncio.to_thread(maintenance.tick)
         except Exception as exc:  # noqa: BLE001 - a failed tick is retried on the next one
@@ -338,6 +357,14 @@ async def _supervise(
                 f"[yellow]maintenance tick failed: {exc.__class__.__name__}: {exc}[/yellow]"
             )
             continue
+        if report.verified:
+            console.print(
+                f"[yellow]the restarted broker had lost {report.redelivered} unconsumed feed "
+                "message(s); re-delivered them[/yellow]"
+                if report.redelivered
+                else "the restarted broker kept every delivered feed message: nothing to "
+                "re-deliver",
+            )
         if report.recreated:
             console.print(
                 f"[yellow]broker had lost {len(report.recreated)} topic(s): recreated them and "
@@ -345,10 +372,50 @@ async def _supervise(
             )
         if options.demo and ticks % 5 == 0:
             console.print(
-                f"demo partners published {sum(published.values())} signals", markup=False
+                f"demo partners published {sum(published.values())} signals"
+                + (f" ({failures.failed} not acknowledged)" if failures.failed else ""),
+                markup=False,
             )
     if demo is not None:
         await demo
+
+
+async def _watch_broker(
+    runtime: KafkaRuntime,
+    maintenance: Maintenance,
+    console: Console,
+    outage: BrokerOutage | None,
+) -> None:
+    """Restart an embedded broker that stopped answering, then re-deliver what it no longer
+    holds: on a persistent broker only the feed messages missing at their recorded place
+    (:meth:`Maintenance.request_redelivery` with ``verify``), never the whole backlog."""
+    broker = runtime.broker
+    if broker is None:
+        return
+    if not broker.is_healthy():
+        console.print(
+            "[yellow]embedded broker is not answering; restarting it, then re-delivering the "
+            "feed messages it no longer holds[/yellow]"
+        )
+        await asyncio.to_thread(broker.restart)
+        maintenance.request_redelivery(verify=broker.persistent)
+    elif outage is not None and (held_back := outage.back()) is not None:
+        console.print(
+            f"the broker answers again ({held_back} client error line(s) held back while it "
+            "was away)",
+            markup=False,
+        )
+
+
+def _report_workers(pools: Sequence[WorkerPool], paths: Paths, console: Console) -> None:
+    """Write how every worker is doing for `schakel status`; say so loudly when one keeps
+    exiting (a crash-looping worker must not pass for a running one)."""
+    workers = [w for pool in pools for w in pool.health()]
+    write_health(health_path(paths), workers)
+    now = time.time()
+    for worker in workers:
+        if worker.looping(now) and not worker.running:
+            console.print(worker.problem(now), style="red", markup=False, highlight=False)
 
 
 def _covenant_lines(covenants: Sequence[Covenant], demo: bool, today: date) -> list[str]:
@@ -374,28 +441,50 @@ def _covenant_lines(covenants: Sequence[Covenant], demo: bool, today: date) -> l
     return lines
 
 
+@dataclass(frozen=True)
+class WebParts:
+    """What the web workplace of ``schakel up`` is built from besides the database."""
+
+    paths: Paths
+    kafka: KafkaSettings
+    covenants: Sequence[Covenant]
+
+
 def _start_web(
-    db_url: str,
-    keys: FileKeyStore,
-    state: Path,
-    port: int,
-    covenants: Sequence[Covenant],
-    console: Console,
-    kafka: KafkaSettings,
+    db_url: str, keys: FileKeyStore, parts: WebParts, port: int, console: Console
 ) -> None:
     """Serve the privacy officer's workplace on 127.0.0.1 from a daemon thread, with the
-    re-identification pages audited into a hash-chained, checkpointed store and the audit
-    index's lag read from the hub's broker."""
+    re-identification pages audited into a hash-chained, checkpointed store, and the RIEC
+    analysts' pages (hand-over signed with the RIEC's key, or the TEST key in demo mode)."""
     from services.audit.hub_store import open_hub_store  # noqa: PLC0415 - only when served
     from services.reid.workflow import Reidentification  # noqa: PLC0415 - only when served
+    from services.riec.wiring import (  # noqa: PLC0415 - only when served
+        barrier_plan,
+        case_files,
+        hub_handover,
+    )
     from services.web.serve import serve  # noqa: PLC0415 - web stack only when served
 
     def run() -> None:
         try:
             engine = make_engine(db_url)
+            state, covenants = parts.paths.state, parts.covenants
             audit = open_hub_store(db_url, state, signer=None)  # the web never signs
             flow = Reidentification(engine, audit, Pseudonymiser(keys), covenants)
-            serve(engine, keys, state, host="127.0.0.1", port=port, reid=flow, kafka=kafka)
+            handover = hub_handover(keys, parts.paths, parts.kafka)
+            riec = case_files(engine, audit, covenants, parts.paths, flow, handover)
+            plan = barrier_plan(riec.workplace, parts.paths)
+            serve(
+                engine,
+                keys,
+                state,
+                host="127.0.0.1",
+                port=port,
+                reid=flow,
+                riec=riec,
+                plan=plan,
+                kafka=parts.kafka,  # the integrity page reads the audit index's lag
+            )
         except (OSError, SystemExit, SchakelError) as exc:
             console.print(f"[yellow]web workplace not started on port {port}: {exc}[/yellow]")
 
@@ -457,6 +546,7 @@ def _print_started(
         ),
         "[b]coverage[/b]   1 worker (NH Drugsalert counts: schakel coverage; web /coverage)",
         "[b]outcomes[/b]   1 worker (returns to partners; schakel indicators; web /indicators)",
+        "[b]riec[/b]       1 worker (the RIECs' feeds into the analysts' workplace; web /riec)",
         "[b]web[/b]        "
         + (
             f"http://127.0.0.1:{options.web_port}/ (first: schakel users add NAME --role admin)"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.broker.process import parent_death_hook, spawn_tied
+from services.hub.worker_health import WorkerHealth
 
 log = logging.getLogger("schakel.hub")
 
@@ -31,6 +32,9 @@ class Worker:
     restarts: int = 0
     next_start: float = 0.0
     log_path: Path | None = None
+    exits: list[float] = field(default_factory=list)
+    """Wall-clock times it exited (the last 50), for `schakel status`."""
+    last_exit_code: int | None = None
 
 
 @dataclass
@@ -88,6 +92,8 @@ class WorkerPool:
             if worker.process is None or worker.process.poll() is None:
                 continue
             if worker.next_start == 0.0:
+                worker.exits = [*worker.exits[-49:], time.time()]
+                worker.last_exit_code = worker.process.returncode
                 delay = min(30.0, 0.5 * 2 ** min(worker.restarts, 6))
                 worker.next_start = now + delay
                 events.append(
@@ -103,10 +109,31 @@ class WorkerPool:
                 )
         return events
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def health(self) -> list[WorkerHealth]:
+        """Each worker as `schakel status` shows it (see services/hub/worker_health.py)."""
+        return [
+            WorkerHealth(
+                self.name,
+                w.index,
+                w.process.pid if w.process is not None else None,
+                w.process is not None and w.process.poll() is None,
+                w.restarts,
+                tuple(w.exits),
+                w.last_exit_code,
+                str(w.log_path or ""),
+            )
+            for w in self.workers
+        ]
+
+    def terminate(self) -> None:
+        """Ask every running worker to drain and exit (SIGTERM), without waiting: a hub
+        stops all its pools at once, so Ctrl-C takes the slowest drain, not their sum."""
         for worker in self.workers:
             if worker.process and worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.terminate()
         deadline = time.monotonic() + timeout
         for worker in self.workers:
             if worker.process is None:

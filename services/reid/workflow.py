@@ -2,8 +2,9 @@
 
 Rules, each checked where it applies:
 
-* only a user acting for the recipient may file a request — an ``admin``, or a
-  ``privacy-officer`` scoped to the recipient (as partner) or to the covenant;
+* only a user acting for the recipient may file a request — an ``admin``, a
+  ``privacy-officer`` scoped to the recipient (as partner) or to the covenant, or a
+  ``riec-analyst`` scoped to both (from a case file, :mod:`services.riec.cases`);
 * only pseudonyms delivered to that recipient under a rule with ``reidentify: on-request``
   qualify, and the covenant in force must still allow it (:mod:`services.reid.issued`);
 * a second, different user approves or rejects — an ``admin`` or a ``privacy-officer``
@@ -42,7 +43,7 @@ from services.reid.model import (
     State,
     UnknownRequestError,
 )
-from services.web.users import ADMIN, PRIVACY_OFFICER, User
+from services.web.users import ADMIN, PRIVACY_OFFICER, RIEC_ANALYST, User
 
 Clock = Callable[[], datetime]
 
@@ -60,6 +61,8 @@ def may_request(user: User, recipient: str, covenant_id: str) -> bool:
     """Whether ``user`` may file a request for ``recipient`` under ``covenant_id``."""
     if user.role == ADMIN:
         return True
+    if user.role == RIEC_ANALYST:  # from a case file, for its own RIEC under its covenants
+        return recipient in user.partners and covenant_id in user.covenants
     return user.role == PRIVACY_OFFICER and (
         recipient in user.partners or covenant_id in user.covenants
     )

@@ -48,6 +48,10 @@ class RoutedBatch:
     signals: int = 0
     delivered: int = 0
     withheld: int = 0
+    origins: dict[tuple[str, str], Consumed] = field(default_factory=dict)
+    """(source, signal id) → the record it came in (services/router/resend.py)."""
+    signal_of_exchange: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Exchange id of each decision → its (source, signal id)."""
 
     def feed_topic_of(self, entry: OutboxEntry) -> str:
         return feed_topic(entry.recipient)
@@ -89,6 +93,8 @@ def route_batch(
         if signal is None:  # pragma: no cover - an outcome has a signal or a rejection
             continue
         for decision in outcome.decisions:
+            out.origins[(decision.source, decision.signal_id)] = record
+            out.signal_of_exchange[decision.exchange_id] = (decision.source, decision.signal_id)
             out.audit.append(
                 audit_record(decision, actor=ACTOR, partner_signature=outcome.partner_signature)
             )

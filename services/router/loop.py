@@ -47,6 +47,7 @@ from services.broker.settings import KafkaSettings
 from services.core.audit_log import FeedCopy, encode
 from services.router.batch import Consumed, RoutedBatch, route_batch
 from services.router.policy_source import PolicySource
+from services.router.resend import CONFLICTING_RESEND, decided_ids, screen_resends
 from services.router.topics import AUDIT, DEAD_LETTER, feed_topic
 
 if TYPE_CHECKING:
@@ -87,11 +88,14 @@ class LoopConfig:
     start_at: str = "earliest"
     """Where a new group starts reading: every signal ever published ("earliest", the hub's
     setting) or only new ones ("latest", for measurements)."""
-    audit_path: AuditPath = "sql"
-    """How a batch's audit records are made durable (see the module docstring). The worker
-    (``schakel router``) chooses by broker (:func:`services.router.worker.audit_path_from_env`:
-    ``transactional`` unless the broker has no transactions); ``sql`` here keeps a loop built
-    by hand on one SQL store self-contained."""
+    audit_path: AuditPath = "transactional"
+    """How a batch's audit records are made durable (see the module docstring): by default
+    the log-first path of a broker with transactions, as the worker (``schakel router``,
+    :func:`services.router.worker.audit_path_from_env`) defaults to it. On a broker without
+    transactions (Tansu) pass ``audit-first``
+    (:func:`services.router.worker.audit_path_for_broker` picks by capability, as ``schakel
+    up`` does); on both log-first paths the audit indexer (:mod:`services.indexer`) writes the
+    records into the store. ``sql`` is the explicit fallback: the loop writes its store."""
 
     @property
     def transactional_id(self) -> str:
@@ -227,6 +231,23 @@ class RouterLoop(BatchLoop):
                 continue
             await self.process(batches)
 
+    async def _screened(self, routed: RoutedBatch, now: datetime) -> RoutedBatch:
+        """The batch without what re-sent signals must not change or produce again
+        (services/router/resend.py: one look-up of the batch's ids in the store)."""
+        decided = decided_ids(routed)
+        stored = await asyncio.to_thread(self._store.stored_records, decided) if decided else {}
+        if not stored:
+            return routed
+        unproduced = await asyncio.to_thread(self._store.unproduced, list(stored))
+        screened = screen_resends(routed, stored, unproduced, now)
+        if screened.conflicting:
+            log.warning(
+                "%d re-sent signal(s) with other content than decided before: dead-lettered as %s",
+                screened.conflicting,
+                CONFLICTING_RESEND,
+            )
+        return screened.routed
+
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Decide, write and commit one poll's worth of records."""
         if self._consumer is None or self._producer is None:
@@ -238,7 +259,12 @@ class RouterLoop(BatchLoop):
         ]
         current = self._policies.current
         now = self._clock()
-        routed = route_batch(records, current.registry, current.policy, now)
+        # re-sends are screened against what the store holds: on a log-first path, what the
+        # audit indexer has indexed so far (a re-send within its lag is decided again, with
+        # the same deterministic ids)
+        routed = await self._screened(
+            route_batch(records, current.registry, current.policy, now), now
+        )
         offsets = {tp: messages[-1].offset + 1 for tp, messages in batches.items() if messages}
         started = time.perf_counter()
         path = self._config.audit_path

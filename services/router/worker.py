@@ -58,6 +58,12 @@ def audit_path_from_env(environ: Mapping[str, str] | None = None) -> AuditPath:
     )
 
 
+def audit_path_for_broker(supports_transactions: bool) -> AuditPath:
+    """The log-first path a broker can run: ``transactional`` where it has transactions
+    (noida, Apache Kafka), ``audit-first`` where it has none (Tansu)."""
+    return "transactional" if supports_transactions else "audit-first"
+
+
 def run_worker(
     *,
     group_id: str = "schakel-router",

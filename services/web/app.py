@@ -32,15 +32,20 @@ from services.metrics.http import health_routes
 from services.metrics.settings import MetricsSettings
 from services.metrics.wiring import web_observability
 from services.reid.workflow import Reidentification
+from services.riec.cases import CaseFiles
+from services.riec.plan import BarrierPlan
 from services.web import (
     routes_auth,
     routes_barriers,
+    routes_cases,
     routes_coverage,
     routes_exchanges,
     routes_indicators,
     routes_integrity,
+    routes_plan,
     routes_reid,
     routes_report,
+    routes_riec,
     routes_subjects,
 )
 from services.web.context import (
@@ -75,6 +80,8 @@ def create_web_app(
     keys: KeyStore,
     settings: WebSettings,
     reid: Reidentification | None = None,
+    riec: CaseFiles | None = None,
+    plan: BarrierPlan | None = None,
     *,
     clock: Clock = utc_now,
     metrics: MetricsSettings | None = None,
@@ -86,7 +93,9 @@ def create_web_app(
     integrity runs a previous process left unfinished as interrupted.
 
     With ``reid`` (its engine must be ``engine``) the ``/reid`` pages are served too and
-    their tables created if missing. ``clock`` dates sessions and integrity runs.
+    their tables created if missing; with ``riec`` (the case files of a RIEC workplace on
+    ``engine``) the RIEC analyst's ``/riec`` pages; with ``plan`` the joint barrier plan
+    (``/plan``). ``clock`` dates sessions and integrity runs.
     ``metrics`` (default: from the environment) sets how often ``/metrics`` has the audit
     log verified. The integrity page, its JSON API and ``/metrics`` run one verification,
     the one ``schakel audit verify`` runs, with the checkpoints of ``witness`` (the hub's, as
@@ -125,6 +134,16 @@ def create_web_app(
         reid.create_schema()
         context.templates.globals["reid_enabled"] = True
         app.include_router(routes_reid.routes(context, reid))
+    if riec is not None:
+        if riec.workplace.engine is not engine:
+            raise ValueError("the RIEC workplace must use the web app's engine")
+        riec.workplace.create_schema()
+        context.templates.globals["riec_enabled"] = True
+        app.include_router(routes_riec.routes(context, riec.workplace, riec))
+        app.include_router(routes_cases.routes(context, riec))
+    if plan is not None:
+        context.templates.globals["plan_enabled"] = True
+        app.include_router(routes_plan.routes(context, plan))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(NotSignedInError)

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from services.audit.queries import Filters, Period
 from services.reid.workflow import STEP_RESULTS
+from services.riec.records import RESULTS as RIEC_RESULTS
 from services.web.sign_in_audit import REFUSED as SIGN_IN_REFUSED
 from services.web.users import USER_CHANGED
 
@@ -27,14 +28,16 @@ RESULTS: tuple[str, ...] = tuple(
             "purged",
             USER_CHANGED,
             SIGN_IN_REFUSED,
+            *RIEC_RESULTS.values(),
         )
     )
 )
 """Every ``result`` an audit record can have: the router's decisions and rejections, the
 re-identification steps (:mod:`services.reid.workflow`), retention's purge record
 (:func:`services.audit.retention.purge_record`), changes to the workplace's users
-(:func:`services.web.users.user_change_record`) and refused sign-ins
-(:mod:`services.web.sign_in_audit`)."""
+(:func:`services.web.users.user_change_record`), refused sign-ins
+(:mod:`services.web.sign_in_audit`) and the RIEC workplace's actions
+(:mod:`services.riec.records`)."""
 
 
 class FormError(ValueError):

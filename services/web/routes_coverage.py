@@ -22,6 +22,7 @@ from services.core.coverage.release import DEFAULT_THRESHOLD, Gap, MonthTotal
 from services.core.regions import ReferenceData
 from services.coverage.store import SqlCoverageStore
 from services.coverage.view import CoverageView, coverage_view, municipalities
+from services.riec.plan import campaign_counts
 from services.web.chart import bar_chart
 from services.web.context import Viewer, WebContext
 from services.web.users import ROLES
@@ -181,6 +182,7 @@ def routes(context: WebContext, reference: ReferenceData | None = None) -> APIRo
             view=view,
             rows=order,
             ranked=ranked,
+            campaigns=campaign_counts(context.engine),
             total=next(x for x in view.release.totals if x.month == view.month),
             charts=charts,
             trend=trend_chart(view.release.totals),

@@ -24,7 +24,7 @@ from services.web.forms import (
     search_form,
     text,
 )
-from services.web.users import ADMIN, COVENANT_MANAGER, PRIVACY_OFFICER
+from services.web.users import ADMIN, COVENANT_MANAGER, PRIVACY_OFFICER, RIEC_ANALYST, ROLES
 
 RECORD_ROLES = (PRIVACY_OFFICER, ADMIN)
 PAGE_SIZE = 50
@@ -58,8 +58,10 @@ def routes(context: WebContext, paths: Paths | None = None) -> APIRouter:
 
     @router.get("/", response_model=None)
     def home(request: Request) -> RedirectResponse:
-        viewer = context.viewer(request, (PRIVACY_OFFICER, COVENANT_MANAGER, ADMIN))
-        target = "/report" if viewer.user.role == COVENANT_MANAGER else "/exchanges"
+        viewer = context.viewer(request, ROLES)
+        target = {COVENANT_MANAGER: "/report", RIEC_ANALYST: "/riec"}.get(
+            viewer.user.role, "/exchanges"
+        )
         return RedirectResponse(target, status_code=303)
 
     @router.get("/exchanges", response_class=HTMLResponse)

@@ -21,9 +21,9 @@ from services.reid.model import Request as ReidRequest
 from services.reid.workflow import Reidentification, may_decide
 from services.web.context import Viewer, WebContext
 from services.web.routes_auth import field
-from services.web.users import ADMIN, PRIVACY_OFFICER
+from services.web.users import ADMIN, PRIVACY_OFFICER, RIEC_ANALYST
 
-REID_ROLES = (PRIVACY_OFFICER, ADMIN)
+REID_ROLES = (PRIVACY_OFFICER, ADMIN, RIEC_ANALYST)
 
 
 def visible(flow: Reidentification, viewer: Viewer) -> list[ReidRequest]:

@@ -18,6 +18,8 @@ from services.audit.hub_store import hub_witness
 from services.broker.settings import KafkaSettings
 from services.core.keys import KeyStore
 from services.reid.workflow import Reidentification
+from services.riec.cases import CaseFiles
+from services.riec.plan import BarrierPlan
 from services.web.app import create_web_app
 from services.web.context import WebSettings
 from services.web.index_lag import KafkaIndexLag, no_kafka
@@ -49,12 +51,24 @@ def serve(
     port: int = DEFAULT_PORT,
     secure_cookies: bool = False,
     reid: Reidentification | None = None,
+    riec: CaseFiles | None = None,
+    plan: BarrierPlan | None = None,
     kafka: KafkaSettings | None = None,
 ) -> None:
     """Serve the workplace on ``host:port`` until interrupted (blocks); with ``reid`` (on
-    ``engine``) the re-identification pages too; with ``kafka`` the integrity page says how
-    far the audit index is behind the audit log."""
-    app = web_app(engine, keys, state_dir, secure_cookies=secure_cookies, reid=reid, kafka=kafka)
+    ``engine``) the re-identification pages too, with ``riec`` the RIEC analysts' pages, with
+    ``plan`` the barrier plan; with ``kafka`` the integrity page says how far the audit index
+    is behind the audit log."""
+    app = web_app(
+        engine,
+        keys,
+        state_dir,
+        secure_cookies=secure_cookies,
+        reid=reid,
+        riec=riec,
+        plan=plan,
+        kafka=kafka,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -65,6 +79,8 @@ def web_app(
     *,
     secure_cookies: bool = False,
     reid: Reidentification | None = None,
+    riec: CaseFiles | None = None,
+    plan: BarrierPlan | None = None,
     kafka: KafkaSettings | None = None,
 ) -> FastAPI:
     """The workplace as :func:`serve` runs it: the cookie secret of ``state_dir`` and the
@@ -74,5 +90,12 @@ def web_app(
     settings = WebSettings(secret=state_secret(state_dir), secure_cookies=secure_cookies)
     index_lag = KafkaIndexLag(kafka) if kafka is not None else no_kafka
     return create_web_app(
-        engine, keys, settings, reid, witness=hub_witness(state_dir), index_lag=index_lag
+        engine,
+        keys,
+        settings,
+        reid,
+        riec,
+        plan,
+        witness=hub_witness(state_dir),
+        index_lag=index_lag,
     )

@@ -9,6 +9,11 @@ Roles:
     Sees covenant reports (aggregates) and the integrity check, not individual records.
 ``admin``
     Sees everything, unscoped.
+``riec-analyst``
+    Works in the RIEC workplace (:mod:`services.riec`): triages the alerts and signals its
+    RIEC's feeds delivered and keeps case files — only of the recipients (RIEC parties) named
+    as its ``partner`` scope and under the covenants of its ``covenant`` scope (both needed;
+    without either it sees nothing). It never reads the audit log.
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ from services.web.schema import metadata, web_sessions, web_user_scopes, web_use
 PRIVACY_OFFICER: Final = "privacy-officer"
 COVENANT_MANAGER: Final = "covenant-manager"
 ADMIN: Final = "admin"
-ROLES: Final = (PRIVACY_OFFICER, COVENANT_MANAGER, ADMIN)
+RIEC_ANALYST: Final = "riec-analyst"
+ROLES: Final = (PRIVACY_OFFICER, COVENANT_MANAGER, ADMIN, RIEC_ANALYST)
+SCOPED: Final = (PRIVACY_OFFICER, RIEC_ANALYST)
+"""Roles that have a covenant and partner scope."""
 
 
 USER_CHANGED: Final = "changed"
@@ -50,6 +58,8 @@ class User:
     @property
     def scope(self) -> Scope:
         """What this user may see of the audit log."""
+        if self.role == RIEC_ANALYST:
+            return Scope(covenants=self.covenants, partners=self.partners)
         if self.role != PRIVACY_OFFICER:
             return Scope.everything()
         return Scope(
@@ -85,8 +95,10 @@ class UserStore:
             raise UserError("a user name must be non-empty without surrounding spaces.")
         if role not in ROLES:
             raise UserError(f"unknown role {role!r}. Fix: use one of {', '.join(ROLES)}.")
-        if role != PRIVACY_OFFICER and (covenants or partners):
-            raise UserError(f"only a {PRIVACY_OFFICER} has a covenant or partner scope.")
+        if role not in SCOPED and (covenants or partners):
+            raise UserError(
+                f"only a {PRIVACY_OFFICER} or a {RIEC_ANALYST} has a covenant or partner scope."
+            )
         scope_rows = _scope_rows(name, covenants, partners)
         user_row = {
             "name": name,
@@ -128,10 +140,10 @@ class UserStore:
     ) -> User:
         """Replace a privacy officer's scope (none at all: they see nothing until given one)."""
         user = self._existing(name)
-        if user.role != PRIVACY_OFFICER:
+        if user.role not in SCOPED:
             raise UserError(
                 f"{name} is a {user.role}, who sees everything their role allows; only a "
-                f"{PRIVACY_OFFICER} has a covenant or partner scope."
+                f"{PRIVACY_OFFICER} or a {RIEC_ANALYST} has a covenant or partner scope."
             )
         covenants, partners = frozenset(covenants), frozenset(partners)
         rows = _scope_rows(name, covenants, partners)
@@ -186,7 +198,7 @@ class UserStore:
 
 def describe_scope(user: User) -> str:
     """What ``user`` sees, in words (for the CLI and the audit record)."""
-    if user.role != PRIVACY_OFFICER:
+    if user.role not in SCOPED:
         return "everything the role allows"
     parts = []
     if user.covenants:

@@ -814,6 +814,11 @@ def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
         "outcome_events",
         "outcome_event_locations",
         "outcome_approvals",
+        "riec_items",
+        "riec_item_events",
+        "riec_cases",
+        "riec_case_entries",
+        "riec_barriers",
     }
     command.upgrade(config, "head")
     store = SqlAuditStore.open(sql_url)
@@ -900,3 +905,21 @@ def test_web_and_reid_tables_made_by_create_all_before_0003_are_kept(sql_url: st
     finally:
         engine.dispose()
     assert schema_differences(sql_url) == []
+
+
+def test_stored_records_and_unproduced_answer_for_a_resent_batch(store: AuditStore):
+    """What the router looks up for re-sent signals (services/router/resend.py)."""
+    records = [decision_record(n) for n in range(3)]
+    entries = [entry_for(r) for r in records]
+    store.record(records, entries)
+    ids = [str(r["record_id"]) for r in records]
+    found = store.stored_records([*ids, "not-stored"])
+    assert set(found) == set(ids)
+    assert found[ids[0]] == store.get(ids[0])
+    assert store.unproduced([*ids, "not-stored"]) == set(ids)
+    store.mark_produced([(ids[0], 0, 5), (ids[1], 0, 6)])
+    store.mark_consumed(entries[1].recipient, 0, 7)
+    assert store.unproduced(ids) == {ids[2]}
+    assert store.stored_records([]) == {}
+    many = [f"id-{n}" for n in range(1_200)]  # more than one IN list
+    assert store.stored_records([*many, ids[1]]) == {ids[1]: found[ids[1]]}

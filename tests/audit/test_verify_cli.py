@@ -175,7 +175,8 @@ def test_no_database_is_an_error_not_a_finding(tmp_path: Path):
         cli(), ["audit", "verify", "--database", f"sqlite:///{tmp_path / 'none.db'}"]
     )
     assert result.exit_code == EXIT_ERROR
-    assert "no audit tables" in result.output
+    assert "no audit database at" in result.output
+    assert not (tmp_path / "none.db").exists()  # verifying never creates one
 
 
 def test_a_file_that_is_not_a_bundle_is_refused(tmp_path: Path):

@@ -207,3 +207,19 @@ def test_publish_refuses_a_key_file_holding_a_test_key_outside_demo_mode(
     code, _, err = schakel(f"schakel publish --as liander --sign-with {path} {signals}")
     assert code == 2 and "TEST key" in err
     assert sent == []
+
+
+def test_add_key_shows_only_what_concerns_the_key_added_and_counts_the_rest(workdir: Path):
+    """The covenant's other suppliers have no key (warnings of the file, not of this key):
+    one summary line with the command that shows them, not a warning per supplier."""
+    schakel("schakel keys partner liander --key-id liander-2026 --valid-from 2026-11-01 --out k")
+    code, out, err = schakel(
+        f"schakel covenant add-key {COVENANT} liander --key k/liander.liander-2026.pub"
+    )
+    assert code == 0, out + err
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert not [ln for ln in lines if ": warning: " in ln and "'liander'" not in ln], out
+    summary = [ln for ln in lines if "other warning(s)" in ln]
+    assert len(summary) == 1 and "schakel covenant check" in summary[0], out
+    assert int(summary[0].split()[0]) >= 1
+    assert len(lines) <= 4, out

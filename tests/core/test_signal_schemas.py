@@ -44,6 +44,8 @@ EXPECTED_TYPES = {
     "social.benefits_decision.v1",
     "environment.dumping_cleanup.v1",
     "prosecution.case_approval.v1",
+    # a RIEC's hand-over of a case to a partner's own process (x-handover; docs/riec.md)
+    "riec.case_handover.v1",
 }
 
 EAN = "871685900000000011"
@@ -229,6 +231,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "outcome_signal_id": "politie-nh-2026-000123",
         "decision": "approved",
         "decided_at": "2026-11-22T10:00:00Z",
+    },
+    "riec.case_handover.v1": {
+        "case": "case-2026-4f1a9c02",
+        "measure": "closure_13b",
+        "municipality": "GM0361",
+        "address": "1811 AB 12-A",
+        "handed_over_at": "2026-11-22T10:00:00Z",
     },
 }
 

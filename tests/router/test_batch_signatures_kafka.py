@@ -18,8 +18,9 @@ from services.core.pipeline import process
 from services.core.signature_proof import check
 from services.router.loop import LoopConfig, RouterLoop
 from services.router.topics import DEAD_LETTER, signals_topic
+from services.router.worker import audit_path_for_broker
 from tests.kafka_fixtures import selected_brokers
-from tests.router.helpers import NOW, policy_source
+from tests.router.helpers import NOW, indexer_running, policy_source, until
 from tests.router.test_batch_signatures import EXPECTED, batch_cases
 from tests.router.test_loop_kafka import prepare_topics, publish, read_topic, run_until
 from tests.router.test_signatures import NEW_KEY, rotated_covenants
@@ -65,13 +66,18 @@ async def _batches(broker: EmbeddedBroker, tmp_path: Path) -> None:
         settings,
         store,
         source,
-        LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)]),
+        LoopConfig(
+            topics=[signals_topic(p) for p in sorted(policy.suppliers)],
+            audit_path=audit_path_for_broker(broker.supports_transactions),  # as schakel up
+        ),
         clock=lambda: NOW,
     )
     await loop.start()
     await publish(settings, [*good, *attacks.values()])
     total = len(good) + len(attacks)
-    await run_until(loop, lambda: loop.stats.signals >= total)
+    async with indexer_running(settings, store):  # the indexer writes the audit records
+        await run_until(loop, lambda: loop.stats.signals >= total)
+        await until(lambda: store.count() >= expected + len(attacks), "every record indexed")
 
     assert loop.stats.dead_letters == len(attacks)
     dead = [orjson.loads(v) for v in await read_topic(settings, DEAD_LETTER, len(attacks))]

@@ -23,11 +23,12 @@ from services.broker.topics import KafkaTopicAdmin
 from services.core.decision import Decision
 from services.core.pipeline import process
 from services.core.records import audit_record
-from services.router.loop import LoopConfig, RouterLoop
+from services.router.loop import AuditPath, LoopConfig, RouterLoop
 from services.router.policy_source import PolicySource
 from services.router.topics import DEAD_LETTER, TopicLayout, feed_topic, signals_topic
+from services.router.worker import audit_path_for_broker
 from tests.kafka_fixtures import selected_brokers
-from tests.router.helpers import NOW, lines, policy_source, traffic
+from tests.router.helpers import NOW, indexer_running, lines, policy_source, traffic, until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -72,6 +73,7 @@ async def read_topic(
         topic,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",  # as recipients read
         **settings.client_kwargs_aiokafka(),
     )
     await consumer.start()
@@ -101,13 +103,22 @@ async def run_until(loop: RouterLoop, done: Callable[[], bool], timeout: float =
     assert done(), f"router did not finish in {timeout} s: {loop.stats}"
 
 
+@pytest.mark.parametrize("path", ["log-first", "sql"])
 def test_router_on_the_real_broker_decides_exactly_as_replay(
-    fresh_broker: EmbeddedBroker, tmp_path: Path
+    fresh_broker: EmbeddedBroker, tmp_path: Path, path: str
 ):
-    asyncio.run(_decides_exactly_as_replay(fresh_broker, tmp_path))
+    """``log-first``: the path the broker can run (as ``schakel up`` picks it), the audit
+    records written by the indexer running beside the router; ``sql``: the explicit fallback,
+    written by the router itself."""
+    audit_path: AuditPath = (
+        audit_path_for_broker(fresh_broker.supports_transactions) if path == "log-first" else "sql"
+    )
+    asyncio.run(_decides_exactly_as_replay(fresh_broker, tmp_path, audit_path))
 
 
-async def _decides_exactly_as_replay(fresh_broker: EmbeddedBroker, tmp_path: Path) -> None:
+async def _decides_exactly_as_replay(
+    fresh_broker: EmbeddedBroker, tmp_path: Path, audit_path: AuditPath
+) -> None:
     settings = KafkaSettings.local(fresh_broker.bootstrap)
     source = policy_source()
     policy = source.current.policy
@@ -134,12 +145,19 @@ async def _decides_exactly_as_replay(fresh_broker: EmbeddedBroker, tmp_path: Pat
         settings,
         store,
         source,
-        LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)]),
+        LoopConfig(
+            topics=[signals_topic(p) for p in sorted(policy.suppliers)], audit_path=audit_path
+        ),
         clock=lambda: NOW,
     )
     await loop.start()
     await publish(settings, values)
-    await run_until(loop, lambda: loop.stats.signals >= len(values))
+    if audit_path == "sql":
+        await run_until(loop, lambda: loop.stats.signals >= len(values))
+    else:
+        async with indexer_running(settings, store):
+            await run_until(loop, lambda: loop.stats.signals >= len(values))
+            await until(lambda: store.count() >= len(expected) + 2, "every record indexed")
     assert loop.stats.dead_letters == 2
     assert store.count(action="reject") == 2
     decided = {
@@ -213,7 +231,9 @@ async def published(fresh_broker: EmbeddedBroker, count: int, seed: int) -> Publ
         for d in process(value, source.current.registry, policy, NOW).decisions
     ]
     await publish(settings, values)
-    config = LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100)
+    config = LoopConfig(  # the explicit sql path: these tests attack the router's own writes
+        topics=[signals_topic(p) for p in sorted(policy.suppliers)], batch_max=100, audit_path="sql"
+    )
     return Published(settings, source, values, decisions, config)
 
 

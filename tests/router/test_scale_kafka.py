@@ -44,6 +44,7 @@ def scale_hub(broker_factory: Callable[..., EmbeddedBroker], tmp_path: Path) -> 
 
 def start_workers(hub: Hub, count: int) -> list[str]:
     """``count`` workers in one group, each with its own instance id and metrics port."""
+    hub.index()  # the audit indexer writes the records counted on the log-first path
     urls = []
     for index in range(count):
         port = free_port()

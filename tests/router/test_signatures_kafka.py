@@ -20,8 +20,9 @@ from services.broker.settings import KafkaSettings
 from services.core.pipeline import process
 from services.router.loop import LoopConfig, RouterLoop
 from services.router.topics import DEAD_LETTER, feed_topic, signals_topic
+from services.router.worker import audit_path_for_broker
 from tests.kafka_fixtures import selected_brokers
-from tests.router.helpers import NOW, policy_source
+from tests.router.helpers import NOW, indexer_running, policy_source, until
 from tests.router.test_loop_kafka import prepare_topics, publish, read_topic, run_until
 from tests.router.test_signatures import EXPECTED_CODES, cases, rotated_covenants
 
@@ -61,12 +62,20 @@ async def _signed(broker: EmbeddedBroker, tmp_path: Path) -> None:
         settings,
         store,
         source,
-        LoopConfig(topics=[signals_topic(p) for p in sorted(policy.suppliers)]),
+        LoopConfig(
+            topics=[signals_topic(p) for p in sorted(policy.suppliers)],
+            audit_path=audit_path_for_broker(broker.supports_transactions),  # as schakel up
+        ),
         clock=lambda: NOW,
     )
     await loop.start()
     await publish(settings, list(values.values()))
-    await run_until(loop, lambda: loop.stats.signals >= len(values))
+    records = len(EXPECTED_CODES) + len(
+        process(values["delivered"], source.current.registry, policy, NOW).decisions
+    )
+    async with indexer_running(settings, store):  # the indexer writes the audit records
+        await run_until(loop, lambda: loop.stats.signals >= len(values))
+        await until(lambda: store.count() >= records, "every audit record indexed")
 
     assert loop.stats.dead_letters == len(EXPECTED_CODES)
     dead = [orjson.loads(v) for v in await read_topic(settings, DEAD_LETTER, len(EXPECTED_CODES))]

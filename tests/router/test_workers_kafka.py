@@ -30,9 +30,11 @@ from services.config import ROOT
 from services.core.pipeline import process
 from services.core.records import audit_record
 from services.hub.maintenance import Maintenance
+from services.hub.up import INDEXER
 from services.hub.workers import WorkerPool
 from services.keys.file_store import FileKeyStore
 from services.router.topics import TopicLayout, signals_topic
+from services.router.worker import AUDIT_PATH_ENV, audit_path_for_broker
 from tests.kafka_fixtures import selected_brokers
 from tests.router.helpers import lines, traffic
 
@@ -48,6 +50,7 @@ class Hub:
     spec: dict[str, int]
     recipients: list[str]
     pools: list[WorkerPool]
+    indexer: WorkerPool | None = None
 
     def env(self) -> dict[str, str]:
         return {
@@ -56,9 +59,22 @@ class Hub:
             "SCHAKEL_KEYS": str(self.keys),
             "SCHAKEL_STATE_DIR": str(self.db.parent / "state"),
             "SCHAKEL_DEMO": "1",  # the demo traffic is signed with TEST keys
+            # the log-first path the broker can run, as `schakel up` picks it
+            AUDIT_PATH_ENV: audit_path_for_broker(self.broker.supports_transactions),
         }
 
+    def index(self) -> None:
+        """Start the audit indexer (once), as `schakel up` does: on the log-first paths it
+        writes the audit records these tests count."""
+        if self.indexer is None:
+            self.indexer = WorkerPool(
+                1, self.env(), self.db.parent / "logs" / "indexer", name="indexer", command=INDEXER
+            )
+            self.indexer.start()
+            self.pools.append(self.indexer)
+
     def workers(self, count: int) -> WorkerPool:
+        self.index()
         pool = WorkerPool(count, self.env(), self.db.parent / "logs", extra_args=("--batch", "200"))
         pool.start()
         self.pools.append(pool)

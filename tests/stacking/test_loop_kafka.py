@@ -166,7 +166,9 @@ async def _crash_and_restart(broker: EmbeddedBroker, tmp_path: Path) -> None:
         settings,
         router_audit,
         policy_source(),
-        LoopConfig(topics=[signals_topic("schakel")], session_timeout_ms=6000),
+        LoopConfig(  # the router writes its own audit here (no indexer runs in this test)
+            topics=[signals_topic("schakel")], session_timeout_ms=6000, audit_path="sql"
+        ),
         clock=lambda: NOW,
     )
     await router.start()

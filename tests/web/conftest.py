@@ -43,6 +43,7 @@ USERS: dict[str, tuple[str, list[str], list[str]]] = {
     "schuren": ("privacy-officer", ["schimmige-schuren"], []),
     "liander": ("privacy-officer", [], ["liander"]),
     "nobody": ("privacy-officer", [], []),
+    "analyst": ("riec-analyst", ["drugslocaties-nh"], ["riec-nh"]),
 }
 
 

@@ -22,13 +22,19 @@ from services.audit.store import SqlAuditStore
 from services.config import Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
 from services.reid.workflow import Reidentification
+from services.riec.cases import CaseFiles
+from services.riec.scope import regions
+from services.riec.wiring import barrier_plan
+from services.riec.workplace import Workplace
 from services.web.app import create_web_app
 from services.web.context import WebSettings
-from services.web.users import ADMIN, COVENANT_MANAGER, PRIVACY_OFFICER, ROLES
+from services.web.users import ADMIN, COVENANT_MANAGER, PRIVACY_OFFICER, RIEC_ANALYST, ROLES
 from tests.router.helpers import COVENANTS, NOW
 from tests.web.conftest import KDF_COST, SECRET, Hub, csrf_of, sign_in
 
 RECORDS = (PRIVACY_OFFICER, ADMIN)
+REID = (PRIVACY_OFFICER, ADMIN, RIEC_ANALYST)
+RIEC = (RIEC_ANALYST, ADMIN)
 EVERYONE = ROLES
 PUBLIC = ()
 """Routes anyone may use, signed in or not."""
@@ -54,11 +60,26 @@ ACCESS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/integrity/verify"): EVERYONE,
     ("GET", "/api/integrity"): EVERYONE,
     ("POST", "/api/integrity/verify"): EVERYONE,
-    ("GET", "/reid"): RECORDS,
-    ("POST", "/reid"): RECORDS,
-    ("POST", "/reid/{request_id}/approve"): RECORDS,
-    ("POST", "/reid/{request_id}/reject"): RECORDS,
-    ("POST", "/reid/{request_id}/reveal"): RECORDS,
+    ("GET", "/reid"): REID,
+    ("POST", "/reid"): REID,
+    ("POST", "/reid/{request_id}/approve"): REID,
+    ("POST", "/reid/{request_id}/reject"): REID,
+    ("POST", "/reid/{request_id}/reveal"): REID,
+    # the RIEC workplace (services/riec): analysts of a RIEC, within its scope, and admins
+    ("GET", "/riec"): RIEC,
+    ("GET", "/api/riec/items"): RIEC,
+    ("GET", "/riec/items/{item_id}"): RIEC,
+    ("GET", "/api/riec/items/{item_id}"): RIEC,
+    ("POST", "/riec/items/{item_id}/{step}"): RIEC,
+    ("GET", "/riec/cases"): RIEC,
+    ("GET", "/api/riec/cases"): RIEC,
+    ("GET", "/riec/cases/{case_id}"): RIEC,
+    ("GET", "/api/riec/cases/{case_id}"): RIEC,
+    ("POST", "/riec/cases/{case_id}/{step}"): RIEC,
+    # the joint barrier plan: suppressed figures every role reads; analysts and admins add
+    ("GET", "/plan"): EVERYONE,
+    ("GET", "/api/plan"): EVERYONE,
+    ("POST", "/plan"): RIEC,
     ("GET", "/coverage"): EVERYONE,
     ("GET", "/api/coverage"): EVERYONE,
     ("GET", "/indicators"): EVERYONE,
@@ -70,7 +91,12 @@ ACCESS: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
 }
-USER_OF_ROLE = {ADMIN: "admin", COVENANT_MANAGER: "manager", PRIVACY_OFFICER: "schuren"}
+USER_OF_ROLE = {
+    ADMIN: "admin",
+    COVENANT_MANAGER: "manager",
+    PRIVACY_OFFICER: "schuren",
+    RIEC_ANALYST: "analyst",
+}
 ROLE_REFUSED_PAGE = "Your role may not use this page."
 ROLE_REFUSED_JSON = {"error": "your role may not use this"}
 
@@ -90,8 +116,17 @@ def app(hub: Hub) -> Iterator[FastAPI]:
     reid = Reidentification(
         hub.engine, SqlAuditStore(hub.engine), Pseudonymiser(hub.keys), loaded.policy.covenants
     )
+    audit = SqlAuditStore(hub.engine)
+    workplace = Workplace(
+        hub.engine, audit, loaded.registry, regions(loaded.policy.covenants, loaded.reference)
+    )
     built = create_web_app(
-        hub.engine, hub.keys, WebSettings(secret=SECRET, kdf_cost=KDF_COST), reid
+        hub.engine,
+        hub.keys,
+        WebSettings(secret=SECRET, kdf_cost=KDF_COST),
+        reid,
+        CaseFiles(workplace, reid),
+        barrier_plan(workplace, Paths.from_env({})),
     )
     yield built
     assert built.state.context.integrity.join(60)
@@ -184,7 +219,9 @@ def test_a_wrong_role_is_refused_on_every_route_even_with_a_valid_csrf_token(app
             else:
                 assert ROLE_REFUSED_PAGE in response.text, where
             refused += 1
-    assert refused == sum(1 for roles in ACCESS.values() if roles == RECORDS)
+    assert refused == sum(
+        1 for role in USER_OF_ROLE for roles in ACCESS.values() if roles and role not in roles
+    )
 
 
 def test_the_right_role_gets_past_the_gate_on_every_route(app: FastAPI):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -35,6 +36,11 @@ from services.outcomes.batch import OutcomeStep
 from services.outcomes.batch import Record as OutcomeRecord
 from services.outcomes.store import SqlOutcomeStore
 from services.reid.workflow import Reidentification
+from services.riec.cases import CaseFiles
+from services.riec.locate import locator
+from services.riec.model import QueueFilters
+from services.riec.plan import BarrierPlan
+from services.riec.wiring import barrier_plan, case_files
 from services.web.app import create_web_app
 from services.web.context import WebSettings
 from services.web.users import UserStore
@@ -126,9 +132,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workflow = Reidentification(
         hub.engine, SqlAuditStore(hub.engine), Pseudonymiser(hub.keys), hub.covenants
     )
+    riec = _riec_workplace(hub, workflow)
     app = create_web_app(
-        hub.engine, hub.keys, WebSettings(secret=SECRET, kdf_cost=KDF_COST), workflow
+        hub.engine,
+        hub.keys,
+        WebSettings(secret=SECRET, kdf_cost=KDF_COST),
+        workflow,
+        riec,
+        barrier_plan(riec.workplace, paths),
     )
+    _a_case_and_a_barrier(hub, riec, barrier_plan(riec.workplace, paths))
     _requests_in_every_state(hub, workflow)
     _rejected_signals(hub, loaded)
     app.state.context.integrity.start("manager")
@@ -138,6 +151,45 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(url, hub, app, workflow)
     finally:
         hub.engine.dispose()
+
+
+def _riec_workplace(hub: Hub, workflow: Reidentification) -> CaseFiles:
+    """riec-nh's feed of the demo signals in the workplace, as the feed reader stores it
+    (decided in demo mode: the demo signs with TEST keys)."""
+    paths = Paths.from_env({})
+    loaded = load_policy(
+        COVENANTS, paths.schemas, paths.reference, Pseudonymiser(hub.keys), today=NOW.date(),
+        demo=True,
+    )  # fmt: skip
+    made = []
+    for signal in hub.signals:
+        moment = datetime.fromisoformat(str(signal["time"]))
+        outcome = process(orjson.dumps(signal), loaded.registry, loaded.policy, moment)
+        made += [
+            records.feed_message(d)
+            for d in outcome.decisions
+            if d.delivered and d.recipient == RECIPIENT
+        ]
+    cases = case_files(
+        hub.engine, SqlAuditStore(hub.engine), hub.covenants, Paths.from_env({}), workflow
+    )
+    cases.workplace.receive(RECIPIENT, made, locator(Pseudonymiser(hub.keys)))
+    return cases
+
+
+def _a_case_and_a_barrier(hub: Hub, riec: CaseFiles, plan: BarrierPlan) -> None:
+    users = UserStore(hub.engine, kdf_cost=KDF_COST)
+    analyst = users.get("analyst")
+    assert analyst is not None
+    first, second = riec.workplace.queue(analyst, QueueFilters(), limit=2)
+    riec.workplace.take(analyst, second.id)
+    case = riec.open(analyst, first.id, "Barn on the dike: three partners, one location")
+    riec.note(analyst, case.id, "Ask the grid operator whether the meter was replaced lately")
+    plan.raise_barrier(
+        analyst, model="cannabis", step="cannabis.acquire_location", partner="lto-noord",
+        kind="campaign", municipality="GM0361", since=NOW.date(),
+        description="Letters to farmers about renting out empty barns",
+    )  # fmt: skip
 
 
 def _indexed_for_indicators(hub: Hub) -> None:
@@ -270,6 +322,18 @@ def record_of(result: str) -> Visit:
     return visit
 
 
+def first_item(page: Page, _: Site) -> None:
+    page.goto("/riec")
+    page.locator("table.queue tbody tr td:first-child a").first.click()
+    expect(page.get_by_role("heading", level=2, name="As delivered")).to_be_visible()
+
+
+def first_case(page: Page, _: Site) -> None:
+    page.goto("/riec/cases")
+    page.locator("table tbody tr td:first-child a").first.click()
+    expect(page.get_by_role("heading", level=2, name="Case file")).to_be_visible()
+
+
 TOUR: list[tuple[str | None, str, str, Visit]] = [
     # (user, visit, route it covers, how)
     (None, "sign-in", "/sign-in", go("/sign-in")),
@@ -303,6 +367,15 @@ TOUR: list[tuple[str | None, str, str, Visit]] = [
     ("riec-officer", "reid-filed", "/reid", file_reid_request),
     ("riec-officer", "reid-revealed", "/reid", reveal),
     ("drugs-officer", "reid-to-decide", "/reid", go("/reid")),
+    ("analyst", "riec-queue", "/riec", go("/riec")),
+    ("analyst", "riec-queue-assessing", "/riec", go("/riec?state=assessing")),
+    ("analyst", "riec-queue-bad-score", "/riec", go("/riec?min_score=high", 400)),
+    ("analyst", "riec-item", "/riec/items/{item_id}", first_item),
+    ("analyst", "riec-item-missing", "/riec/items/{item_id}", go("/riec/items/none", 404)),
+    ("analyst", "riec-cases", "/riec/cases", go("/riec/cases")),
+    ("analyst", "riec-case", "/riec/cases/{case_id}", first_case),
+    ("analyst", "plan", "/plan", go("/plan")),
+    ("admin", "plan-alkmaar", "/plan", go("/plan?municipality=GM0361")),
 ]
 
 

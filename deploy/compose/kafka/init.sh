@@ -84,6 +84,7 @@ signal_topic signals.odnhn 6
 signal_topic signals.om-nh 6
 signal_topic signals.politie-nh 6
 signal_topic signals.pwn 6
+signal_topic signals.riec-nh 6
 signal_topic signals.uwv 6
 signal_topic signals.woonwaard 6
 signal_topic signals.schakel 6
@@ -153,6 +154,7 @@ partner odnhn
 partner om-nh
 partner politie-nh
 partner pwn
+partner riec-nh
 partner uwv
 partner woonwaard
 

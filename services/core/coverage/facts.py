@@ -59,7 +59,7 @@ def fact_of(outcome: Outcome) -> Fact | None:
     signal = outcome.signal
     if signal is None or not any(d.rule is not None for d in outcome.decisions):
         return None
-    if signal.schema.outcome is not None or signal.schema.approval:
+    if signal.schema.outcome is not None or signal.schema.approval or signal.schema.handover:
         return None  # what came of earlier signals (docs/outcomes.md), not a report or indicator
     category = category_of(signal.type)
     municipality = signal.data.get("municipality")

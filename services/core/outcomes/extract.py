@@ -44,7 +44,7 @@ from services.core.signal import Signal
 
 __all__ = ["Extractor", "Observed", "partner_kinds"]
 
-Skip = Literal["not_covered", "no_location", "not_an_approver"]
+Skip = Literal["not_covered", "no_location", "not_an_approver", "handover"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +88,17 @@ class Extractor:
         received: datetime | None = None,
     ) -> Observed:
         """``received``: when the hub received the signal (``now`` when not given)."""
-        decided = list(decisions)
-        schema = signal.schema
         arrived = received if received is not None else now
-        if schema.approval:
+        if signal.schema.approval:
             return self._approval(signal, arrived)
+        if signal.schema.handover:  # a RIEC's hand-over: no indicator, no outcome
+            return Observed(skipped="handover")
+        return self._observe(signal, list(decisions), now, arrived)
+
+    def _observe(
+        self, signal: Signal, decided: list[Decision], now: datetime, arrived: datetime
+    ) -> Observed:
+        schema = signal.schema
         covered = [d.rule for d in decided if d.rule is not None]
         key = (signal.source, signal.type)
         keep = self._keep(key, now)

@@ -1,0 +1,120 @@
+"""Hand-over: a RIEC offers a case to a partner's own process as a signal under a covenant rule.
+
+The analyst picks the premises by one of the case's own pseudonyms and the measure asked for;
+the hub recovers the value behind the pseudonym in memory (the analyst never sees it), builds
+a ``riec.case_handover.v1`` signal from the RIEC, signs it with the RIEC's key and decides it
+with the policy in force — the same pipeline the router runs. Only when a rule delivers it to
+someone is it published on the RIEC's signals topic, where the router routes, pseudonymises
+and audits it like any other signal; otherwise nothing leaves the workplace and the analyst is
+told no rule allows it (deny by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from services.core.errors import SchakelError
+from services.core.pipeline import process
+from services.core.policy import Policy
+from services.core.pseudonyms import Domain, Pseudonymiser
+from services.core.schema_registry import SchemaRegistry
+from services.riec.model import Case, RiecError
+
+HANDOVER_TYPE: Final = "riec.case_handover.v1"
+MEASURES: Final = (
+    "closure_13b",
+    "lease_termination",
+    "energy_recovery",
+    "benefits_review",
+    "environmental_enforcement",
+)
+
+Signer = Callable[[Mapping[str, Any]], dict[str, Any]]
+Publish = Callable[[str, bytes], None]
+"""``(source partner, signed envelope bytes)``: put the signal on ``signals.<source>``."""
+Rules = Callable[[], tuple[SchemaRegistry, Policy]]
+"""The schema registry and policy in force now."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandedOver:
+    signal_id: str
+    recipients: tuple[str, ...]
+    rules: tuple[str, ...]
+
+
+class HandOver:
+    """Builds, checks and publishes hand-over signals."""
+
+    def __init__(
+        self, pseudonymiser: Pseudonymiser, rules: Rules, sign: Signer, publish: Publish
+    ) -> None:
+        self._pseudonymiser = pseudonymiser
+        self._rules = rules
+        self._sign = sign
+        self._publish = publish
+
+    def send(
+        self,
+        case: Case,
+        pseudonym: str,
+        measure: str,
+        municipality: str,
+        now: datetime,
+        serial: str,
+    ) -> HandedOver:
+        """Hand ``case`` over for ``measure`` about the premises behind ``pseudonym``."""
+        if measure not in MEASURES:
+            raise RiecError(f"measure must be one of {', '.join(MEASURES)}.")
+        domain = Domain(case.covenant_id, case.recipient, reversible=True)
+        try:
+            kind, value = self._pseudonymiser.reidentify(domain, pseudonym)
+        except SchakelError:
+            raise RiecError(
+                "the pseudonym cannot be handed over: it is one-way or not the RIEC's own. "
+                "Fix: pick an address or BAG pseudonym the RIEC received under this covenant."
+            ) from None
+        if kind not in ("address", "bag"):
+            raise RiecError(
+                f"the pseudonym names a {kind}; a hand-over names premises by address or BAG id. "
+                "Fix: pick the case's address or BAG pseudonym."
+            )
+        moment = now.isoformat().replace("+00:00", "Z")
+        envelope = {
+            "specversion": "1.0",
+            "id": f"{case.id}-handover-{serial}",
+            "source": case.recipient,
+            "type": HANDOVER_TYPE,
+            "time": moment,
+            "datacontenttype": "application/json",
+            "data": {
+                "case": case.id,
+                "measure": measure,
+                "municipality": municipality,
+                kind: value,
+                "handed_over_at": moment,
+            },
+        }
+        raw = orjson.dumps(self._sign(envelope))
+        registry, policy = self._rules()
+        decided = process(raw, registry, policy, now)
+        if decided.rejection is not None:
+            raise RiecError(f"the hand-over signal was refused: {decided.rejection.code}.")
+        delivered = [d for d in decided.decisions if d.delivered and d.rule is not None]
+        if not delivered:
+            raise RiecError(
+                f"no covenant rule lets {case.recipient} hand a case over for {measure} in "
+                f"{municipality}; nothing was sent (deny by default). Fix: a covenant manager "
+                "adds a hand-over rule, or pick another measure."
+            )
+        self._publish(case.recipient, raw)
+        return HandedOver(
+            signal_id=str(envelope["id"]),
+            recipients=tuple(sorted({d.recipient for d in delivered})),
+            rules=tuple(sorted({d.rule.rule_id for d in delivered if d.rule is not None})),
+        )

@@ -1,0 +1,219 @@
+"""The joint barrier plan: barriers partners raised per barrier-model step and municipality,
+and next to each the measured effect — per calendar quarter, before and after it was raised.
+
+Three measures, each a count for one municipality in one quarter:
+
+``signals``
+    signals the covenants cover whose type informs the barrier's step (coverage facts);
+``reports``
+    reports by residents, farmers and traders (coverage's ``reports``: NH Drugsalert);
+``findings``
+    positive findings at a location (the outcome index, issue 13).
+
+Counts below the threshold (as on the coverage page, default 5) are suppressed. Cells are whole
+calendar quarters, the same whatever barrier asks, so no difference of two barriers' figures
+is a finer cell than the page publishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+from sqlalchemy import Engine, func, insert, inspect, select
+
+from services.core.barriers.model import BarrierModel
+from services.core.coverage.release import DEFAULT_THRESHOLD
+from services.coverage.store import coverage_facts
+from services.outcomes.rows import to_us
+from services.outcomes.schema import outcome_events
+from services.riec.model import BARRIER_KINDS, Barrier, RiecError
+from services.riec.records import action_record
+from services.riec.schema import riec_barriers
+from services.riec.workplace import Workplace, clean
+from services.web.users import User
+
+MEASURES: Final = ("signals", "reports", "findings")
+QUARTERS_BEFORE: Final = 2
+QUARTERS_AFTER: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Quarter:
+    year: int
+    number: int
+
+    @classmethod
+    def of(cls, day: date) -> Quarter:
+        return cls(day.year, (day.month - 1) // 3 + 1)
+
+    def shifted(self, by: int) -> Quarter:
+        index = self.year * 4 + self.number - 1 + by
+        return Quarter(index // 4, index % 4 + 1)
+
+    @property
+    def months(self) -> tuple[str, ...]:
+        first = (self.number - 1) * 3 + 1
+        return tuple(f"{self.year}-{m:02d}" for m in range(first, first + 3))
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.year, (self.number - 1) * 3 + 1, 1, tzinfo=UTC)
+
+    def __str__(self) -> str:
+        return f"{self.year}-Q{self.number}"
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One quarter's counts; ``None`` is suppressed (below the threshold)."""
+
+    quarter: Quarter
+    offset: int
+    """Quarters after the one the barrier was raised in (negative: before)."""
+    counts: Mapping[str, int | None]
+    complete: bool
+    """Whether the quarter is over (its counts will not grow)."""
+
+
+class BarrierPlan:
+    """The plan on ``workplace``'s database; ``models`` are the barrier models (steps),
+    ``municipalities`` the CBS codes with their names."""
+
+    def __init__(
+        self,
+        workplace: Workplace,
+        models: Sequence[BarrierModel],
+        municipalities: Mapping[str, str],
+        *,
+        threshold: int = DEFAULT_THRESHOLD,
+    ) -> None:
+        self.workplace = workplace
+        self.models = {m.model: m for m in models}
+        self.municipalities = dict(municipalities)
+        self.threshold = threshold
+
+    @property
+    def engine(self) -> Engine:
+        return self.workplace.engine
+
+    def raise_barrier(
+        self, user: User, *, model: str, step: str, partner: str, kind: str,
+        municipality: str, description: str, since: date,
+    ) -> Barrier:  # fmt: skip
+        """Add a barrier to the plan (audited)."""
+        found = self.models.get(model)
+        if found is None:
+            raise RiecError(f"no barrier model {model!r}. Fix: one of {', '.join(self.models)}.")
+        if step not in {s.id for s in found.steps}:
+            raise RiecError(f"{model} has no step {step!r}. Fix: pick one of its steps.")
+        if kind not in BARRIER_KINDS:
+            raise RiecError(f"kind must be one of {', '.join(BARRIER_KINDS)}.")
+        if municipality not in self.municipalities:
+            raise RiecError(f"unknown municipality {municipality!r}. Fix: a CBS code like GM0361.")
+        partner = clean("partner", partner, 100)
+        text = clean("description", description, 500)
+        now = self.workplace.now()
+        row = {
+            "model": model, "step": step, "partner": partner, "kind": kind,
+            "municipality": municipality, "description": text, "since": since,
+            "raised_by": user.name, "created_at": now,
+        }  # fmt: skip
+        with self.engine.begin() as connection:
+            key = connection.execute(insert(riec_barriers), row).inserted_primary_key
+        barrier = _barrier({"id": int(key[0]) if key else 0, **row})
+        record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
+        self.workplace.write(
+            action_record(
+                record_id, "barrier", actor=user.name, at=now, recipient=None, covenant_id=None,
+                object_kind="riec-barrier",
+                reference={"barrier": barrier.id, "model": model, "step": step,
+                           "municipality": municipality, "kind": kind, "partner": partner},
+            )
+        )  # fmt: skip
+        return barrier
+
+    def barriers(self, municipality: str | None = None) -> list[Barrier]:
+        if not inspect(self.engine).has_table("riec_barriers"):
+            return []
+        statement = select(riec_barriers).order_by(
+            riec_barriers.c.model, riec_barriers.c.step, riec_barriers.c.since
+        )
+        if municipality is not None:
+            statement = statement.where(riec_barriers.c.municipality == municipality)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [_barrier(r) for r in rows]
+
+    def effect(self, barrier: Barrier) -> list[Cell]:
+        """The barrier's municipality, quarter by quarter around the one it was raised in."""
+        today = self.workplace.now().date()
+        raised = Quarter.of(barrier.since)
+        current = Quarter.of(today)
+        types = self._types_of(barrier.step)
+        cells = []
+        for offset in range(-QUARTERS_BEFORE, QUARTERS_AFTER + 1):
+            quarter = raised.shifted(offset)
+            if quarter.start.date() > today:
+                break
+            raw = self._counts(barrier.municipality, quarter, types)
+            shown = {k: (v if v >= self.threshold else None) for k, v in raw.items()}
+            cells.append(Cell(quarter, offset, shown, complete=quarter != current))
+        return cells
+
+    def _types_of(self, step: str) -> list[str]:
+        registry = self.workplace.registry
+        return [t for t in registry.types() if step in registry.get(t).barrier_steps]
+
+    def _counts(self, municipality: str, quarter: Quarter, types: list[str]) -> dict[str, int]:
+        tables = set(inspect(self.engine).get_table_names())
+        counts = dict.fromkeys(MEASURES, 0)
+        with self.engine.connect() as connection:
+            if "coverage_facts" in tables:
+                facts = coverage_facts
+                where = (facts.c.municipality == municipality) & facts.c.month.in_(quarter.months)
+                counts["signals"] = connection.execute(
+                    select(func.count()).where(where, facts.c.signal_type.in_(types))
+                ).scalar_one()
+                counts["reports"] = connection.execute(
+                    select(func.count()).where(where, facts.c.category == "reports")
+                ).scalar_one()
+            if "outcome_events" in tables:
+                events = outcome_events
+                counts["findings"] = connection.execute(
+                    select(func.count()).where(
+                        events.c.municipality == municipality,
+                        events.c.outcome_class == "finding",
+                        events.c.time_us >= to_us(quarter.start),
+                        events.c.time_us < to_us(quarter.shifted(1).start),
+                    )
+                ).scalar_one()
+        return counts
+
+
+def campaign_counts(engine: Engine) -> dict[str, int]:
+    """Municipality → how many campaigns in the plan are aimed at it (none without a plan)."""
+    if not inspect(engine).has_table("riec_barriers"):
+        return {}
+    c = riec_barriers.c
+    statement = (
+        select(c.municipality, func.count()).where(c.kind == "campaign").group_by(c.municipality)
+    )
+    with engine.connect() as connection:
+        return {m: int(n) for m, n in connection.execute(statement).all()}
+
+
+def _barrier(row: Mapping[Any, Any]) -> Barrier:
+    return Barrier(
+        id=int(row["id"]),
+        model=str(row["model"]),
+        step=str(row["step"]),
+        partner=str(row["partner"]),
+        kind=str(row["kind"]),
+        municipality=str(row["municipality"]),
+        description=str(row["description"]),
+        since=row["since"],
+        raised_by=str(row["raised_by"]),
+    )

@@ -1,0 +1,225 @@
+"""The RIEC workplace's triage: receive what the feed delivered, list the queue, take an item
+up, dismiss it with a reason, take it up again — every step a history row and an audit record.
+
+A step is a conditional ``UPDATE`` (the item must still be in the state the step starts from,
+so two analysts cannot both take one item) and its history row in one transaction; the audit
+record follows, named by the history row, so a failed audit write is reported and a retried
+one is idempotent. Items outside the user's reach are "not found" — pages and API alike.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.audit.model import AuditStore
+from services.audit.queries import utc
+from services.core.errors import SchakelError
+from services.core.schema_registry import SchemaRegistry
+from services.riec import items
+from services.riec.model import Event, Item, ItemState, NotFoundError, QueueFilters, RiecError
+from services.riec.records import action_record
+from services.riec.schema import create_schema, riec_item_events, riec_items
+from services.riec.scope import Reach, reach
+from services.web.users import User
+
+Clock = Callable[[], datetime]
+MAX_REASON = 500
+PAGE = 50
+
+
+def clean(what: str, value: str, limit: int = MAX_REASON) -> str:
+    value = value.strip()
+    if not value:
+        raise RiecError(f"a {what} is needed. Fix: give one.")
+    if len(value) > limit:
+        raise RiecError(f"the {what} is longer than {limit} characters. Fix: shorten it.")
+    return value
+
+
+class Workplace:
+    """The workplace on ``engine`` (which also holds the audit tables), audited into
+    ``audit``; ``regions`` maps each RIEC party to its municipalities
+    (:func:`services.riec.scope.regions`)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        audit: AuditStore,
+        registry: SchemaRegistry,
+        regions: Mapping[str, frozenset[str]],
+        *,
+        clock: Clock = lambda: datetime.now(UTC),
+        new_id: Callable[[], str] = lambda: secrets.token_hex(4),
+    ) -> None:
+        self.engine = engine
+        self.audit = audit
+        self.registry = registry
+        self.regions = dict(regions)
+        self.clock = clock
+        self.new_id = new_id
+
+    def create_schema(self) -> None:
+        create_schema(self.engine)
+
+    def now(self) -> datetime:
+        return self.clock().astimezone(UTC)
+
+    def reach(self, user: User) -> Reach:
+        return reach(user, self.regions)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def receive(
+        self, recipient: str, messages: Iterable[Mapping[str, Any]], locate: items.Locate
+    ) -> int:
+        """Store feed messages ``recipient`` received; known exchange ids are skipped (a
+        replayed feed changes nothing). Returns how many were new."""
+        rows = [items.item_row(recipient, m, self.registry, locate) for m in messages]
+        if not rows:
+            return 0
+        dialect = self.engine.dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = (
+            module.insert(riec_items)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(riec_items.c.id)
+        )  # RETURNING, not rowcount: a driver may not count a skipped conflict (psycopg: -1)
+        with self.engine.begin() as connection:
+            return sum(len(connection.execute(statement, row).all()) for row in rows)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def queue(
+        self, user: User, filters: QueueFilters, *, before: str | None = None, limit: int = PAGE
+    ) -> list[Item]:
+        """The queue page ``user`` sees, newest first."""
+        statement = items.queue_statement(self.reach(user), filters, self.now(), limit, before)
+        with self.engine.connect() as connection:
+            return [items.item_of(row) for row in connection.execute(statement).mappings()]
+
+    def item(self, user: User, item_id: str) -> Item:
+        with self.engine.connect() as connection:
+            found = items.find(connection, item_id, self.reach(user))
+        if found is None:
+            raise NotFoundError(f"no item {item_id!r} in your scope. Fix: pick one from the queue.")
+        return found
+
+    def history(self, item_id: str) -> list[Event]:
+        e = riec_item_events.c
+        statement = select(e.at, e.actor, e.step, e.detail, e.record_id).where(e.item_id == item_id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement.order_by(e.id)).all()
+        return [Event(utc(at), actor, step, detail, rid) for at, actor, step, detail, rid in rows]
+
+    def municipalities(self, user: User) -> list[str]:
+        """The municipality codes the user's queue may filter by."""
+        where = self.reach(user)
+        if where.region is not None:
+            return sorted(where.region)
+        return sorted({c for codes in self.regions.values() for c in codes})
+
+    # -- triage --------------------------------------------------------------------------
+
+    def take(self, user: User, item_id: str) -> Item:
+        """Take a new item up: it is ``assessing``, held by ``user``."""
+        return self.move(user, item_id, "take", (ItemState.NEW,), ItemState.ASSESSING)
+
+    def dismiss(self, user: User, item_id: str, reason: str) -> Item:
+        """Dismiss an item (new or being assessed), with the reason."""
+        why = clean("reason", reason)
+        return self.move(
+            user, item_id, "dismiss", (ItemState.NEW, ItemState.ASSESSING),
+            ItemState.DISMISSED, reason=why,
+        )  # fmt: skip
+
+    def reopen(self, user: User, item_id: str, reason: str) -> Item:
+        """Take a dismissed item up again, with the reason."""
+        why = clean("reason", reason)
+        return self.move(
+            user, item_id, "reopen", (ItemState.DISMISSED,), ItemState.ASSESSING, reason=why
+        )
+
+    def move(
+        self,
+        user: User,
+        item_id: str,
+        step: str,
+        sources: Sequence[ItemState],
+        to: ItemState,
+        *,
+        reason: str | None = None,
+        case_id: str | None = None,
+    ) -> Item:
+        current = self.item(user, item_id)
+        if current.state not in sources:
+            allowed = " or ".join(s.value for s in sources)
+            raise RiecError(
+                f"item {item_id} is {current.state.value}; this step needs it {allowed}."
+                + (f" It is held by {current.holder}." if current.holder else "")
+            )
+        now = self.now()
+        values: dict[str, Any] = {"state": to.value, "holder": user.name}
+        if step in ("dismiss", "reopen"):
+            values["reason"] = reason
+        if case_id is not None:
+            values["case_id"] = case_id
+        with self.engine.begin() as connection:
+            moved = connection.execute(
+                update(riec_items)
+                .where(riec_items.c.id == item_id, riec_items.c.state == current.state.value)
+                .values(**values)
+            ).rowcount
+            if moved != 1:
+                raise RiecError(f"item {item_id} changed meanwhile. Fix: reload and try again.")
+            record_id = self.event(connection, item_id, user.name, step, reason or case_id, now)
+        self.write(
+            action_record(
+                record_id, step, actor=user.name, at=now, recipient=current.recipient,
+                covenant_id=current.covenant_id, object_kind="riec-item",
+                reference={"item": item_id, **({"case": case_id} if case_id else {})},
+                locations=self.locations(item_id), reason=reason,
+            )
+        )  # fmt: skip
+        return self.item(user, item_id)
+
+    # -- shared by the case files ---------------------------------------------------------
+
+    def event(
+        self,
+        connection: Connection,
+        item_id: str,
+        actor: str,
+        step: str,
+        detail: str | None,
+        now: datetime,
+    ) -> str:
+        record_id = f"riec-{item_id}-{step}-{self.new_id()}"
+        connection.execute(
+            insert(riec_item_events),
+            {"item_id": item_id, "at": now, "actor": actor, "step": step, "detail": detail,
+             "record_id": record_id},
+        )  # fmt: skip
+        return record_id
+
+    def locations(self, item_id: str) -> list[str]:
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(riec_items.c.locations).where(riec_items.c.id == item_id)
+            ).scalar_one_or_none()
+        return (found or "").split()
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            self.audit.record([record], [])
+        except SchakelError as error:
+            raise RiecError(
+                f"the step was stored but its audit record {record['record_id']} could not be "
+                f"written ({type(error).__name__}). Fix: repair the audit store; the step "
+                "stays recorded in the workplace history."
+            ) from None

@@ -1,0 +1,146 @@
+"""Signals a partner sends again (pure: the loop looks up what the store holds and passes it in).
+
+A signal id is decided once (deterministic exchange ids make the audit store skip records it
+has). What comes back under an id already decided is one of two things:
+
+* **the same signal again** (its canonical content digest — the signature's Merkle leaf, over
+  the envelope without its signature attributes, as the gateway's digest — is the one decided
+  before): an idempotent no-op. Its feed messages are produced again only when the broker
+  never acknowledged them (a crash between storing and producing); one the broker
+  acknowledged, or a recipient consumed, is not produced again, so repeated full re-sends do
+  not multiply the feed. Messages the broker lost are the maintenance's to re-deliver, from
+  the outbox (services/hub/maintenance.py).
+* **other content under the same id** (a changed ``time``, other data): refused as
+  :data:`CONFLICTING_RESEND`, dead-lettered and audited, as the gateway refuses it with 409.
+  The decision made the first time stands; a changed signal needs a new id.
+
+A signal without a signature has no digest to compare and is treated as the same signal.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from services.audit.model import OutboxEntry
+from services.core.decision import Rejection, rejection_id
+from services.core.records import rejection_record
+from services.router.batch import ACTOR, Consumed, DeadLetter, RoutedBatch
+
+CONFLICTING_RESEND = "conflicting_resend"
+
+SignalKey = tuple[str, str]
+"""(source, signal id)."""
+
+
+@dataclass(frozen=True)
+class Screened:
+    routed: RoutedBatch
+    conflicting: int
+    """Signals refused: an id decided before, sent with other content."""
+    repeated: int
+    """Feed messages of identical re-sends not produced again (the broker had them)."""
+
+
+def decided_ids(routed: RoutedBatch) -> list[str]:
+    """The record ids of the batch's decisions (to look up which were decided before)."""
+    return [str(r["record_id"]) for r in routed.audit if r["action"] != "reject"]
+
+
+def screen_resends(
+    routed: RoutedBatch,
+    stored: Mapping[str, Mapping[str, Any]],
+    unproduced: Collection[str],
+    now: datetime,
+) -> Screened:
+    """``routed`` without what re-sent signals must not change or produce again (see the
+    module docstring); ``stored`` are the batch's decision records the store already holds,
+    ``unproduced`` the outbox entries it holds that the broker never acknowledged."""
+    if not stored:
+        return Screened(routed, 0, 0)
+    conflicting: dict[SignalKey, str] = {}
+    for record in routed.audit:
+        before = stored.get(str(record["record_id"]))
+        if before is None or record["action"] == "reject":
+            continue
+        new, old = _digest(record), _digest(before)
+        if new is not None and old is not None and new != old:
+            conflicting[(str(record["origin"]), str(record["signal_id"]))] = new
+    out = RoutedBatch(
+        signals=routed.signals,
+        delivered=routed.delivered,
+        withheld=routed.withheld,
+        dead_letters=list(routed.dead_letters),
+        origins=routed.origins,
+        signal_of_exchange=routed.signal_of_exchange,
+    )
+    for record in routed.audit:
+        if (str(record["origin"]), str(record["signal_id"])) not in conflicting:
+            out.audit.append(record)
+    repeated = 0
+    for entry in routed.outbox:
+        if _signal_of(entry, routed) in conflicting:
+            continue
+        if entry.exchange_id in stored and entry.exchange_id not in unproduced:
+            repeated += 1  # acknowledged by the broker before (or consumed and purged)
+            continue
+        out.outbox.append(entry)
+    for key, digest in sorted(conflicting.items()):
+        rejection = _rejection(key, digest, now)
+        out.audit.append(rejection_record(rejection, actor=ACTOR))
+        out.dead_letters.append(_dead_letter(rejection, routed.origins.get(key), now))
+    return Screened(out, len(conflicting), repeated)
+
+
+def _digest(record: Mapping[str, Any]) -> str | None:
+    signature = record.get("partner_signature")
+    if not isinstance(signature, Mapping):
+        return None
+    leaf = signature.get("leaf")
+    return leaf if isinstance(leaf, str) else None
+
+
+def _signal_of(entry: OutboxEntry, routed: RoutedBatch) -> SignalKey | None:
+    return routed.signal_of_exchange.get(entry.exchange_id)
+
+
+def _rejection(key: SignalKey, digest: str, now: datetime) -> Rejection:
+    source, signal_id = key
+    return Rejection(
+        # one record per distinct conflicting content: the same conflict sent again is skipped
+        rejection_id=rejection_id(source, f"{signal_id}\x1fresend:{digest}"),
+        signal_id=signal_id,
+        source=source,
+        code=CONFLICTING_RESEND,
+        reason=(
+            f"signal id {signal_id!r} of {source!r} was decided before with other content "
+            "(another content digest); the first decision stands. Fix: give a changed signal "
+            "a new id"
+        ),
+        decided_at=now,
+    )
+
+
+def _dead_letter(rejection: Rejection, record: Consumed | None, now: datetime) -> DeadLetter:
+    return DeadLetter(
+        key=(rejection.source or "-").encode(),
+        value=orjson.dumps(
+            {
+                "rejection_id": rejection.rejection_id,
+                "signal_id": rejection.signal_id,
+                "partner": rejection.source,
+                "code": rejection.code,
+                "reason": rejection.reason,
+                "topic": record.topic if record else None,
+                "partition": record.partition if record else None,
+                "offset": record.offset if record else None,
+                "original": base64.b64encode(record.value).decode() if record else None,
+                "rejected_at": now.isoformat(),
+            }
+        ),
+    )
