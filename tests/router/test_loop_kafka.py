@@ -158,6 +158,12 @@ async def _decides_exactly_as_replay(
         async with indexer_running(settings, store):
             await run_until(loop, lambda: loop.stats.signals >= len(values))
             await until(lambda: store.count() >= len(expected) + 2, "every record indexed")
+            # audit-first: the "produced" note (where each feed message landed) follows the
+            # records on the audit topic, so the indexer places the copies a moment later
+            await until(
+                lambda: all(e.partition is not None for e in store.undelivered()),
+                "every feed copy placed",
+            )
     assert loop.stats.dead_letters == 2
     assert store.count(action="reject") == 2
     decided = {
