@@ -25,6 +25,7 @@ from services.riec.scope import Reach
 
 ALERT_TYPE = "hub.stacked_location_alert.v1"
 DEFAULT_RETENTION_DAYS = 365
+MAX_RETENTION_DAYS = 100 * 366  # a retention beyond a century is not a covenant's
 
 Locate = Callable[[str, str, str], tuple[bool, str | None]]
 """``(recipient, covenant id, value)`` → (whether the value is one of the recipient's
@@ -42,7 +43,15 @@ def item_row(
         covenant_id, rule_id = str(covenant["id"]), str(covenant["rule"])
         received = _moment(str(message["time"]))
         data = message.get("data") or {}
-    except (KeyError, TypeError, ValueError) as error:
+        if not isinstance(data, dict):
+            raise TypeError("data")
+        retention = message.get("retention_days") or DEFAULT_RETENTION_DAYS
+        if isinstance(retention, bool) or not isinstance(retention, int):
+            raise TypeError("retention_days")
+        if not 0 < retention <= MAX_RETENTION_DAYS:
+            raise ValueError("retention_days")
+        keep_until = received.astimezone(UTC) + timedelta(days=retention)
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
         raise RiecError(
             f"a feed message for {recipient} lacks {error} or has it malformed. Fix: pass "
             "messages exactly as the feed delivered them."
@@ -61,7 +70,6 @@ def item_row(
     if not isinstance(steps, list):
         steps = list(registry.get(signal_type).barrier_steps) if signal_type in registry else []
     score = data.get("score")
-    retention = message.get("retention_days") or DEFAULT_RETENTION_DAYS
     return {
         "id": exchange_id,
         "recipient": recipient,
@@ -78,7 +86,7 @@ def item_row(
         "message": orjson.dumps(message, option=orjson.OPT_SORT_KEYS).decode(),
         "pseudonyms": " ".join(sorted(set(pseudonyms))),
         "locations": " ".join(sorted(set(locations))),
-        "keep_until": received.astimezone(UTC) + timedelta(days=int(retention)),
+        "keep_until": keep_until,
         "state": ItemState.NEW.value,
         "holder": None,
         "case_id": None,

@@ -50,7 +50,10 @@ def action_record(
     locations: Sequence[str] = (),
     reason: str | None = None,
 ) -> dict[str, Any]:
-    """The audit record of one workplace action ``step`` by ``actor``."""
+    """The audit record of one workplace action ``step`` by ``actor``. A ``reason`` is free
+    text an analyst typed (it may name a person or an address): the record, which is kept in
+    the chain beyond the workplace's retention, names only its length; the text stays in the
+    workplace and is purged with it."""
     return {
         "record_id": record_id,
         "action": f"riec-{step}",
@@ -68,7 +71,7 @@ def action_record(
         "withheld_fields": [],
         "pseudonyms": {},
         "subjects": {f"location.{n}": p for n, p in enumerate(sorted(set(locations)))},
-        "reason": reason,
+        "reason": None if reason is None else f"reason given ({len(reason)} characters)",
         "retention_days": None,
         "reidentify": False,
         "riec": reference,

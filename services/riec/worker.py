@@ -70,6 +70,8 @@ class FeedReader:
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # feed messages of a router transaction that never committed are no deliveries
+            isolation_level="read_committed",
             max_poll_records=self._batch_max,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,

@@ -7,7 +7,9 @@ import orjson
 import pytest
 
 from services.audit.queries import Filters, search
+from services.riec.items import item_row
 from services.riec.model import ItemState, NotFoundError, QueueFilters, RiecError
+from tests.core.builders import REGISTRY
 from tests.riec.helpers import RIEC, Site, user
 
 
@@ -105,7 +107,22 @@ def test_the_privacy_officer_finds_the_actions_in_the_audit_log(site: Site):
     officer = user(site, "drugs-officer")
     page = search(site.engine, Filters(result="dismissed"), officer.scope, limit=50)
     assert [e.record_id for e in page.entries] == [site.workplace.history(item.id)[-1].record_id]
-    assert page.entries[0].body["reason"] == "duplicate of an open case"
+    assert page.entries[0].body["reason"] == "reason given (25 characters)"
+
+
+def test_a_typed_reason_never_enters_the_audit_chain(site: Site):
+    """A reason is free text (it may name a person or an address); the audit record is kept
+    beyond the workplace's retention, so it names only the reason's length."""
+    ana = user(site, "ana")
+    item = site.workplace.queue(ana, QueueFilters(), limit=1)[0]
+    site.workplace.take(ana, item.id)
+    typed = "Jan Jansen, Kerkstraat 5 Alkmaar"
+    site.workplace.dismiss(ana, item.id, typed)
+    site.workplace.reopen(ana, item.id, typed)
+    for event in site.workplace.history(item.id):
+        stored = site.workplace.audit.get(event.record_id)
+        assert stored is not None
+        assert "Jansen" not in orjson.dumps(stored).decode()
 
 
 def test_filters(site: Site):
@@ -143,3 +160,27 @@ def test_pages_of_the_queue_follow_each_other(site: Site):
         ana, QueueFilters(), limit=20, before=f"{last.received_at.isoformat()}|{last.id}"
     )
     assert [i.id for i in first + second] == [i.id for i in everything[:40]]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"data": ["x"]},
+        {"retention_days": "abc"},
+        {"retention_days": 10**9},
+        {"retention_days": True},
+        {"time": "not a time"},
+    ],
+)
+def test_a_malformed_feed_message_is_refused_by_name_not_a_crash(change: dict[str, object]):
+    message = {
+        "exchange_id": "x-1",
+        "type": "energy.consumption_anomaly.v1",
+        "covenant": {"id": "drugslocaties-nh", "rule": "r"},
+        "time": "2026-11-02",
+        "data": {"municipality": "GM0361"},
+        "retention_days": 30,
+        **change,
+    }
+    with pytest.raises(RiecError, match="malformed"):
+        item_row(RIEC, message, REGISTRY, lambda recipient, covenant, value: (False, None))
