@@ -87,6 +87,11 @@ def encode(
     return out
 
 
+class UnknownFormatError(AuditLogError):
+    """A well-formed audit-log message of another format version: an indexer must stop rather
+    than skip it (a rolling upgrade would otherwise discard every new record)."""
+
+
 def decode(value: bytes) -> AuditLogMessage:
     """The message ``value`` read from the audit topic; :class:`AuditLogError` if it is not one."""
     try:
@@ -94,6 +99,11 @@ def decode(value: bytes) -> AuditLogMessage:
     except orjson.JSONDecodeError as exc:
         raise AuditLogError(f"audit-log message is not JSON ({exc.msg})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if isinstance(data, dict) and isinstance(data.get("format"), int):
+            raise UnknownFormatError(  # another version wrote it: never skip, stop and say so
+                f"audit-log message of format {data['format']!r}, expected {FORMAT}. Fix: run an "
+                "audit indexer of the same Schakel version as the routers."
+            )
         raise AuditLogError(
             f"audit-log message of format {_format_of(data)!r}, expected {FORMAT}. Fix: run an "
             "audit indexer of the same Schakel version as the routers."

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from services.audit.errors import AuditStoreError
 from services.audit.model import AuditStore, OutboxEntry
-from services.core.audit_log import AuditLogError, AuditLogMessage, decode
+from services.audit.rows import audit_row
+from services.core.audit_log import AuditLogError, AuditLogMessage, UnknownFormatError, decode
 
 log = logging.getLogger("schakel.indexer")
 
@@ -29,17 +31,48 @@ class Indexed:
 
 
 def decode_all(values: Sequence[tuple[int, bytes]]) -> tuple[list[AuditLogMessage], int]:
-    """Decode ``(offset, value)`` pairs; a message that is not an audit-log message is logged
-    by offset (never its content) and counted, not indexed."""
+    """Decode ``(offset, value)`` pairs. A message that is not an audit-log message, or holds
+    a record the store cannot take, is refused: logged by offset (never its content) and
+    replaced by a refusal record of its own (:func:`refusal_record`), so the loss is in the
+    chain, on the exchanges page and in verification's count, and cannot block the records
+    after it. A message of another format version raises :class:`UnknownFormatError`: the loop
+    stops without committing, as skipping would lose every record a newer router writes."""
     messages: list[AuditLogMessage] = []
     refused = 0
     for offset, value in values:
         try:
-            messages.append(decode(value))
-        except AuditLogError as exc:
+            message = decode(value)
+            for record in message.records:
+                audit_row(record)  # what the store would refuse, refused here, alone
+        except UnknownFormatError:
+            raise
+        except (AuditLogError, AuditStoreError) as exc:
             refused += 1
-            log.error("audit topic offset %d refused: %s", offset, exc)
+            reason = str(exc).split(". Fix")[0]
+            log.error("audit topic offset %d refused: %s", offset, reason)
+            messages.append(AuditLogMessage([refusal_record(offset, reason)], [], [], ""))
+            continue
+        messages.append(message)
     return messages, refused
+
+
+def refusal_record(offset: int, reason: str) -> dict[str, object]:
+    """The audit record of an audit-topic message the indexer could not index (deterministic:
+    a replay of the same offset adds nothing)."""
+    return {
+        "record_id": f"audit-topic-{offset}-refused",
+        "action": "index",
+        "result": "refused",
+        "object": "audit-topic",
+        "signal_id": None,
+        "origin": None,
+        "recipient": None,
+        "actor": "audit-indexer",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "covenant": None,
+        "reason": f"audit topic offset {offset} could not be indexed: {reason}",
+        "subjects": {},
+    }
 
 
 def index(store: AuditStore, messages: Sequence[AuditLogMessage]) -> Indexed:

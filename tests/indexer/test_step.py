@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from services.audit.testing import MemoryAuditStore
-from services.core.audit_log import AuditLogError, FeedCopy, decode, encode
+from services.core.audit_log import AuditLogError, FeedCopy, UnknownFormatError, decode, encode
 from services.indexer.step import decode_all, index
 
 AT = "2026-11-22T12:00:00+00:00"
@@ -48,16 +48,44 @@ def test_messages_are_split_below_the_limit_and_round_trip() -> None:
     [
         b"{broken",
         b"[]",
-        b'{"format": 2}',
         b'{"format":1,"at":"x","records":[{}],"feeds":[],"produced":[]}',
+        b'{"format":"1"}',
     ],
 )
-def test_anything_else_on_the_topic_is_refused_by_offset(value: bytes) -> None:
+def test_anything_else_on_the_topic_is_refused_by_offset_and_recorded(value: bytes) -> None:
     with pytest.raises(AuditLogError):
         decode(value)
     messages, refused = decode_all([(41, value), (42, encode([record(1)], [], AT)[0])])
     assert refused == 1
-    assert [len(m.records) for m in messages] == [1]
+    store = MemoryAuditStore()
+    index(store, messages)
+    kept = store.get("audit-topic-41-refused")  # the loss is in the chain, by offset
+    assert kept is not None and kept["result"] == "refused" and "offset 41" in kept["reason"]
+    assert store.get("r-1") is not None  # the records after it are indexed
+
+
+def test_a_decodable_record_the_store_would_refuse_blocks_nothing() -> None:
+    """A poison pill: well-formed JSON, a record without action/result or with a bad time."""
+    bad = [
+        {"record_id": "r-x"},
+        {**record(9), "timestamp": "not a time"},
+    ]
+    values = [(40 + n, encode([b], [], AT)[0]) for n, b in enumerate(bad)]
+    values.append((50, encode([record(2)], [], AT)[0]))
+    messages, refused = decode_all(values)
+    assert refused == 2
+    store = MemoryAuditStore()
+    index(store, messages)  # raises nothing: the step goes on
+    assert store.get("r-2") is not None and store.get("r-x") is None
+    assert store.get("audit-topic-40-refused") is not None
+    assert store.get("audit-topic-41-refused") is not None
+    assert index(store, decode_all(values)[0]).new == 0  # a replay adds nothing
+
+
+def test_another_format_version_stops_the_indexer_instead_of_skipping() -> None:
+    newer = b'{"format": 2, "at": "x", "records": [], "feeds": [], "produced": []}'
+    with pytest.raises(UnknownFormatError, match="same Schakel version"):
+        decode_all([(7, newer)])
 
 
 def test_a_replayed_step_adds_nothing_and_marks_where_feeds_landed() -> None:
