@@ -51,7 +51,8 @@ def riec_signer(*, demo: bool, environ: Mapping[str, str] | None = None) -> Sign
     if demo or demo_mode(env):
         from services.demo.keys import DemoSigner  # noqa: PLC0415 - demo only
 
-        log.warning("%s not set: hand-overs are signed with the public TEST key", KEY_FILE_ENV)
+        # demo mode is announced already (banner, status); this says what it means here
+        log.info("%s not set: hand-overs are signed with the public TEST key", KEY_FILE_ENV)
         return DemoSigner()
     return None
 

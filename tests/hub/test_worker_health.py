@@ -26,7 +26,7 @@ from services.hub.worker_health import (
 from services.hub.workers import WorkerPool
 from tests.hub.hub_process import Hub, cli, hub_env, wait_for
 
-HUB_WORKERS = {"router", "stacking", "coverage", "outcomes"}
+HUB_WORKERS = {"router", "indexer", "stacking", "coverage", "outcomes", "riec"}
 """Every worker command `schakel up` starts (services/hub/up.py)."""
 
 

@@ -148,6 +148,9 @@ def start_hub(broker: EmbeddedBroker, tmp: Path) -> SoakHub:
         "SCHAKEL_KEYS": str(keys),
         "SCHAKEL_STATE_DIR": str(tmp / "state"),
         "SCHAKEL_DEMO": "1",  # the soak traffic is signed with TEST keys
+        # the workers write the audit store themselves (the soak starts no audit indexer; the
+        # log-first paths have their crash tests in tests/router and tests/indexer)
+        "SCHAKEL_AUDIT_PATH": "sql",
     }
     return SoakHub(broker, settings, db, store, loaded, spec, env)
 
