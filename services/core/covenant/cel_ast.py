@@ -118,6 +118,21 @@ class Conditional(Expr):
     otherwise: Expr
 
 
+def compound_parts(expr: Expr) -> tuple[Expr, ...] | None:
+    """The sub-expressions of a node that only combines them (``&&``/``||`` chains,
+    ``?:``, list and map literals), in source order; ``None`` for any other node. Walkers
+    that treat these nodes alike recurse through this instead of spelling each out."""
+    if isinstance(expr, Logical):
+        return expr.operands
+    if isinstance(expr, Conditional):
+        return (expr.condition, expr.then, expr.otherwise)
+    if isinstance(expr, ListExpr):
+        return expr.items
+    if isinstance(expr, MapExpr):
+        return tuple(part for entry in expr.entries for part in entry)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
     """A left operand waiting for its operator's right operand (``relation_lt`` and kin)."""

@@ -31,16 +31,13 @@ from typing import Final
 from services.core.covenant.cel_ast import (
     Binary,
     Call,
-    Conditional,
     Expr,
     Ident,
     Index,
-    ListExpr,
     Literal,
-    Logical,
-    MapExpr,
     Select,
     Unary,
+    compound_parts,
 )
 from services.core.covenant.condition_types import Comparisons, Finding
 from services.core.schema_registry import FieldInfo
@@ -138,7 +135,7 @@ class _Walker:
 
     # --- walk ---------------------------------------------------------------------------------
 
-    def visit(self, expr: Expr) -> None:  # noqa: PLR0911, PLR0912 - one branch per node type
+    def visit(self, expr: Expr) -> None:  # noqa: PLR0911 - one branch per node type
         path = self.data_path(expr)
         if path is not None:
             info = self.sensitive(path)
@@ -162,22 +159,10 @@ class _Walker:
             self.visit(expr.right)
             self.comparisons.check(expr)
             return
-        if isinstance(expr, Logical):
-            for operand in expr.operands:
-                self.visit(operand)
-            return
-        if isinstance(expr, Conditional):
-            for part in (expr.condition, expr.then, expr.otherwise):
+        parts = compound_parts(expr)
+        if parts is not None:
+            for part in parts:
                 self.visit(part)
-            return
-        if isinstance(expr, ListExpr):
-            for item in expr.items:
-                self.visit(item)
-            return
-        if isinstance(expr, MapExpr):
-            for key, value in expr.entries:
-                self.visit(key)
-                self.visit(value)
             return
         if isinstance(expr, Call):
             self.call(expr)

@@ -39,16 +39,13 @@ from typing import Final
 from services.core.covenant.cel_ast import (
     Binary,
     Call,
-    Conditional,
     Expr,
     Ident,
     Index,
-    ListExpr,
     Literal,
-    Logical,
-    MapExpr,
     Select,
     Unary,
+    compound_parts,
 )
 from services.core.covenant.condition_types import Finding
 from services.core.covenant.envelope_spec import EnvelopeSpec
@@ -238,22 +235,10 @@ class _Walker:
                 self.visit(expr.left)
                 self.visit(expr.right)
             return
-        if isinstance(expr, Logical):
-            for operand in expr.operands:
-                self.visit(operand)
-            return
-        if isinstance(expr, Conditional):
-            for part in (expr.condition, expr.then, expr.otherwise):
+        parts = compound_parts(expr)
+        if parts is not None:
+            for part in parts:
                 self.visit(part)
-            return
-        if isinstance(expr, ListExpr):
-            for item in expr.items:
-                self.visit(item)
-            return
-        if isinstance(expr, MapExpr):
-            for key, value in expr.entries:
-                self.visit(key)
-                self.visit(value)
             return
         if isinstance(expr, Call):
             self.call(expr)
