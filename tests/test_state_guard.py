@@ -43,7 +43,7 @@ def test_writes_into_the_home_directory():
 
 
 def test_keeps_to_its_own_state():
-    from services.audit.engine import database_url
+    from services.database.engine import database_url
     from services.config import Paths
     from services.keys import default_keys_path
 

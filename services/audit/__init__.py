@@ -4,10 +4,10 @@
 * :mod:`services.audit.store` — :class:`SqlAuditStore` on SQLite or PostgreSQL;
 * :mod:`services.audit.bulk` — its hot-path writes as driver-level ``executemany`` / ``COPY``;
 * :mod:`services.audit.rows` — records and outbox entries as table rows, for every store;
-* :mod:`services.audit.engine` — :func:`make_engine` from ``$SCHAKEL_DATABASE_URL``;
-* :mod:`services.audit.schema` — the tables;
-* :mod:`services.audit.migrate` — ``alembic upgrade head`` on opening (migrations in
-  ``services/audit/migrations``), adopting databases made before migrations;
+* :mod:`services.database.engine` — :func:`make_engine` from ``$SCHAKEL_DATABASE_URL``;
+* :mod:`services.database.tables.audit` — the tables;
+* :mod:`services.database.migrate` — ``alembic upgrade head`` on opening (migrations in
+  ``services/database/migrations``), adopting databases made before migrations;
 * :mod:`services.audit.testing` — :class:`MemoryAuditStore` and ``MemoryWitness``, the
   test doubles (their tables in :mod:`services.audit.memory_tables`);
 * :mod:`services.audit.chain` — the hash chain every record is linked into (byte encoding);

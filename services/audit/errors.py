@@ -13,13 +13,15 @@ from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
 
-from services.core.errors import SchakelError
+from services.database.errors import DatabaseError
 
 _QUOTE_LIMIT = 300
 
 
-class AuditStoreError(SchakelError):
-    """The audit store could not do what was asked: bad input, or a database problem."""
+class AuditStoreError(DatabaseError):
+    """The audit store could not do what was asked: bad input, or a database problem (a
+    :class:`DatabaseError` of the audit tables; reaching or upgrading the database itself
+    raises the plain :class:`DatabaseError`)."""
 
 
 def driver_message(error: BaseException) -> str:
@@ -105,7 +107,7 @@ def translated(operation: str, url: str) -> Iterator[None]:
     """Turn SQLAlchemy errors raised inside the block into :class:`AuditStoreError`.
 
     The SQLAlchemy error is not chained (``from None``): its text holds the SQL statement and,
-    on engines not made by :func:`~services.audit.engine.make_engine`, the bound parameters,
+    on engines not made by :func:`~services.database.engine.make_engine`, the bound parameters,
     that is record bodies. The new message quotes what is needed to act on the failure.
     """
     try:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from services.audit.checkpoint import CheckpointPolicy, CheckpointSigner, KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.audit.witness import WITNESS_ENV, FileWitness
+from services.database.engine import make_engine
 from services.keys import default_signing_key_path
 from services.keys.signing_file import SigningKeyFile
 

@@ -1,7 +1,7 @@
 """Read-only queries privacy officers run over the audit log: search, one record, covenant
 reports, per-subject and per-recipient views.
 
-Everything here is SQLAlchemy Core over the tables of :mod:`services.audit.schema` with bound
+Everything here is SQLAlchemy Core over the tables of :mod:`services.database.tables.audit` with bound
 parameters only, and works the same on SQLite and PostgreSQL. Every query takes a
 :class:`Scope`: a privacy officer scoped to covenants and/or partners only ever gets rows of
 those, whatever filters are asked for, so scoping cannot be forgotten by a caller — and of
@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 
 from services.audit.redaction import redact
-from services.audit.schema import audit_records, audit_subjects
+from services.database.tables.audit import audit_records, audit_subjects
 
 MAX_LIMIT = 500
 """Largest page a caller may ask for."""

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import ColumnElement, Engine, case, func, select
 
 from services.audit.queries import Period, Scope, reason_expression, scoped, utc
-from services.audit.schema import audit_records
+from services.database.tables.audit import audit_records
 
 MAX_MONTHS = 120
 """Longest period a report covers, in calendar months."""

@@ -16,7 +16,7 @@ of the store instead of polling the database's busy timeout. The numbers themsel
 assigned by the store (the head's plus one, as the chain needs them before the insert), never
 by SQLite's rowid or a PostgreSQL sequence, so both databases number alike.
 
-The schema is created and upgraded by Alembic migrations (:mod:`services.audit.migrate`).
+The schema is created and upgraded by Alembic migrations (:mod:`services.database.migrate`).
 """
 
 from __future__ import annotations
@@ -53,10 +53,8 @@ from services.audit.bulk import BulkWriter, bulk_writer, record_rows, subject_ro
 from services.audit.chain import GENESIS, ChainRecord, chained, unique_rows
 from services.audit.checkpoint import Checkpoint, whole_seconds
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import WRITE_TRANSACTION, is_memory_sqlite, make_engine, masked
 from services.audit.errors import AuditStoreError, translated
 from services.audit.index_reading import BELOW_ALL, IndexedPage, IndexReader
-from services.audit.migrate import upgrade_schema
 from services.audit.model import AuditStore, OutboxEntry
 from services.audit.retention import PurgeCommitment, PurgePlan, purge_record, signed_purge
 from services.audit.rows import (
@@ -68,14 +66,18 @@ from services.audit.rows import (
     outbox_row,
     utc,
 )
-from services.audit.schema import (
+from services.audit.upgrade import adopt_unversioned
+from services.core.progress import Progress, silent
+from services.database.engine import WRITE_TRANSACTION, is_memory_sqlite, make_engine, masked
+from services.database.errors import DatabaseError
+from services.database.migrate import upgrade_schema
+from services.database.tables.audit import (
     audit_checkpoints,
     audit_purges,
     audit_records,
     audit_subjects,
     feed_outbox,
 )
-from services.core.progress import Progress, silent
 
 __all__ = ["AuditStore", "OutboxEntry", "SqlAuditStore"]
 
@@ -186,7 +188,7 @@ _IN_CHUNK = 500
 class SqlAuditStore:
     """:class:`~services.audit.model.AuditStore` on a SQLAlchemy engine.
 
-    Use an engine from :func:`~services.audit.engine.make_engine` (it configures SQLite and
+    Use an engine from :func:`~services.database.engine.make_engine` (it configures SQLite and
     keeps parameters out of error messages). The store is safe to share between threads.
     Every record is chained onto the previous one (:mod:`services.audit.chain`) in the
     transaction that inserts it; with a signer in ``checkpointer`` the store also signs
@@ -221,12 +223,12 @@ class SqlAuditStore:
     def open(
         cls, url: str | None = None, checkpointer: Checkpointer | None = None
     ) -> SqlAuditStore:
-        """A store on :func:`make_engine(url) <services.audit.engine.make_engine>`, with its
+        """A store on :func:`make_engine(url) <services.database.engine.make_engine>`, with its
         tables created if missing."""
         store = cls(make_engine(url), checkpointer)
         try:
             store.create_schema()
-        except AuditStoreError:
+        except DatabaseError:
             store.close()
             raise
         return store
@@ -238,13 +240,13 @@ class SqlAuditStore:
 
     def create_schema(self) -> None:
         """Create the audit tables, or upgrade them to the newest schema: ``alembic upgrade
-        head`` in one write transaction (:func:`~services.audit.migrate.upgrade_schema`; a
+        head`` in one write transaction (:func:`~services.database.migrate.upgrade_schema`; a
         database made before migrations is adopted first)."""
         with (
             _schema_lock(self._engine),
             self._transaction("creating or upgrading the audit tables", write=True) as connection,
         ):
-            upgrade_schema(connection, self._url)
+            upgrade_schema(connection, self._url, adopt_unversioned)
 
     def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
         rows = unique_rows(audit_row(record) for record in audit)

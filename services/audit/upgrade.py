@@ -2,7 +2,7 @@
 
 Databases created before records were chained lack the ``prev_seq`` and ``chain_hash``
 columns. :func:`chain_unchained` adds them and chains the existing records in ``seq`` order,
-in the schema-upgrading transaction, when :mod:`services.audit.migrate` adopts a database made
+in the schema-upgrading transaction, when :mod:`services.database.migrate` adopts a database made
 before migrations. The chain then vouches for those records only as they were at the upgrade,
 which is all that can be said for a log that was not chained when they were written. (The
 added columns stay nullable: SQLite cannot add a ``NOT NULL`` column without a default, and
@@ -17,7 +17,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, inspect, select, text, update
 
 from services.audit.chain import GENESIS, link
-from services.audit.schema import audit_records
+from services.database.tables.audit import (
+    audit_checkpoints,
+    audit_records,
+    audit_subjects,
+    feed_outbox,
+)
 
 _COLUMN_TYPES = {
     "sqlite": ("INTEGER", "BLOB"),
@@ -51,3 +56,21 @@ def chain_unchained(connection: Connection) -> int:
     if params:
         connection.execute(_set_link, params)
     return len(params)
+
+
+_ADOPTED_TABLES = (audit_checkpoints, audit_subjects, feed_outbox)
+"""Tables of revision ``0001`` that an adopted database may lack (unchanged since then; a
+revision that changes one of them must freeze its ``0001`` form here)."""
+
+
+def adopt_unversioned(connection: Connection) -> bool:
+    """Bring a database made before migrations to revision ``0001``; False if it has no audit
+    tables at all (a new database, for the migrations to create)."""
+    tables = set(inspect(connection).get_table_names())
+    if "audit_records" not in tables:
+        return False
+    chain_unchained(connection)
+    for table in _ADOPTED_TABLES:
+        if table.name not in tables:
+            table.create(connection)
+    return True

@@ -142,8 +142,8 @@ def _trusted(offered: Mapping[str, bytes], pinned: Mapping[bytes, str]) -> dict[
 
 @contextmanager
 def _database(url: str | None) -> Iterator[SqlAuditStore]:
-    from services.audit.engine import make_engine
     from services.audit.store import SqlAuditStore
+    from services.database.engine import make_engine
 
     store = SqlAuditStore(make_engine(url, existing=True))  # reading never creates it
     try:

@@ -63,13 +63,13 @@ def _fail(message: str) -> NoReturn:
 
 @contextmanager
 def _engine(database: str | None) -> Iterator[Engine]:
-    from services.audit.engine import make_engine
-    from services.audit.errors import AuditStoreError
-    from services.web.schema import metadata
+    from services.database.engine import make_engine
+    from services.database.errors import DatabaseError
+    from services.database.tables.web import metadata
 
     try:
         engine = make_engine(database, existing=True)
-    except AuditStoreError as error:
+    except DatabaseError as error:
         _fail(str(error))
     try:
         metadata.create_all(engine)  # the access-log table, if this database has none yet

@@ -44,13 +44,13 @@ def barriers_command(
     """Which business-process steps have signal sources, covenant rules and recipients."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from services.audit.engine import make_engine
     from services.config import Paths, check_covenants
     from services.core.barriers.loader import DEFAULT_BARRIERS, load_models
     from services.core.barriers.matrix import barrier_matrix
     from services.coverage.volumes import signal_volumes
+    from services.database.engine import make_engine
+    from services.database.tables.web import metadata as web_metadata
     from services.web.access_log import AccessLog
-    from services.web.schema import metadata as web_metadata
 
     paths = Paths.from_env()
     now = datetime.now(UTC)

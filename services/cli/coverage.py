@@ -66,8 +66,8 @@ def _fail(message: str) -> NoReturn:
 
 @contextmanager
 def _engine(database: str | None) -> Iterator[Engine]:
-    from services.audit.engine import make_engine
     from services.coverage.store import SqlCoverageStore
+    from services.database.engine import make_engine
 
     engine = make_engine(database)
     try:
@@ -92,8 +92,8 @@ def coverage(
     from services.core.regions import ReferenceData
     from services.coverage.store import SqlCoverageStore
     from services.coverage.view import coverage_view, municipalities
+    from services.database.tables.web import metadata as web_metadata
     from services.web.access_log import AccessLog
-    from services.web.schema import metadata as web_metadata
 
     known = municipalities(ReferenceData.load(Paths.from_env().reference))
     with _engine(database) as engine:

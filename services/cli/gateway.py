@@ -162,7 +162,7 @@ def _who(partner: str | None, recipient: str | None) -> tuple[Kind, str]:
 
 
 def _engine(database: str | None) -> Engine:
-    from services.audit.engine import make_engine
+    from services.database.engine import make_engine
     from services.gateway.serve import prepare_tables
 
     engine = make_engine(database)

@@ -66,13 +66,13 @@ def _fail(message: str) -> NoReturn:
 
 
 def _release(database: str | None, window_days: int, threshold: int, what: str) -> IndicatorRelease:
-    from services.audit.engine import make_engine
     from services.config import Paths
+    from services.database.engine import make_engine
+    from services.database.tables.web import metadata as web_metadata
     from services.outcomes.indicators import indicator_release
     from services.outcomes.store import SqlOutcomeStore
     from services.stacking.config_files import load_stacking_config
     from services.web.access_log import AccessLog
-    from services.web.schema import metadata as web_metadata
 
     try:
         stacking = load_stacking_config(Paths.from_env().covenants).stacking
@@ -203,8 +203,8 @@ def replay_command(
     database: DatabaseOption = None,
 ) -> None:
     """Replay the stacking rule and a proposed change against past signals and outcomes."""
-    from services.audit.engine import make_engine
     from services.config import Paths
+    from services.database.engine import make_engine
     from services.outcomes.indicators import replay
     from services.outcomes.store import SqlOutcomeStore
     from services.stacking.config_files import load_stacking_config, stacking_files
@@ -346,9 +346,9 @@ def model_doc_command(
     database: DatabaseOption = None,
 ) -> None:  # fmt: skip
     """The stacking rule's model documentation (WGS): what, on which data, how validated, when."""
-    from services.audit.engine import make_engine
     from services.config import Paths, check_covenants
     from services.core.outcomes.model_doc import FeedingRule, ModelInputs, render_model_doc
+    from services.database.engine import make_engine
     from services.outcomes.indicators import indicator_release
     from services.outcomes.store import SqlOutcomeStore
     from services.outcomes.validation import read_records, sha256_of

@@ -37,7 +37,7 @@ def purge_command() -> None:
     """Delete index entries whose retention has passed (the worker does this every hour)."""
     from datetime import UTC, datetime
 
-    from services.audit.engine import make_engine
+    from services.database.engine import make_engine
     from services.outcomes.errors import OutcomeError
     from services.outcomes.store import SqlOutcomeStore
 
@@ -68,9 +68,9 @@ def ingest_command(
     worker's."""
     from datetime import UTC, datetime
 
-    from services.audit.engine import make_engine
     from services.config import Paths, load_policy
     from services.core.pseudonyms import Pseudonymiser
+    from services.database.engine import make_engine
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore
     from services.outcomes.batch import OutcomeStep, Record

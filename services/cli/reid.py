@@ -53,12 +53,12 @@ def _fail(message: str) -> NoReturn:
 @contextmanager
 def _workflow(database: str | None, keys: Path | None) -> Iterator[Reidentification]:
     """The workflow on the audit database, audited into the hub's hash-chained store."""
-    from services.audit.engine import make_engine
     from services.audit.hub_store import hub_signer, open_hub_store
     from services.config import Paths
     from services.core.covenant.loader import load_files
     from services.core.errors import SchakelError
     from services.core.pseudonyms import Pseudonymiser
+    from services.database.engine import make_engine
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore
     from services.reid.workflow import Reidentification

@@ -37,7 +37,7 @@ def alerts_command(
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Current stacked-location alerts, highest score first (locations as internal pseudonyms)."""
-    from services.audit.engine import make_engine
+    from services.database.engine import make_engine
     from services.stacking.errors import StackingError
     from services.stacking.store import SqlStackingStore
 

@@ -64,7 +64,7 @@ def _password(from_stdin: bool) -> str:
 
 @contextmanager
 def _users(database: str | None) -> Iterator[UserStore]:
-    from services.audit.engine import make_engine
+    from services.database.engine import make_engine
     from services.web.users import UserStore
 
     engine = make_engine(database)

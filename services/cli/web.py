@@ -25,11 +25,11 @@ def web_command(
     """
     from datetime import UTC, datetime
 
-    from services.audit.engine import database_url, make_engine
     from services.audit.hub_store import open_hub_store
     from services.broker.settings import KafkaSettings
     from services.config import Paths, load_policy
     from services.core.pseudonyms import Pseudonymiser
+    from services.database.engine import database_url, make_engine
     from services.hub.state import HubNotRunning, client_settings
     from services.keys import default_keys_path
     from services.keys.file_store import FileKeyStore

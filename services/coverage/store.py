@@ -15,28 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import Column, Connection, Engine, Index, MetaData, String, Table, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services.audit.engine import WRITE_TRANSACTION
-from services.audit.schema import NAMING_CONVENTION
 from services.core.coverage.errors import CoverageError
 from services.core.coverage.facts import CATEGORIES, Category, Fact
 from services.core.coverage.release import CellKey
-
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-coverage_facts = Table(
-    "coverage_facts",
-    metadata,
-    Column("origin", String, primary_key=True),
-    Column("signal_id", String, primary_key=True),
-    Column("month", String(7), nullable=False),
-    Column("municipality", String(6), nullable=False),
-    Column("signal_type", String, nullable=False),
-    Column("category", String, nullable=False),
-    Index("ix_coverage_facts_month", "month", "municipality", "category"),
-)
+from services.database.engine import WRITE_TRANSACTION
+from services.database.tables.coverage import coverage_facts, metadata
 
 
 class CoverageStore(Protocol):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, distinct, func, select
 
 from services.audit.queries import Scope
-from services.audit.schema import audit_records
+from services.database.tables.audit import audit_records
 
 WINDOW = timedelta(days=30)
 

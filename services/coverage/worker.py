@@ -28,7 +28,6 @@ from aiokafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
-from services.audit.engine import make_engine
 from services.broker.fetching import BACKGROUND_WAIT_MS, fetch_settings
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
@@ -37,6 +36,7 @@ from services.core.coverage.release import CellKey
 from services.core.pseudonyms import Pseudonymiser
 from services.coverage.ingest import IngestSummary, ingest
 from services.coverage.store import CoverageStore, SqlCoverageStore
+from services.database.engine import make_engine
 from services.hub.state import client_settings
 from services.keys import default_keys_path
 from services.keys.file_store import FileKeyStore

@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from services.audit.engine import WRITE_TRANSACTION
-from services.gateway.schema import gateway_accepted
+from services.database.engine import WRITE_TRANSACTION
+from services.database.tables.gateway import gateway_accepted
 
 PENDING_TIMEOUT = timedelta(minutes=2)
 """A pending claim older than this was left by a gateway that died while producing."""

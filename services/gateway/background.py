@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.audit.engine import make_engine
 from services.broker.settings import KafkaSettings
 from services.config import Paths
 from services.core.errors import SchakelError
 from services.core.schema_registry import SchemaRegistry
+from services.database.engine import make_engine
 
 if TYPE_CHECKING:
     from services.gateway.serve import GatewayServer

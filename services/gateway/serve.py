@@ -27,13 +27,13 @@ from services.broker.settings import KafkaSettings
 from services.config import Paths
 from services.core.policy import LOCAL_TIME
 from services.core.schema_registry import SchemaRegistry
+from services.database.tables.gateway import metadata
 from services.gateway.accepted import DEFAULT_RETENTION, AcceptedIds
 from services.gateway.app import Lifespan, create_gateway_app
 from services.gateway.closing import Closing
 from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.kafka import KafkaFeedSource, KafkaProducer
 from services.gateway.probes import BrokerWatch, gateway_health, watching
-from services.gateway.schema import metadata
 from services.gateway.signatures import CovenantKeys, KeySource
 from services.gateway.tokens import TokenStore
 from services.metrics.gateway import GatewayMetrics

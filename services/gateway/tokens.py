@@ -20,8 +20,8 @@ from typing import Final, Literal
 from sqlalchemy import Engine, select, update
 
 from services.core.envelope import PARTNER_ID_PATTERN
+from services.database.tables.gateway import gateway_tokens
 from services.gateway.errors import GatewayError
-from services.gateway.schema import gateway_tokens
 
 Kind = Literal["partner", "recipient"]
 KINDS: Final[tuple[Kind, ...]] = ("partner", "recipient")

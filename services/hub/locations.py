@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from services.audit.engine import masked
 from services.audit.witness import WITNESS_ENV
 from services.config import DATABASE_URL_ENV, KEYS_ENV, Paths
+from services.database.engine import masked
 
 PERSISTENT = (
     "persistent: topics, feed messages and committed offsets are kept across a stop and start"

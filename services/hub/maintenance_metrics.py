@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 from sqlalchemy import Engine, false, func, select
 
-from services.audit.schema import feed_outbox
+from services.database.tables.audit import feed_outbox
 from services.hub.maintenance import MaintenanceReport
 from services.metrics.health import Health
 from services.metrics.labels import safe

@@ -24,12 +24,12 @@ from typing import Protocol
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.settings import KafkaSettings
 from services.config import Paths, check_covenants
 from services.core.covenant.checker import CheckResult
 from services.core.errors import SchakelError
+from services.database.engine import make_engine
 from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.maintenance_metrics import (
     MaintenanceMetrics,

@@ -31,7 +31,6 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from services.audit.engine import make_engine
 from services.audit.hub_store import witness_path
 from services.audit.store import SqlAuditStore
 from services.broker.quiet_logs import BrokerOutage
@@ -41,6 +40,7 @@ from services.config import DEMO_ENV, Paths, load_policy
 from services.core.covenant.model import Covenant
 from services.core.errors import SchakelError
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.gateway.background import GatewayThread, start_gateway_thread
 from services.hub.demo import DEMO_POSITION_FILE, SendFailures, publish_demo
 from services.hub.locations import durability, state_locations

@@ -32,8 +32,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.audit.schema import audit_checkpoints, audit_records
 from services.audit.verify import Verification
+from services.database.tables.audit import audit_checkpoints, audit_records
 
 log = logging.getLogger("schakel.metrics")
 

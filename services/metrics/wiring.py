@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.audit.schema import audit_records
 from services.audit.verify import Verification
+from services.database.tables.audit import audit_records
 from services.metrics.audit import AuditMetrics
 from services.metrics.health import Check, Health, router_health
 from services.metrics.http import MetricsServer

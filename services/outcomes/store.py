@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.audit.engine import masked
 from services.core.outcomes.entries import (
     ApprovalEntry,
     Entries,
@@ -31,6 +30,8 @@ from services.core.outcomes.entries import (
     SignalEntry,
     arrival,
 )
+from services.database.engine import masked
+from services.database.tables.outcomes import create_schema
 from services.outcomes.errors import OutcomeError
 from services.outcomes.rows import (
     APPROVAL_COLUMNS,
@@ -44,7 +45,6 @@ from services.outcomes.rows import (
     signal_row,
     to_us,
 )
-from services.outcomes.schema import create_schema
 
 Pair = tuple[OutcomeEntry, SignalEntry]
 _CHUNK = 500

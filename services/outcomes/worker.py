@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from services.audit.engine import make_engine
 from services.audit.hub_store import hub_signer, open_hub_store
 from services.audit.store import SqlAuditStore
 from services.config import Loaded, Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.hub.state import client_settings
 from services.keys import default_keys_path
 from services.keys.file_store import FileKeyStore

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 
-from services.audit.schema import audit_records
 from services.core.covenant.model import Covenant
 from services.core.policy import LOCAL_TIME
+from services.database.tables.audit import audit_records
 from services.reid.model import ReidError
 
 _R = audit_records.c

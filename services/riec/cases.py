@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 
 from services.audit.queries import utc
 from services.core.outcomes.entries import Entries, OutcomeEntry
+from services.database.tables.riec import riec_case_entries, riec_cases, riec_items
 from services.outcomes.store import OutcomeStore
 from services.reid.model import ReidError
 from services.reid.model import Request as ReidRequest
@@ -36,7 +37,6 @@ from services.riec.model import (
     RiecError,
 )
 from services.riec.records import action_record
-from services.riec.schema import riec_case_entries, riec_cases, riec_items
 from services.riec.workplace import Workplace, clean
 from services.web.users import User
 

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Select, and_, select
 
 from services.audit.queries import utc
 from services.core.schema_registry import SchemaRegistry
+from services.database.tables.riec import riec_items
 from services.riec.model import Item, ItemState, QueueFilters, RiecError
-from services.riec.schema import riec_items
 from services.riec.scope import Reach
 
 ALERT_TYPE = "hub.stacked_location_alert.v1"

@@ -26,12 +26,12 @@ from sqlalchemy import Engine, func, insert, inspect, select
 
 from services.core.barriers.model import BarrierModel
 from services.core.coverage.release import DEFAULT_THRESHOLD
-from services.coverage.store import coverage_facts
+from services.database.tables.coverage import coverage_facts
+from services.database.tables.outcomes import outcome_events
+from services.database.tables.riec import riec_barriers
 from services.outcomes.rows import to_us
-from services.outcomes.schema import outcome_events
 from services.riec.model import BARRIER_KINDS, Barrier, RiecError
 from services.riec.records import action_record
-from services.riec.schema import riec_barriers
 from services.riec.workplace import Workplace, clean
 from services.web.users import User
 

@@ -16,8 +16,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select
 
+from services.database.tables.riec import (
+    riec_case_entries,
+    riec_cases,
+    riec_item_events,
+    riec_items,
+)
 from services.riec.records import action_record
-from services.riec.schema import riec_case_entries, riec_cases, riec_item_events, riec_items
 from services.riec.workplace import Workplace
 
 ACTOR = "retention"

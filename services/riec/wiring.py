@@ -98,9 +98,9 @@ class HubWorkplace:
 
 def hub_workplace() -> HubWorkplace:
     """The workplace of the hub this process belongs to (its environment)."""
-    from services.audit.engine import database_url, make_engine  # noqa: PLC0415
     from services.audit.hub_store import hub_signer, open_hub_store  # noqa: PLC0415
     from services.config import load_policy  # noqa: PLC0415
+    from services.database.engine import database_url, make_engine  # noqa: PLC0415
     from services.keys import default_keys_path  # noqa: PLC0415
     from services.keys.file_store import FileKeyStore  # noqa: PLC0415
 

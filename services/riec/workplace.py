@@ -21,10 +21,10 @@ from services.audit.model import AuditStore
 from services.audit.queries import utc
 from services.core.errors import SchakelError
 from services.core.schema_registry import SchemaRegistry
+from services.database.tables.riec import create_schema, riec_item_events, riec_items
 from services.riec import items
 from services.riec.model import Event, Item, ItemState, NotFoundError, QueueFilters, RiecError
 from services.riec.records import action_record
-from services.riec.schema import create_schema, riec_item_events, riec_items
 from services.riec.scope import Reach, reach
 from services.web.users import User
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import faust
 
-from services.audit.engine import make_engine
 from services.audit.hub_store import hub_signer, open_hub_store
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.keys import default_keys_path
 from services.keys.file_store import FileKeyStore
 from services.metrics.errors import MetricsError

@@ -13,18 +13,18 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.audit.engine import masked
 from services.core.stacking.alerts import Alert
 from services.core.stacking.engine import Changes, LocationState, Snapshot
-from services.stacking.errors import StackingError
-from services.stacking.rows import alert_of, alert_row, evidence_of, to_us
-from services.stacking.schema import (
+from services.database.engine import masked
+from services.database.tables.stacking import (
     create_schema,
     stacking_alerts,
     stacking_aliases,
     stacking_evidence,
     stacking_locations,
 )
+from services.stacking.errors import StackingError
+from services.stacking.rows import alert_of, alert_row, evidence_of, to_us
 
 
 class SqlStackingStore:

@@ -25,7 +25,6 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
-from services.audit.engine import make_engine
 from services.audit.hub_store import hub_signer, open_hub_store
 from services.broker.settings import KafkaSettings
 from services.config import DEMO_ENV, Paths, demo_mode, load_policy
@@ -34,6 +33,7 @@ from services.core.stacking.alerts import Alert
 from services.core.stacking.engine import Changes, Snapshot, Stacker
 from services.core.stacking.extract import Extractor
 from services.core.stacking.purpose import StackingRules
+from services.database.engine import make_engine
 from services.keys import default_keys_path
 from services.keys.file_store import FileKeyStore
 from services.metrics.errors import MetricsError

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 
-from services.web.schema import access_log
+from services.database.tables.web import access_log
 
 
 @dataclass(frozen=True, slots=True)

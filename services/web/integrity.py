@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import Engine, select, update
 
 from services.audit.verify import Verification
-from services.web.schema import integrity_runs
+from services.database.tables.web import integrity_runs
 from services.web.sessions import Clock, utc, utc_now
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement, Engine, delete, or_, select, update
 
-from services.web.schema import web_sessions
+from services.database.tables.web import web_sessions
 
 SESSION_COOKIE = "schakel_session"
 Clock = Callable[[], datetime]

@@ -33,7 +33,7 @@ from sqlalchemy import Delete, Engine, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 
-from services.web.schema import web_sign_in_throttle
+from services.database.tables.web import web_sign_in_throttle
 from services.web.sessions import Clock, utc, utc_now
 
 ACCOUNT = "account"

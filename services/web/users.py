@@ -28,8 +28,8 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.audit.queries import Scope
+from services.database.tables.web import metadata, web_sessions, web_user_scopes, web_users
 from services.web.passwords import LOG2_N, check_password, dummy_hash, hash_password
-from services.web.schema import metadata, web_sessions, web_user_scopes, web_users
 
 PRIVACY_OFFICER: Final = "privacy-officer"
 COVENANT_MANAGER: Final = "covenant-manager"

@@ -11,12 +11,12 @@ from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
 
 from services.audit import AuditStoreError
 from services.audit.bulk import RECORD_COLUMNS, SqliteWriter, bulk_writer
-from services.audit.engine import make_engine
 from services.audit.reading import chain_records
 from services.audit.rows import AUDIT_COLUMNS
-from services.audit.schema import audit_records
 from services.audit.store import SqlAuditStore
 from services.audit.verify import verify
+from services.database.engine import make_engine
+from services.database.tables.audit import audit_records
 from tests.audit.test_store import (  # sql_url: the fixture of a new SQLite/PostgreSQL database
     T0,
     decision_record,

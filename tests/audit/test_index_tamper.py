@@ -2,7 +2,7 @@
 them, or the subject index behind access requests, makes ``verify`` say NOT intact and name
 the record (or the signed row) — on SQLite and on PostgreSQL.
 
-The columns come from the schema (:data:`services.audit.schema.metadata`), not from a list
+The columns come from the schema (:data:`services.database.tables.audit.metadata`), not from a list
 here, so a new column fails :func:`test_every_column_of_every_audit_table_is_classified` and
 the tamper test until :data:`services.audit.index.COVERAGE` classifies it.
 """
@@ -25,10 +25,8 @@ from typer.testing import CliRunner
 from services.audit import queries, report
 from services.audit.checkpoint import CheckpointPolicy
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.index import COVERAGE, INDEX_COLUMNS
 from services.audit.reading import IndexedReading
-from services.audit.schema import audit_subjects, metadata
 from services.audit.store import SqlAuditStore
 from services.audit.testing import MemoryWitness
 from services.audit.verification import verify_store
@@ -37,6 +35,8 @@ from services.cli.audit import EXIT_FINDING
 from services.cli.main import _register
 from services.cli.main import app as cli
 from services.core.keys import SigningKey
+from services.database.engine import make_engine
+from services.database.tables.audit import audit_subjects, metadata
 from tests.audit.test_store import T0, decision_record
 
 SIGNER = SigningKey.from_private_bytes(bytes(range(32)), T0)  # a test key; id derived

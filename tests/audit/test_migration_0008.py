@@ -1,4 +1,4 @@
-"""Revision 0008 (services/audit/migrations/versions/0008_audit_indexes.py) on a database with
+"""Revision 0008 (services/database/migrations/versions/0008_audit_indexes.py) on a database with
 records: the two unused indexes and the subject index's foreign key go, every row stays, the
 subject index still answers and is still purged, and the downgrade puts everything back."""
 
@@ -11,9 +11,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 
-from services.audit.engine import make_engine
-from services.audit.migrate import alembic_config
 from services.audit.store import SqlAuditStore
+from services.database.engine import make_engine
+from services.database.migrate import alembic_config
 from tests.audit.test_store import decision_record
 
 DROPPED = {"ix_audit_records_result", "ix_audit_records_signal_id"}

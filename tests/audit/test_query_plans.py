@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from services.audit.engine import make_engine
 from services.audit.queries import (
     Filters,
     Period,
@@ -34,6 +33,7 @@ from services.audit.queries import (
 from services.audit.report import covenant_report
 from services.audit.store import SqlAuditStore
 from services.coverage.volumes import signal_volumes
+from services.database.engine import make_engine
 from services.reid.issued import find_issue
 from services.reid.model import ReidError
 from tests.audit.test_store import T0, decision_record, rejected_record

@@ -20,16 +20,17 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, event, text
 
 from services.audit import AUDIT_FILTERS, AuditStore, AuditStoreError, OutboxEntry
-from services.audit.engine import (
+from services.audit.store import SqlAuditStore
+from services.audit.testing import MemoryAuditDatabase, MemoryAuditStore
+from services.core.decision import Decision, Rejection, RuleRef, exchange_id, rejection_id
+from services.core.records import audit_record, rejection_record
+from services.database.engine import (
     DATABASE_URL_ENV,
     DEFAULT_DATABASE_URL,
     database_url,
     make_engine,
 )
-from services.audit.store import SqlAuditStore
-from services.audit.testing import MemoryAuditDatabase, MemoryAuditStore
-from services.core.decision import Decision, Rejection, RuleRef, exchange_id, rejection_id
-from services.core.records import audit_record, rejection_record
+from services.database.errors import DatabaseError
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 RULE = RuleRef("nh-drugs-2025", "3", "energy-to-police", "art. 5.2", "ondermijning")
@@ -680,19 +681,19 @@ def test_a_locked_database_names_the_problem_and_the_fix(tmp_path: Path):
 
 def test_missing_tables_name_create_schema(sql_url: str):
     store = SqlAuditStore(make_engine(sql_url))
-    with pytest.raises(AuditStoreError, match="create_schema"):
+    with pytest.raises(DatabaseError, match="create_schema"):
         store.count()
     store.close()
 
 
 def test_an_unopenable_database_names_the_problem(tmp_path: Path):
     (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(AuditStoreError, match="directory"):
+    with pytest.raises(DatabaseError, match="directory"):
         make_engine(f"sqlite:///{tmp_path}/file/audit.db")
 
 
 def test_an_unparseable_url_is_not_repeated():
-    with pytest.raises(AuditStoreError, match="not a valid") as raised:
+    with pytest.raises(DatabaseError, match="not a valid") as raised:
         make_engine("not a url, password hunter2")
     assert "hunter2" not in str(raised.value)
 
@@ -705,7 +706,7 @@ def test_an_unparseable_url_is_not_repeated():
     ],
 )
 def test_unusable_urls_are_refused_with_the_password_masked(url: str, message: str):
-    with pytest.raises(AuditStoreError, match=message) as raised:
+    with pytest.raises(DatabaseError, match=message) as raised:
         make_engine(url)
     assert "hunter2" not in str(raised.value)
     assert "***" in str(raised.value)
@@ -713,7 +714,7 @@ def test_unusable_urls_are_refused_with_the_password_masked(url: str, message: s
 
 @pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None, reason="psycopg installed")
 def test_postgresql_without_its_driver_names_the_package_to_install():
-    with pytest.raises(AuditStoreError, match="install psycopg") as raised:
+    with pytest.raises(DatabaseError, match="install psycopg") as raised:
         make_engine("postgresql+psycopg://schakel:hunter2@db/audit")
     assert "hunter2" not in str(raised.value)
 
@@ -736,7 +737,7 @@ def test_in_memory_sqlite_is_shared_between_threads():
     store.close()
 
 
-# -- schema migrations (services/audit/migrations) --------------------------------------------------
+# -- schema migrations (services/database/migrations) --------------------------------------------------
 
 
 def schema_differences(url: str) -> list[Any]:
@@ -744,7 +745,7 @@ def schema_differences(url: str) -> list[Any]:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from services.audit.migrate import TARGET_METADATA
+    from services.database.tables import TARGET_METADATA
 
     engine = make_engine(url)
     try:
@@ -756,7 +757,7 @@ def schema_differences(url: str) -> list[Any]:
 
 
 def revision_of(url: str) -> str | None:
-    from services.audit.migrate import current_revision
+    from services.database.migrate import current_revision
 
     engine = make_engine(url)
     try:
@@ -767,7 +768,7 @@ def revision_of(url: str) -> str | None:
 
 
 def test_the_migrated_schema_is_exactly_the_metadata(sql_url: str):
-    from services.audit.migrate import head_revision
+    from services.database.migrate import head_revision
 
     SqlAuditStore.open(sql_url).close()
     assert schema_differences(sql_url) == []
@@ -775,11 +776,11 @@ def test_the_migrated_schema_is_exactly_the_metadata(sql_url: str):
 
 
 def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
-    """env.py without a handed-over connection: what `alembic -c services/audit/alembic.ini`
+    """env.py without a handed-over connection: what `alembic -c services/database/alembic.ini`
     does."""
     from alembic import command
 
-    from services.audit.migrate import alembic_config
+    from services.database.migrate import alembic_config
 
     config = alembic_config()
     config.set_main_option("sqlalchemy.url", sql_url)
@@ -829,7 +830,7 @@ def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
 def test_a_database_from_before_migrations_is_adopted_with_its_records(sql_url: str):
     """Made by ``metadata.create_all`` as the store did before migrations: stamped, not
     recreated; its records, chain and outbox stay as they were."""
-    from services.audit.schema import audit_purges, metadata
+    from services.database.tables.audit import audit_purges, metadata
 
     engine = make_engine(sql_url)
     older = [table for table in metadata.sorted_tables if table is not audit_purges]
@@ -850,7 +851,7 @@ def test_a_database_from_before_migrations_is_adopted_with_its_records(sql_url: 
         assert [r.prev_seq for r in store.chain()] == list(range(6))
     finally:
         store.close()
-    from services.audit.migrate import head_revision
+    from services.database.migrate import head_revision
 
     assert revision_of(sql_url) == head_revision()
     assert schema_differences(sql_url) == []
@@ -876,7 +877,7 @@ def test_a_database_migrated_by_a_newer_version_is_refused(sql_url: str):
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
     engine.dispose()
-    with pytest.raises(AuditStoreError, match="9999_future") as raised:
+    with pytest.raises(DatabaseError, match="9999_future") as raised:
         SqlAuditStore.open(sql_url)
     assert "newer version" in str(raised.value)
 
@@ -884,7 +885,7 @@ def test_a_database_migrated_by_a_newer_version_is_refused(sql_url: str):
 def test_web_and_reid_tables_made_by_create_all_before_0003_are_kept(sql_url: str):
     """The web and re-identification modules made their tables with ``create_all`` before
     revision 0003: the migration keeps them and their rows, and creates only what is missing."""
-    from services.audit.migrate import head_revision
+    from services.database.migrate import head_revision
     from services.reid import store as reid_store
     from services.web.users import UserStore
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.audit.engine import make_engine
 from services.config import Loaded, Paths, load_policy
 from services.core.pseudonyms import Pseudonymiser
 from services.coverage.store import CoverageStore, SqlCoverageStore
 from services.coverage.testing import MemoryCoverageStore
+from services.database.engine import make_engine
 from services.keys.testing import MemoryKeyStore
 from tests.coverage.webhub import signed_in, web_hub
 from tests.router.helpers import COVENANTS, NOW, traffic

@@ -11,9 +11,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from typer.testing import CliRunner
 
-from services.audit.engine import make_engine
 from services.cli.main import _register, app
 from services.coverage.store import SqlCoverageStore
+from services.database.engine import make_engine
 from services.web.access_log import AccessLog
 
 runner = CliRunner()

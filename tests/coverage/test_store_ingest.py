@@ -13,7 +13,8 @@ from sqlalchemy import select
 from services.core.coverage.facts import Fact, fact_of
 from services.core.pipeline import process
 from services.coverage.ingest import ingest
-from services.coverage.store import SqlCoverageStore, coverage_facts
+from services.coverage.store import SqlCoverageStore
+from services.database.tables.coverage import coverage_facts
 from tests.router.helpers import NOW
 
 
@@ -72,7 +73,7 @@ def test_a_rejected_or_uncovered_signal_gives_no_fact(loaded, signals):
 
 
 def test_the_table_holds_no_identifier(tmp_path, loaded, signals, raw):
-    from services.audit.engine import make_engine
+    from services.database.engine import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
     store = SqlCoverageStore(engine)
@@ -98,7 +99,7 @@ def test_a_writer_waits_for_another_writer_on_sqlite(tmp_path):
     import threading
     import time
 
-    from services.audit.engine import make_engine
+    from services.database.engine import make_engine
 
     path = tmp_path / "a.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -121,9 +122,9 @@ def test_a_writer_waits_for_another_writer_on_sqlite(tmp_path):
 
 
 def test_a_database_other_than_sqlite_or_postgresql_is_refused_with_the_fix(tmp_path):
-    from services.audit.engine import make_engine
     from services.core.coverage.errors import CoverageError
     from services.coverage.store import SqlCoverageStore
+    from services.database.engine import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     engine.dialect.name = "oracle"  # as an engine on another database would report itself

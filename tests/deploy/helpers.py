@@ -75,8 +75,8 @@ def web_status(paths: Sequence[str]) -> dict[str, int]:
 
     from fastapi.testclient import TestClient
 
-    from services.audit.engine import make_engine
     from services.audit.store import SqlAuditStore
+    from services.database.engine import make_engine
     from services.keys.testing import MemoryKeyStore
     from services.metrics.settings import MetricsSettings
     from services.web.app import create_web_app

@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.audit.verify import Verification
+from services.database.engine import make_engine
 from services.hub.maintenance_metrics import maintenance_registry
 from services.keys.testing import MemoryKeyStore
 from services.metrics.audit import AuditMetrics

@@ -19,9 +19,9 @@ import httpx
 import orjson
 import pytest
 
-from services.audit.engine import make_engine
+from services.database.engine import make_engine
+from services.database.tables.gateway import metadata
 from services.gateway.app import create_gateway_app
-from services.gateway.schema import metadata
 from tests.fuzz.test_gateway_fuzz import DEMO, FUZZ_SETTINGS, build
 from tests.gateway.helpers import serving
 

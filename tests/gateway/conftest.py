@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from services.audit.engine import make_engine
+from services.database.engine import make_engine
 from services.gateway.app import create_gateway_app
 from services.gateway.context import Gateway
 from services.gateway.serve import prepare_tables

@@ -14,12 +14,12 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from services.audit.engine import make_engine
 from services.core.schema_registry import SchemaRegistry, default_schema_dir
+from services.database.engine import make_engine
+from services.database.tables.gateway import metadata
 from services.gateway.accepted import AcceptedIds
 from services.gateway.app import create_gateway_app
 from services.gateway.context import Gateway, GatewaySettings
-from services.gateway.schema import metadata
 from services.gateway.signatures import KeySource
 from services.gateway.testing import MemoryBroker
 from services.gateway.tokens import TokenStore

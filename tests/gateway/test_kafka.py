@@ -20,10 +20,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaAdminClient
 
-from services.audit.engine import make_engine
 from services.broker.process import free_loopback_port
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
+from services.database.engine import make_engine
 from services.gateway.cursor import decode_cursor
 from services.gateway.kafka import KafkaFeedSource
 from services.gateway.serve import kafka_app, metrics_server, prepare_tables

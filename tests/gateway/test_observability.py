@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
-from services.audit.engine import make_engine
+from services.database.engine import make_engine
 from services.gateway.app import create_gateway_app
 from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.probes import BrokerWatch, gateway_health, watching

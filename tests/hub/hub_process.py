@@ -18,11 +18,11 @@ import httpx
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.config import ROOT
+from services.database.engine import make_engine
 from services.demo.keys import DemoSigner
 from services.hub.state import HubState
 from services.router.topics import feed_topic

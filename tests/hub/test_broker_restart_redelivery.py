@@ -20,13 +20,13 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from services.audit.engine import make_engine
 from services.audit.model import OutboxEntry
 from services.audit.store import SqlAuditStore
 from services.broker.embedded import EmbeddedBroker
 from services.broker.quiet_logs import BrokerOutage
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
+from services.database.engine import make_engine
 from services.hub.maintenance import Maintenance
 from services.router.topics import feed_topic
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.audit.engine import database_url
 from services.audit.hub_store import witness_path
 from services.cli import keys as keys_cli
 from services.config import Paths
+from services.database.engine import database_url
 from services.hub.locations import MEMORY_ONLY, PERSISTENT, durability, state_locations
 from services.hub.state import HubState
 from services.keys import default_keys_path

@@ -15,10 +15,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.embedded import EmbeddedBroker
 from services.broker.settings import KafkaSettings
+from services.database.engine import make_engine
 from services.hub.maintenance import Maintenance
 from services.indexer.drain import drain
 from services.router.loop import AuditPath

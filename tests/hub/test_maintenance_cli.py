@@ -23,7 +23,6 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.audit.engine import make_engine
 from services.audit.model import OutboxEntry
 from services.audit.store import SqlAuditStore
 from services.broker.embedded import EmbeddedBroker
@@ -32,6 +31,7 @@ from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.config import Paths, check_covenants
 from services.core.errors import SchakelError
+from services.database.engine import make_engine
 from services.hub.maintenance import Maintenance, MaintenanceReport
 from services.hub.maintenance_metrics import MaintenanceMetrics, unconsumed_counts
 from services.hub.maintenance_service import ServiceOptions, parties, run_ticks

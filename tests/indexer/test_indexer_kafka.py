@@ -13,12 +13,12 @@ from aiokafka import AIOKafkaProducer
 
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.audit.verification import public_keys, verify_store
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.core.audit_log import encode
+from services.database.engine import make_engine
 from services.indexer.loop import IndexerConfig, IndexerLoop
 from services.keys.testing import MemoryKeyStore
 from tests.indexer.test_step import AT, record

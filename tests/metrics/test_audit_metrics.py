@@ -11,13 +11,13 @@ from sqlalchemy import update
 
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.reading import chain_records
-from services.audit.schema import audit_records
 from services.audit.store import SqlAuditStore
 from services.audit.verify import verify
 from services.core import records
 from services.core.pipeline import process
+from services.database.engine import make_engine
+from services.database.tables.audit import audit_records
 from services.keys.testing import MemoryKeyStore
 from services.metrics.audit import AuditMetrics
 from services.metrics.testing import value

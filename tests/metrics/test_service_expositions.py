@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.settings import KafkaSettings
 from services.config import Paths
 from services.coverage.testing import MemoryCoverageStore
 from services.coverage.worker import CoverageWorker, coverage_observability
+from services.database.engine import make_engine
 from services.demo.generator import generate
 from services.gateway.app import create_gateway_app
 from services.gateway.serve import covenant_keys

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.audit.engine import make_engine
 from services.core.identifiers import normalise
+from services.database.engine import make_engine
 from services.demo.generator import DemoTraffic, generate
 from services.demo.keys import DemoSigner
 from services.outcomes.store import SqlOutcomeStore

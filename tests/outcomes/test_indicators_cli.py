@@ -15,10 +15,10 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.cli.main import _register, app
 from services.config import ROOT
+from services.database.engine import make_engine
 from services.demo.generator import generate, to_jsonl
 from services.web.access_log import AccessLog
 

@@ -14,13 +14,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.audit.engine import make_engine
 from services.audit.model import OutboxEntry
 from services.audit.store import SqlAuditStore
 from services.broker.embedded import BrokerKind, EmbeddedBroker
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.keys.testing import MemoryKeyStore
 from services.outcomes.errors import OutcomeError
 from services.outcomes.loop import OutcomeLoop, OutcomeLoopConfig

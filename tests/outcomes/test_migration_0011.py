@@ -10,8 +10,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from services.audit.engine import make_engine
-from services.audit.migrate import alembic_config
+from services.database.engine import make_engine
+from services.database.migrate import alembic_config
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.audit.engine import make_engine
+from services.database.engine import make_engine
 from services.outcomes.store import SqlOutcomeStore
 from services.outcomes.testing import MemoryOutcomeStore
 from tests.outcomes.helpers import (

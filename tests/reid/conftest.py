@@ -12,13 +12,13 @@ import orjson
 import pytest
 from sqlalchemy import Engine
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.config import Paths, load_policy
 from services.core import records
 from services.core.covenant.model import Covenant
 from services.core.pipeline import process
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.keys.file_store import FileKeyStore
 from services.reid.workflow import Reidentification
 from services.web.users import UserStore

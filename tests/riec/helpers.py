@@ -16,12 +16,12 @@ from sqlalchemy import Engine
 
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.config import Paths, load_policy
 from services.core import records
 from services.core.pipeline import process
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.demo.generator import generate
 from services.demo.keys import DemoSigner
 from services.keys.testing import MemoryKeyStore

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.riec.cases import CaseFiles
 from services.riec.locate import locator
 from services.riec.model import ItemState, QueueFilters

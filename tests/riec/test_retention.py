@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from services.database.tables.riec import riec_case_entries, riec_item_events, riec_items
 from services.riec.model import NotFoundError, QueueFilters
 from services.riec.retention import Purged, purge
-from services.riec.schema import riec_case_entries, riec_item_events, riec_items
 from tests.riec.helpers import Site, user
 
 

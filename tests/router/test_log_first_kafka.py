@@ -19,7 +19,6 @@ from aiokafka import AIOKafkaConsumer
 
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.audit.testing import MemoryAuditStore
 from services.audit.verification import public_keys, verify_store
@@ -28,6 +27,7 @@ from services.broker.settings import KafkaSettings
 from services.core.audit_log import decode
 from services.core.pipeline import process
 from services.core.records import audit_record
+from services.database.engine import make_engine
 from services.indexer.loop import IndexerLoop
 from services.keys.testing import MemoryKeyStore
 from services.router.loop import AuditPath, LoopConfig, RouterLoop

@@ -13,7 +13,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError
 
-from services.audit.engine import make_engine
 from services.audit.errors import AuditStoreError
 from services.audit.store import SqlAuditStore
 from services.audit.testing import MemoryAuditStore
@@ -23,6 +22,7 @@ from services.broker.topics import KafkaTopicAdmin
 from services.core.decision import Decision
 from services.core.pipeline import process
 from services.core.records import audit_record
+from services.database.engine import make_engine
 from services.router.loop import AuditPath, LoopConfig, RouterLoop
 from services.router.policy_source import PolicySource
 from services.router.topics import DEAD_LETTER, TopicLayout, feed_topic, signals_topic

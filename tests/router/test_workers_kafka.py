@@ -21,7 +21,6 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.embedded import BrokerKind, EmbeddedBroker
 from services.broker.settings import KafkaSettings
@@ -29,6 +28,7 @@ from services.broker.topics import KafkaTopicAdmin
 from services.config import ROOT
 from services.core.pipeline import process
 from services.core.records import audit_record
+from services.database.engine import make_engine
 from services.hub.maintenance import Maintenance
 from services.hub.up import INDEXER
 from services.hub.workers import WorkerPool

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.embedded import EmbeddedBroker
 from services.broker.settings import KafkaSettings
@@ -25,6 +24,7 @@ from services.core.pipeline import process
 from services.core.policy import Policy
 from services.core.pseudonyms import Pseudonymiser
 from services.core.records import audit_record
+from services.database.engine import make_engine
 from services.hub.maintenance import Maintenance
 from services.hub.workers import WorkerPool
 from services.keys.file_store import FileKeyStore

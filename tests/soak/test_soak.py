@@ -33,8 +33,8 @@ import httpx
 import orjson
 import pytest
 
-from services.audit.engine import DEFAULT_BUSY_TIMEOUT_MS
 from services.broker.embedded import EmbeddedBroker
+from services.database.engine import DEFAULT_BUSY_TIMEOUT_MS
 from services.router.topics import DEAD_LETTER, feed_topic
 from tests.kafka_fixtures import selected_brokers
 from tests.soak.hub import (

@@ -10,9 +10,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from services.audit.engine import make_engine
 from services.cli.main import _register, app
 from services.core.stacking.config import parse_stacking
+from services.database.engine import make_engine
 from services.demo.generator import generate
 from services.stacking.store import SqlStackingStore
 from tests.conftest import ROOT

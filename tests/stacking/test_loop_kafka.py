@@ -13,13 +13,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.audit.testing import MemoryAuditStore
 from services.broker.embedded import BrokerKind, EmbeddedBroker
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.core.stacking.alerts import Alert
+from services.database.engine import make_engine
 from services.demo.generator import generate
 from services.demo.keys import DemoSigner
 from services.router.loop import LoopConfig, RouterLoop

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from services.audit.engine import make_engine
+from services.database.engine import make_engine
 from services.demo.generator import generate
 from services.stacking.model import StackingStore
 from services.stacking.store import SqlStackingStore

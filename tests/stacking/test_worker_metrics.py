@@ -11,8 +11,8 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
+from services.database.engine import make_engine
 from services.demo.generator import generate
 from services.metrics.settings import MetricsSettings
 from services.metrics.testing import total, value

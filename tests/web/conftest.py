@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.audit.testing import MemoryAuditStore
 from services.config import Paths, load_policy
@@ -25,6 +24,7 @@ from services.core.errors import IdentifierError
 from services.core.identifiers import normalise
 from services.core.pipeline import process
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.keys.testing import MemoryKeyStore
 from services.web.app import create_web_app
 from services.web.context import WebSettings

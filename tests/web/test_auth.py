@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from services.web.schema import web_sessions
+from services.database.tables.web import web_sessions
 from services.web.sessions import SESSION_COOKIE, token_hash
 from tests.web.conftest import PASSWORD, Hub, csrf_of, make_app, sign_in
 

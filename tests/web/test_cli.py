@@ -12,7 +12,6 @@ import orjson
 import typer
 from typer.testing import CliRunner
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.cli import audit_query, users
 from services.config import Paths, load_policy
@@ -20,6 +19,7 @@ from services.core import records
 from services.core.identifiers import normalise
 from services.core.pipeline import process
 from services.core.pseudonyms import Pseudonymiser
+from services.database.engine import make_engine
 from services.keys.file_store import FileKeyStore
 from services.keys.testing import MemoryKeyStore
 from services.web.access_log import AccessLog

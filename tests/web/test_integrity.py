@@ -15,9 +15,9 @@ from services.audit import verification as verification_module
 from services.audit import verify as verify_module
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.audit.verify import Verification
+from services.database.engine import make_engine
 from services.web import routes_integrity
 from services.web.access_log import AccessLog
 from services.web.integrity import DONE, FAILED, INTERRUPTED, RUNNING, IntegrityRuns

@@ -21,13 +21,13 @@ from typer.testing import CliRunner
 from services.audit import hub_store
 from services.audit.checkpoint import CheckpointPolicy
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.hub_store import hub_signer, hub_witness
 from services.audit.store import SqlAuditStore
 from services.audit.verification import public_keys, verify_store
 from services.cli.main import _register
 from services.cli.main import app as cli
 from services.cli.web import web_command
+from services.database.engine import make_engine
 from services.keys import signing_key_path
 from services.keys.file_store import FileKeyStore
 from services.keys.signing_file import SigningKeyFile

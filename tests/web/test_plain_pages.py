@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from services.audit.checkpoint import KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.core.records import audit_record
+from services.database.engine import make_engine
 from services.web.users import UserStore
 from tests.core.builders import ANOMALY_RULE, NOW, anomaly, covenant_text, keys, policy, signal
 from tests.web.conftest import KDF_COST, PASSWORD, Hub, make_app, sign_in

@@ -4,11 +4,11 @@ the JSON reason and the month buckets are where dialects differ)."""
 from __future__ import annotations
 
 from services.audit import queries
-from services.audit.engine import make_engine
 from services.audit.queries import Filters, Period, Scope
 from services.audit.report import covenant_report
 from services.audit.store import SqlAuditStore
 from services.core.pseudonyms import INTERNAL, Pseudonymiser
+from services.database.engine import make_engine
 from tests.web.conftest import Hub, planted_address
 
 

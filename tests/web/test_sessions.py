@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
+from services.database.engine import make_engine
 from services.web.sessions import SessionPolicy, SessionStore, SqlSessionStore, session_csrf
 from services.web.testing import MemorySessionStore
 from services.web.users import UserStore

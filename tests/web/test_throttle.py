@@ -14,14 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from services.audit.engine import make_engine
 from services.audit.queries import Filters, Scope, search
 from services.audit.store import SqlAuditStore
 from services.audit.verification import verify_store
+from services.database.engine import make_engine
+from services.database.tables.web import web_sign_in_throttle
 from services.keys.testing import MemoryKeyStore
 from services.web.app import create_web_app
 from services.web.context import WebSettings
-from services.web.schema import web_sign_in_throttle
 from services.web.sign_in_audit import client_reference
 from services.web.testing import MemorySignInThrottle
 from services.web.throttle import SignInThrottle, SqlSignInThrottle, ThrottlePolicy

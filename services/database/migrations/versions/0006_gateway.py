@@ -1,7 +1,7 @@
 """The HTTPS gateway's tables: API tokens (hashes only) and the accepted signal ids.
 
 Frozen on purpose, like ``0001`` and ``0003``: the tables are spelled out here, not imported
-from :mod:`services.gateway.schema`. The gateway's own ``create_all`` may have made them on a
+from :mod:`services.database.tables.gateway`. The gateway's own ``create_all`` may have made them on a
 database used before this revision, so a table that exists already is left as it is.
 
 Revision ID: 0006

@@ -9,7 +9,7 @@ the primary key): an approval covers only the returns about signals received bef
 later approval must be storable next to an earlier one.
 
 Frozen on purpose: columns spelled out here, not imported from
-:mod:`services.outcomes.schema`. On a database whose tables ``create_all`` made with these
+:mod:`services.database.tables.outcomes`. On a database whose tables ``create_all`` made with these
 columns already, each step is skipped.
 
 Revision ID: 0011

@@ -39,7 +39,6 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from services.audit.errors import AuditStoreError
 from services.config import (
     AUDIT_DB_FILE,
     DATABASE_URL_ENV,
@@ -48,6 +47,7 @@ from services.config import (
     sqlite_url,
     state_hint,
 )
+from services.database.errors import DatabaseError
 
 DEFAULT_DATABASE_URL = sqlite_url(DEFAULT_STATE_DIR / AUDIT_DB_FILE)
 """The audit database when neither :data:`DATABASE_URL_ENV` nor ``SCHAKEL_STATE_DIR`` is set,
@@ -93,16 +93,16 @@ def make_engine(
     """An engine for the audit database at ``url`` (see :func:`database_url`).
 
     With ``existing`` (commands that read an audit database), a SQLite file that is not there
-    is an :class:`AuditStoreError` naming where it was looked for, and nothing is created.
+    is an :class:`DatabaseError` naming where it was looked for, and nothing is created.
 
     Only SQLite (``sqlite://``, ``sqlite:///path``) and PostgreSQL with a synchronous driver
     are supported. The engine connects lazily: an unreachable server shows up as an
-    :class:`AuditStoreError` from the first store call.
+    :class:`DatabaseError` from the first store call.
     """
     try:
         parsed = make_url(database_url(url))
     except ArgumentError:
-        raise AuditStoreError(
+        raise DatabaseError(
             f"the audit database URL is not a valid SQLAlchemy URL. Fix: set "
             f"{DATABASE_URL_ENV} to e.g. {_EXAMPLE_URLS}."
         ) from None
@@ -114,13 +114,13 @@ def make_engine(
     elif backend == "postgresql":
         engine = _postgresql_engine(parsed)
     else:
-        raise AuditStoreError(
+        raise DatabaseError(
             f"audit database {masked(parsed)}: {backend} is not supported. "
             f"Fix: use {_EXAMPLE_URLS}."
         )
     if engine.dialect.is_async:
         engine.dispose()
-        raise AuditStoreError(
+        raise DatabaseError(
             f"audit database {masked(parsed)} names an asyncio driver. Fix: use a synchronous "
             "one (sqlite:// or postgresql+psycopg://); the router calls the store from a thread."
         )
@@ -157,7 +157,7 @@ def _require_file(url: URL, configured: str | None) -> None:
     if is_memory_sqlite(url) or database.startswith("file:") or Path(database).is_file():
         return
     where = "" if configured or os.environ.get(DATABASE_URL_ENV, "").strip() else state_hint()
-    raise AuditStoreError(
+    raise DatabaseError(
         f"no audit database at {Path(database).absolute()}"
         + (f" ({where})" if where else f"; fix: point --database or {DATABASE_URL_ENV} at it")
     )
@@ -167,7 +167,7 @@ def _create_parent(path: Path, url: URL) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise AuditStoreError(
+        raise DatabaseError(
             f"cannot create the directory of audit database {masked(url)}: {error.strerror}. "
             f"Fix: create it, or set {DATABASE_URL_ENV} to a writable location."
         ) from None
@@ -207,7 +207,7 @@ def _postgresql_engine(url: URL) -> Engine:
             pool_timeout=30,
         )
     except (ImportError, NoSuchModuleError) as error:
-        raise AuditStoreError(
+        raise DatabaseError(
             f"audit database {masked(url)}: the PostgreSQL driver is not installed "
             f"({error}). Fix: install psycopg (pip install 'psycopg[binary]') and use a "
             "postgresql+psycopg:// URL."

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table
 
-from services.audit.schema import NAMING_CONVENTION
+from services.database.tables.naming import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -36,7 +36,7 @@ from sqlalchemy import (
     false,
 )
 
-from services.audit.schema import NAMING_CONVENTION
+from services.database.tables.naming import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -6,7 +6,7 @@ verification run from the web, so the integrity page shows the last result witho
 re-verifying the whole chain on each view.
 
 Frozen on purpose, like ``0001`` and ``0003``: the tables are spelled out here, not imported
-from :mod:`services.web.schema`. The web module's own ``create_all`` may have made them on a
+from :mod:`services.database.tables.web`. The web module's own ``create_all`` may have made them on a
 database used without the audit store, so a table that exists already is left as it is.
 
 Revision ID: 0004

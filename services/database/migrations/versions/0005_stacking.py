@@ -1,7 +1,7 @@
 """The stacking (IIPSy) tables: tracked locations, their evidence, aliases and alerts.
 
 Frozen on purpose, like ``0001``, ``0003`` and ``0004``: the tables are spelled out here, not
-imported from :mod:`services.stacking.schema`. That module's own ``create_all`` may have made
+imported from :mod:`services.database.tables.stacking`. That module's own ``create_all`` may have made
 them on a database used without the audit store (tests, the benchmark), so a table that
 exists already is left as it is.
 

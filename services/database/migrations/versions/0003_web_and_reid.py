@@ -2,7 +2,7 @@
 requests and their events.
 
 Frozen on purpose, like ``0001``: the tables are spelled out here, not imported from
-:mod:`services.web.schema` or :mod:`services.reid.store`. Before this revision those modules
+:mod:`services.database.tables.web` or :mod:`services.reid.store`. Before this revision those modules
 made the tables with ``create_all``, so a table that already exists is left as it is (its
 shape is the one spelled out here) and only missing ones are created.
 

@@ -2,7 +2,7 @@
 and their entries, and the joint barrier plan (issue 14).
 
 Frozen on purpose, like ``0005``, ``0007`` and ``0010``: the tables are spelled out here, not
-imported from :mod:`services.riec.schema`. That module's own ``create_all`` may have made them
+imported from :mod:`services.database.tables.riec`. That module's own ``create_all`` may have made them
 on a database used without the audit store (tests, the benchmark), so a table that exists
 already is left as it is.
 

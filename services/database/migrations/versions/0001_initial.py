@@ -1,8 +1,8 @@
 """The audit schema as it was when migrations began: records with their hash chain, signed
 checkpoints, the subject index and the feed outbox.
 
-Frozen on purpose: it does not import :mod:`services.audit.schema`, whose tables describe the
-newest revision. Every constraint is named as :data:`services.audit.schema.NAMING_CONVENTION`
+Frozen on purpose: it does not import :mod:`services.database.tables.audit`, whose tables describe the
+newest revision. Every constraint is named as :data:`services.database.tables.audit.NAMING_CONVENTION`
 names it, so later revisions can refer to them on SQLite and PostgreSQL alike.
 
 Revision ID: 0001

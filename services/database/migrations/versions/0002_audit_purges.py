@@ -1,7 +1,7 @@
 """Purge commitments: the signed anchors that retention purges leave behind.
 
 Frozen on purpose, like ``0001``: the table is spelled out here, not imported from
-:mod:`services.audit.schema`.
+:mod:`services.database.tables.audit`.
 
 Revision ID: 0002
 Revises: 0001

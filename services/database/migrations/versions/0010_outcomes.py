@@ -1,7 +1,7 @@
 """The outcome tables: the matching index of signals and outcomes by location, and approvals.
 
 Frozen on purpose, like ``0005`` and ``0007``: the tables are spelled out here, not imported
-from :mod:`services.outcomes.schema`. That module's own ``create_all`` may have made them on a
+from :mod:`services.database.tables.outcomes`. That module's own ``create_all`` may have made them on a
 database used without the audit store (tests, the benchmark), so a table that exists already is
 left as it is.
 

@@ -1,13 +1,13 @@
 """The Alembic environment of the audit schema.
 
-Programmatic runs (:func:`services.audit.migrate.upgrade_schema`) hand over an open connection
+Programmatic runs (:func:`services.database.migrate.upgrade_schema`) hand over an open connection
 in ``config.attributes["connection"]``, inside the store's write transaction; Alembic then
 neither begins nor commits anything itself, so the whole upgrade commits or rolls back with
-the caller. The ``alembic`` command (``alembic -c services/audit/alembic.ini ...``) instead
+the caller. The ``alembic`` command (``alembic -c services/database/alembic.ini ...``) instead
 connects to ``sqlalchemy.url`` from the ini file if set, else to ``$SCHAKEL_DATABASE_URL`` or
-the default SQLite file, through :func:`services.audit.engine.make_engine`.
+the default SQLite file, through :func:`services.database.engine.make_engine`.
 
-``target_metadata`` is :data:`services.audit.migrate.TARGET_METADATA` — the audit, web and
+``target_metadata`` is :data:`services.database.tables.TARGET_METADATA` — the audit, web and
 re-identification tables — so ``alembic revision --autogenerate`` proposes the difference
 between those modules and the database.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from services.audit.engine import database_url, make_engine
-from services.audit.migrate import TARGET_METADATA
+from services.database.engine import database_url, make_engine
+from services.database.tables import TARGET_METADATA
 
 metadata = list(TARGET_METADATA)
 

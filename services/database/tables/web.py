@@ -40,7 +40,7 @@ from sqlalchemy import (
     Text,
 )
 
-from services.audit.schema import NAMING_CONVENTION
+from services.database.tables.naming import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
