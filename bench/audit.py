@@ -57,12 +57,12 @@ from bench.verify import Counts, Refused, check, refusing  # noqa: E402
 from services.audit.bulk import bulk_writer, record_rows, subject_rows  # noqa: E402
 from services.audit.checkpoint import CheckpointPolicy  # noqa: E402
 from services.audit.checkpointer import Checkpointer  # noqa: E402
-from services.audit.engine import WRITE_TRANSACTION, make_engine  # noqa: E402
 from services.audit.reading import chain_records  # noqa: E402
 from services.audit.rows import audit_row  # noqa: E402
 from services.audit.store import SqlAuditStore  # noqa: E402
 from services.audit.verification import verify_store  # noqa: E402
 from services.audit.verify import verify  # noqa: E402
+from services.database.engine import WRITE_TRANSACTION, make_engine  # noqa: E402
 from services.keys.testing import MemoryKeyStore  # noqa: E402
 from tests.postgres_fixtures import Databases, PostgresServer, postgres_bin_dir  # noqa: E402
 

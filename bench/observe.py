@@ -19,11 +19,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 
-from services.audit.engine import make_engine
-from services.audit.schema import audit_records
 from services.audit.store import SqlAuditStore
 from services.broker.fetching import fetch_settings
 from services.broker.settings import KafkaSettings
+from services.database.engine import make_engine
+from services.database.tables.audit import audit_records
 
 IDLE_S = 1.5
 """A topic counts as read to its end after this long without a new record."""

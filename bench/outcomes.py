@@ -39,7 +39,6 @@ from sqlalchemy import text  # noqa: E402
 
 from bench.verify import Counts, Refused, refusing  # noqa: E402
 from bench.verify import check as check_counts  # noqa: E402
-from services.audit.engine import make_engine  # noqa: E402
 from services.config import Paths, load_policy  # noqa: E402
 from services.core.decision import RuleRef  # noqa: E402
 from services.core.outcomes.entries import (  # noqa: E402
@@ -55,6 +54,7 @@ from services.core.outcomes.returns import (  # noqa: E402
 )
 from services.core.policy import Policy  # noqa: E402
 from services.core.pseudonyms import Pseudonymiser  # noqa: E402
+from services.database.engine import make_engine  # noqa: E402
 from services.keys.testing import MemoryKeyStore  # noqa: E402
 from services.outcomes.store import SqlOutcomeStore  # noqa: E402
 

@@ -37,15 +37,15 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 
 from services.audit.bulk import bulk_writer, record_rows, subject_rows  # noqa: E402
-from services.audit.engine import WRITE_TRANSACTION, make_engine  # noqa: E402
 from services.audit.rows import audit_row  # noqa: E402
 from services.audit.store import SqlAuditStore  # noqa: E402
 from services.config import Paths  # noqa: E402
 from services.core.regions import ReferenceData  # noqa: E402
 from services.core.schema_registry import SchemaRegistry  # noqa: E402
+from services.database.engine import WRITE_TRANSACTION, make_engine  # noqa: E402
+from services.database.tables.riec import riec_items  # noqa: E402
 from services.keys.testing import MemoryKeyStore  # noqa: E402
 from services.riec.cases import CaseFiles  # noqa: E402
-from services.riec.schema import riec_items  # noqa: E402
 from services.riec.scope import regions  # noqa: E402
 from services.riec.workplace import PAGE, Workplace  # noqa: E402
 from services.web.app import create_web_app  # noqa: E402

@@ -55,13 +55,13 @@ sys.path.insert(0, str(ROOT))
 from bench.observe import audit_rows, exchange_ids, first_decision, read_topics  # noqa: E402
 from bench.verify import Counts, Expectation, Refused, check, check_exchanges, refusing  # noqa: E402
 from bench.workload import RECIPIENTS, expectation, publish, workload  # noqa: E402
-from services.audit.engine import make_engine  # noqa: E402
 from services.audit.store import SqlAuditStore  # noqa: E402
 from services.broker.factory import make_broker  # noqa: E402
 from services.broker.settings import KafkaSettings  # noqa: E402
 from services.broker.topics import KafkaTopicAdmin  # noqa: E402
 from services.config import Paths, load_policy  # noqa: E402
 from services.core.pseudonyms import Pseudonymiser  # noqa: E402
+from services.database.engine import make_engine  # noqa: E402
 from services.hub.workers import WorkerPool  # noqa: E402
 from services.keys.file_store import FileKeyStore  # noqa: E402
 from services.router.topics import DEAD_LETTER, SIGNALS_PREFIX, TopicLayout, feed_topic  # noqa: E402

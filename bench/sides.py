@@ -38,10 +38,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.workload import RECIPIENTS, policy_source
-from services.audit.engine import make_engine
 from services.audit.store import SqlAuditStore
 from services.broker.fetching import fetch_settings
 from services.broker.settings import KafkaSettings
+from services.database.engine import make_engine
 from services.indexer.loop import IndexerConfig, IndexerLoop
 from services.router.gc_tuning import tune_gc
 from services.router.loop import AuditPath, LoopConfig, RouterLoop

@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.verify import Counts, Refused, check, refusing  # noqa: E402
-from services.audit.engine import make_engine  # noqa: E402
 from services.config import Paths, load_policy  # noqa: E402
 from services.core.pseudonyms import Pseudonymiser  # noqa: E402
 from services.core.signal import Signal, accept_bytes  # noqa: E402
@@ -43,6 +42,7 @@ from services.core.stacking.engine import Changes, Stacker  # noqa: E402
 from services.core.stacking.evidence import Evidence  # noqa: E402
 from services.core.stacking.extract import Extractor  # noqa: E402
 from services.core.stacking.purpose import StackingRules  # noqa: E402
+from services.database.engine import make_engine  # noqa: E402
 from services.demo import generate  # noqa: E402
 from services.keys.testing import MemoryKeyStore  # noqa: E402
 from services.stacking.config_files import load_stacking_config  # noqa: E402
