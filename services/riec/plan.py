@@ -10,21 +10,27 @@ Three measures, each a count for one municipality in one quarter:
 ``findings``
     positive findings at a location (the outcome index, issue 13).
 
-Counts below the threshold (as on the coverage page, default 5) are suppressed. Cells are whole
-calendar quarters, the same whatever barrier asks, so no difference of two barriers' figures
-is a finer cell than the page publishes.
+Suppression is safe against differencing (:mod:`services.core.coverage.by_type`): the only
+counts released are per signal type, each suppressed below the threshold (default 5) on its
+own, with complementary suppression against the coverage page's monthly cells; a step's
+``signals`` and the ``reports`` are sums of released type counts only. Cells are whole
+calendar quarters, the same whatever barrier asks. ``findings`` is one count per municipality
+and quarter, suppressed below the threshold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from sqlalchemy import Engine, func, insert, inspect, select
 
 from services.core.barriers.model import BarrierModel
+from services.core.coverage.by_type import release_by_type, released_sum
+from services.core.coverage.facts import category_of
 from services.core.coverage.release import DEFAULT_THRESHOLD
 from services.coverage.store import coverage_facts
 from services.outcomes.rows import to_us
@@ -76,6 +82,11 @@ class Cell:
     counts: Mapping[str, int | None]
     complete: bool
     """Whether the quarter is over (its counts will not grow)."""
+    types: Mapping[str, int | None] = field(default_factory=dict)
+    """The released count of each signal type informing the step (``None``: suppressed);
+    ``signals`` is the sum of these."""
+    report_types: Mapping[str, int | None] = field(default_factory=dict)
+    """The released count of each report type; ``reports`` is the sum of these."""
 
 
 class BarrierPlan:
@@ -158,39 +169,65 @@ class BarrierPlan:
             quarter = raised.shifted(offset)
             if quarter.start.date() > today:
                 break
-            raw = self._counts(barrier.municipality, quarter, types)
-            shown = {k: (v if v >= self.threshold else None) for k, v in raw.items()}
-            cells.append(Cell(quarter, offset, shown, complete=quarter != current))
+            released = self._released(barrier.municipality, quarter)
+            reports = [t for t in self.workplace.registry.types() if category_of(t) == "reports"]
+            findings = self._findings(barrier.municipality, quarter)
+            counts = {
+                "signals": released_sum(released, types),
+                "reports": released_sum(released, reports),
+                "findings": findings if findings >= self.threshold else None,
+            }
+            cells.append(
+                Cell(
+                    quarter, offset, counts, complete=quarter != current,
+                    types={t: released.get(t) for t in types},
+                    report_types={t: released.get(t) for t in sorted(reports)},
+                )
+            )  # fmt: skip
         return cells
 
     def _types_of(self, step: str) -> list[str]:
         registry = self.workplace.registry
         return [t for t in registry.types() if step in registry.get(t).barrier_steps]
 
-    def _counts(self, municipality: str, quarter: Quarter, types: list[str]) -> dict[str, int]:
-        tables = set(inspect(self.engine).get_table_names())
-        counts = dict.fromkeys(MEASURES, 0)
+    def _released(self, municipality: str, quarter: Quarter) -> dict[str, int]:
+        """The quarter's released counts per signal type (:mod:`services.core.coverage.by_type`)."""
+        if not inspect(self.engine).has_table("coverage_facts"):
+            return {}
+        facts = coverage_facts.c
+        statement = (
+            select(facts.signal_type, facts.month, facts.category, func.count())
+            .where(facts.municipality == municipality, facts.month.in_(quarter.months))
+            .group_by(facts.signal_type, facts.month, facts.category)
+        )
+        per_type: Counter[str] = Counter()
+        per_month: Counter[tuple[str, str]] = Counter()
         with self.engine.connect() as connection:
-            if "coverage_facts" in tables:
-                facts = coverage_facts
-                where = (facts.c.municipality == municipality) & facts.c.month.in_(quarter.months)
-                counts["signals"] = connection.execute(
-                    select(func.count()).where(where, facts.c.signal_type.in_(types))
-                ).scalar_one()
-                counts["reports"] = connection.execute(
-                    select(func.count()).where(where, facts.c.category == "reports")
-                ).scalar_one()
-            if "outcome_events" in tables:
-                events = outcome_events
-                counts["findings"] = connection.execute(
+            for signal_type, month, category, count in connection.execute(statement):
+                per_type[signal_type] += int(count)
+                per_month[(month, category)] += int(count)
+
+        def released_months(category: str) -> int:
+            counts = (per_month[(m, category)] for m in quarter.months)
+            return sum(n for n in counts if n >= self.threshold)
+
+        return release_by_type(per_type, category_of, released_months, self.threshold)
+
+    def _findings(self, municipality: str, quarter: Quarter) -> int:
+        if not inspect(self.engine).has_table("outcome_events"):
+            return 0
+        events = outcome_events.c
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(
                     select(func.count()).where(
-                        events.c.municipality == municipality,
-                        events.c.outcome_class == "finding",
-                        events.c.time_us >= to_us(quarter.start),
-                        events.c.time_us < to_us(quarter.shifted(1).start),
+                        events.municipality == municipality,
+                        events.outcome_class == "finding",
+                        events.time_us >= to_us(quarter.start),
+                        events.time_us < to_us(quarter.shifted(1).start),
                     )
                 ).scalar_one()
-        return counts
+            )
 
 
 def campaign_counts(engine: Engine) -> dict[str, int]:

@@ -28,6 +28,8 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
         "offset": cell.offset,
         "complete": cell.complete,
         **dict(cell.counts),
+        "types": dict(cell.types),
+        "report_types": dict(cell.report_types),
     }
 
 
@@ -81,7 +83,8 @@ def routes(context: WebContext, plan: BarrierPlan) -> APIRouter:
         return JSONResponse(
             {
                 "threshold": plan.threshold,
-                "note": f"counts below {plan.threshold} are suppressed (null)",
+                "note": f"counts below {plan.threshold} are suppressed (null); signals and "
+                "reports are sums of the published per-type counts only",
                 "barriers": [_barrier_json(b, plan.effect(b)) for b in found],
             }
         )
