@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from services.audit.queries import utc
 from services.core.outcomes.entries import Entries, OutcomeEntry
@@ -125,20 +125,42 @@ class CaseFiles:
     # -- steps ---------------------------------------------------------------------------
 
     def open(self, user: User, item_id: str, title: str) -> Case:
-        """Open a case from an item being assessed; the item joins it."""
+        """Open a case from an item (new, or being assessed by ``user``); the item joins it.
+        The case, its first entry and the item's move are one transaction: if the item cannot
+        join, no case is left behind."""
         item = self.workplace.item(user, item_id)
         name = clean("case title", title, 200)
         now = self.workplace.now()
         case_id = f"case-{now:%Y}-{self.workplace.new_id()}"
-        with self.workplace.engine.begin() as connection:
+        text = f"opened: {name}"
+        record_id = f"riec-{case_id}-open-case-{self.workplace.new_id()}"
+        located = self.workplace.locations(item_id)
+        row = {
+            "id": case_id, "recipient": item.recipient, "covenant_id": item.covenant_id,
+            "title": name, "state": CaseState.OPEN.value, "opened_by": user.name,
+            "opened_at": now, "keep_until": item.keep_until,
+        }  # fmt: skip
+
+        def create(connection: Connection) -> list[dict[str, Any]]:
+            connection.execute(insert(riec_cases), row)
             connection.execute(
-                insert(riec_cases),
-                {"id": case_id, "recipient": item.recipient, "covenant_id": item.covenant_id,
-                 "title": name, "state": CaseState.OPEN.value, "opened_by": user.name,
-                 "opened_at": now, "keep_until": item.keep_until},
+                insert(riec_case_entries),
+                {"case_id": case_id, "at": now, "author": user.name, "kind": "open-case",
+                 "text": text, "record_id": record_id},
             )  # fmt: skip
-        self._entry(user, self.get(user, case_id), "open-case", f"opened: {name}", [item])
-        self.add(user, case_id, item_id)
+            return [
+                action_record(
+                    record_id, "open-case", actor=user.name, at=now, recipient=item.recipient,
+                    covenant_id=item.covenant_id, object_kind="riec-case",
+                    reference={"case": case_id, "entry_length": len(text)},
+                    locations=located,
+                )
+            ]  # fmt: skip
+
+        self.workplace.move(
+            user, item_id, "to-case", (ItemState.NEW, ItemState.ASSESSING), ItemState.CASE,
+            case_id=case_id, within=create,
+        )  # fmt: skip
         return self.get(user, case_id)
 
     def add(self, user: User, case_id: str, item_id: str) -> Item:

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 RESULTS: Final = {
     "take": "assessing",
+    "takeover": "taken-over",
     "dismiss": "dismissed",
     "reopen": "reopened",
     "to-case": "bundled",

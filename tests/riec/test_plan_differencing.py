@@ -94,7 +94,9 @@ def plan_figures(site: Site, all_facts: list[Fact]) -> Iterator[Figure]:
     shown = client.get("/api/plan", params={"municipality": ALKMAAR}).json()["barriers"]
     assert len(shown) == sum(len(m.steps) for m in made.models.values())
     for barrier in shown:
-        step_types = {t for t in registry.types() if barrier["step"] in registry.get(t).barrier_steps}
+        step_types = {
+            t for t in registry.types() if barrier["step"] in registry.get(t).barrier_steps
+        }
         for cell in barrier["effect"]:
             year, number = cell["quarter"].split("-Q")
             months = Quarter(int(year), int(number)).months
