@@ -91,7 +91,8 @@ class Cell:
 
 class BarrierPlan:
     """The plan on ``workplace``'s database; ``models`` are the barrier models (steps),
-    ``municipalities`` the CBS codes with their names."""
+    ``municipalities`` the CBS codes with their names, ``parties`` each covenant's party ids
+    (who may be named as a barrier's partner)."""
 
     def __init__(
         self,
@@ -99,12 +100,31 @@ class BarrierPlan:
         models: Sequence[BarrierModel],
         municipalities: Mapping[str, str],
         *,
+        parties: Mapping[str, frozenset[str]] | None = None,
         threshold: int = DEFAULT_THRESHOLD,
     ) -> None:
         self.workplace = workplace
         self.models = {m.model: m for m in models}
         self.municipalities = dict(municipalities)
+        self.parties = dict(parties or {})
         self.threshold = threshold
+
+    def partners_for(self, user: User) -> list[str]:
+        """The partners ``user`` may name: the parties of the covenants in their scope."""
+        covenants = self.workplace.reach(user).covenants
+        return sorted(
+            {
+                p
+                for c, ids in self.parties.items()
+                if covenants is None or c in covenants
+                for p in ids
+            }
+        )
+
+    def municipalities_for(self, user: User) -> dict[str, str]:
+        """The municipalities ``user`` may raise a barrier in: their RIEC's region."""
+        region = self.workplace.reach(user).region
+        return {c: n for c, n in self.municipalities.items() if region is None or c in region}
 
     @property
     def engine(self) -> Engine:
@@ -124,7 +144,18 @@ class BarrierPlan:
             raise RiecError(f"kind must be one of {', '.join(BARRIER_KINDS)}.")
         if municipality not in self.municipalities:
             raise RiecError(f"unknown municipality {municipality!r}. Fix: a CBS code like GM0361.")
-        partner = clean("partner", partner, 100)
+        if municipality not in self.municipalities_for(user):
+            raise RiecError(
+                f"municipality {municipality} is outside your RIEC's region. Fix: raise barriers "
+                "in your region's municipalities only."
+            )
+        partner = partner.strip()
+        if partner not in self.partners_for(user):
+            raise RiecError(
+                f"unknown partner {partner[:100]!r}: not a party of your covenants. Fix: a "
+                "party id from the covenants, such as "
+                f"{', '.join(self.partners_for(user)[:3]) or 'gemeente-alkmaar'}."
+            )
         text = clean("description", description, 500)
         now = self.workplace.now()
         row = {

@@ -68,7 +68,9 @@ def routes(context: WebContext, plan: BarrierPlan) -> APIRouter:
             "plan.html", viewer, status_code, barriers=[(b, plan.effect(b)) for b in found],
             municipality=municipality, names=plan.municipalities, steps=steps,
             models=plan.models, kinds=BARRIER_KINDS, measures=MEASURES,
-            threshold=plan.threshold, may_add=viewer.user.role in RIEC_ROLES, **values,
+            threshold=plan.threshold, may_add=viewer.user.role in RIEC_ROLES,
+            partners=plan.partners_for(viewer.user),
+            regional=plan.municipalities_for(viewer.user), **values,
         )  # fmt: skip
 
     @router.get("/plan", response_class=HTMLResponse)
