@@ -132,9 +132,45 @@ class BarrierPlan:
 
     def raise_barrier(
         self, user: User, *, model: str, step: str, partner: str, kind: str,
-        municipality: str, description: str, since: date,
+        municipality: str, description: str, since: date, source: str | None = None,
     ) -> Barrier:  # fmt: skip
-        """Add a barrier to the plan (audited)."""
+        """Add a barrier to the plan (audited; ``source`` names the data file it came from)."""
+        row = self.check(
+            user, model=model, step=step, partner=partner, kind=kind,
+            municipality=municipality, description=description, since=since,
+        )  # fmt: skip
+        now = self.workplace.now()
+        row = {**row, "raised_by": user.name, "created_at": now}
+        with self.engine.begin() as connection:
+            key = connection.execute(insert(riec_barriers), row).inserted_primary_key
+        barrier = _barrier({"id": int(key[0]) if key else 0, **row})
+        record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
+        reference: dict[str, Any] = {
+            "barrier": barrier.id, "model": model, "step": step, "kind": kind,
+            "municipality": municipality, "partner": row["partner"],
+        }  # fmt: skip
+        if source is not None:
+            reference["source"] = source
+        self.workplace.write(
+            action_record(
+                record_id,
+                "barrier",
+                actor=user.name,
+                at=now,
+                recipient=None,
+                covenant_id=None,
+                object_kind="riec-barrier",
+                reference=reference,
+            )
+        )
+        return barrier
+
+    def check(
+        self, user: User, *, model: str, step: str, partner: str, kind: str,
+        municipality: str, description: str, since: date,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The row ``user``'s barrier would be stored as; :class:`RiecError` says what is
+        wrong (an unknown model, step, kind, municipality or partner; outside the scope)."""
         found = self.models.get(model)
         if found is None:
             raise RiecError(f"no barrier model {model!r}. Fix: one of {', '.join(self.models)}.")
@@ -157,25 +193,10 @@ class BarrierPlan:
                 f"{', '.join(self.partners_for(user)[:3]) or 'gemeente-alkmaar'}."
             )
         text = clean("description", description, 500)
-        now = self.workplace.now()
-        row = {
+        return {
             "model": model, "step": step, "partner": partner, "kind": kind,
             "municipality": municipality, "description": text, "since": since,
-            "raised_by": user.name, "created_at": now,
         }  # fmt: skip
-        with self.engine.begin() as connection:
-            key = connection.execute(insert(riec_barriers), row).inserted_primary_key
-        barrier = _barrier({"id": int(key[0]) if key else 0, **row})
-        record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
-        self.workplace.write(
-            action_record(
-                record_id, "barrier", actor=user.name, at=now, recipient=None, covenant_id=None,
-                object_kind="riec-barrier",
-                reference={"barrier": barrier.id, "model": model, "step": step,
-                           "municipality": municipality, "kind": kind, "partner": partner},
-            )
-        )  # fmt: skip
-        return barrier
 
     def barriers(self, municipality: str | None = None) -> list[Barrier]:
         if not inspect(self.engine).has_table("riec_barriers"):
