@@ -24,7 +24,7 @@ from services.outcomes.store import OutcomeStore
 from services.reid.model import ReidError
 from services.reid.model import Request as ReidRequest
 from services.reid.workflow import Reidentification
-from services.riec.handover import MEASURES, HandedOver, HandOver
+from services.riec.handover import MEASURES, HandedOver, HandOver, WithheldError
 from services.riec.model import (
     OUTCOMES,
     Case,
@@ -233,9 +233,20 @@ class CaseFiles:
         municipality = next((i.municipality for i in carrying if i.municipality), None)
         if municipality is None:
             raise RiecError("the case's items name no municipality to hand the case over in.")
-        sent = self.handover.send(
-            case, pseudonym, measure, municipality, self.workplace.now(), self.workplace.new_id()
-        )
+        try:
+            sent = self.handover.send(
+                case, pseudonym, measure, municipality, self.workplace.now(),
+                self.workplace.new_id(),
+            )  # fmt: skip
+        except WithheldError as withheld:  # deny by default, and the withholding is audited
+            self._entry(
+                user, case, "handover-withheld",
+                f"hand-over for {measure} in {municipality} withheld: no covenant rule allows "
+                f"it (signal {withheld.signal_id} not sent)", carrying,
+                extra={"measure": measure, "municipality": municipality,
+                       "signal": withheld.signal_id},
+            )  # fmt: skip
+            raise
         to = ", ".join(sent.recipients)
         self._entry(
             user, case, "handover",
@@ -273,8 +284,9 @@ class CaseFiles:
         return case
 
     def _entry(
-        self, user: User, case: Case, step: str, text: str, bundled: list[Item] | None = None
-    ) -> Event:
+        self, user: User, case: Case, step: str, text: str, bundled: list[Item] | None = None,
+        *, extra: dict[str, Any] | None = None,
+    ) -> Event:  # fmt: skip
         now = self.workplace.now()
         record_id = f"riec-{case.id}-{step}-{self.workplace.new_id()}"
         with self.workplace.engine.begin() as connection:
@@ -288,7 +300,8 @@ class CaseFiles:
             action_record(
                 record_id, step, actor=user.name, at=now, recipient=case.recipient,
                 covenant_id=case.covenant_id, object_kind="riec-case",
-                reference={"case": case.id, "entry_length": len(text)}, locations=located,
+                reference={"case": case.id, "entry_length": len(text), **(extra or {})},
+                locations=located,
             )
         )  # fmt: skip
         return Event(now, user.name, step, text, record_id)

@@ -25,6 +25,7 @@ RESULTS: Final = {
     "decision": "decided",
     "reid": "filed",
     "handover": "offered",
+    "handover-withheld": "withheld",
     "outcome": "recorded",
     "purge": "purged",
     "purge-items": "purged",
