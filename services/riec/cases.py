@@ -13,17 +13,17 @@ reaches beyond what the feed delivered. An outcome is also written to the outcom
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from services.audit.queries import utc
-from services.core.outcomes.entries import Entries, OutcomeEntry
+from services.core.outcomes.entries import Entries
 from services.outcomes.store import OutcomeStore
 from services.reid.model import ReidError
 from services.reid.model import Request as ReidRequest
 from services.reid.workflow import Reidentification
+from services.riec.case_rows import case_of, outcome_entry
 from services.riec.handover import MEASURES, HandedOver, HandOver, WithheldError
 from services.riec.model import (
     OUTCOMES,
@@ -41,7 +41,6 @@ from services.riec.workplace import Workplace, clean
 from services.web.users import User
 
 MAX_NOTE = 2000
-OUTCOME_KEEP = timedelta(days=730)
 
 
 class CaseFiles:
@@ -74,7 +73,7 @@ class CaseFiles:
             )
         if row is None or not where.allows(row["recipient"], row["covenant_id"]):
             raise NotFoundError(f"no case {case_id!r} in your scope. Fix: see the case list.")
-        return _case(row)
+        return case_of(row)
 
     def listing(self, user: User, limit: int = 200) -> list[Case]:
         where = self.workplace.reach(user)
@@ -84,7 +83,7 @@ class CaseFiles:
         if where.covenants is not None:
             statement = statement.where(riec_cases.c.covenant_id.in_(sorted(where.covenants)))
         with self.workplace.engine.connect() as connection:
-            return [_case(row) for row in connection.execute(statement).mappings()]
+            return [case_of(row) for row in connection.execute(statement).mappings()]
 
     def items(self, user: User, case_id: str) -> list[Item]:
         self.get(user, case_id)
@@ -273,7 +272,7 @@ class CaseFiles:
         self._entry(user, case, "outcome", f"{outcome}: {body}", bundled)
         located = {loc for i in bundled for loc in self.workplace.locations(i.id)}
         if self.outcomes is not None and located:  # without a premises nothing can match it
-            entry = _outcome_entry(case, outcome, now, bundled, sorted(located))
+            entry = outcome_entry(case, outcome, now, bundled, sorted(located))
             self.outcomes.write(Entries(outcomes=[entry]))
         return self.get(user, case_id)
 
@@ -305,39 +304,3 @@ class CaseFiles:
             )
         )  # fmt: skip
         return Event(now, user.name, step, text, record_id)
-
-
-def _case(row: Any) -> Case:
-    return Case(
-        id=row["id"],
-        recipient=row["recipient"],
-        covenant_id=row["covenant_id"],
-        title=row["title"],
-        state=CaseState(row["state"]),
-        opened_by=row["opened_by"],
-        opened_at=utc(row["opened_at"]),
-        keep_until=utc(row["keep_until"]),
-        outcome=row["outcome"],
-        closed_at=None if row["closed_at"] is None else utc(row["closed_at"]),
-    )
-
-
-def _outcome_entry(
-    case: Case, outcome: str, now: datetime, bundled: list[Item], located: list[str]
-) -> OutcomeEntry:
-    municipalities = {i.municipality for i in bundled if i.municipality}
-    return OutcomeEntry(
-        source=case.recipient,
-        signal_id=case.id,
-        signal_type="riec.case_outcome",
-        outcome_class=OUTCOMES[outcome],
-        time=now,
-        municipality=next(iter(municipalities)) if len(municipalities) == 1 else None,
-        data={"outcome": outcome},
-        leaves=("outcome",),
-        subjects={},
-        rules=(),
-        basis=None,
-        keep_until=now + OUTCOME_KEEP,
-        locations=tuple(located),
-    )

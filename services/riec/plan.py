@@ -20,73 +20,28 @@ and quarter, suppressed below the threshold.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Final
 
 from sqlalchemy import Engine, func, insert, inspect, select
 
 from services.core.barriers.model import BarrierModel
-from services.core.coverage.by_type import release_by_type, released_sum
+from services.core.coverage.by_type import released_sum
 from services.core.coverage.facts import category_of
 from services.core.coverage.release import DEFAULT_THRESHOLD
-from services.coverage.store import coverage_facts
-from services.outcomes.rows import to_us
-from services.outcomes.schema import outcome_events
+from services.riec.effect import Cell, Quarter, findings_in, released_types
 from services.riec.model import BARRIER_KINDS, Barrier, RiecError
 from services.riec.records import action_record
 from services.riec.schema import riec_barriers
 from services.riec.workplace import Workplace, clean
 from services.web.users import User
 
+__all__ = ["MEASURES", "BarrierPlan", "Cell", "Quarter", "campaign_counts"]
+
 MEASURES: Final = ("signals", "reports", "findings")
 QUARTERS_BEFORE: Final = 2
 QUARTERS_AFTER: Final = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Quarter:
-    year: int
-    number: int
-
-    @classmethod
-    def of(cls, day: date) -> Quarter:
-        return cls(day.year, (day.month - 1) // 3 + 1)
-
-    def shifted(self, by: int) -> Quarter:
-        index = self.year * 4 + self.number - 1 + by
-        return Quarter(index // 4, index % 4 + 1)
-
-    @property
-    def months(self) -> tuple[str, ...]:
-        first = (self.number - 1) * 3 + 1
-        return tuple(f"{self.year}-{m:02d}" for m in range(first, first + 3))
-
-    @property
-    def start(self) -> datetime:
-        return datetime(self.year, (self.number - 1) * 3 + 1, 1, tzinfo=UTC)
-
-    def __str__(self) -> str:
-        return f"{self.year}-Q{self.number}"
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One quarter's counts; ``None`` is suppressed (below the threshold)."""
-
-    quarter: Quarter
-    offset: int
-    """Quarters after the one the barrier was raised in (negative: before)."""
-    counts: Mapping[str, int | None]
-    complete: bool
-    """Whether the quarter is over (its counts will not grow)."""
-    types: Mapping[str, int | None] = field(default_factory=dict)
-    """The released count of each signal type informing the step (``None``: suppressed);
-    ``signals`` is the sum of these."""
-    report_types: Mapping[str, int | None] = field(default_factory=dict)
-    """The released count of each report type; ``reports`` is the sum of these."""
 
 
 class BarrierPlan:
@@ -221,9 +176,9 @@ class BarrierPlan:
             quarter = raised.shifted(offset)
             if quarter.start.date() > today:
                 break
-            released = self._released(barrier.municipality, quarter)
+            released = released_types(self.engine, barrier.municipality, quarter, self.threshold)
             reports = [t for t in self.workplace.registry.types() if category_of(t) == "reports"]
-            findings = self._findings(barrier.municipality, quarter)
+            findings = findings_in(self.engine, barrier.municipality, quarter)
             counts = {
                 "signals": released_sum(released, types),
                 "reports": released_sum(released, reports),
@@ -241,45 +196,6 @@ class BarrierPlan:
     def _types_of(self, step: str) -> list[str]:
         registry = self.workplace.registry
         return [t for t in registry.types() if step in registry.get(t).barrier_steps]
-
-    def _released(self, municipality: str, quarter: Quarter) -> dict[str, int]:
-        """The quarter's released counts per signal type (:mod:`services.core.coverage.by_type`)."""
-        if not inspect(self.engine).has_table("coverage_facts"):
-            return {}
-        facts = coverage_facts.c
-        statement = (
-            select(facts.signal_type, facts.month, facts.category, func.count())
-            .where(facts.municipality == municipality, facts.month.in_(quarter.months))
-            .group_by(facts.signal_type, facts.month, facts.category)
-        )
-        per_type: Counter[str] = Counter()
-        per_month: Counter[tuple[str, str]] = Counter()
-        with self.engine.connect() as connection:
-            for signal_type, month, category, count in connection.execute(statement):
-                per_type[signal_type] += int(count)
-                per_month[(month, category)] += int(count)
-
-        def released_months(category: str) -> int:
-            counts = (per_month[(m, category)] for m in quarter.months)
-            return sum(n for n in counts if n >= self.threshold)
-
-        return release_by_type(per_type, category_of, released_months, self.threshold)
-
-    def _findings(self, municipality: str, quarter: Quarter) -> int:
-        if not inspect(self.engine).has_table("outcome_events"):
-            return 0
-        events = outcome_events.c
-        with self.engine.connect() as connection:
-            return int(
-                connection.execute(
-                    select(func.count()).where(
-                        events.municipality == municipality,
-                        events.outcome_class == "finding",
-                        events.time_us >= to_us(quarter.start),
-                        events.time_us < to_us(quarter.shifted(1).start),
-                    )
-                ).scalar_one()
-            )
 
 
 def campaign_counts(engine: Engine) -> dict[str, int]:
