@@ -13,19 +13,19 @@ reaches beyond what the feed delivered. An outcome is also written to the outcom
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from services.audit.queries import utc
-from services.core.outcomes.entries import Entries, OutcomeEntry
+from services.core.outcomes.entries import Entries
 from services.database.tables.riec import riec_case_entries, riec_cases, riec_items
 from services.outcomes.store import OutcomeStore
 from services.reid.model import ReidError
 from services.reid.model import Request as ReidRequest
 from services.reid.workflow import Reidentification
-from services.riec.handover import MEASURES, HandedOver, HandOver
+from services.riec.case_rows import case_of, outcome_entry
+from services.riec.handover import MEASURES, HandedOver, HandOver, WithheldError
 from services.riec.model import (
     OUTCOMES,
     Case,
@@ -41,7 +41,6 @@ from services.riec.workplace import Workplace, clean
 from services.web.users import User
 
 MAX_NOTE = 2000
-OUTCOME_KEEP = timedelta(days=730)
 
 
 class CaseFiles:
@@ -74,7 +73,7 @@ class CaseFiles:
             )
         if row is None or not where.allows(row["recipient"], row["covenant_id"]):
             raise NotFoundError(f"no case {case_id!r} in your scope. Fix: see the case list.")
-        return _case(row)
+        return case_of(row)
 
     def listing(self, user: User, limit: int = 200) -> list[Case]:
         where = self.workplace.reach(user)
@@ -84,7 +83,7 @@ class CaseFiles:
         if where.covenants is not None:
             statement = statement.where(riec_cases.c.covenant_id.in_(sorted(where.covenants)))
         with self.workplace.engine.connect() as connection:
-            return [_case(row) for row in connection.execute(statement).mappings()]
+            return [case_of(row) for row in connection.execute(statement).mappings()]
 
     def items(self, user: User, case_id: str) -> list[Item]:
         self.get(user, case_id)
@@ -125,20 +124,42 @@ class CaseFiles:
     # -- steps ---------------------------------------------------------------------------
 
     def open(self, user: User, item_id: str, title: str) -> Case:
-        """Open a case from an item being assessed; the item joins it."""
+        """Open a case from an item (new, or being assessed by ``user``); the item joins it.
+        The case, its first entry and the item's move are one transaction: if the item cannot
+        join, no case is left behind."""
         item = self.workplace.item(user, item_id)
         name = clean("case title", title, 200)
         now = self.workplace.now()
         case_id = f"case-{now:%Y}-{self.workplace.new_id()}"
-        with self.workplace.engine.begin() as connection:
+        text = f"opened: {name}"
+        record_id = f"riec-{case_id}-open-case-{self.workplace.new_id()}"
+        located = self.workplace.locations(item_id)
+        row = {
+            "id": case_id, "recipient": item.recipient, "covenant_id": item.covenant_id,
+            "title": name, "state": CaseState.OPEN.value, "opened_by": user.name,
+            "opened_at": now, "keep_until": item.keep_until,
+        }  # fmt: skip
+
+        def create(connection: Connection) -> list[dict[str, Any]]:
+            connection.execute(insert(riec_cases), row)
             connection.execute(
-                insert(riec_cases),
-                {"id": case_id, "recipient": item.recipient, "covenant_id": item.covenant_id,
-                 "title": name, "state": CaseState.OPEN.value, "opened_by": user.name,
-                 "opened_at": now, "keep_until": item.keep_until},
+                insert(riec_case_entries),
+                {"case_id": case_id, "at": now, "author": user.name, "kind": "open-case",
+                 "text": text, "record_id": record_id},
             )  # fmt: skip
-        self._entry(user, self.get(user, case_id), "open-case", f"opened: {name}", [item])
-        self.add(user, case_id, item_id)
+            return [
+                action_record(
+                    record_id, "open-case", actor=user.name, at=now, recipient=item.recipient,
+                    covenant_id=item.covenant_id, object_kind="riec-case",
+                    reference={"case": case_id, "entry_length": len(text)},
+                    locations=located,
+                )
+            ]  # fmt: skip
+
+        self.workplace.move(
+            user, item_id, "to-case", (ItemState.NEW, ItemState.ASSESSING), ItemState.CASE,
+            case_id=case_id, within=create,
+        )  # fmt: skip
         return self.get(user, case_id)
 
     def add(self, user: User, case_id: str, item_id: str) -> Item:
@@ -211,9 +232,20 @@ class CaseFiles:
         municipality = next((i.municipality for i in carrying if i.municipality), None)
         if municipality is None:
             raise RiecError("the case's items name no municipality to hand the case over in.")
-        sent = self.handover.send(
-            case, pseudonym, measure, municipality, self.workplace.now(), self.workplace.new_id()
-        )
+        try:
+            sent = self.handover.send(
+                case, pseudonym, measure, municipality, self.workplace.now(),
+                self.workplace.new_id(),
+            )  # fmt: skip
+        except WithheldError as withheld:  # deny by default, and the withholding is audited
+            self._entry(
+                user, case, "handover-withheld",
+                f"hand-over for {measure} in {municipality} withheld: no covenant rule allows "
+                f"it (signal {withheld.signal_id} not sent)", carrying,
+                extra={"measure": measure, "municipality": municipality,
+                       "signal": withheld.signal_id},
+            )  # fmt: skip
+            raise
         to = ", ".join(sent.recipients)
         self._entry(
             user, case, "handover",
@@ -240,7 +272,7 @@ class CaseFiles:
         self._entry(user, case, "outcome", f"{outcome}: {body}", bundled)
         located = {loc for i in bundled for loc in self.workplace.locations(i.id)}
         if self.outcomes is not None and located:  # without a premises nothing can match it
-            entry = _outcome_entry(case, outcome, now, bundled, sorted(located))
+            entry = outcome_entry(case, outcome, now, bundled, sorted(located))
             self.outcomes.write(Entries(outcomes=[entry]))
         return self.get(user, case_id)
 
@@ -251,8 +283,9 @@ class CaseFiles:
         return case
 
     def _entry(
-        self, user: User, case: Case, step: str, text: str, bundled: list[Item] | None = None
-    ) -> Event:
+        self, user: User, case: Case, step: str, text: str, bundled: list[Item] | None = None,
+        *, extra: dict[str, Any] | None = None,
+    ) -> Event:  # fmt: skip
         now = self.workplace.now()
         record_id = f"riec-{case.id}-{step}-{self.workplace.new_id()}"
         with self.workplace.engine.begin() as connection:
@@ -266,43 +299,8 @@ class CaseFiles:
             action_record(
                 record_id, step, actor=user.name, at=now, recipient=case.recipient,
                 covenant_id=case.covenant_id, object_kind="riec-case",
-                reference={"case": case.id, "entry_length": len(text)}, locations=located,
+                reference={"case": case.id, "entry_length": len(text), **(extra or {})},
+                locations=located,
             )
         )  # fmt: skip
         return Event(now, user.name, step, text, record_id)
-
-
-def _case(row: Any) -> Case:
-    return Case(
-        id=row["id"],
-        recipient=row["recipient"],
-        covenant_id=row["covenant_id"],
-        title=row["title"],
-        state=CaseState(row["state"]),
-        opened_by=row["opened_by"],
-        opened_at=utc(row["opened_at"]),
-        keep_until=utc(row["keep_until"]),
-        outcome=row["outcome"],
-        closed_at=None if row["closed_at"] is None else utc(row["closed_at"]),
-    )
-
-
-def _outcome_entry(
-    case: Case, outcome: str, now: datetime, bundled: list[Item], located: list[str]
-) -> OutcomeEntry:
-    municipalities = {i.municipality for i in bundled if i.municipality}
-    return OutcomeEntry(
-        source=case.recipient,
-        signal_id=case.id,
-        signal_type="riec.case_outcome",
-        outcome_class=OUTCOMES[outcome],
-        time=now,
-        municipality=next(iter(municipalities)) if len(municipalities) == 1 else None,
-        data={"outcome": outcome},
-        leaves=("outcome",),
-        subjects={},
-        rules=(),
-        basis=None,
-        keep_until=now + OUTCOME_KEEP,
-        locations=tuple(located),
-    )

@@ -41,6 +41,15 @@ Rules = Callable[[], tuple[SchemaRegistry, Policy]]
 """The schema registry and policy in force now."""
 
 
+class WithheldError(RiecError):
+    """No covenant rule delivers the hand-over to anyone: nothing was sent (deny by default).
+    ``signal_id`` names the signal that was built and not sent."""
+
+    def __init__(self, message: str, signal_id: str) -> None:
+        super().__init__(message)
+        self.signal_id = signal_id
+
+
 @dataclass(frozen=True, slots=True)
 class HandedOver:
     signal_id: str
@@ -107,10 +116,11 @@ class HandOver:
             raise RiecError(f"the hand-over signal was refused: {decided.rejection.code}.")
         delivered = [d for d in decided.decisions if d.delivered and d.rule is not None]
         if not delivered:
-            raise RiecError(
+            raise WithheldError(
                 f"no covenant rule lets {case.recipient} hand a case over for {measure} in "
                 f"{municipality}; nothing was sent (deny by default). Fix: a covenant manager "
-                "adds a hand-over rule, or pick another measure."
+                "adds a hand-over rule, or pick another measure.",
+                str(envelope["id"]),
             )
         self._publish(case.recipient, raw)
         return HandedOver(

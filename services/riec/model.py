@@ -24,6 +24,10 @@ class NotFoundError(RiecError):
     so its existence is not disclosed)."""
 
 
+class HeldError(RiecError):
+    """The item is being assessed by another analyst; only a take-over (audited) moves it."""
+
+
 class ItemState(StrEnum):
     NEW = "new"
     ASSESSING = "assessing"

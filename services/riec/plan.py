@@ -10,77 +10,44 @@ Three measures, each a count for one municipality in one quarter:
 ``findings``
     positive findings at a location (the outcome index, issue 13).
 
-Counts below the threshold (as on the coverage page, default 5) are suppressed. Cells are whole
-calendar quarters, the same whatever barrier asks, so no difference of two barriers' figures
-is a finer cell than the page publishes.
+Suppression is safe against differencing (:mod:`services.core.coverage.by_type`): the only
+counts released are per signal type, each suppressed below the threshold (default 5) on its
+own, with complementary suppression against the coverage page's monthly cells; a step's
+``signals`` and the ``reports`` are sums of released type counts only. Cells are whole
+calendar quarters, the same whatever barrier asks. ``findings`` is one count per municipality
+and quarter, suppressed below the threshold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Final
 
 from sqlalchemy import Engine, func, insert, inspect, select
 
 from services.core.barriers.model import BarrierModel
+from services.core.coverage.by_type import released_sum
+from services.core.coverage.facts import category_of
 from services.core.coverage.release import DEFAULT_THRESHOLD
-from services.database.tables.coverage import coverage_facts
-from services.database.tables.outcomes import outcome_events
 from services.database.tables.riec import riec_barriers
-from services.outcomes.rows import to_us
+from services.riec.effect import Cell, Quarter, findings_in, released_types
 from services.riec.model import BARRIER_KINDS, Barrier, RiecError
 from services.riec.records import action_record
 from services.riec.workplace import Workplace, clean
 from services.web.users import User
+
+__all__ = ["MEASURES", "BarrierPlan", "Cell", "Quarter", "campaign_counts"]
 
 MEASURES: Final = ("signals", "reports", "findings")
 QUARTERS_BEFORE: Final = 2
 QUARTERS_AFTER: Final = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Quarter:
-    year: int
-    number: int
-
-    @classmethod
-    def of(cls, day: date) -> Quarter:
-        return cls(day.year, (day.month - 1) // 3 + 1)
-
-    def shifted(self, by: int) -> Quarter:
-        index = self.year * 4 + self.number - 1 + by
-        return Quarter(index // 4, index % 4 + 1)
-
-    @property
-    def months(self) -> tuple[str, ...]:
-        first = (self.number - 1) * 3 + 1
-        return tuple(f"{self.year}-{m:02d}" for m in range(first, first + 3))
-
-    @property
-    def start(self) -> datetime:
-        return datetime(self.year, (self.number - 1) * 3 + 1, 1, tzinfo=UTC)
-
-    def __str__(self) -> str:
-        return f"{self.year}-Q{self.number}"
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One quarter's counts; ``None`` is suppressed (below the threshold)."""
-
-    quarter: Quarter
-    offset: int
-    """Quarters after the one the barrier was raised in (negative: before)."""
-    counts: Mapping[str, int | None]
-    complete: bool
-    """Whether the quarter is over (its counts will not grow)."""
-
-
 class BarrierPlan:
     """The plan on ``workplace``'s database; ``models`` are the barrier models (steps),
-    ``municipalities`` the CBS codes with their names."""
+    ``municipalities`` the CBS codes with their names, ``parties`` each covenant's party ids
+    (who may be named as a barrier's partner)."""
 
     def __init__(
         self,
@@ -88,12 +55,31 @@ class BarrierPlan:
         models: Sequence[BarrierModel],
         municipalities: Mapping[str, str],
         *,
+        parties: Mapping[str, frozenset[str]] | None = None,
         threshold: int = DEFAULT_THRESHOLD,
     ) -> None:
         self.workplace = workplace
         self.models = {m.model: m for m in models}
         self.municipalities = dict(municipalities)
+        self.parties = dict(parties or {})
         self.threshold = threshold
+
+    def partners_for(self, user: User) -> list[str]:
+        """The partners ``user`` may name: the parties of the covenants in their scope."""
+        covenants = self.workplace.reach(user).covenants
+        return sorted(
+            {
+                p
+                for c, ids in self.parties.items()
+                if covenants is None or c in covenants
+                for p in ids
+            }
+        )
+
+    def municipalities_for(self, user: User) -> dict[str, str]:
+        """The municipalities ``user`` may raise a barrier in: their RIEC's region."""
+        region = self.workplace.reach(user).region
+        return {c: n for c, n in self.municipalities.items() if region is None or c in region}
 
     @property
     def engine(self) -> Engine:
@@ -101,9 +87,45 @@ class BarrierPlan:
 
     def raise_barrier(
         self, user: User, *, model: str, step: str, partner: str, kind: str,
-        municipality: str, description: str, since: date,
+        municipality: str, description: str, since: date, source: str | None = None,
     ) -> Barrier:  # fmt: skip
-        """Add a barrier to the plan (audited)."""
+        """Add a barrier to the plan (audited; ``source`` names the data file it came from)."""
+        row = self.check(
+            user, model=model, step=step, partner=partner, kind=kind,
+            municipality=municipality, description=description, since=since,
+        )  # fmt: skip
+        now = self.workplace.now()
+        row = {**row, "raised_by": user.name, "created_at": now}
+        with self.engine.begin() as connection:
+            key = connection.execute(insert(riec_barriers), row).inserted_primary_key
+        barrier = _barrier({"id": int(key[0]) if key else 0, **row})
+        record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
+        reference: dict[str, Any] = {
+            "barrier": barrier.id, "model": model, "step": step, "kind": kind,
+            "municipality": municipality, "partner": row["partner"],
+        }  # fmt: skip
+        if source is not None:
+            reference["source"] = source
+        self.workplace.write(
+            action_record(
+                record_id,
+                "barrier",
+                actor=user.name,
+                at=now,
+                recipient=None,
+                covenant_id=None,
+                object_kind="riec-barrier",
+                reference=reference,
+            )
+        )
+        return barrier
+
+    def check(
+        self, user: User, *, model: str, step: str, partner: str, kind: str,
+        municipality: str, description: str, since: date,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The row ``user``'s barrier would be stored as; :class:`RiecError` says what is
+        wrong (an unknown model, step, kind, municipality or partner; outside the scope)."""
         found = self.models.get(model)
         if found is None:
             raise RiecError(f"no barrier model {model!r}. Fix: one of {', '.join(self.models)}.")
@@ -113,27 +135,23 @@ class BarrierPlan:
             raise RiecError(f"kind must be one of {', '.join(BARRIER_KINDS)}.")
         if municipality not in self.municipalities:
             raise RiecError(f"unknown municipality {municipality!r}. Fix: a CBS code like GM0361.")
-        partner = clean("partner", partner, 100)
+        if municipality not in self.municipalities_for(user):
+            raise RiecError(
+                f"municipality {municipality} is outside your RIEC's region. Fix: raise barriers "
+                "in your region's municipalities only."
+            )
+        partner = partner.strip()
+        if partner not in self.partners_for(user):
+            raise RiecError(
+                f"unknown partner {partner[:100]!r}: not a party of your covenants. Fix: a "
+                "party id from the covenants, such as "
+                f"{', '.join(self.partners_for(user)[:3]) or 'gemeente-alkmaar'}."
+            )
         text = clean("description", description, 500)
-        now = self.workplace.now()
-        row = {
+        return {
             "model": model, "step": step, "partner": partner, "kind": kind,
             "municipality": municipality, "description": text, "since": since,
-            "raised_by": user.name, "created_at": now,
         }  # fmt: skip
-        with self.engine.begin() as connection:
-            key = connection.execute(insert(riec_barriers), row).inserted_primary_key
-        barrier = _barrier({"id": int(key[0]) if key else 0, **row})
-        record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
-        self.workplace.write(
-            action_record(
-                record_id, "barrier", actor=user.name, at=now, recipient=None, covenant_id=None,
-                object_kind="riec-barrier",
-                reference={"barrier": barrier.id, "model": model, "step": step,
-                           "municipality": municipality, "kind": kind, "partner": partner},
-            )
-        )  # fmt: skip
-        return barrier
 
     def barriers(self, municipality: str | None = None) -> list[Barrier]:
         if not inspect(self.engine).has_table("riec_barriers"):
@@ -158,39 +176,26 @@ class BarrierPlan:
             quarter = raised.shifted(offset)
             if quarter.start.date() > today:
                 break
-            raw = self._counts(barrier.municipality, quarter, types)
-            shown = {k: (v if v >= self.threshold else None) for k, v in raw.items()}
-            cells.append(Cell(quarter, offset, shown, complete=quarter != current))
+            released = released_types(self.engine, barrier.municipality, quarter, self.threshold)
+            reports = [t for t in self.workplace.registry.types() if category_of(t) == "reports"]
+            findings = findings_in(self.engine, barrier.municipality, quarter)
+            counts = {
+                "signals": released_sum(released, types),
+                "reports": released_sum(released, reports),
+                "findings": findings if findings >= self.threshold else None,
+            }
+            cells.append(
+                Cell(
+                    quarter, offset, counts, complete=quarter != current,
+                    types={t: released.get(t) for t in types},
+                    report_types={t: released.get(t) for t in sorted(reports)},
+                )
+            )  # fmt: skip
         return cells
 
     def _types_of(self, step: str) -> list[str]:
         registry = self.workplace.registry
         return [t for t in registry.types() if step in registry.get(t).barrier_steps]
-
-    def _counts(self, municipality: str, quarter: Quarter, types: list[str]) -> dict[str, int]:
-        tables = set(inspect(self.engine).get_table_names())
-        counts = dict.fromkeys(MEASURES, 0)
-        with self.engine.connect() as connection:
-            if "coverage_facts" in tables:
-                facts = coverage_facts
-                where = (facts.c.municipality == municipality) & facts.c.month.in_(quarter.months)
-                counts["signals"] = connection.execute(
-                    select(func.count()).where(where, facts.c.signal_type.in_(types))
-                ).scalar_one()
-                counts["reports"] = connection.execute(
-                    select(func.count()).where(where, facts.c.category == "reports")
-                ).scalar_one()
-            if "outcome_events" in tables:
-                events = outcome_events
-                counts["findings"] = connection.execute(
-                    select(func.count()).where(
-                        events.c.municipality == municipality,
-                        events.c.outcome_class == "finding",
-                        events.c.time_us >= to_us(quarter.start),
-                        events.c.time_us < to_us(quarter.shifted(1).start),
-                    )
-                ).scalar_one()
-        return counts
 
 
 def campaign_counts(engine: Engine) -> dict[str, int]:

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 RESULTS: Final = {
     "take": "assessing",
+    "takeover": "taken-over",
     "dismiss": "dismissed",
     "reopen": "reopened",
     "to-case": "bundled",
@@ -24,6 +25,7 @@ RESULTS: Final = {
     "decision": "decided",
     "reid": "filed",
     "handover": "offered",
+    "handover-withheld": "withheld",
     "outcome": "recorded",
     "purge": "purged",
     "purge-items": "purged",

@@ -4,24 +4,28 @@ An item may be kept as long as the rule that delivered it says (``retention_days
 message); a case as long as its longest-kept item. :func:`purge` deletes every case past its
 time with its entries and items — closing it first if it was open — and every item in no case
 past its time, with their histories. Each purged case is one audit record; the loose items one
-record per recipient and covenant, with their number. Nothing purged can be read back from the
+record per recipient, covenant and batch, with their number. The record is written before the
+delete it tells of, so no purge goes unrecorded. Nothing purged can be read back from the
 workplace; the audit records say what was deleted and when, never what it held.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
+from services.core.errors import SchakelError
 from services.database.tables.riec import (
     riec_case_entries,
     riec_cases,
     riec_item_events,
     riec_items,
 )
+from services.riec.model import RiecError
 from services.riec.records import action_record
 from services.riec.workplace import Workplace
 
@@ -36,7 +40,13 @@ class Purged:
 
 
 def purge(workplace: Workplace, now: datetime) -> Purged:
-    """Delete what is past its retention at ``now``; returns how much."""
+    """Delete what is past its retention at ``now``; returns how much.
+
+    Each purge's audit record is written *before* its delete (audit first, idempotently): if
+    the record cannot be written, nothing is deleted (:class:`RiecError`, the purge stops); if
+    the delete fails after the record was written, a rerun writes the same record id (the
+    store skips it) and deletes. Record ids are deterministic: the case's, or for loose items
+    a digest of the ids purged — two purges in one second never collide."""
     c, i = riec_cases.c, riec_items.c
     with workplace.engine.connect() as connection:
         due = connection.execute(
@@ -45,47 +55,74 @@ def purge(workplace: Workplace, now: datetime) -> Purged:
     cases = 0
     items_purged = 0
     for case_id, recipient, covenant_id, state in due:
-        with workplace.engine.begin() as connection:
+        with workplace.engine.connect() as connection:
             ids = list(connection.execute(select(i.id).where(i.case_id == case_id)).scalars())
-            entries = connection.execute(
-                delete(riec_case_entries).where(riec_case_entries.c.case_id == case_id)
-            ).rowcount
-            _delete_items(connection, ids)
-            connection.execute(delete(riec_cases).where(c.id == case_id))
-        workplace.write(
+            entries = list(
+                connection.execute(
+                    select(riec_case_entries.c.id).where(riec_case_entries.c.case_id == case_id)
+                ).scalars()
+            )
+        _audit_first(
+            workplace,
             action_record(
                 f"riec-{case_id}-purge", "purge", actor=ACTOR, at=now, recipient=recipient,
                 covenant_id=covenant_id, object_kind="riec-case",
-                reference={"case": case_id, "items": len(ids), "entries": entries,
+                reference={"case": case_id, "items": len(ids), "entries": len(entries),
                            "was": state},
                 reason="retention of the case's contents passed",
-            )
+            ),
         )  # fmt: skip
+        with workplace.engine.begin() as connection:
+            connection.execute(delete(riec_case_entries).where(riec_case_entries.c.id.in_(entries)))
+            _delete_items(connection, ids)
+            connection.execute(delete(riec_cases).where(c.id == case_id))
         cases += 1
         items_purged += len(ids)
-    loose: Counter[tuple[str, str]] = Counter()
     while True:
-        with workplace.engine.begin() as connection:
+        with workplace.engine.connect() as connection:
             rows = connection.execute(
                 select(i.id, i.recipient, i.covenant_id)
                 .where(i.keep_until < now, i.case_id.is_(None))
+                .order_by(i.id)
                 .limit(CHUNK)
             ).all()
-            _delete_items(connection, [row[0] for row in rows])
-        loose.update((r, cov) for _, r, cov in rows)
+        groups: dict[tuple[str, str], list[str]] = {}
+        for item_id, recipient, covenant_id in rows:
+            groups.setdefault((recipient, covenant_id), []).append(item_id)
+        for (recipient, covenant_id), ids in sorted(groups.items()):
+            _audit_first(
+                workplace,
+                action_record(
+                    f"riec-items-{recipient}-{covenant_id}-{_digest(ids)}-purge",
+                    "purge-items", actor=ACTOR, at=now, recipient=recipient,
+                    covenant_id=covenant_id, object_kind="riec-item",
+                    reference={"items": len(ids)},
+                    reason="retention of items in no case passed",
+                ),
+            )  # fmt: skip
+            with workplace.engine.begin() as connection:
+                _delete_items(connection, ids)
+            items_purged += len(ids)
         if len(rows) < CHUNK:
             break
-    stamp = now.strftime("%Y%m%dT%H%M%S")
-    for (recipient, covenant_id), count in sorted(loose.items()):
-        workplace.write(
-            action_record(
-                f"riec-items-{recipient}-{covenant_id}-{stamp}-purge", "purge-items",
-                actor=ACTOR, at=now, recipient=recipient, covenant_id=covenant_id,
-                object_kind="riec-item", reference={"items": count},
-                reason="retention of items in no case passed",
-            )
-        )  # fmt: skip
-    return Purged(cases, items_purged + sum(loose.values()))
+    return Purged(cases, items_purged)
+
+
+def _digest(ids: list[str]) -> str:
+    """Names a set of purged items: the same items, the same name (a rerun is idempotent);
+    other items, another (no collision, whatever the time)."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:24]
+
+
+def _audit_first(workplace: Workplace, record: dict[str, Any]) -> None:
+    try:
+        workplace.audit.record([record], [])
+    except SchakelError as error:
+        raise RiecError(
+            f"retention purge stopped: its audit record {record['record_id']} could not be "
+            f"written ({type(error).__name__}), so nothing of it was deleted. Fix: repair the "
+            "audit store and run `schakel riec purge` again."
+        ) from None
 
 
 def _delete_items(connection: Connection, ids: list[str]) -> None:

@@ -50,13 +50,28 @@ def case_files(
     return CaseFiles(workplace, reid, outcomes, handover)
 
 
-def barrier_plan(workplace: Workplace, paths: Paths) -> BarrierPlan:
-    """The joint barrier plan over the shipped barrier models and the reference municipalities."""
+def barrier_plan(
+    workplace: Workplace, paths: Paths, covenants: Sequence[Covenant] | None = None
+) -> BarrierPlan:
+    """The joint barrier plan over the shipped barrier models and the reference
+    municipalities; a barrier's partner is a party of ``covenants`` (default: the covenant
+    files, read once)."""
+    from services.config import check_covenants  # noqa: PLC0415
     from services.core.barriers.loader import load_models  # noqa: PLC0415
 
     reference = ReferenceData.load(paths.reference)
     names = {code: m.name for code, m in reference.municipalities.items()}
-    return BarrierPlan(workplace, load_models(), names)
+    if covenants is None:
+        today = datetime.now(UTC).date()
+        _, _, checked = check_covenants(
+            paths.covenants, paths.schemas, paths.reference, today=today, demo=paths.demo
+        )
+        covenants = [c.covenant for c in checked.covenants]
+    parties: dict[str, frozenset[str]] = {}
+    for covenant in covenants:
+        ids = frozenset(covenant.parties)
+        parties[covenant.covenant] = parties.get(covenant.covenant, frozenset()) | ids
+    return BarrierPlan(workplace, load_models(), names, parties=parties)
 
 
 def hub_handover(keys: KeyStore, paths: Paths, kafka: KafkaSettings) -> HandOver | None:

@@ -23,12 +23,21 @@ from services.core.errors import SchakelError
 from services.core.schema_registry import SchemaRegistry
 from services.database.tables.riec import create_schema, riec_item_events, riec_items
 from services.riec import items
-from services.riec.model import Event, Item, ItemState, NotFoundError, QueueFilters, RiecError
+from services.riec.model import (
+    Event,
+    HeldError,
+    Item,
+    ItemState,
+    NotFoundError,
+    QueueFilters,
+    RiecError,
+)
 from services.riec.records import action_record
 from services.riec.scope import Reach, reach
 from services.web.users import User
 
 Clock = Callable[[], datetime]
+Within = Callable[[Connection], list[dict[str, Any]]]
 MAX_REASON = 500
 PAGE = 50
 
@@ -130,8 +139,19 @@ class Workplace:
         """Take a new item up: it is ``assessing``, held by ``user``."""
         return self.move(user, item_id, "take", (ItemState.NEW,), ItemState.ASSESSING)
 
+    def take_over(self, user: User, item_id: str, reason: str) -> Item:
+        """Take over an item another analyst holds, with the reason (audited): the only way
+        to act on an item someone else is assessing."""
+        why = clean("reason", reason)
+        current = self.item(user, item_id)
+        if current.state is ItemState.ASSESSING and current.holder == user.name:
+            raise RiecError(f"item {item_id} is held by you already; nothing to take over.")
+        return self.move(
+            user, item_id, "takeover", (ItemState.ASSESSING,), ItemState.ASSESSING, reason=why
+        )
+
     def dismiss(self, user: User, item_id: str, reason: str) -> Item:
-        """Dismiss an item (new or being assessed), with the reason."""
+        """Dismiss an item (new, or being assessed by ``user``), with the reason."""
         why = clean("reason", reason)
         return self.move(
             user, item_id, "dismiss", (ItemState.NEW, ItemState.ASSESSING),
@@ -155,7 +175,12 @@ class Workplace:
         *,
         reason: str | None = None,
         case_id: str | None = None,
+        within: Within | None = None,
     ) -> Item:
+        """Move the item from one of ``sources`` to ``to``. An item being assessed is moved
+        only by its holder (or taken over: step ``takeover``). ``within`` runs in the same
+        transaction first (e.g. the case an item opens) and returns audit records to write
+        before the step's own."""
         current = self.item(user, item_id)
         if current.state not in sources:
             allowed = " or ".join(s.value for s in sources)
@@ -163,26 +188,38 @@ class Workplace:
                 f"item {item_id} is {current.state.value}; this step needs it {allowed}."
                 + (f" It is held by {current.holder}." if current.holder else "")
             )
+        held = current.state is ItemState.ASSESSING and current.holder not in (None, user.name)
+        if held and step != "takeover":
+            raise HeldError(
+                f"item {item_id} is held by {current.holder}. Fix: ask them, or take it over "
+                "(with a reason; the take-over is audited)."
+            )
         now = self.now()
         values: dict[str, Any] = {"state": to.value, "holder": user.name}
         if step in ("dismiss", "reopen"):
             values["reason"] = reason
         if case_id is not None:
             values["case_id"] = case_id
+        c = riec_items.c
+        same_holder = c.holder.is_(None) if current.holder is None else c.holder == current.holder
         with self.engine.begin() as connection:
+            first = within(connection) if within is not None else []
             moved = connection.execute(
                 update(riec_items)
-                .where(riec_items.c.id == item_id, riec_items.c.state == current.state.value)
+                .where(c.id == item_id, c.state == current.state.value, same_holder)
                 .values(**values)
             ).rowcount
             if moved != 1:
                 raise RiecError(f"item {item_id} changed meanwhile. Fix: reload and try again.")
             record_id = self.event(connection, item_id, user.name, step, reason or case_id, now)
+        for record in first:
+            self.write(record)
         self.write(
             action_record(
                 record_id, step, actor=user.name, at=now, recipient=current.recipient,
                 covenant_id=current.covenant_id, object_kind="riec-item",
-                reference={"item": item_id, **({"case": case_id} if case_id else {})},
+                reference={"item": item_id, **({"case": case_id} if case_id else {}),
+                           **({"from": current.holder} if step == "takeover" else {})},
                 locations=self.locations(item_id), reason=reason,
             )
         )  # fmt: skip

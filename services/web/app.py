@@ -46,6 +46,7 @@ from services.web import (
     routes_reid,
     routes_report,
     routes_riec,
+    routes_riec_api,
     routes_subjects,
 )
 from services.web.context import (
@@ -141,6 +142,7 @@ def create_web_app(
         context.templates.globals["riec_enabled"] = True
         app.include_router(routes_riec.routes(context, riec.workplace, riec))
         app.include_router(routes_cases.routes(context, riec))
+        app.include_router(routes_riec_api.routes(context, riec))
     if plan is not None:
         context.templates.globals["plan_enabled"] = True
         app.include_router(routes_plan.routes(context, plan))

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from services.riec.cases import CaseFiles
 from services.riec.model import OUTCOMES, Case, NotFoundError, RiecError
 from services.web.context import Viewer, WebContext
+from services.web.riec_steps import UnknownStepError, case_step
 from services.web.routes_auth import field
 from services.web.routes_riec import RIEC_ROLES, item_json
 
@@ -108,23 +109,21 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
         form = await request.form()
         context.check_csrf(viewer, field(form, "csrf"))
         user = viewer.user
+        names = ("text", "pseudonym", "reason", "measure", "outcome")
         try:
-            if step in ("note", "decision"):
-                cases.note(user, case_id, field(form, "text"), decision=step == "decision")
-            elif step == "reid":
-                cases.reidentify(user, case_id, field(form, "pseudonym"), field(form, "reason"))
-            elif step == "handover":
-                cases.hand_over(user, case_id, field(form, "pseudonym"), field(form, "measure"))
-            elif step == "outcome":
-                cases.outcome(user, case_id, field(form, "outcome"), field(form, "text"))
-            else:
-                return context.page("not_found.html", viewer, 404, what="step")
-        except NotFoundError:
+            case_step(cases, user, case_id, step, {k: field(form, k) for k in names})
+        except UnknownStepError:
+            return context.page("not_found.html", viewer, 404, what="step")
+        except NotFoundError as error:
             context.logged(viewer, f"riec-{step}", {"case": case_id, "refused": True})
-            return context.page("not_found.html", viewer, 404, what="case")
+            return context.page("not_found.html", viewer, 404, what="case", detail=str(error))
         except RiecError as error:
             context.logged(viewer, f"riec-{step}", {"case": case_id, "refused": True})
-            return case_page(viewer, cases.get(user, case_id), 400, error=str(error))
+            try:
+                case = cases.get(user, case_id)
+            except NotFoundError as missing:
+                return context.page("not_found.html", viewer, 404, what="case", detail=str(missing))
+            return case_page(viewer, case, 400, error=str(error))
         context.logged(viewer, f"riec-{step}", {"case": case_id})
         return RedirectResponse(f"/riec/cases/{case_id}?done={step}", status_code=303)
 

@@ -28,6 +28,8 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
         "offset": cell.offset,
         "complete": cell.complete,
         **dict(cell.counts),
+        "types": dict(cell.types),
+        "report_types": dict(cell.report_types),
     }
 
 
@@ -66,7 +68,9 @@ def routes(context: WebContext, plan: BarrierPlan) -> APIRouter:
             "plan.html", viewer, status_code, barriers=[(b, plan.effect(b)) for b in found],
             municipality=municipality, names=plan.municipalities, steps=steps,
             models=plan.models, kinds=BARRIER_KINDS, measures=MEASURES,
-            threshold=plan.threshold, may_add=viewer.user.role in RIEC_ROLES, **values,
+            threshold=plan.threshold, may_add=viewer.user.role in RIEC_ROLES,
+            partners=plan.partners_for(viewer.user),
+            regional=plan.municipalities_for(viewer.user), **values,
         )  # fmt: skip
 
     @router.get("/plan", response_class=HTMLResponse)
@@ -81,7 +85,8 @@ def routes(context: WebContext, plan: BarrierPlan) -> APIRouter:
         return JSONResponse(
             {
                 "threshold": plan.threshold,
-                "note": f"counts below {plan.threshold} are suppressed (null)",
+                "note": f"counts below {plan.threshold} are suppressed (null); signals and "
+                "reports are sums of the published per-type counts only",
                 "barriers": [_barrier_json(b, plan.effect(b)) for b in found],
             }
         )

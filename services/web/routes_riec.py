@@ -14,11 +14,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.riec.cases import CaseFiles
-from services.riec.model import Item, ItemState, NotFoundError, RiecError
+from services.riec.model import HeldError, Item, ItemState, NotFoundError, RiecError
 from services.riec.workplace import Workplace
 from services.web.context import Viewer, WebContext
 from services.web.forms import FormError
 from services.web.riec_forms import QUEUE_FIELDS, queue_filters
+from services.web.riec_steps import UnknownStepError, item_step
 from services.web.routes_auth import field
 from services.web.users import ADMIN, RIEC_ANALYST
 
@@ -28,6 +29,7 @@ DONE = {
     "take": "You took the item up: it is being assessed, held by you.",
     "dismiss": "The item is dismissed with your reason.",
     "reopen": "The item is being assessed again.",
+    "takeover": "You took the item over: it is held by you now.",
     "case": "The item is in the case.",
 }
 
@@ -49,31 +51,9 @@ def item_json(item: Item) -> dict[str, Any]:
     }
 
 
-STEPS = ("take", "dismiss", "reopen", "case")
-
-
 def _steps(workplace: Workplace) -> list[str]:
     registry = workplace.registry
     return sorted({s for t in registry.types() for s in registry.get(t).barrier_steps})
-
-
-def _act(
-    workplace: Workplace, cases: CaseFiles, viewer: Viewer, item_id: str, step: str, form: Any
-) -> str:
-    """Take ``step`` on the item; where to go next."""
-    user = viewer.user
-    if step == "take":
-        workplace.take(user, item_id)
-    elif step == "dismiss":
-        workplace.dismiss(user, item_id, field(form, "reason"))
-    elif step == "reopen":
-        workplace.reopen(user, item_id, field(form, "reason"))
-    elif field(form, "case"):
-        cases.add(user, field(form, "case"), item_id)
-    else:
-        made = cases.open(user, item_id, field(form, "title"))
-        return f"/riec/cases/{made.id}?done=open"
-    return f"/riec/items/{item_id}?done={step}"
 
 
 def routes(context: WebContext, workplace: Workplace, cases: CaseFiles) -> APIRouter:
@@ -176,16 +156,32 @@ def _item_routes(
         viewer = context.viewer(request, RIEC_ROLES)
         form = await request.form()
         context.check_csrf(viewer, field(form, "csrf"))
-        if step not in STEPS:
-            return context.page("not_found.html", viewer, 404, what="step")
+        values = {k: field(form, k) for k in ("reason", "case", "title")}
         try:
-            target = _act(workplace, cases, viewer, item_id, step, form)
-        except NotFoundError:
+            done = item_step(workplace, cases, viewer.user, item_id, step, values)
+        except UnknownStepError:
+            return context.page("not_found.html", viewer, 404, what="step")
+        except NotFoundError as error:
             context.logged(viewer, f"riec-{step}", {"item": item_id, "refused": True})
-            return context.page("not_found.html", viewer, 404, what="item")
+            return context.page("not_found.html", viewer, 404, what=_what(error), detail=str(error))
         except RiecError as error:
             context.logged(viewer, f"riec-{step}", {"item": item_id, "refused": True})
-            item = workplace.item(viewer.user, item_id)
-            return item_page(viewer, item, 400, error=str(error))
+            try:
+                item = workplace.item(viewer.user, item_id)
+            except NotFoundError as missing:  # the item itself is out of reach
+                return context.page("not_found.html", viewer, 404, what="item", detail=str(missing))
+            return item_page(viewer, item, _status(error), error=str(error))
         context.logged(viewer, f"riec-{step}", {"item": item_id})
-        return RedirectResponse(target, status_code=303)
+        if step == "case" and not values["case"] and done.case is not None:
+            return RedirectResponse(f"/riec/cases/{done.case.id}?done=open", status_code=303)
+        return RedirectResponse(f"/riec/items/{item_id}?done={step}", status_code=303)
+
+
+def _what(error: NotFoundError) -> str:
+    """Which thing was not found (the workplace's messages start "no item"/"no case")."""
+    return "case" if str(error).startswith("no case") else "item"
+
+
+def _status(error: RiecError) -> int:
+    """409 for an item another analyst holds (take it over first), 400 otherwise."""
+    return 409 if isinstance(error, HeldError) else 400

@@ -13,6 +13,7 @@ from services.broker.settings import KafkaSettings
 from services.config import ROOT as CODE_ROOT
 from services.metrics.http import PATHS
 from services.metrics.settings import MetricsSettings
+from services.riec.worker import GROUP as RIEC_GROUP
 from services.router.app import APP_ID
 from services.router.loop import LoopConfig
 from services.router.topics import (
@@ -92,7 +93,9 @@ def test_the_services_the_issue_asks_for(compose, hub_services):
     assert {"stacking", "gateway", "web"} <= set(commands.values())
 
 
-@pytest.mark.parametrize("name", ["router-1", "router-2", "stacking", "outcomes", "gateway", "web"])
+@pytest.mark.parametrize(
+    "name", ["router-1", "router-2", "stacking", "outcomes", "gateway", "web", "riec"]
+)
 def test_every_hub_command_is_a_real_cli_command_with_real_options(hub_services, name):
     assert resolve(hub_services[name]["command"])  # Typer's own errors say what is wrong
 
@@ -109,9 +112,7 @@ def test_kafka_settings_of_each_service_are_valid_sasl_scram(hub_services, tmp_p
     secret.write_text("test-only\n")
     for name, service in hub_services.items():
         env = {k: str(v) for k, v in service["environment"].items()}
-        if "SCHAKEL_KAFKA_BOOTSTRAP" not in env:
-            assert name == "web"  # the workplace needs only the database
-            continue
+        assert "SCHAKEL_KAFKA_BOOTSTRAP" in env, name  # the web too: hand-overs, index lag
         user = env["SCHAKEL_KAFKA_SASL_USERNAME"]
         assert env["SCHAKEL_KAFKA_SASL_PASSWORD_FILE"] == f"/run/schakel/kafka/{user}"
         settings = KafkaSettings.from_env(env | {"SCHAKEL_KAFKA_SASL_PASSWORD_FILE": str(secret)})
@@ -193,6 +194,43 @@ def test_service_users_have_the_groups_and_topics_the_code_uses(init, hub_servic
     assert users - {None} == services
 
 
+def test_the_riec_reader_and_the_web_have_the_kafka_rights_they_use(init, hub_services, policy):
+    """The RIEC feed reader reads each RIEC's feed in its own group; the web publishes the
+    RIEC's hand-overs and reads the audit indexer's lag — nothing more."""
+    acls: dict[str, list[str]] = {}
+    for words in init["acl"]:
+        acls.setdefault(words[0], []).append(" ".join(words[1:]))
+    riecs = sorted(
+        {
+            party_id
+            for covenant in policy.covenants
+            for party_id, party in covenant.parties.items()
+            if party.kind == "riec"
+        }
+    )
+    assert riecs == ["riec-nh"]
+    assert sorted(acls["schakel-riec"]) == sorted(
+        [*(f"--operation Read --operation Describe --topic {feed_topic(r)}" for r in riecs),
+         f"--operation Read --group {RIEC_GROUP}"]
+    )  # fmt: skip
+    assert sorted(acls["schakel-web"]) == sorted(
+        [*(f"--operation Write --operation Describe --topic {signals_topic(r)}" for r in riecs),
+         f"--operation Describe --topic {AUDIT}",
+         f"--operation Describe --group {AUDIT_INDEXER_GROUP}"]
+    )  # fmt: skip
+    assert resolve(hub_services["riec"]["command"]) == ["riec", "run"]
+    web = hub_services["web"]
+    assert web["environment"]["SCHAKEL_KAFKA_SASL_USERNAME"] == "schakel-web"
+    key = web["environment"]["SCHAKEL_RIEC_KEY_FILE"]
+    for name, service in hub_services.items():  # the RIEC's signing key: the web's alone
+        mounted = _mounts(service, key)
+        assert mounted == (["ro"] if name == "web" else []), name
+        assert ("SCHAKEL_RIEC_KEY_FILE" in service["environment"]) == (name == "web"), name
+    secrets_sh = (COMPOSE / "secrets.sh").read_text()
+    assert "schakel keys partner riec-nh" in secrets_sh and "/out/riec-key.json" in secrets_sh
+    assert "riec-key.json" in web["volumes"][1] and "./secrets/" in web["volumes"][1]
+
+
 def test_metrics_ports_prometheus_targets_and_healthchecks_match_the_code(compose, hub_services):
     prometheus = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
     targets = {
@@ -272,7 +310,7 @@ def test_the_image_and_the_deployment_never_load_the_demo_test_keys():
 # Who may mount what (docs/operations: the audit writers sign checkpoints and append them to
 # the witness; the web only reads it to verify; the gateway needs neither the pseudonym keys
 # nor the witness — it checks signatures with the partners' public keys of the covenants).
-AUDIT_WRITERS = {"router-1", "router-2", "indexer", "stacking", "outcomes"}
+AUDIT_WRITERS = {"router-1", "router-2", "indexer", "stacking", "outcomes", "riec"}
 KEY_FILE_READERS = AUDIT_WRITERS | {"web"}
 
 

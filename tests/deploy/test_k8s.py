@@ -62,6 +62,7 @@ def test_the_hub_services_are_all_there(workloads):
         "outcomes": ["outcomes", "run"],
         "maintenance": ["maintenance"],
         "indexer": ["indexer"],
+        "riec": ["riec", "run"],
     }
     router = next(w for w in workloads if w["metadata"]["name"] == "router")
     assert router["kind"] == "StatefulSet"  # stable pod names: static group membership
@@ -160,7 +161,7 @@ def test_secrets_come_from_the_overlays_generator_and_keys_are_copied_private(wo
     assert kafka_users == set(re.findall(r"^service (\S+)$", init_sh, re.M))
 
 
-AUDIT_WRITERS = {"router", "indexer", "stacking", "outcomes"}
+AUDIT_WRITERS = {"router", "indexer", "stacking", "outcomes", "riec"}
 """Write audit records and sign checkpoints: the signing key and the witness read-write."""
 KEY_FILE_READERS = AUDIT_WRITERS | {"web"}
 
@@ -196,3 +197,25 @@ def test_only_the_audit_writers_mount_the_witness_read_write_and_the_signing_key
         else:
             assert witness == [] and not signing, f"{name} writes no audit checkpoint"
         assert ("schakel-keys" in _secrets(workload)) == (name in KEY_FILE_READERS), name
+        # the RIEC's signing key (hand-overs): the web's alone
+        assert ("schakel-riec-key" in _secrets(workload)) == (name == "web"), name
+
+
+def test_the_web_has_kafka_for_hand_overs_and_the_index_lag(workloads):
+    named = {w["metadata"]["name"]: w for w in workloads}
+    for name in ("web", "riec"):
+        [container] = containers(named[name])
+        env = {e["name"]: e for e in container["env"]}
+        user = env["SCHAKEL_KAFKA_SASL_USERNAME"]["value"]
+        assert user == f"schakel-{name}"
+        password = env["SCHAKEL_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert password == {"name": "schakel-kafka", "key": user}
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["kafka-ca"]["readOnly"] is True
+    [web] = containers(named["web"])
+    env = {e["name"]: e.get("value") for e in web["env"]}
+    init = " ".join(named["web"]["spec"]["template"]["spec"]["initContainers"][0]["command"])
+    assert (
+        f"install -m 0600 /run/schakel/riec-key-secret/riec-key.json {env['SCHAKEL_RIEC_KEY_FILE']}"
+        in init
+    )

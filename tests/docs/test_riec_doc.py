@@ -109,4 +109,4 @@ def test_console_examples_are_the_real_output_of_the_commands(tmp_path, monkeypa
             for line in expected:
                 assert line.strip() in result.output, (command, line, result.output)
             ran += 1
-    assert ran == 2
+    assert ran == 3

@@ -174,4 +174,4 @@ def plan(site: Site) -> Any:
     """The barrier plan on the site's workplace, over the shipped models and municipalities."""
     from services.riec.wiring import barrier_plan
 
-    return barrier_plan(site.workplace, Paths.from_env({}))
+    return barrier_plan(site.workplace, Paths.from_env({}), site.loaded.policy.covenants)

@@ -168,7 +168,7 @@ def test_the_barrier_plan(site: tuple[Site, str], sign_in_as: SignIn):
     page.goto("/plan")
     page.get_by_label("Step").select_option("cannabis|cannabis.acquire_location")
     page.get_by_label("Kind").select_option("campaign")
-    page.get_by_label("Partner").fill("campagneteam-nh")
+    page.get_by_label("Partner").select_option("campagneteam-nh")
     page.get_by_label("Municipality").last.select_option("GM0361")
     page.get_by_label("Since").fill("2026-09-01")
     page.get_by_label("Barrier", exact=True).fill(

@@ -77,7 +77,14 @@ def test_no_rule_no_hand_over_and_nothing_published(site: Site):
     with pytest.raises(RiecError, match="measure must be"):
         site.cases.hand_over(ana, case2.id, pseudonym2, "demolition")
     assert site.published == []
-    assert [e.step for e in site.cases.entries(case.id)] == ["open-case"]
+    steps = [e.step for e in site.cases.entries(case.id)]
+    assert steps == ["open-case", "handover-withheld"]  # the withholding is on file ...
+    withheld = site.workplace.audit.get(site.cases.entries(case.id)[-1].record_id)
+    assert withheld is not None  # ... and audited, naming what was not sent
+    assert (withheld["action"], withheld["result"]) == ("riec-handover-withheld", "withheld")
+    assert withheld["riec"]["measure"] == "closure_13b"
+    assert withheld["riec"]["signal"].startswith(f"{case.id}-handover-")
+    assert [e.step for e in site.cases.entries(case2.id)] == ["open-case", "handover-withheld"]
 
 
 def test_only_the_cases_own_pseudonyms_and_only_within_scope(site: Site):

@@ -72,7 +72,7 @@ def test_a_barrier_is_audited_and_its_effect_measured_per_quarter(site: Site):
     made = seeded(site)
     ana = user(site, "ana")
     barrier = made.raise_barrier(
-        ana, model="cannabis", step=STEP, partner="lto-noord", kind="campaign",
+        ana, model="cannabis", step=STEP, partner="lto-meldpunt", kind="campaign",
         municipality=ALKMAAR, description="Letters to farmers about renting out empty barns",
         since=date(2026, 5, 15),
     )  # fmt: skip
@@ -96,11 +96,11 @@ def test_cells_are_calendar_quarters_whatever_the_start_day(site: Site):
     made = seeded(site)
     ana = user(site, "ana")
     early = made.raise_barrier(
-        ana, model="cannabis", step=STEP, partner="x", kind="check", municipality=ALKMAAR,
+        ana, model="cannabis", step=STEP, partner="pwn", kind="check", municipality=ALKMAAR,
         description="early", since=date(2026, 4, 1),
     )  # fmt: skip
     late = made.raise_barrier(
-        ana, model="cannabis", step=STEP, partner="x", kind="check", municipality=ALKMAAR,
+        ana, model="cannabis", step=STEP, partner="pwn", kind="check", municipality=ALKMAAR,
         description="late", since=date(2026, 6, 30),
     )  # fmt: skip
     assert made.effect(early) == made.effect(late)
@@ -111,7 +111,7 @@ def test_bad_barriers_are_refused(site: Site):
     made = plan(site)
     ana = user(site, "ana")
     good = {
-        "model": "cannabis", "step": STEP, "partner": "p", "kind": "campaign",
+        "model": "cannabis", "step": STEP, "partner": "pwn", "kind": "campaign",
         "municipality": ALKMAAR, "description": "d", "since": date(2026, 1, 1),
     }  # fmt: skip
     for change, message in (
@@ -120,10 +120,21 @@ def test_bad_barriers_are_refused(site: Site):
         ({"kind": "poster"}, "kind must be"),
         ({"municipality": "GM9999"}, "unknown municipality"),
         ({"description": " "}, "description is needed"),
+        ({"municipality": "GM0363"}, "GM0363 is outside your RIEC's region"),  # Amsterdam
+        ({"partner": "campagne team"}, "unknown partner 'campagne team'"),
+        ({"partner": "gemeente-amsterdam"}, "not a party of your covenants"),
     ):
         with pytest.raises(RiecError, match=message):
             made.raise_barrier(ana, **{**good, **change})  # type: ignore[arg-type]
+    narrow = user(site, "drugs-only")  # a party of nh-drugsalert only is not theirs to name
+    with pytest.raises(RiecError, match="not a party of your covenants"):
+        made.raise_barrier(narrow, **{**good, "partner": "campagneteam-nh"})  # type: ignore[arg-type]
+    for name in ("other-riec", "drugs-officer"):  # another RIEC's region; no region at all
+        with pytest.raises(RiecError, match="outside your RIEC's region"):
+            made.raise_barrier(user(site, name), **good)  # type: ignore[arg-type]
     assert made.barriers() == []
+    made.raise_barrier(user(site, "admin"), **{**good, "municipality": "GM0363"})  # type: ignore[arg-type]
+    assert [b.municipality for b in made.barriers()] == ["GM0363"]
 
 
 def signed_in(site: Site, name: str) -> TestClient:
@@ -139,9 +150,15 @@ def test_the_plan_page_and_the_coverage_link(site: Site):
     ana = signed_in(site, "ana")
     form = {
         "csrf": csrf_of(ana), "step": f"cannabis|{STEP}", "kind": "campaign",
-        "partner": "nh-drugsalert", "municipality": ALKMAAR, "since": "2026-05-15",
+        "partner": "campagneteam-nh", "municipality": ALKMAAR, "since": "2026-05-15",
         "description": "Campaign for farmers: report approaches to rent your barn",
     }  # fmt: skip
+    for change, message in (
+        ({"municipality": "GM0363"}, "GM0363 is outside your RIEC&#39;s region"),
+        ({"partner": "Campagne <b>team</b>"}, "unknown partner"),
+    ):
+        refused_form = ana.post("/plan", data={**form, **change})
+        assert refused_form.status_code == 400 and message in refused_form.text
     added = ana.post("/plan", data=form)
     assert added.status_code == 303
     page = ana.get(added.headers["location"])

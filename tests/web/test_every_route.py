@@ -76,6 +76,8 @@ ACCESS: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/riec/cases/{case_id}"): RIEC,
     ("GET", "/api/riec/cases/{case_id}"): RIEC,
     ("POST", "/riec/cases/{case_id}/{step}"): RIEC,
+    ("POST", "/api/riec/items/{item_id}/{step}"): RIEC,
+    ("POST", "/api/riec/cases/{case_id}/{step}"): RIEC,
     # the joint barrier plan: suppressed figures every role reads; analysts and admins add
     ("GET", "/plan"): EVERYONE,
     ("GET", "/api/plan"): EVERYONE,

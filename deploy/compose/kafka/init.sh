@@ -111,6 +111,8 @@ service schakel-gateway
 service schakel-maintenance
 service schakel-indexer
 service schakel-outcomes
+service schakel-riec
+service schakel-web
 # router: reads every signals topic, writes feeds and dead letters, one consumer group
 acl schakel-router --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
 acl schakel-router --operation Write --operation Describe --topic feed. --resource-pattern-type prefixed
@@ -132,6 +134,15 @@ acl schakel-stacking --operation Read --group schakel-stacking
 acl schakel-outcomes --operation Read --operation Describe --topic signals. --resource-pattern-type prefixed
 acl schakel-outcomes --operation Write --operation Describe --topic feed. --resource-pattern-type prefixed
 acl schakel-outcomes --operation Read --group schakel-outcomes
+# RIEC workplace reader: reads the RIECs' feeds in its own group (the RIEC's own clients keep
+# theirs), writes nothing to Kafka
+acl schakel-riec --operation Read --operation Describe --topic feed.riec-nh
+acl schakel-riec --operation Read --group schakel-riec-workplace
+# web: publishes the RIEC's hand-overs (signed by the RIEC) on its signals topic; reads the
+# audit topic's end offsets and the indexer group's committed offsets (never joins the group)
+acl schakel-web --operation Write --operation Describe --topic signals.riec-nh
+acl schakel-web --operation Describe --topic audit
+acl schakel-web --operation Describe --group schakel-audit-indexer
 # maintenance: sees every topic (to notice lost ones) and may recreate them, re-delivers feed
 # messages, and reads the committed offsets of the recipients' groups (never joins them)
 # (signals topics: also check, and set where a topic lacks it, LogAppendTime at start-up)
