@@ -42,7 +42,7 @@ from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
-from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
+from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.core.audit_log import FeedCopy, encode
 from services.router.batch import Consumed, RoutedBatch, route_batch
@@ -179,6 +179,7 @@ class RouterLoop(BatchLoop):
         )
         await self._producer.start()
         await self._consumer.start()
+        hold_empty_fetches(self._consumer, self._config.fetch_max_wait_ms)
 
     async def run(self) -> None:
         """Process batches until :meth:`stop`; an unrecoverable error propagates uncommitted."""
