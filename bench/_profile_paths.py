@@ -7,12 +7,12 @@ then — on a log-first path — the audit indexer (:class:`~services.indexer.lo
 indexes the audit topic to its end. The phases run one after the other, so each one's CPU time
 (``time.process_time``) is its own, and the broker's (``/proc``) is measured across each. With
 ``--profile DIR`` py-spy samples this process during each phase and writes collapsed stacks to
-``DIR/<broker>-<path>-<phase>.txt`` (summarised by bench/flame_summary.py; py-spy is not a
+``DIR/<broker>-<path>-<phase>.txt`` (summarised by bench/_flame_summary.py; py-spy is not a
 dependency of the project: ``.venv/bin/pip install py-spy``).
 
 The work is checked as bench/router.py checks it (feeds by exchange id, audit rows).
 
-    .venv/bin/python bench/profile_paths.py [--broker noida] [--path transactional]
+    .venv/bin/python bench/_profile_paths.py [--broker noida] [--path transactional]
                                             [--signals 5000] [--profile out/profile] [--json]
 """
 

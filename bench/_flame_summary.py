@@ -2,9 +2,9 @@
 
 Samples of waiting threads are dropped (:data:`IDLE_LEAVES`). Every sample counts once for each distinct function on its stack (inclusive time); the
 samples are scaled so that all of them together make the CPU per signal measured for the
-phase (``--cpu-us``, from bench/profile_paths.py). ``--self`` counts only the leaf frames.
+phase (``--cpu-us``, from bench/_profile_paths.py). ``--self`` counts only the leaf frames.
 
-    .venv/bin/python bench/flame_summary.py out/profile/noida-transactional-router.txt \
+    .venv/bin/python bench/_flame_summary.py out/profile/noida-transactional-router.txt \
         --cpu-us 722 [--top 40] [--self] [--match services/]
 """
 
