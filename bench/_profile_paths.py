@@ -13,7 +13,8 @@ dependency of the project: ``.venv/bin/pip install py-spy``).
 The work is checked as bench/router.py checks it (feeds by exchange id, audit rows).
 
     .venv/bin/python bench/_profile_paths.py [--broker noida] [--path transactional]
-                                            [--signals 5000] [--profile out/profile] [--json]
+                                            [--signals 5000] [--signed-batch 0]
+                                            [--profile out/profile] [--json]
 """
 
 from __future__ import annotations
@@ -94,10 +95,12 @@ class Meter:
         self.wall = time.perf_counter() - self._w0
 
 
-async def run(kind: BrokerKind, path: AuditPath, n: int, profile: Path | None) -> dict[str, Any]:
-    signals = workload(n, seed=1)
+async def run(
+    kind: BrokerKind, path: AuditPath, n: int, profile: Path | None, batch: int = 0
+) -> dict[str, Any]:
+    signals = workload(n, seed=1, batch=batch)
     expected = expectation(signals)
-    out: dict[str, Any] = {"broker": kind, "path": path, "signals": n}
+    out: dict[str, Any] = {"broker": kind, "path": path, "signals": n, "signed_batch": batch}
     with fresh_broker(kind) as (broker, settings, tmp):
         db = f"sqlite:///{tmp / 'audit.db'}"
         SqlAuditStore.open(db).close()
@@ -169,9 +172,12 @@ def main() -> None:
     parser.add_argument("--path", default="transactional", choices=AUDIT_PATHS)
     parser.add_argument("--signals", type=int, default=5000)
     parser.add_argument("--profile", type=Path, default=None, help="directory for py-spy output")
+    parser.add_argument(
+        "--signed-batch", type=int, default=0, help="signals per signed batch (0: single)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(run(args.broker, args.path, args.signals, args.profile))
+    result = asyncio.run(run(args.broker, args.path, args.signals, args.profile, args.signed_batch))
     print(orjson.dumps(result).decode() if args.json else result)
 
 
