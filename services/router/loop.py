@@ -43,6 +43,7 @@ from aiokafka.errors import CommitFailedError
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
 from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
+from services.broker.partitioner import key_partitioner
 from services.broker.settings import KafkaSettings
 from services.core.audit_log import FeedCopy, encode
 from services.router.batch import Consumed, RoutedBatch, route_batch
@@ -160,6 +161,7 @@ class RouterLoop(BatchLoop):
             acks="all",
             linger_ms=self._config.linger_ms,
             max_batch_size=self._config.producer_batch_bytes,
+            partitioner=key_partitioner,  # Kafka's mapping, without aiokafka's slow murmur2
             **transactional,
             **kwargs,
         )
