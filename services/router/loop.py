@@ -287,7 +287,17 @@ class RouterLoop(BatchLoop):
         if self._metrics is not None:
             self._metrics.audit_written(written)
             dead_values = [letter.value for letter in routed.dead_letters]
-            self._metrics.batch_done(batches, routed.audit, dead_values, self._consumer.highwater)
+            self._metrics.batch_done(batches, routed.audit, dead_values, self._highwater)
+
+    def _highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's high water mark, or None once it is no longer ours (the group
+        rebalanced while the batch was written: aiokafka asserts on an unassigned partition,
+        and a metric must not crash the worker)."""
+        consumer = self._consumer
+        if consumer is None or tp not in consumer.assignment():
+            return None
+        mark: int | None = consumer.highwater(tp)
+        return mark
 
     async def _send_feeds(self, routed: RoutedBatch) -> list[Any]:
         """Send the feed messages and dead letters; await every delivery report; return the

@@ -4,8 +4,8 @@
 noida-db 0.2.3 answers an empty fetch immediately whatever ``fetch_max_wait_ms`` says: an idle
 aiokafka consumer sent ≈ 3,000 fetches a second there and used two thirds of a core of its own
 process doing so (the audit indexer beside the router spent more CPU polling than indexing).
-The unit tests use a stand-in fetcher; the broker tests count the fetches of the router's and
-the indexer's own consumers, idle on a real broker.
+The unit tests use a stand-in fetcher; the broker tests count the fetches of the router's, the
+indexer's and the stacking worker's own consumers, idle on a real broker.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.indexer.loop import IndexerConfig, IndexerLoop
 from services.router.loop import LoopConfig, RouterLoop
+from services.stacking.loop import StackingLoop, StackingLoopConfig
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -165,5 +166,29 @@ def test_the_indexers_idle_consumer_waits_between_empty_fetches(
             return await fetches_per_second(indexer.consumer, 2.0)
         finally:
             await indexer.stop()
+
+    assert asyncio.run(go()) <= most_fetches_per_second(config.fetch_max_wait_ms)
+
+
+@pytest.mark.kafka
+def test_the_stacking_workers_idle_consumer_waits_between_empty_fetches(
+    kafka_settings: KafkaSettings,
+    topic_admin: KafkaTopicAdmin,
+    unique_topic: Callable[[str], str],
+) -> None:
+    """The stacking worker runs beside the router on the same cores."""
+    topic = unique_topic("signals.idle")
+    topic_admin.ensure_topics({topic: 2})
+    config = StackingLoopConfig(topics=[topic], group_id=unique_topic("g"))
+
+    async def go() -> float:
+        loop = StackingLoop(
+            kafka_settings, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, config, clock=NOTHING
+        )
+        await loop.start()
+        try:
+            return await fetches_per_second(loop._consumer, 2.0)
+        finally:
+            await loop.stop()
 
     assert asyncio.run(go()) <= most_fetches_per_second(config.fetch_max_wait_ms)
