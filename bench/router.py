@@ -27,7 +27,8 @@ if they equal what the workload implies, otherwise the script exits 3 (REFUSED).
 / passthrough, both measured in the same run. The broker's own CPU time is reported beside.
 
     .venv/bin/python bench/router.py [--signals 20000] [--broker tansu,noida] [--rate 1000]
-                                     [--seconds 20] [--repeat 1] [--audit-path hub] [--json]
+                                     [--seconds 20] [--repeat 1] [--audit-path hub]
+                                     [--signed-batch 0] [--json]
 """
 
 from __future__ import annotations
@@ -487,7 +488,8 @@ def latency_target(phase: Phase, p99_ms: float) -> tuple[str | dict[str, bool], 
 
 
 async def measure(kind: BrokerKind, args: argparse.Namespace) -> list[dict[str, Any]]:
-    signals = workload(args.signals, seed=1)
+    batch: int = getattr(args, "signed_batch", 0)
+    signals = workload(args.signals, seed=1, batch=batch)
     expected = expectation(signals)
     path: str = getattr(args, "audit_path", HUB_PATH)
     runs: dict[str, list[Phase]] = {"passthrough": [], "router": []}
@@ -495,7 +497,7 @@ async def measure(kind: BrokerKind, args: argparse.Namespace) -> list[dict[str, 
         for side, phases in runs.items():
             phases.append(await throughput(kind, side, signals, expected, args.fetch_wait_ms, path))
     base, hub = best(runs["passthrough"]), best(runs["router"])
-    steady = workload(round(args.rate * args.seconds), seed=99)
+    steady = workload(round(args.rate * args.seconds), seed=99, batch=batch)
     steady_expected = expectation(steady)
     lat = {
         side: await latency(
@@ -507,6 +509,8 @@ async def measure(kind: BrokerKind, args: argparse.Namespace) -> list[dict[str, 
     p99 = {side: percentile(phase.latencies_ms, 0.99) for side, phase in lat.items()}
     p50 = {side: percentile(phase.latencies_ms, 0.5) for side, phase in lat.items()}
     audit = f"{hub.path} audit" + (" + indexer" if hub.indexed is not None else ", SQLite")
+    if batch > 0:
+        audit += f", signed in batches of {batch}"
     target, met = latency_target(lat["router"], p99["router"])
     return [
         {
@@ -583,6 +587,15 @@ def main() -> None:
         help="the router's audit path; hub (default): as schakel up picks it per broker "
         "(transactional on noida, audit-first on Tansu), with the audit indexer running; "
         "sql: the old path, audit and outbox in SQLite on the router's path",
+    )
+    parser.add_argument(
+        "--signed-batch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sign the workload as the partner client does by default: N consecutive signals "
+        "per partner under one signed Merkle root (the client's default is 100); 0 (default): "
+        "each signal signed on its own",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -14,17 +14,19 @@ feed messages (by exchange id) and the dead letters (read back from the broker) 
 what it implies; otherwise the script exits 3 (REFUSED). The 2026-11 figures (2 workers 2.08x)
 came from a workload whose every signature was broken, so they timed the rejection path.
 
-The workers run the ``sql`` audit path (``SCHAKEL_AUDIT_PATH=sql``: audit records written by
-the workers themselves, so the run ends at the last stored row); the log-first paths, where the
-audit indexer writes the rows, are measured by bench/router.py. Scaling on the log-first path
-is not measured yet.
+The workers run the audit path the hub picks for the broker (``--audit-path hub``, the
+default: ``transactional`` on noida, ``audit-first`` on Tansu, set as ``SCHAKEL_AUDIT_PATH``) with
+one audit indexer process beside them (``python -m services.cli indexer``, as ``schakel up``
+starts it), or ``--audit-path sql`` (the workers write the store themselves). Either way the run
+ends at the last audit record stored: on a log-first path, once the indexer has written it. The
+indexer's CPU per signal is reported apart (from its own /metrics) and in the total.
 
 Baseline = one worker, measured in the same run; ratio = N-worker rate / one-worker rate.
 Target (issue 12): 2 workers >= 1.8 x one worker on a quiet 2-core machine. CPU µs per signal
 is the workers' ``process_cpu_seconds_total`` over the run, divided by the signals.
 
     .venv/bin/python bench/scale.py [--signals 12000] [--workers 1,2] [--broker tansu|noida]
-                                    [--postgres] [--repeat N] [--json]
+                                    [--audit-path hub] [--postgres] [--repeat N] [--json]
 
 With ``--repeat N`` the counts are measured N times, interleaved, and the best run of each
 counts (a shared machine only ever makes a run slower).
@@ -64,14 +66,16 @@ from services.core.pseudonyms import Pseudonymiser  # noqa: E402
 from services.database.engine import make_engine  # noqa: E402
 from services.hub.workers import WorkerPool  # noqa: E402
 from services.keys.file_store import FileKeyStore  # noqa: E402
+from services.router.loop import AUDIT_PATHS, AuditPath  # noqa: E402
 from services.router.topics import DEAD_LETTER, SIGNALS_PREFIX, TopicLayout, feed_topic  # noqa: E402
-from services.router.worker import AUDIT_PATH_ENV  # noqa: E402
+from services.router.worker import AUDIT_PATH_ENV, audit_path_for_broker  # noqa: E402
 from tests.postgres_fixtures import free_port  # noqa: E402
 
 BENCH_QUICK_ARGS = ["--signals", "1500"]
 BENCH_ARGS = ["--signals", "12000", "--repeat", "2"]
 COVENANTS = ROOT / "bench" / "covenants"
 TARGET_RATIO = 1.8
+HUB_PATH = "hub"
 READY_TIMEOUT_S = 180.0
 DONE_TIMEOUT_S = 600.0
 
@@ -102,6 +106,14 @@ def ready(urls: list[str], partitions: int) -> bool:
     except httpx.HTTPError:
         return False
     return all(owned) and sum(owned) == partitions
+
+
+def answers(urls: list[str]) -> bool:
+    """Whether every process at ``urls`` serves its metrics (the indexer is up)."""
+    try:
+        return all(httpx.get(f"{u}/metrics", timeout=5).status_code == 200 for u in urls)
+    except httpx.HTTPError:
+        return False
 
 
 def wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -140,6 +152,9 @@ class Run:
     cpu_us: float
     """The workers' CPU µs per signal."""
     checked: Counts
+    path: AuditPath = "sql"
+    indexer_cpu_us: float = 0.0
+    """The audit indexer's CPU µs per signal (log-first paths; 0 on ``sql``)."""
 
 
 async def count_work(
@@ -159,29 +174,85 @@ async def count_work(
     return check("router workers", expected.counts, found)
 
 
-def measure(workers: int, signals: int, broker_kind: str, url_for: Callable[[Path], str]) -> Run:
-    """``workers`` worker processes routing the workload of ``signals`` signals."""
+def hub_topics(keys: Path) -> dict[str, int]:
+    """The hub's topics and their partitions for the benchmark covenants."""
+    load = load_policy(
+        [COVENANTS],
+        Paths.from_env({}).schemas,
+        Paths.from_env({}).reference,
+        Pseudonymiser(FileKeyStore.open(keys)),
+        today=datetime.now(UTC).date(),
+        demo=True,
+    )
+    assert load.policy is not None
+    return TopicLayout().spec(load.policy.suppliers, load.policy.recipients)
+
+
+def start_workers(
+    workers: int, env: dict[str, str], tmp: Path, pools: list[WorkerPool]
+) -> list[str]:
+    """``workers`` router worker processes (added to ``pools``); their metrics URLs."""
+    urls = []
+    for index in range(workers):
+        port = free_port()
+        pool = WorkerPool(
+            1,
+            env | {"SCHAKEL_METRICS_PORT": str(port)},
+            tmp / "logs" / str(index),
+            extra_args=("--instance", f"bench-{index}", "--batch", "500"),
+        )
+        pool.start()
+        pools.append(pool)
+        urls.append(f"http://127.0.0.1:{port}")
+    return urls
+
+
+def start_indexer(env: dict[str, str], tmp: Path, pools: list[WorkerPool]) -> list[str]:
+    """The audit indexer process (``schakel indexer``, added to ``pools``); its metrics URL."""
+    port = free_port()
+    pool = WorkerPool(
+        1,
+        env | {"SCHAKEL_METRICS_PORT": str(port)},
+        tmp / "logs" / "indexer",
+        name="indexer",
+        command=("indexer",),
+    )
+    pool.start()
+    pools.append(pool)
+    return [f"http://127.0.0.1:{port}"]
+
+
+def resolve_path(requested: str, supports_transactions: bool) -> AuditPath:
+    if requested == HUB_PATH:
+        return audit_path_for_broker(supports_transactions)
+    for path in AUDIT_PATHS:
+        if requested == path:
+            return path
+    raise Refused(f"unknown audit path {requested!r}; use {HUB_PATH} or one of {AUDIT_PATHS}")
+
+
+def measure(
+    workers: int,
+    signals: int,
+    broker_kind: str,
+    url_for: Callable[[Path], str],
+    audit_path: str = HUB_PATH,
+) -> Run:
+    """``workers`` worker processes routing the workload of ``signals`` signals (and the audit
+    indexer beside them on a log-first path)."""
     with tempfile.TemporaryDirectory(prefix="schakel-scale-") as name:
         tmp = Path(name)
         broker = make_broker(broker_kind, tmp / "broker")  # type: ignore[arg-type]
         broker.start()
         pools: list[WorkerPool] = []
+        path = resolve_path(audit_path, broker.supports_transactions)
         try:
             settings = KafkaSettings.local(broker.bootstrap)
             keys = tmp / "keys.json"
             FileKeyStore.create(keys)
             url = url_for(tmp)
             SqlAuditStore.open(url).close()
-            load = load_policy(
-                [COVENANTS],
-                Paths.from_env({}).schemas,
-                Paths.from_env({}).reference,
-                Pseudonymiser(FileKeyStore.open(keys)),
-                today=datetime.now(UTC).date(),
-                demo=True,
-            )
-            assert load.policy is not None
-            spec = TopicLayout().spec(load.policy.suppliers, load.policy.recipients)
+            spec = hub_topics(keys)
             with KafkaTopicAdmin(settings) as admin:
                 admin.ensure_topics(spec)
             partitions = sum(n for t, n in spec.items() if t.startswith(SIGNALS_PREFIX)) - 1
@@ -192,27 +263,20 @@ def measure(workers: int, signals: int, broker_kind: str, url_for: Callable[[Pat
                 "SCHAKEL_STATE_DIR": str(tmp / "state"),
                 "SCHAKEL_COVENANTS": str(COVENANTS),
                 "SCHAKEL_DEMO": "1",  # the demo traffic is signed with TEST keys
-                # the workers write the audit themselves (the timing ends at the last row);
-                # unset, a worker takes the transactional path, which Tansu cannot run
-                AUDIT_PATH_ENV: "sql",
+                # as schakel up sets it (unset, a worker takes the transactional path, which
+                # Tansu cannot run)
+                AUDIT_PATH_ENV: path,
             }
-            urls = []
-            for index in range(workers):
-                port = free_port()
-                pool = WorkerPool(
-                    1,
-                    env | {"SCHAKEL_METRICS_PORT": str(port)},
-                    tmp / "logs" / str(index),
-                    extra_args=("--instance", f"bench-{index}", "--batch", "500"),
-                )
-                pool.start()
-                pools.append(pool)
-                urls.append(f"http://127.0.0.1:{port}")
+            # on a log-first path the indexer writes the rows the run waits for
+            indexer_urls = start_indexer(env, tmp, pools) if path != "sql" else []
+            urls = start_workers(workers, env, tmp, pools)
             wait(lambda: ready(urls, partitions), READY_TIMEOUT_S, "every worker ready")
+            wait(lambda: answers(indexer_urls), READY_TIMEOUT_S, "the audit indexer")
             traffic = workload(signals, seed=5)
             # refuses a workload the router would reject; the workers' keys key the exchange ids
             expected = expectation(traffic, keys=FileKeyStore.open(keys))
             before = usage(urls)
+            indexer_before = usage(indexer_urls)[0]
             asyncio.run(publish(settings, traffic))
             records = expected.counts.audit_records or 0
             counting = SqlAuditStore(make_engine(url))  # one connection pool while polling
@@ -226,15 +290,29 @@ def measure(workers: int, signals: int, broker_kind: str, url_for: Callable[[Pat
                 raise Refused("no decision time in the audit store")
             elapsed = (finished - began).total_seconds()
             after = usage(urls)
+            indexer_cpu = usage(indexer_urls)[0] - indexer_before
             cpu, write = (a - b for a, b in zip(after, before, strict=True))
             checked = asyncio.run(count_work(settings, url, expected, signals))
             print(
-                f"{workers} worker(s): {signals / elapsed:,.0f} signals/s over {elapsed:.1f} s; "
-                f"workers busy {cpu / elapsed:.2f} cores, {cpu / signals * 1e6:,.0f} CPU µs per "
-                f"signal; audit transactions {write / elapsed:.2f} worker-seconds per second",
+                f"{workers} worker(s), {path}: {signals / elapsed:,.0f} signals/s over "
+                f"{elapsed:.1f} s; workers busy {cpu / elapsed:.2f} cores, "
+                f"{cpu / signals * 1e6:,.0f} CPU µs per signal; audit writes "
+                f"{write / elapsed:.2f} worker-seconds per second"
+                + (
+                    f"; indexer {indexer_cpu / signals * 1e6:,.0f} CPU µs per signal"
+                    if indexer_urls
+                    else ""
+                ),
                 file=sys.stderr,
             )
-            return Run(signals / elapsed, cpu / elapsed, cpu / signals * 1e6, checked)
+            return Run(
+                signals / elapsed,
+                cpu / elapsed,
+                cpu / signals * 1e6,
+                checked,
+                path,
+                indexer_cpu / signals * 1e6,
+            )
         finally:
             for pool in pools:
                 pool.stop(timeout=15)
@@ -246,6 +324,13 @@ def main() -> None:
     parser.add_argument("--signals", type=int, default=12_000)
     parser.add_argument("--workers", default="1,2", help="worker counts, the first is the baseline")
     parser.add_argument("--broker", choices=["tansu", "noida"], default="tansu")
+    parser.add_argument(
+        "--audit-path",
+        choices=(HUB_PATH, *AUDIT_PATHS),
+        default=HUB_PATH,
+        help="the workers' audit path; hub (default): as schakel up picks it per broker, with "
+        "the audit indexer running; sql: the workers write the store themselves",
+    )
     parser.add_argument("--postgres", action="store_true", help="audit on a throwaway PostgreSQL")
     parser.add_argument(
         "--repeat", type=int, default=1, help="measure each count N times, keep the best"
@@ -257,13 +342,15 @@ def main() -> None:
     with databases(args.postgres) as url_for:
         for _ in range(args.repeat):  # interleaved, so a noisy minute hits every count alike
             for n, found in runs.items():
-                found.append(measure(n, args.signals, args.broker, url_for))
+                found.append(measure(n, args.signals, args.broker, url_for, args.audit_path))
     best = {n: max(found, key=lambda r: r.rate) for n, found in runs.items()}
     base = best[counts[0]].rate
     database = "postgresql" if args.postgres else "sqlite"
     results: list[dict[str, Any]] = [
         {
-            "name": f"router scaling ({args.broker}, {database}), {n} worker(s)",
+            "name": f"router scaling ({args.broker}, {best[n].path} audit, {database}), "
+            f"{n} worker(s)",
+            "audit_path": best[n].path,
             "hub": round(rate),
             "baseline": round(base),
             "unit": "signals/s",
@@ -274,6 +361,7 @@ def main() -> None:
             "cores_busy": round(best[n].cores, 2),
             "per_busy_core": round(rate / max(best[n].cores, 0.01)),
             "hub_cpu_us": round(best[n].cpu_us, 1),
+            "indexer_cpu_us": round(best[n].indexer_cpu_us, 1),
             "checked": best[n].checked.as_json(),
         }
         for n, rate in ((n, r.rate) for n, r in best.items())

@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.workload import RECIPIENTS, policy_source
 from services.audit.store import SqlAuditStore
-from services.broker.fetching import fetch_settings
+from services.broker.fetching import fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.database.engine import make_engine
 from services.indexer.loop import IndexerConfig, IndexerLoop
@@ -142,6 +142,7 @@ class Passthrough:
     async def start(self) -> None:
         await self._producer.start()
         await self._consumer.start()
+        hold_empty_fetches(self._consumer, self._config.fetch_max_wait_ms)  # as the router's
 
     def assigned(self) -> bool:
         return bool(self._consumer.assignment())

@@ -48,10 +48,13 @@ TICK_S = 0.002
 Signal = dict[str, Any]
 
 
-def workload(count: int, seed: int, *, resign: bool = True) -> list[Signal]:
+def workload(count: int, seed: int, *, resign: bool = True, batch: int = 0) -> list[Signal]:
     """``count`` demo signals of the fanned-out types with ids ``bench-<seed>-<i>``, signed
     again after the re-id (``resign=False`` leaves the generator's now wrong signature: only
-    for showing that the benchmarks refuse such a workload)."""
+    for showing that the benchmarks refuse such a workload). With ``batch`` > 0 they are
+    signed as the partner client signs by default: each run of ``batch`` consecutive signals
+    together, per partner (a Merkle root signed once, each signal carrying its inclusion
+    path; :meth:`services.demo.keys.DemoSigner.sign_batch`); else each on its own."""
     traffic = generate(count * 2, seed=seed, start=datetime(2026, 9, 1, tzinfo=UTC))
     signals = [s for s in traffic.signals if s["type"] in TYPES]
     sign = DemoSigner()
@@ -59,7 +62,9 @@ def workload(count: int, seed: int, *, resign: bool = True) -> list[Signal]:
     for i in range(count):
         signal = dict(signals[i % len(signals)])
         signal["id"] = f"bench-{seed}-{i}"
-        out.append(sign(signal) if resign else signal)
+        out.append(sign(signal) if resign and batch < 1 else signal)
+    if resign and batch > 0:
+        return [s for at in range(0, count, batch) for s in sign.sign_batch(out[at : at + batch])]
     return out
 
 

@@ -21,6 +21,11 @@ wait (ms)  Tansu: idle CPU client + broker, delay     noida: idle CPU client + b
 noida-db 0.2.3 answers an empty fetch at once whatever the wait (and ``fetch_min_bytes``), so
 on noida every idle consumer polls in a tight loop, 400-1,000 empty fetches a second and about
 a third of a core, and its delay is short with any setting; these settings change nothing there.
+:func:`hold_empty_fetches` makes the client wait instead: a fetch that brought nothing back
+sooner than ``fetch_max_wait_ms`` is held for the rest of that time before the next one is sent
+(as a broker that honours the wait would hold it, but without its early answer when a record
+arrives: a record can wait up to the wait more, as on Tansu). On a broker that honours the wait
+an empty fetch already took that long, so nothing changes there.
 
 So each consumer waits as long as the path it is on allows: :data:`FEED_PATH_WAIT_MS` on the
 publish→feed path, :data:`SIDE_PATH_WAIT_MS` for the stacking worker and a gateway feed read,
@@ -28,6 +33,14 @@ publish→feed path, :data:`SIDE_PATH_WAIT_MS` for the stacking worker and a gat
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 FEED_PATH_WAIT_MS = 10
 """The router and ``schakel subscribe``: each adds up to its wait to publish→feed."""
@@ -46,3 +59,38 @@ def fetch_settings(wait_ms: int = FEED_PATH_WAIT_MS) -> dict[str, int]:
     if wait_ms < 1:
         raise ValueError("a fetch must wait at least 1 ms (0 makes an idle consumer spin)")
     return {"fetch_max_wait_ms": wait_ms}
+
+
+def hold_empty_fetches(consumer: Any, wait_ms: int) -> bool:
+    """Hold every fetch of the started aiokafka ``consumer`` that returned no record sooner
+    than ``wait_ms`` for the rest of that time (see the module docstring: noida answers empty
+    fetches at once, and an idle consumer would otherwise spin). Returns whether it could: it
+    wraps aiokafka's fetcher (``Fetcher._proc_fetch_request``, which returns whether the fetch
+    brought records), and an aiokafka without it is left as it is, with a warning."""
+    if wait_ms < 1:
+        raise ValueError("a fetch must wait at least 1 ms (0 makes an idle consumer spin)")
+    fetcher = getattr(consumer, "_fetcher", None)
+    fetch: Callable[..., Awaitable[Any]] | None = getattr(fetcher, "_proc_fetch_request", None)
+    if fetcher is None or fetch is None:
+        log.warning(
+            "this aiokafka has no fetcher to hold empty fetches in (start the consumer first): "
+            "on a broker that answers empty fetches at once the consumer polls in a tight loop"
+        )
+        return False
+    wait_s = wait_ms / 1000
+
+    async def held(*args: Any) -> Any:
+        started = time.monotonic()
+        brought = await fetch(*args)
+        rest = wait_s - (time.monotonic() - started)
+        if not brought and rest > 0:
+            try:
+                await asyncio.sleep(rest)
+            except asyncio.CancelledError:
+                # aiokafka cancels fetches in flight at close or a new assignment and awaits
+                # them; its own fetch then returns "nothing" rather than raising: so does this
+                return brought
+        return brought
+
+    fetcher._proc_fetch_request = held
+    return True

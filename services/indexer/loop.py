@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
+from services.broker.fetching import hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.indexer.step import decode_all, index
 from services.metrics.indexer import IndexerMetrics
@@ -102,6 +103,7 @@ class IndexerLoop(BatchLoop):
             **self._kafka.client_kwargs_aiokafka(),
         )
         await self._consumer.start()
+        hold_empty_fetches(self._consumer, config.fetch_max_wait_ms)
 
     @property
     def consumer(self) -> AIOKafkaConsumer:

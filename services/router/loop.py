@@ -42,7 +42,8 @@ from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
-from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
+from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
+from services.broker.partitioner import key_partitioner
 from services.broker.settings import KafkaSettings
 from services.core.audit_log import FeedCopy, encode
 from services.router.batch import Consumed, RoutedBatch, route_batch
@@ -160,6 +161,7 @@ class RouterLoop(BatchLoop):
             acks="all",
             linger_ms=self._config.linger_ms,
             max_batch_size=self._config.producer_batch_bytes,
+            partitioner=key_partitioner,  # Kafka's mapping, without aiokafka's slow murmur2
             **transactional,
             **kwargs,
         )
@@ -179,6 +181,7 @@ class RouterLoop(BatchLoop):
         )
         await self._producer.start()
         await self._consumer.start()
+        hold_empty_fetches(self._consumer, self._config.fetch_max_wait_ms)
 
     async def run(self) -> None:
         """Process batches until :meth:`stop`; an unrecoverable error propagates uncommitted."""
@@ -284,7 +287,17 @@ class RouterLoop(BatchLoop):
         if self._metrics is not None:
             self._metrics.audit_written(written)
             dead_values = [letter.value for letter in routed.dead_letters]
-            self._metrics.batch_done(batches, routed.audit, dead_values, self._consumer.highwater)
+            self._metrics.batch_done(batches, routed.audit, dead_values, self._highwater)
+
+    def _highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's high water mark, or None once it is no longer ours (the group
+        rebalanced while the batch was written: aiokafka asserts on an unassigned partition,
+        and a metric must not crash the worker)."""
+        consumer = self._consumer
+        if consumer is None or tp not in consumer.assignment():
+            return None
+        mark: int | None = consumer.highwater(tp)
+        return mark
 
     async def _send_feeds(self, routed: RoutedBatch) -> list[Any]:
         """Send the feed messages and dead letters; await every delivery report; return the

@@ -31,7 +31,7 @@ from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
 from services.broker.batch_loop import BatchLoop
-from services.broker.fetching import SIDE_PATH_WAIT_MS, fetch_settings
+from services.broker.fetching import SIDE_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.core.pseudonyms import Pseudonymiser
 from services.core.stacking.alerts import Alert, alert_envelope
@@ -136,6 +136,8 @@ class StackingLoop(BatchLoop):
         )
         await self._producer.start()
         await self._consumer.start()
+        # beside the router on the same cores: no spinning on a broker that answers at once
+        hold_empty_fetches(self._consumer, self._loop_config.fetch_max_wait_ms)
 
     async def run(self) -> None:
         """Publish what a previous run left unpublished, then process batches until stop()."""
