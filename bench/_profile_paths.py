@@ -41,9 +41,9 @@ from bench.observe import audit_rows, exchange_ids, process_cpu_s, read_topics  
 from bench.router import fresh_broker, input_topics, pid  # noqa: E402
 from bench.verify import Counts, Refused, check, check_exchanges, refusing  # noqa: E402
 from bench.workload import RECIPIENTS, expectation, policy_source, publish, workload  # noqa: E402
-from services.audit.engine import make_engine  # noqa: E402
 from services.audit.store import SqlAuditStore  # noqa: E402
 from services.broker.embedded import BrokerKind  # noqa: E402
+from services.database.engine import make_engine  # noqa: E402
 from services.indexer.loop import IndexerConfig, IndexerLoop  # noqa: E402
 from services.router.gc_tuning import tune_gc  # noqa: E402
 from services.router.loop import AUDIT_PATHS, AuditPath, LoopConfig, RouterLoop  # noqa: E402
