@@ -29,7 +29,7 @@ an empty fetch already took that long, so nothing changes there.
 
 So each consumer waits as long as the path it is on allows: :data:`FEED_PATH_WAIT_MS` on the
 publish→feed path, :data:`SIDE_PATH_WAIT_MS` for the stacking worker and a gateway feed read,
-:data:`BACKGROUND_WAIT_MS` for the coverage worker.
+:data:`BACKGROUND_WAIT_MS` for the coverage, outcomes and RIEC feed readers.
 """
 
 from __future__ import annotations

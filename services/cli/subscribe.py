@@ -13,7 +13,7 @@ import orjson
 import typer
 from aiokafka import AIOKafkaConsumer
 
-from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
+from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.hub.state import client_settings
 from services.router.topics import feed_topic, recipient_group
 
@@ -48,6 +48,7 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
         **settings.client_kwargs_aiokafka(),
     )
     await consumer.start()
+    hold_empty_fetches(consumer, FEED_PATH_WAIT_MS)
     seen: OrderedDict[str, None] = OrderedDict()
     out = sys.stdout.buffer
     stop = asyncio.Event()  # Ctrl-C or SIGTERM: stop after the current batch, committed

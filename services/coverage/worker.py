@@ -28,7 +28,7 @@ from aiokafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
-from services.broker.fetching import BACKGROUND_WAIT_MS, fetch_settings
+from services.broker.fetching import BACKGROUND_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
 from services.core.coverage.facts import Fact
@@ -113,6 +113,7 @@ class CoverageWorker:
             **self._kafka.client_kwargs_aiokafka(),
         )
         await consumer.start()
+        hold_empty_fetches(consumer, BACKGROUND_WAIT_MS)
         self.metrics.state.started = time.monotonic()
         try:
             while not stop.is_set():

@@ -18,7 +18,7 @@ import anyio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.broker.fetching import SIDE_PATH_WAIT_MS, fetch_settings
+from services.broker.fetching import SIDE_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.gateway.errors import GatewayError, UnknownTopic
 from services.gateway.ports import FeedBatch, FeedRecord, Placed
@@ -117,6 +117,7 @@ class KafkaFeedSource:
         )
         try:
             await _start(consumer, self._timeout_s)
+            hold_empty_fetches(consumer, SIDE_PATH_WAIT_MS)
             return await self._read(consumer, topic, positions, limit, wait_s)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise GatewayError(

@@ -39,6 +39,7 @@ from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore, OutboxEntry
 from services.broker.batch_loop import BatchLoop
+from services.broker.fetching import BACKGROUND_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.core.pseudonyms import Pseudonymiser
 from services.outcomes.batch import OutcomeStep, Record
@@ -152,10 +153,12 @@ class OutcomeLoop(BatchLoop):
             max_poll_records=self._config.batch_max,
             session_timeout_ms=self._config.session_timeout_ms,
             heartbeat_interval_ms=self._config.heartbeat_interval_ms,
+            **fetch_settings(BACKGROUND_WAIT_MS),
             **kwargs,
         )
         await self._producer.start()
         await self._consumer.start()
+        hold_empty_fetches(self._consumer, BACKGROUND_WAIT_MS)
 
     async def run(self) -> None:
         if self._consumer is None:

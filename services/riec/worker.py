@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from services.broker.fetching import BACKGROUND_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.riec.items import Locate
 from services.riec.model import RiecError
@@ -75,9 +76,11 @@ class FeedReader:
             max_poll_records=self._batch_max,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
+            **fetch_settings(BACKGROUND_WAIT_MS),
             **self._kafka.client_kwargs_aiokafka(),
         )
         await consumer.start()
+        hold_empty_fetches(consumer, BACKGROUND_WAIT_MS)
         try:
             while not stop.is_set():
                 try:

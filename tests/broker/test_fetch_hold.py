@@ -192,3 +192,27 @@ def test_the_stacking_workers_idle_consumer_waits_between_empty_fetches(
             await loop.stop()
 
     assert asyncio.run(go()) <= most_fetches_per_second(config.fetch_max_wait_ms)
+
+
+def test_every_consumer_the_hub_starts_holds_its_empty_fetches() -> None:
+    """Every module that makes an aiokafka consumer which polls (the router, indexer, stacking,
+    outcomes, coverage and RIEC workers, ``schakel subscribe`` and the gateway's feed reads)
+    holds its empty fetches, so none of them spins on noida. A consumer that only commits (the
+    gateway's acknowledgement) never fetches and is left out by name."""
+    import ast
+    from pathlib import Path
+
+    services = Path(__file__).resolve().parents[2] / "services"
+    commit_only = {"services/gateway/kafka.py": 1}  # acknowledge(): assign + commit, no fetch
+    spinning = []
+    for path in sorted(services.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        made = held = 0
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                made += node.func.id == "AIOKafkaConsumer"
+                held += node.func.id == "hold_empty_fetches"
+        name = str(path.relative_to(services.parent))
+        if made - commit_only.get(name, 0) > held:
+            spinning.append(f"{name}: {made} consumers, {held} held")
+    assert spinning == []
