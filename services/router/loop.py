@@ -16,14 +16,16 @@ one of three *audit paths* (:data:`AUDIT_PATHS`, chosen per broker):
 ``audit-first`` (Tansu: no transactions) — the batch's audit records and feed copies are sent
     and **acknowledged before any feed message** is sent; then the feeds and dead letters,
     then where the feeds landed (a ``produced`` message), then the offset commit. A crash in
-    between re-reads the batch: the same deterministic ids again, dropped by the indexer and
-    by recipients.
+    between re-reads the batch, whose decisions the router then finds on the log: they stand
+    (a reloaded covenant does not decide them again) and their unacknowledged feed messages
+    are produced as logged (:meth:`RouterLoop._screened`).
 ``sql`` (the explicit fallback, ``SCHAKEL_AUDIT_PATH=sql``) — audit records and the feed
     outbox in one SQL transaction, then the feeds, then the produced offsets, then the commit.
 
 In every path any error stops the loop *without* committing its offsets, so nothing is
-acknowledged that was not written; exchange and record ids are deterministic, so a replay
-writes nothing new.
+acknowledged that was not written; exchange and record ids are deterministic, and a decision
+already in the audit index or on the audit log is never made again, so a replay writes
+nothing new (docs/architecture.md, "A signal is decided once").
 """
 
 from __future__ import annotations
