@@ -30,15 +30,17 @@ from services.core.audit_log import AuditLogMessage
 
 log = logging.getLogger("schakel.router")
 
-MAX_ENTRIES = 1_000_000
-"""Decisions held at most; beyond it the oldest go (with a warning: the indexer is that far
-behind, and re-sends of those decisions are screened against the index only)."""
+MAX_ENTRIES = 500_000
+"""Decisions held at most (a few hundred bytes each); beyond it the oldest go, with a warning:
+the indexer is that far behind, and re-sends of those decisions are screened against the
+index only."""
 
 
 @dataclass(frozen=True, slots=True)
 class Logged:
-    """A decision the audit log or index holds: its record, and its feed message as logged
-    when the broker never acknowledged it (to produce again as it was decided)."""
+    """A decision the audit log or index holds: its record (from the tail: only its id, result
+    and content digest), and its feed message as logged when the broker never acknowledged it
+    (to produce again as it was decided)."""
 
     record: Mapping[str, Any]
     copy: OutboxEntry | None = None
@@ -76,7 +78,7 @@ class AuditTail:
         for record in message.records:
             record_id = str(record["record_id"])
             if record_id not in self._records:  # the first record stands, as in the index
-                self._records[record_id] = record
+                self._records[record_id] = _kept(record)
                 ids.append(record_id)
         created = _moment(message.at)
         for feed in message.feeds:
@@ -96,7 +98,7 @@ class AuditTail:
         for record in records:
             record_id = str(record["record_id"])
             if record_id not in self._records:
-                self._records[record_id] = record
+                self._records[record_id] = _kept(record)
                 ids.append(record_id)
             self._produced.add(record_id)
         self._remember(offset, ids)
@@ -132,6 +134,17 @@ class AuditTail:
             self._copies.pop(record_id, None)
             self._produced.discard(record_id)
         return len(ids)
+
+
+def _kept(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What screening needs of a record (its id, result and content digest), not the whole."""
+    signature = record.get("partner_signature")
+    leaf = signature.get("leaf") if isinstance(signature, Mapping) else None
+    return {
+        "record_id": record["record_id"],
+        "result": record.get("result"),
+        "partner_signature": {"leaf": leaf} if leaf is not None else None,
+    }
 
 
 def _moment(at: str) -> datetime:

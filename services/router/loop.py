@@ -47,8 +47,8 @@ from services.broker.batch_loop import BatchLoop
 from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings
 from services.broker.settings import KafkaSettings
 from services.core.audit_log import FeedCopy, encode
-from services.router.batch import Consumed, RoutedBatch, route_batch
 from services.router.audit_tail import AuditTail, Logged
+from services.router.batch import Consumed, RoutedBatch, route_batch
 from services.router.policy_source import PolicySource
 from services.router.resend import CONFLICTING_RESEND, Screened, decided_ids, screen_resends
 from services.router.tail_reader import TailReader, kafka_tail_reader

@@ -67,14 +67,7 @@ def screen_resends(routed: RoutedBatch, logged: Mapping[str, Logged], now: datet
     already holds, by record id."""
     if not logged:
         return Screened(routed, 0, 0)
-    conflicting: dict[SignalKey, str] = {}
-    for record in routed.audit:
-        before = logged.get(str(record["record_id"]))
-        if before is None or record["action"] == "reject":
-            continue
-        new, old = _digest(record), _digest(before.record)
-        if new is not None and old is not None and new != old:
-            conflicting[(str(record["origin"]), str(record["signal_id"]))] = new
+    conflicting = _conflicting(routed, logged)
     out = RoutedBatch(
         signals=routed.signals,
         delivered=routed.delivered,
@@ -110,6 +103,19 @@ def screen_resends(routed: RoutedBatch, logged: Mapping[str, Logged], now: datet
         out.audit.append(rejection_record(rejection, actor=ACTOR))
         out.dead_letters.append(_dead_letter(rejection, routed.origins.get(key), now))
     return Screened(out, len(conflicting), repeated, tuple(resent))
+
+
+def _conflicting(routed: RoutedBatch, logged: Mapping[str, Logged]) -> dict[SignalKey, str]:
+    """The batch's signals decided before with another content digest → their new digest."""
+    conflicting: dict[SignalKey, str] = {}
+    for record in routed.audit:
+        before = logged.get(str(record["record_id"]))
+        if before is None or record["action"] == "reject":
+            continue
+        new, old = _digest(record), _digest(before.record)
+        if new is not None and old is not None and new != old:
+            conflicting[(str(record["origin"]), str(record["signal_id"]))] = new
+    return conflicting
 
 
 def _digest(record: Mapping[str, Any]) -> str | None:
