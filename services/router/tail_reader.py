@@ -127,6 +127,7 @@ def kafka_tail_reader(kafka: KafkaSettings, tail: AuditTail) -> TailReader:
 
     async def close() -> None:
         if started:
+            started.clear()  # a second stop (after a crash, then at shutdown) does nothing
             await admin.close()
 
     return TailReader(tail, consumer, indexed_upto, close=close)
