@@ -267,7 +267,12 @@ class RouterLoop(BatchLoop):
         logged = {i: Logged(body, waiting.get(i)) for i, body in stored.items()}
         if self.tail is not None:
             await self.tail.follow()
-            logged.update(self.tail.tail.lookup([i for i in decided if i not in logged]))
+            for i, found in self.tail.tail.lookup(decided).items():
+                before = logged.get(i)
+                if before is None:
+                    logged[i] = found
+                elif found.copy is None:  # the log says the broker has it since
+                    logged[i] = Logged(before.record)
         screened = screen_resends(routed, logged, now)
         if screened.conflicting:
             log.warning(

@@ -251,3 +251,19 @@ def test_a_logged_feed_never_acknowledged_is_produced_as_logged(tmp_path: Path) 
     assert record["result"] == "delivered"
     assert orjson.loads(feed)["exchange_id"] == record["feed_exchange_id"]
     assert orjson.loads(feed)["covenant"] == record["covenant"]
+
+
+def test_a_feed_the_log_says_was_acknowledged_is_not_produced_again_while_the_index_lags() -> None:
+    """The index holds the copy as never acknowledged (the indexer stopped before the
+    ``produced`` message); the log says the broker has it: a re-send produces nothing."""
+    hub = Hub("audit-first")
+    loop = hub.router()
+    signal = delivered_signal()
+    process(loop, [signal])
+    assert hub.producer is not None
+    first = hub.producer.feed()
+    copies = [o for o in range(hub.log.end) if decode(hub.log.values[o]).feeds]
+    index(hub.store, [decode(hub.log.values[o]) for o in copies])  # not the "produced" one
+    assert hub.store.unproduced([str(r["record_id"]) for _, r in hub.store.records()])
+    process(hub.router(), [signal])  # a restarted router: the log's tail from offset 0
+    assert hub.producer.feed() == first
