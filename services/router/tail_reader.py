@@ -109,6 +109,7 @@ def kafka_tail_reader(kafka: KafkaSettings, tail: AuditTail) -> TailReader:
     kwargs = kafka.client_kwargs_aiokafka()
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False,
+        auto_offset_reset="earliest",  # past what retention deleted, never past unread records
         isolation_level="read_committed",
         fetch_max_wait_ms=50,
         **kwargs,
