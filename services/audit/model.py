@@ -85,9 +85,10 @@ class AuditStore(Protocol):
         decided the first time)."""
         ...
 
-    def unproduced(self, exchange_ids: Collection[str]) -> set[str]:
-        """Those of ``exchange_ids`` whose outbox entry is stored but was never acknowledged
-        by the broker (neither marked produced nor consumed)."""
+    def unproduced(self, exchange_ids: Collection[str]) -> dict[str, OutboxEntry]:
+        """The stored outbox entries among ``exchange_ids`` the broker never acknowledged
+        (neither marked produced nor consumed), by exchange id: what a re-read or re-sent
+        signal produces again, as it was decided the first time."""
         ...
 
     def purge_consumed(self, before: datetime) -> int:

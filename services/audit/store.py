@@ -433,12 +433,12 @@ class SqlAuditStore:
                 found.update((i, _loads(body)) for i, body in connection.execute(statement))
         return found
 
-    def unproduced(self, exchange_ids: Collection[str]) -> set[str]:
+    def unproduced(self, exchange_ids: Collection[str]) -> dict[str, OutboxEntry]:
         wanted = sorted(set(exchange_ids))
-        waiting: set[str] = set()
+        waiting: dict[str, OutboxEntry] = {}
         with self._transaction("reading unproduced feed messages") as connection:
             for start in range(0, len(wanted), _IN_CHUNK):
-                statement = select(feed_outbox.c.exchange_id).where(
+                statement = select(feed_outbox).where(
                     feed_outbox.c.exchange_id.in_(wanted[start : start + _IN_CHUNK]),
                     feed_outbox.c.consumed == false(),
                     or_(
@@ -446,7 +446,9 @@ class SqlAuditStore:
                         feed_outbox.c.kafka_offset.is_(None),
                     ),
                 )
-                waiting.update(connection.execute(statement).scalars())
+                for row in connection.execute(statement).mappings():
+                    entry = outbox_entry(row)
+                    waiting[entry.exchange_id] = entry
         return waiting
 
     def unconsumed_outside(

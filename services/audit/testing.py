@@ -189,12 +189,12 @@ class MemoryAuditStore:
         found = {i: self.get(i) for i in set(record_ids)}
         return {i: body for i, body in found.items() if body is not None}
 
-    def unproduced(self, exchange_ids: Collection[str]) -> set[str]:
+    def unproduced(self, exchange_ids: Collection[str]) -> dict[str, OutboxEntry]:
         db = self._open()
         with db.lock:
             entries = [db.outbox.get(i) for i in set(exchange_ids)]
         return {
-            e.exchange_id
+            e.exchange_id: e
             for e in entries
             if e is not None and not e.consumed and (e.partition is None or e.offset is None)
         }

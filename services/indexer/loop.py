@@ -21,6 +21,7 @@ has by id, so nothing is lost and nothing is doubled, and the chain continues fr
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -42,6 +43,9 @@ log = logging.getLogger("schakel.indexer")
 CrashPoint = Callable[[str], None]
 """Called at "sql-committed" (after the SQL commit, before the offset commit); tests raise
 there to attack the ordering. Never set in production."""
+OpenConsumer = Callable[["IndexerConfig"], Any]
+"""Builds the indexer's consumer of the audit topic: an aiokafka consumer in its group by
+default (:func:`kafka_consumer`), :class:`services.indexer.testing.MemoryAuditTopic`'s in tests."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class IndexerConfig:
 @dataclass
 class IndexerStats:
     polls: int = 0
+    messages: int = 0
+    """Audit-topic messages read (each carries many records)."""
     records: int = 0
     new: int = 0
     refused: int = 0
@@ -71,15 +77,20 @@ class IndexerLoop(BatchLoop):
 
     def __init__(
         self,
-        kafka: KafkaSettings,
+        kafka: KafkaSettings | None,
         store: AuditStore,
         config: IndexerConfig | None = None,
         *,
         metrics: IndexerMetrics | None = None,
         crash_point: CrashPoint | None = None,
+        open_consumer: OpenConsumer | None = None,
     ) -> None:
         super().__init__()
-        self._kafka = kafka
+        if open_consumer is None:
+            if kafka is None:
+                raise ValueError("IndexerLoop needs Kafka settings or an open_consumer")
+            open_consumer = functools.partial(kafka_consumer, kafka)
+        self._open_consumer = open_consumer
         self._store = store
         self._config = config or IndexerConfig()
         self._metrics = metrics
@@ -89,19 +100,7 @@ class IndexerLoop(BatchLoop):
         self._committed: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
-        config = self._config
-        self._consumer = AIOKafkaConsumer(
-            config.topic,
-            group_id=config.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_poll_records=config.max_messages,
-            fetch_max_wait_ms=config.fetch_max_wait_ms,
-            session_timeout_ms=config.session_timeout_ms,
-            heartbeat_interval_ms=config.heartbeat_interval_ms,
-            **self._kafka.client_kwargs_aiokafka(),
-        )
+        self._consumer = self._open_consumer(self._config)
         await self._consumer.start()
         hold_empty_fetches(self._consumer, config.fetch_max_wait_ms)
 
@@ -144,6 +143,7 @@ class IndexerLoop(BatchLoop):
         await consumer.commit(offsets)
         self._committed.update(offsets)
         self.stats.polls += 1
+        self.stats.messages += len(values)
         self.stats.records += done.records
         self.stats.new += done.new
         self.stats.refused += refused
@@ -199,3 +199,20 @@ class IndexerLoop(BatchLoop):
         seconds = 0.0 if self._behind_since is None else now - self._behind_since
         if self._metrics is not None:
             self._metrics.observed(lags, seconds)
+
+
+def kafka_consumer(kafka: KafkaSettings, config: IndexerConfig) -> AIOKafkaConsumer:
+    """The indexer's consumer: its group, ``read_committed``, manual commits; a group that never
+    committed starts at the log start offset (the earliest record retention has kept)."""
+    return AIOKafkaConsumer(
+        config.topic,
+        group_id=config.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=config.max_messages,
+        fetch_max_wait_ms=config.fetch_max_wait_ms,
+        session_timeout_ms=config.session_timeout_ms,
+        heartbeat_interval_ms=config.heartbeat_interval_ms,
+        **kafka.client_kwargs_aiokafka(),
+    )

@@ -16,14 +16,16 @@ one of three *audit paths* (:data:`AUDIT_PATHS`, chosen per broker):
 ``audit-first`` (Tansu: no transactions) — the batch's audit records and feed copies are sent
     and **acknowledged before any feed message** is sent; then the feeds and dead letters,
     then where the feeds landed (a ``produced`` message), then the offset commit. A crash in
-    between re-reads the batch: the same deterministic ids again, dropped by the indexer and
-    by recipients.
+    between re-reads the batch, whose decisions the router then finds on the log: they stand
+    (a reloaded covenant does not decide them again) and their unacknowledged feed messages
+    are produced as logged (:meth:`RouterLoop._screened`).
 ``sql`` (the explicit fallback, ``SCHAKEL_AUDIT_PATH=sql``) — audit records and the feed
     outbox in one SQL transaction, then the feeds, then the produced offsets, then the commit.
 
 In every path any error stops the loop *without* committing its offsets, so nothing is
-acknowledged that was not written; exchange and record ids are deterministic, so a replay
-writes nothing new.
+acknowledged that was not written; exchange and record ids are deterministic, and a decision
+already in the audit index or on the audit log is never made again, so a replay writes
+nothing new (docs/architecture.md, "A signal is decided once").
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings, hold_emp
 from services.broker.partitioner import key_partitioner
 from services.broker.settings import KafkaSettings
 from services.core.audit_log import FeedCopy, encode
+from services.router.audit_tail import AuditTail, Logged
 from services.router.batch import Consumed, RoutedBatch, route_batch
 from services.router.policy_source import PolicySource
-from services.router.resend import CONFLICTING_RESEND, decided_ids, screen_resends
+from services.router.resend import CONFLICTING_RESEND, Screened, decided_ids, screen_resends
+from services.router.tail_reader import TailReader, kafka_tail_reader
 from services.router.topics import AUDIT, DEAD_LETTER, feed_topic
 
 if TYPE_CHECKING:
@@ -62,6 +66,9 @@ AUDIT_PATHS: tuple[AuditPath, ...] = ("transactional", "audit-first", "sql")
 CrashPoint = Callable[[str], None]
 """Called at the named moments of a batch ("audit-acked", "before-commit"); tests raise there
 to attack the ordering. Never set in production."""
+OpenTail = Callable[[AuditTail], TailReader]
+"""Builds the reader of the audit topic's unindexed tail (log-first paths; tests pass one on
+the in-memory audit log, services/indexer/testing.py)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,7 @@ class RouterLoop(BatchLoop):
         clock: Clock,
         metrics: RouterMetrics | None = None,
         crash_point: CrashPoint | None = None,
+        open_tail: OpenTail | None = None,
     ) -> None:
         super().__init__()
         if config.audit_path not in AUDIT_PATHS:
@@ -143,6 +151,10 @@ class RouterLoop(BatchLoop):
         self._clock = clock
         self._metrics = metrics
         self._crash_point = crash_point
+        self._open_tail = open_tail
+        self.tail: TailReader | None = None
+        """What the audit log holds that the index may not (log-first paths; see
+        :meth:`_screened`)."""
         self.stats = LoopStats()
 
     def instrument(self, metrics: RouterMetrics) -> None:
@@ -180,8 +192,17 @@ class RouterLoop(BatchLoop):
             **kwargs,
         )
         await self._producer.start()
+        if self._config.audit_path != "sql":
+            opened = self._open_tail or (lambda tail: kafka_tail_reader(self._kafka, tail))
+            self.tail = opened(AuditTail())
+            await self.tail.load()
         await self._consumer.start()
         hold_empty_fetches(self._consumer, self._config.fetch_max_wait_ms)
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        await super().stop(timeout)
+        if self.tail is not None:
+            await self.tail.stop()
 
     async def run(self) -> None:
         """Process batches until :meth:`stop`; an unrecoverable error propagates uncommitted."""
@@ -229,27 +250,40 @@ class RouterLoop(BatchLoop):
                 self._metrics.polled(self._consumer.assignment())
             if loop.time() >= next_reload:
                 await asyncio.to_thread(self._policies.maybe_reload)
+                if self.tail is not None:
+                    await self.tail.evict()
                 next_reload = loop.time() + self._config.reload_every_s
             if not batches:
                 continue
             await self.process(batches)
 
-    async def _screened(self, routed: RoutedBatch, now: datetime) -> RoutedBatch:
-        """The batch without what re-sent signals must not change or produce again
-        (services/router/resend.py: one look-up of the batch's ids in the store)."""
+    async def _screened(self, routed: RoutedBatch, now: datetime) -> Screened:
+        """The batch without what re-sent or re-read signals must not change or produce again
+        (services/router/resend.py): the batch's ids looked up in the store and, on a
+        log-first path, in what the audit log holds beyond the index (the audit indexer's
+        lag), so a signal decided before is never decided again, whatever the policy now."""
         decided = decided_ids(routed)
-        stored = await asyncio.to_thread(self._store.stored_records, decided) if decided else {}
-        if not stored:
-            return routed
-        unproduced = await asyncio.to_thread(self._store.unproduced, list(stored))
-        screened = screen_resends(routed, stored, unproduced, now)
+        if not decided:
+            return Screened(routed, 0, 0)
+        stored = await asyncio.to_thread(self._store.stored_records, decided)
+        waiting = await asyncio.to_thread(self._store.unproduced, list(stored)) if stored else {}
+        logged = {i: Logged(body, waiting.get(i)) for i, body in stored.items()}
+        if self.tail is not None:
+            await self.tail.follow()
+            for i, found in self.tail.tail.lookup(decided).items():
+                before = logged.get(i)
+                if before is None:
+                    logged[i] = found
+                elif found.copy is None:  # the log says the broker has it since
+                    logged[i] = Logged(before.record)
+        screened = screen_resends(routed, logged, now)
         if screened.conflicting:
             log.warning(
                 "%d re-sent signal(s) with other content than decided before: dead-lettered as %s",
                 screened.conflicting,
                 CONFLICTING_RESEND,
             )
-        return screened.routed
+        return screened
 
     async def process(self, batches: dict[TopicPartition, list[Any]]) -> None:
         """Decide, write and commit one poll's worth of records."""
@@ -262,17 +296,15 @@ class RouterLoop(BatchLoop):
         ]
         current = self._policies.current
         now = self._clock()
-        # re-sends are screened against what the store holds: on a log-first path, what the
-        # audit indexer has indexed so far (a re-send within its lag is decided again, with
-        # the same deterministic ids)
-        routed = await self._screened(
+        screened = await self._screened(
             route_batch(records, current.registry, current.policy, now), now
         )
+        routed = screened.routed
         offsets = {tp: messages[-1].offset + 1 for tp, messages in batches.items() if messages}
         started = time.perf_counter()
         path = self._config.audit_path
         if path == "transactional":
-            await self._write_transactional(routed, offsets, now)
+            await self._write_transactional(routed, offsets, now, screened.resent)
         elif path == "audit-first":
             await self._write_audit_first(routed, offsets, now)
         else:
@@ -317,15 +349,30 @@ class RouterLoop(BatchLoop):
         await asyncio.gather(*dead)
         return list(delivered)
 
-    async def _send_audit(self, messages: Sequence[bytes]) -> None:
+    async def _send_audit(self, messages: Sequence[bytes]) -> int:
+        """Send ``messages`` to the audit topic, await their acknowledgement; the offset of
+        the last (-1 for none). Their offsets are noted as this router's own."""
         producer = self._producer
         if producer is None:  # pragma: no cover - checked by process()
             raise RuntimeError("RouterLoop used before start()")
         # one partition: the indexer reads a batch's copies before their "produced" message
-        await asyncio.gather(*[await producer.send(AUDIT, m, partition=0) for m in messages])
+        sent = await asyncio.gather(*[await producer.send(AUDIT, m, partition=0) for m in messages])
+        offsets = [int(meta.offset) for meta in sent]
+        if self.tail is not None:
+            self.tail.tail.own_offsets.update(offsets)
+        return max(offsets, default=-1)
+
+    def _logged(self, routed: RoutedBatch, upto: int) -> None:
+        """Note the batch's decisions as logged (and their feeds acknowledged)."""
+        if self.tail is not None and upto >= 0:
+            self.tail.tail.add_own(upto, routed.audit)
 
     async def _write_transactional(
-        self, routed: RoutedBatch, offsets: dict[TopicPartition, int], now: datetime
+        self,
+        routed: RoutedBatch,
+        offsets: dict[TopicPartition, int],
+        now: datetime,
+        resent: Sequence[str] = (),
     ) -> None:
         producer, consumer = self._producer, self._consumer
         if producer is None or consumer is None:  # pragma: no cover - checked by process()
@@ -338,7 +385,16 @@ class RouterLoop(BatchLoop):
             )
             for entry, m in zip(routed.outbox, delivered, strict=True)
         ]
-        await self._send_audit(encode(routed.audit, copies, now.isoformat()))
+        # a logged copy produced again is indexed already: say where it landed now
+        again = set(resent)
+        produced = [
+            (entry.exchange_id, m.partition, m.offset)
+            for entry, m in zip(routed.outbox, delivered, strict=True)
+            if entry.exchange_id in again
+        ]
+        upto = await self._send_audit(
+            encode(routed.audit, copies, now.isoformat(), produced=produced)
+        )
         try:
             await producer.send_offsets_to_transaction(offsets, self._config.group_id)
         except CommitFailedError:
@@ -346,6 +402,7 @@ class RouterLoop(BatchLoop):
             return
         self._crash("before-commit")
         await producer.commit_transaction()
+        self._logged(routed, upto)
 
     async def _abort_and_rewind(self, offsets: dict[TopicPartition, int]) -> None:
         """The group rebalanced mid-batch: abort, and read the batch again if still ours."""
@@ -368,14 +425,15 @@ class RouterLoop(BatchLoop):
             FeedCopy(entry.exchange_id, entry.recipient, entry.key, entry.value)
             for entry in routed.outbox
         ]
-        await self._send_audit(encode(routed.audit, copies, at))
+        logged = await self._send_audit(encode(routed.audit, copies, at))
         self._crash("audit-acked")
         delivered = await self._send_feeds(routed)
         produced = [
             (entry.exchange_id, meta.partition, meta.offset)
             for entry, meta in zip(routed.outbox, delivered, strict=True)
         ]
-        await self._send_audit(encode([], [], at, produced=produced))
+        acked = await self._send_audit(encode([], [], at, produced=produced))
+        self._logged(routed, max(logged, acked))
         await self._commit(offsets)
 
     async def _write_sql(self, routed: RoutedBatch, offsets: dict[TopicPartition, int]) -> None:

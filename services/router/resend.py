@@ -5,11 +5,17 @@ has). What comes back under an id already decided is one of two things:
 
 * **the same signal again** (its canonical content digest — the signature's Merkle leaf, over
   the envelope without its signature attributes, as the gateway's digest — is the one decided
-  before): an idempotent no-op. Its feed messages are produced again only when the broker
-  never acknowledged them (a crash between storing and producing); one the broker
-  acknowledged, or a recipient consumed, is not produced again, so repeated full re-sends do
-  not multiply the feed. Messages the broker lost are the maintenance's to re-deliver, from
-  the outbox (services/hub/maintenance.py).
+  before): an idempotent no-op. **The logged decision stands**: it is not decided again (a
+  covenant reloaded in between would otherwise decide it differently), its record is not
+  written again, and its feed messages are produced again — as logged, byte for byte — only
+  when the broker never acknowledged them (a crash between logging and producing); one the
+  broker acknowledged, or a recipient consumed, is not produced again, so repeated full
+  re-sends do not multiply the feed. Messages the broker lost are the maintenance's to
+  re-deliver, from the outbox (services/hub/maintenance.py).
+
+"Decided before" means held by the audit index *or* by the audit log ahead of it
+(:mod:`services.router.audit_tail`): on the log-first paths a signal read again within the
+audit indexer's lag is screened as on the sql path.
 * **other content under the same id** (a changed ``time``, other data): refused as
   :data:`CONFLICTING_RESEND`, dead-lettered and audited, as the gateway refuses it with 409.
   The decision made the first time stands; a changed signal needs a new id.
@@ -20,7 +26,7 @@ A signal without a signature has no digest to compare and is treated as the same
 from __future__ import annotations
 
 import base64
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +36,7 @@ import orjson
 from services.audit.model import OutboxEntry
 from services.core.decision import Rejection, rejection_id
 from services.core.records import rejection_record
+from services.router.audit_tail import Logged
 from services.router.batch import ACTOR, Consumed, DeadLetter, RoutedBatch
 
 CONFLICTING_RESEND = "conflicting_resend"
@@ -45,6 +52,8 @@ class Screened:
     """Signals refused: an id decided before, sent with other content."""
     repeated: int
     """Feed messages of identical re-sends not produced again (the broker had them)."""
+    resent: tuple[str, ...] = ()
+    """Exchange ids of logged feed messages the broker never acknowledged, produced again."""
 
 
 def decided_ids(routed: RoutedBatch) -> list[str]:
@@ -52,25 +61,13 @@ def decided_ids(routed: RoutedBatch) -> list[str]:
     return [str(r["record_id"]) for r in routed.audit if r["action"] != "reject"]
 
 
-def screen_resends(
-    routed: RoutedBatch,
-    stored: Mapping[str, Mapping[str, Any]],
-    unproduced: Collection[str],
-    now: datetime,
-) -> Screened:
-    """``routed`` without what re-sent signals must not change or produce again (see the
-    module docstring); ``stored`` are the batch's decision records the store already holds,
-    ``unproduced`` the outbox entries it holds that the broker never acknowledged."""
-    if not stored:
+def screen_resends(routed: RoutedBatch, logged: Mapping[str, Logged], now: datetime) -> Screened:
+    """``routed`` without what re-sent or re-read signals must not change or produce again
+    (see the module docstring); ``logged`` are the batch's decisions the audit log or index
+    already holds, by record id."""
+    if not logged:
         return Screened(routed, 0, 0)
-    conflicting: dict[SignalKey, str] = {}
-    for record in routed.audit:
-        before = stored.get(str(record["record_id"]))
-        if before is None or record["action"] == "reject":
-            continue
-        new, old = _digest(record), _digest(before)
-        if new is not None and old is not None and new != old:
-            conflicting[(str(record["origin"]), str(record["signal_id"]))] = new
+    conflicting = _conflicting(routed, logged)
     out = RoutedBatch(
         signals=routed.signals,
         delivered=routed.delivered,
@@ -80,21 +77,45 @@ def screen_resends(
         signal_of_exchange=routed.signal_of_exchange,
     )
     for record in routed.audit:
-        if (str(record["origin"]), str(record["signal_id"])) not in conflicting:
-            out.audit.append(record)
+        if (str(record["origin"]), str(record["signal_id"])) in conflicting:
+            continue
+        if record["action"] != "reject" and str(record["record_id"]) in logged:
+            continue  # decided before: the logged decision stands, not this one
+        out.audit.append(record)
     repeated = 0
     for entry in routed.outbox:
         if _signal_of(entry, routed) in conflicting:
             continue
-        if entry.exchange_id in stored and entry.exchange_id not in unproduced:
-            repeated += 1  # acknowledged by the broker before (or consumed and purged)
+        before = logged.get(entry.exchange_id)
+        if before is not None:
+            # produced as logged below, or acknowledged (or consumed) before: not again
+            repeated += before.copy is None
             continue
         out.outbox.append(entry)
+    resent = []
+    for record_id, before in logged.items():
+        signal = routed.signal_of_exchange.get(record_id)
+        if before.copy is not None and signal is not None and signal not in conflicting:
+            out.outbox.append(before.copy)  # never acknowledged: produce it as decided then
+            resent.append(record_id)
     for key, digest in sorted(conflicting.items()):
         rejection = _rejection(key, digest, now)
         out.audit.append(rejection_record(rejection, actor=ACTOR))
         out.dead_letters.append(_dead_letter(rejection, routed.origins.get(key), now))
-    return Screened(out, len(conflicting), repeated)
+    return Screened(out, len(conflicting), repeated, tuple(resent))
+
+
+def _conflicting(routed: RoutedBatch, logged: Mapping[str, Logged]) -> dict[SignalKey, str]:
+    """The batch's signals decided before with another content digest → their new digest."""
+    conflicting: dict[SignalKey, str] = {}
+    for record in routed.audit:
+        before = logged.get(str(record["record_id"]))
+        if before is None or record["action"] == "reject":
+            continue
+        new, old = _digest(record), _digest(before.record)
+        if new is not None and old is not None and new != old:
+            conflicting[(str(record["origin"]), str(record["signal_id"]))] = new
+    return conflicting
 
 
 def _digest(record: Mapping[str, Any]) -> str | None:

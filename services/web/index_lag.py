@@ -5,7 +5,10 @@ and the audit indexer (:mod:`services.indexer`) writes them into the SQL store t
 page verifies, committing its offsets after each SQL commit (and its position when idle). What
 the store does not hold yet is therefore the audit topic's end offset minus the indexer group's
 committed offset, summed over the partitions: audit-log messages (each a batch's records and
-feed copies) not indexed, and not covered by a verification run from the page.
+feed copies) not indexed, and not covered by a verification run from the page. Where the
+indexer never committed (or committed below what retention kept), it starts at the partition's
+*log start offset*, the earliest message the broker still holds, so the lag counts from there
+and not from offset 0: messages retention deleted are not waiting to be indexed.
 
 The figure needs the broker: without Kafka settings (``SCHAKEL_KAFKA_BOOTSTRAP``) in the web
 process, or when the broker does not answer, the lag is *unknown* and the page says so and why
@@ -18,7 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
 from services.broker.errors import BrokerError
@@ -74,13 +78,14 @@ class KafkaIndexLag:
         try:
             with KafkaTopicAdmin(self._settings, timeout=self._timeout_s) as topics:
                 ends = topics.end_offsets(self._topic)
-            committed = self._committed()
+            committed, starts = self._committed_and_starts(sorted(ends))
         except (BrokerError, KafkaError) as exc:
             # the class name only: a broker's message may carry addresses, never needed here
             return IndexLag(None, f"the broker did not answer ({exc.__class__.__name__})")
-        return IndexLag(behind(ends, committed))
+        return IndexLag(behind(ends, committed, starts))
 
-    def _committed(self) -> dict[int, int]:
+    def _committed_and_starts(self, partitions: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+        """The indexer group's committed offsets, and each partition's log start offset."""
         timeout_ms = int(self._timeout_s * 1000)
         admin = KafkaAdminClient(
             **self._settings.client_kwargs_kafka_python(),
@@ -89,16 +94,30 @@ class KafkaIndexLag:
         )
         try:
             answer: Mapping[str, Mapping[Any, Any]] = admin.list_group_offsets([self._group])
+            parts = [TopicPartition(self._topic, p) for p in partitions]
+            earliest: Mapping[Any, Any] = admin.list_partition_offsets(
+                dict.fromkeys(parts, OffsetSpec.EARLIEST), timeout_ms=timeout_ms
+            )
         finally:
             admin.close()
-        return {
+        committed = {
             tp.partition: int(meta.offset)
             for tp, meta in answer.get(self._group, {}).items()
             if tp.topic == self._topic and meta.offset is not None and meta.offset >= 0
         }
+        starts = {tp.partition: max(0, int(meta.offset)) for tp, meta in earliest.items()}
+        return committed, starts
 
 
-def behind(ends: Mapping[int, int], committed: Mapping[int, int]) -> int:
-    """Messages between each partition's committed offset (0 if the indexer never committed
-    there) and its end."""
-    return sum(max(0, end - committed.get(partition, 0)) for partition, end in ends.items())
+def behind(
+    ends: Mapping[int, int], committed: Mapping[int, int], starts: Mapping[int, int] | None = None
+) -> int:
+    """Messages between where the indexer reads next in each partition and its end: its
+    committed offset, or the log start offset (``starts``, 0 if unknown) where it never
+    committed or committed below what the broker still holds."""
+    starts = starts or {}
+    total = 0
+    for partition, end in ends.items():
+        start = starts.get(partition, 0)
+        total += max(0, end - max(committed.get(partition, start), start))
+    return total

@@ -917,10 +917,10 @@ def test_stored_records_and_unproduced_answer_for_a_resent_batch(store: AuditSto
     found = store.stored_records([*ids, "not-stored"])
     assert set(found) == set(ids)
     assert found[ids[0]] == store.get(ids[0])
-    assert store.unproduced([*ids, "not-stored"]) == set(ids)
+    assert store.unproduced([*ids, "not-stored"]) == dict(zip(ids, entries, strict=True))
     store.mark_produced([(ids[0], 0, 5), (ids[1], 0, 6)])
     store.mark_consumed(entries[1].recipient, 0, 7)
-    assert store.unproduced(ids) == {ids[2]}
+    assert set(store.unproduced(ids)) == {ids[2]}
     assert store.stored_records([]) == {}
     many = [f"id-{n}" for n in range(1_200)]  # more than one IN list
     assert store.stored_records([*many, ids[1]]) == {ids[1]: found[ids[1]]}

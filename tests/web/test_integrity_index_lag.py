@@ -64,3 +64,21 @@ def test_behind_counts_messages_between_committed_and_end(
     ends: dict[int, int], committed: dict[int, int], want: int
 ) -> None:
     assert behind(ends, committed) == want
+
+
+@pytest.mark.parametrize(
+    ("ends", "committed", "starts", "want"),
+    [
+        # retention removed offsets 0-5: an indexer that never committed starts at 6
+        ({0: 10}, {}, {0: 6}, 4),
+        # a committed offset below the log start: the indexer resets to the log start
+        ({0: 10}, {0: 2}, {0: 6}, 4),
+        ({0: 10}, {0: 8}, {0: 6}, 2),
+        ({0: 10, 1: 5}, {1: 5}, {0: 9, 1: 0}, 1),
+        ({0: 6}, {}, {0: 6}, 0),  # everything deleted: nothing to index
+    ],
+)
+def test_behind_counts_from_the_log_start_offset_not_from_zero(
+    ends: dict[int, int], committed: dict[int, int], starts: dict[int, int], want: int
+) -> None:
+    assert behind(ends, committed, starts) == want

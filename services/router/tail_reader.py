@@ -1,0 +1,134 @@
+"""Fills the router's :class:`~services.router.audit_tail.AuditTail` from the ``audit`` topic.
+
+At start-up it reads from the audit indexer group's committed offset (the log start offset if
+the group never committed, or committed below it) to the end, ``read_committed``: everything
+logged that the index may not hold, including the batch of a router that crashed after its
+audit records were acknowledged. Before each batch it takes what arrived since (other routers'
+records; its own it adds itself and skips by offset). Every few seconds it asks where the
+indexer has committed and drops what lies below. A consumer without a group: it never commits.
+
+``schakel up`` indexes the topic to its end before the routers start, so the start-up read is
+short; a router started beside a lagging indexer reads that lag once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.broker.settings import KafkaSettings
+from services.core.audit_log import AuditLogError, decode
+from services.router.audit_tail import AuditTail
+from services.router.topics import AUDIT, AUDIT_INDEXER_GROUP
+
+log = logging.getLogger("schakel.router")
+
+IndexedUpto = Callable[[], Awaitable[int | None]]
+"""The indexer group's committed offset on the audit topic (None if it never committed)."""
+LOAD_TIMEOUT_S = 120.0
+
+
+class TailReader:
+    """Reads the audit topic into an :class:`AuditTail` (partition 0: the topic has one)."""
+
+    def __init__(
+        self,
+        tail: AuditTail,
+        consumer: Any,
+        indexed_upto: IndexedUpto,
+        *,
+        topic: str = AUDIT,
+        close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.tail = tail
+        self._consumer = consumer
+        self._indexed_upto = indexed_upto
+        self._close = close
+        self._tp = TopicPartition(topic, 0)
+        self.read = 0
+        """Messages read from the topic so far (a start-up reads only the unindexed span)."""
+
+    async def load(self, timeout_s: float = LOAD_TIMEOUT_S) -> None:
+        """Start the consumer and read from the indexer's committed offset to the end."""
+        consumer = self._consumer
+        await consumer.start()
+        consumer.assign([self._tp])
+        start = (await consumer.beginning_offsets([self._tp]))[self._tp]
+        indexed = await self._indexed_upto()
+        consumer.seek(self._tp, max(start, indexed or 0))
+        end = (await consumer.end_offsets([self._tp]))[self._tp]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            polled = await consumer.getmany(self._tp, timeout_ms=200, max_records=256)
+            if polled:
+                self._take(polled)
+            elif await consumer.position(self._tp) >= end:
+                return
+        raise TimeoutError(
+            f"the audit topic was not read to its end within {timeout_s:.0f} s. Fix: check the "
+            "broker, and that the audit indexer runs (the router reads what it has not indexed)"
+        )
+
+    async def follow(self) -> None:
+        """Take what the consumer has fetched since (no wait)."""
+        polled = await self._consumer.getmany(self._tp, timeout_ms=0)
+        if polled:
+            self._take(polled)
+
+    async def evict(self) -> None:
+        """Drop what the indexer has committed past (it is in the index)."""
+        indexed = await self._indexed_upto()
+        if indexed is not None:
+            self.tail.evict_below(indexed)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+        if self._close is not None:
+            await self._close()
+
+    def _take(self, polled: dict[Any, list[Any]]) -> None:
+        for messages in polled.values():
+            for message in messages:
+                self.read += 1
+                if message.offset in self.tail.own_offsets:
+                    continue
+                try:
+                    self.tail.add(message.offset, decode(message.value or b""))
+                except AuditLogError as exc:  # the indexer refuses it by offset, with a record
+                    log.warning("audit topic offset %d not readable: %s", message.offset, exc)
+
+
+def kafka_tail_reader(kafka: KafkaSettings, tail: AuditTail) -> TailReader:
+    """A reader on the broker: a group-less ``read_committed`` consumer, and the admin client
+    that asks for the indexer group's committed offset."""
+    kwargs = kafka.client_kwargs_aiokafka()
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # past what retention deleted, never past unread records
+        isolation_level="read_committed",
+        fetch_max_wait_ms=50,
+        **kwargs,
+    )
+    admin = AIOKafkaAdminClient(**kwargs)
+    started: list[bool] = []
+    tp = TopicPartition(AUDIT, 0)
+
+    async def indexed_upto() -> int | None:
+        if not started:
+            await admin.start()
+            started.append(True)
+        answer = await admin.list_consumer_group_offsets(AUDIT_INDEXER_GROUP, partitions=[tp])
+        meta = answer.get(tp)
+        return None if meta is None or meta.offset < 0 else int(meta.offset)
+
+    async def close() -> None:
+        if started:
+            started.clear()  # a second stop (after a crash, then at shutdown) does nothing
+            await admin.close()
+
+    return TailReader(tail, consumer, indexed_upto, close=close)
