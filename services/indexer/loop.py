@@ -102,7 +102,8 @@ class IndexerLoop(BatchLoop):
     async def start(self) -> None:
         self._consumer = self._open_consumer(self._config)
         await self._consumer.start()
-        hold_empty_fetches(self._consumer, config.fetch_max_wait_ms)
+        if isinstance(self._consumer, AIOKafkaConsumer):  # not the in-memory double
+            hold_empty_fetches(self._consumer, self._config.fetch_max_wait_ms)
 
     @property
     def consumer(self) -> AIOKafkaConsumer:

@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.broker.fetching import hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.core.audit_log import AuditLogError, decode
 from services.router.audit_tail import AuditTail
@@ -31,6 +32,9 @@ log = logging.getLogger("schakel.router")
 IndexedUpto = Callable[[], Awaitable[int | None]]
 """The indexer group's committed offset on the audit topic (None if it never committed)."""
 LOAD_TIMEOUT_S = 120.0
+FETCH_WAIT_MS = 50
+"""How long the tail's consumer waits in an empty fetch (it is read without waiting, before
+each batch; the wait only spaces its background fetches)."""
 
 
 class TailReader:
@@ -57,6 +61,8 @@ class TailReader:
         """Start the consumer and read from the indexer's committed offset to the end."""
         consumer = self._consumer
         await consumer.start()
+        if isinstance(consumer, AIOKafkaConsumer):  # not the in-memory double
+            hold_empty_fetches(consumer, FETCH_WAIT_MS)  # noida answers empty fetches at once
         consumer.assign([self._tp])
         start = (await consumer.beginning_offsets([self._tp]))[self._tp]
         indexed = await self._indexed_upto()
@@ -111,7 +117,7 @@ def kafka_tail_reader(kafka: KafkaSettings, tail: AuditTail) -> TailReader:
         enable_auto_commit=False,
         auto_offset_reset="earliest",  # past what retention deleted, never past unread records
         isolation_level="read_committed",
-        fetch_max_wait_ms=50,
+        fetch_max_wait_ms=FETCH_WAIT_MS,
         **kwargs,
     )
     admin = AIOKafkaAdminClient(**kwargs)
