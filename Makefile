@@ -40,11 +40,13 @@ typecheck: setup
 	$(BIN)/mypy
 
 # the suite on PYTEST_WORKERS processes (pytest-xdist; 0: in this process, one test at a time).
-# Most broker tests wait (group joins, restarts, polls) rather than compute, so three workers
-# keep two cores busy. Each file runs whole on one worker (its module fixtures are built once);
-# the slow files go first (tests/xdist_order.py). Every worker starts its own brokers and
-# PostgreSQL on free ports; the per-test timeout applies in each worker.
-PYTEST_WORKERS ?= 3
+# Two workers for CI's two cores: most broker tests wait (group joins, restarts, polls) rather
+# than compute, but a test running a whole `schakel up` (seven processes) beside another slows
+# both, and more workers made such tests hit their time limits on a loaded machine. Each file
+# runs whole on one worker (its module fixtures are built once); the slow files go first
+# (tests/xdist_order.py). Every worker starts its own brokers and PostgreSQL on free ports;
+# the per-test timeout applies in each worker.
+PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 pytest: setup browser
