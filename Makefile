@@ -39,12 +39,22 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# the suite on PYTEST_WORKERS processes (pytest-xdist; 0: in this process, one test at a time).
+# Two workers for CI's two cores: most broker tests wait (group joins, restarts, polls) rather
+# than compute, but a test running a whole `schakel up` (seven processes) beside another slows
+# both, and more workers made such tests hit their time limits on a loaded machine. Each file
+# runs whole on one worker (its module fixtures are built once); the slow files go first
+# (tests/xdist_order.py). Every worker starts its own brokers and PostgreSQL on free ports;
+# the per-test timeout applies in each worker.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 pytest: setup browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 # the broker-, database- and browser-free subset, for a quick loop while editing
 fast: setup
-	$(BIN)/pytest -m "not kafka and not postgres and not browser"
+	$(BIN)/pytest $(XDIST) -m "not kafka and not postgres and not browser"
 
 # every bench/*.py at full size, one table, and the summary table of docs/performance.md
 bench: setup

@@ -178,6 +178,7 @@ def live_checkout_hub() -> bool:
 
 _GUARD: Guard | None = None
 _SESSION: dict[str, Any] = {}
+_WORKER_FINDINGS = "schakel_state_guard_touched"
 
 
 def scrub_environment(state: Path, user: Path) -> dict[str, str | None]:
@@ -222,13 +223,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _GUARD.active = True
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: called in the controller
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Under pytest-xdist (``-n``): take over what a worker's session fixtures touched, as a
+    worker's own exit status does not decide the run's."""
+    output = getattr(node, "workeroutput", None) or {}
+    _SESSION.setdefault("outside", []).extend(output.get(_WORKER_FINDINGS, []))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Fail the run if anything outside a test (session or module fixtures) touched the
-    checkout's state, or its files changed during the session."""
+    checkout's state, or its files changed during the session. An xdist worker hands its
+    findings to the controller (:func:`pytest_testnodedown`), which fails the run."""
     if _GUARD is None:
         return
     _GUARD.active = False
     touched: list[str] = [*_SESSION.get("outside", []), *_GUARD.reset()]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_WORKER_FINDINGS] = touched
     before = _SESSION.get("files")
     if before is not None and not live_checkout_hub():  # the guard is off by now
         after = files_under(CHECKOUT_STATE)

@@ -96,3 +96,50 @@ def test_the_guard_fails_each_test_that_touches_the_checkout_or_home_state(
         assert finding in out, out
     assert not (home / ".config" / "schakel.toml").exists()  # refused, not just reported
     assert result.ret != 0
+
+
+SESSION_FIXTURE_TESTS = """
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def witness():
+    try:  # a fixture that shrugs off the refusal: only the session's report can catch it
+        return (Path(os.environ["SCHAKEL_TEST_GUARDED_STATE"]) / "audit-witness.jsonl").read_text()
+    except OSError:
+        return ""
+
+
+def test_uses_a_session_fixture_that_read_the_checkout_witness(witness):
+    pass
+
+
+def test_keeps_to_its_own_state():
+    pass
+"""
+
+
+def test_under_xdist_a_session_fixture_that_touches_the_checkout_fails_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    """make test runs pytest with xdist workers: what a worker's session fixture touched must
+    still fail the whole run (a worker's own exit status does not), naming the path."""
+    guarded = pytester.path / "checkout-var"
+    guarded.mkdir()
+    (guarded / "audit-witness.jsonl").write_text("{}\n")
+    monkeypatch.setenv(GUARDED_ENV, str(guarded))
+    monkeypatch.setenv("TMPDIR", str(pytester.mkdir("tmp")))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makepyfile(test_inner=SESSION_FIXTURE_TESTS)
+
+    result = pytester.runpytest_subprocess(
+        "test_inner.py", "-p", "tests.state_guard", "-p", "no:randomly", "-n", "2"
+    )
+
+    out = result.stdout.str()
+    assert "the test session touched the checkout's or the user's state" in out, out
+    assert f"open {guarded / 'audit-witness.jsonl'}" in out, out
+    assert result.ret != 0, out

@@ -31,15 +31,16 @@ async def members_of(
             group_id=group,
             group_instance_id=f"worker-{n}",
             enable_auto_commit=False,
-            session_timeout_ms=10_000,
+            # Kafka's floor (group.min.session.timeout.ms); Tansu holds each join for half of
+            # it, and the consumers join together, in one round
+            session_timeout_ms=6_000,
             heartbeat_interval_ms=500,
             **settings.client_kwargs_aiokafka(),
         )
         for n in range(count)
     ]
     try:
-        for consumer in consumers:
-            await consumer.start()
+        await asyncio.gather(*(consumer.start() for consumer in consumers))
         deadline = time.monotonic() + 60
         while not all(c.assignment() for c in consumers):
             assert time.monotonic() < deadline, "the group never settled"

@@ -29,7 +29,7 @@ def cli(args: list[str], env: dict[str, str]) -> str:
         [sys.executable, "-m", "services.cli", *args],
         env=env,
         capture_output=True,
-        timeout=60,
+        timeout=120,  # as tests/hub/hub_process.py: a bound against a hang, not a speed limit
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
