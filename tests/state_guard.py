@@ -38,9 +38,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARDED_ENV = "SCHAKEL_TEST_GUARDED_STATE"
+GUARDED_COVENANTS_ENV = "SCHAKEL_TEST_GUARDED_COVENANTS"
 """Test knob: the directory to guard instead of the checkout's ``var/`` (for the guard's own
 tests, tests/test_state_guard.py, which must not touch the real one to prove the point)."""
 CHECKOUT_STATE = Path(os.environ.get(GUARDED_ENV) or ROOT / "var")
+CHECKOUT_COVENANTS = Path(os.environ.get(GUARDED_COVENANTS_ENV) or ROOT / "covenants")
+"""Shipped covenants, which a child process (a command that keeps a record next to a rule
+file) must not change either."""
 HOME = Path.home()
 
 TEST_KNOBS = frozenset(
@@ -50,6 +54,7 @@ TEST_KNOBS = frozenset(
         "SCHAKEL_FUZZ_EXAMPLES",
         "SCHAKEL_FUZZ_RANDOM",
         GUARDED_ENV,
+        GUARDED_COVENANTS_ENV,
     }
 )
 """``SCHAKEL_*`` variables that tune the test run itself; every other one is removed."""
@@ -164,6 +169,12 @@ def files_under(directory: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+def _watched() -> dict[str, tuple[int, int]]:
+    """The files a child process of a test must leave as they are: the checkout's state and
+    its shipped covenants."""
+    return files_under(CHECKOUT_STATE) | files_under(CHECKOUT_COVENANTS)
+
+
 def live_checkout_hub() -> bool:
     """Whether a hub started from the checkout runs now (``var/hub.json`` names a live pid)."""
     try:
@@ -274,13 +285,13 @@ def own_state(
     assert _GUARD is not None
     with _GUARD.paused():
         watch_files = not live_checkout_hub()
-        before = files_under(CHECKOUT_STATE) if watch_files else {}
+        before = _watched() if watch_files else {}
     _SESSION.setdefault("outside", []).extend(_GUARD.reset())  # touched by fixtures set up before
     yield state
     touched = _GUARD.reset()
     if watch_files:
         with _GUARD.paused():
-            after = files_under(CHECKOUT_STATE)
+            after = _watched()
         changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
         touched += [f"changed by a child process: {path}" for path in changed]
     if touched:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.state_guard import GUARDED_ENV, ROOT
+from tests.state_guard import GUARDED_COVENANTS_ENV, GUARDED_ENV, ROOT
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -36,6 +36,12 @@ def test_opens_the_checkout_audit_database():
 def test_a_child_process_writes_the_checkout_key_file():
     target = str(GUARDED / "keys.json")
     subprocess.run([sys.executable, "-c", f"open({target!r}, 'w').write('x')"], check=True)
+
+
+def test_a_child_process_keeps_a_record_next_to_the_checkout_covenants():
+    target = Path(os.environ["SCHAKEL_TEST_GUARDED_COVENANTS"]) / "stacking" / "validation"
+    code = f"import pathlib; d = pathlib.Path({str(target)!r}); d.mkdir(parents=True); "
+    subprocess.run([sys.executable, "-c", code + "(d / 'r.json').write_text('{}')"], check=True)
 
 
 def test_writes_into_the_home_directory():
@@ -65,7 +71,10 @@ def test_the_guard_fails_each_test_that_touches_the_checkout_or_home_state(
     (guarded / "audit.db").write_bytes(b"")
     home = pytester.path / "home"
     (home / ".config").mkdir(parents=True)
+    covenants = pytester.path / "checkout-covenants"
+    (covenants / "stacking").mkdir(parents=True)
     monkeypatch.setenv(GUARDED_ENV, str(guarded))
+    monkeypatch.setenv(GUARDED_COVENANTS_ENV, str(covenants))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TMPDIR", str(pytester.mkdir("tmp")))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
@@ -86,6 +95,10 @@ def test_the_guard_fails_each_test_that_touches_the_checkout_or_home_state(
         (
             "test_a_child_process_writes_the_checkout_key_file",
             f"changed by a child process: {guarded / 'keys.json'}",
+        ),
+        (
+            "test_a_child_process_keeps_a_record_next_to_the_checkout_covenants",
+            f"changed by a child process: {covenants / 'stacking' / 'validation' / 'r.json'}",
         ),
         (
             "test_writes_into_the_home_directory",

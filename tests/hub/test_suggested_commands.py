@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,8 +81,12 @@ def run(args: list[str], hub: Hub, cwd: Path, **kwargs: object) -> subprocess.Co
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     tmp = tmp_path_factory.mktemp("hub")
+    # a copy of the covenants: a suggested command may write next to them (`indicators
+    # replay-stacking --record` keeps its record with the rule file), never in the checkout
+    shutil.copytree(ROOT / "covenants", tmp / "covenants")
     env = {
         **os.environ,
+        "SCHAKEL_COVENANTS": str(tmp / "covenants"),
         "SCHAKEL_STATE_DIR": str(tmp / "var"),
         "SCHAKEL_KEYS": str(tmp / "var" / "keys.json"),
         "SCHAKEL_DATABASE_URL": f"sqlite:///{tmp / 'var' / 'audit.db'}",
