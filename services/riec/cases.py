@@ -264,11 +264,13 @@ class CaseFiles:
         now = self.workplace.now()
         bundled = self.items(user, case_id)
         with self.workplace.engine.begin() as connection:
-            connection.execute(
+            closed = connection.execute(
                 update(riec_cases)
                 .where(riec_cases.c.id == case_id, riec_cases.c.state == CaseState.OPEN.value)
                 .values(outcome=outcome, state=CaseState.CLOSED.value, closed_at=now)
-            )
+            ).rowcount
+        if closed != 1:  # closed by someone else meanwhile: one outcome per case
+            raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")
         self._entry(user, case, "outcome", f"{outcome}: {body}", bundled)
         located = {loc for i in bundled for loc in self.workplace.locations(i.id)}
         if self.outcomes is not None and located:  # without a premises nothing can match it

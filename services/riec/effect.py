@@ -85,11 +85,10 @@ def released_types(
             per_type[signal_type] += int(count)
             per_month[(month, category)] += int(count)
 
-    def released_months(category: str) -> int:
-        counts = (per_month[(m, category)] for m in quarter.months)
-        return sum(n for n in counts if n >= threshold)
+    def months(category: str) -> list[int]:
+        return [per_month[(m, category)] for m in quarter.months]
 
-    return release_by_type(per_type, category_of, released_months, threshold)
+    return release_by_type(per_type, category_of, months, threshold)
 
 
 def findings_in(engine: Engine, municipality: str, quarter: Quarter) -> int:

@@ -7,15 +7,17 @@ municipality, in the user's RIEC region, a partner that is a party of the user's
 stores nothing, and every problem is named with its file and line. A barrier the plan holds
 already (same model, step, partner, kind, municipality, start and description) is skipped, so
 loading a file twice adds nothing. Each barrier added is audited like one entered on the
-page, naming the file it came from.
+page, naming the file it came from by a digest of its contents (not by its name, which is free
+text and may name anything).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.core.barriers.plan_file import parse_plan
+from services.core.barriers.plan_file import MAX_BYTES, parse_plan
 from services.core.covenant.problems import Problem
 from services.riec.model import RiecError
 from services.riec.plan import BarrierPlan
@@ -41,7 +43,11 @@ class PlanLoaded:
 def load_plan_file(plan: BarrierPlan, user: User, path: Path) -> PlanLoaded:
     """Add the barriers of the file at ``path`` to ``plan`` as ``user``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as opened:  # at most one byte past the limit, whatever the file
+            data = opened.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise PlanFileError([Problem(str(path), 0, "file is larger than 1 MiB", "split it")])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise PlanFileError(
             [Problem(str(path), 0, f"cannot read: {type(error).__name__}", "check the path")]
@@ -57,13 +63,14 @@ def load_plan_file(plan: BarrierPlan, user: User, path: Path) -> PlanLoaded:
             problems.append(Problem(str(path), line, str(error)))
     if problems:
         raise PlanFileError(problems)
+    source = f"file sha256:{hashlib.sha256(data).hexdigest()[:24]}"  # its name is free text
     held = {_key(_fields(b)) for b in plan.barriers()}
     added = skipped = 0
     for fields, row in rows:
         if _key(row) in held:
             skipped += 1
             continue
-        plan.raise_barrier(user, **fields, source=path.name)
+        plan.raise_barrier(user, **fields, source=source)
         held.add(_key(row))
         added += 1
     return PlanLoaded(added, skipped, parsed.illustration)

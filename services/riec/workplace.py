@@ -88,8 +88,13 @@ class Workplace:
         self, recipient: str, messages: Iterable[Mapping[str, Any]], locate: items.Locate
     ) -> int:
         """Store feed messages ``recipient`` received; known exchange ids are skipped (a
-        replayed feed changes nothing). Returns how many were new."""
+        replayed feed changes nothing), and so are messages whose retention has passed already:
+        a feed re-delivered after the purge must not bring purged items back (nor purge them
+        again under the same record id, which the audit store would skip). Returns how many
+        were new."""
+        now = self.now()
         rows = [items.item_row(recipient, m, self.registry, locate) for m in messages]
+        rows = [row for row in rows if row["keep_until"] >= now]
         if not rows:
             return 0
         dialect = self.engine.dialect.name

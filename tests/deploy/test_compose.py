@@ -339,9 +339,18 @@ def test_only_the_audit_writers_mount_the_witness_read_write_and_the_signing_key
             assert witness == [] and signing == [], f"{name} writes no audit checkpoint"
 
 
+def test_the_web_can_read_its_own_kafka_password_and_no_other(hub_services):
+    web = hub_services["web"]
+    user = web["environment"]["SCHAKEL_KAFKA_SASL_USERNAME"]
+    kafka = [str(v) for v in web["volumes"] if "kafka" in str(v).split(":")[0]]
+    assert kafka == [f"./secrets/kafka/{user}:/run/schakel/kafka/{user}:ro"]
+
+
 def test_only_the_services_that_pseudonymise_get_the_key_file(hub_services):
     for name, service in hub_services.items():
         keys = _mounts(service, "/run/schakel/keys.json")
         assert keys == (["ro"] if name in KEY_FILE_READERS else []), name
-        if service["environment"].get("SCHAKEL_KAFKA_SASL_PASSWORD_FILE"):
-            assert _mounts(service, "/run/schakel/kafka") == ["ro"], f"{name}: its password"
+        password = service["environment"].get("SCHAKEL_KAFKA_SASL_PASSWORD_FILE")
+        if password:
+            mounts = _mounts(service, "/run/schakel/kafka") + _mounts(service, password)
+            assert mounts == ["ro"], f"{name}: its password"

@@ -146,3 +146,18 @@ def test_an_outcome_without_a_premises_closes_the_case_and_indexes_nothing(site:
     closed = site.cases.outcome(ana, case.id, "no-finding", "nothing found at the farm")
     assert closed.state is CaseState.CLOSED
     assert [o.signal_id for o in site.outcomes.all_outcomes()] == []
+
+
+def test_two_outcomes_at_once_record_one(site: Site, monkeypatch: pytest.MonkeyPatch):
+    # two analysts close the same case at the same moment: both read it open, one UPDATE wins;
+    # the other must not add a second outcome (nor a second finding to the indicators)
+    ana = user(site, "ana")
+    alert = site.workplace.queue(ana, QueueFilters(signal_type=ALERT), limit=1)[0]
+    case = site.cases.open(ana, alert.id, "raced")
+    stale = site.cases.get(ana, case.id)
+    site.cases.outcome(ana, case.id, "finding", "first")
+    monkeypatch.setattr(site.cases, "_open_case", lambda _user, _case_id: stale)
+    with pytest.raises(RiecError, match="changed meanwhile"):
+        site.cases.outcome(ana, case.id, "no-finding", "second")
+    assert [e.step for e in site.cases.entries(case.id)].count("outcome") == 1
+    assert site.cases.get(ana, case.id).outcome == "finding"

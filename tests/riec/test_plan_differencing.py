@@ -41,7 +41,8 @@ SEED: dict[str, dict[str, int]] = {
     # 2026-Q1: one suppressed type behind a suppressed month: safe, nothing to give away
     "2026-01": {METER: 9},
     "2026-02": {ILLEGAL: 3},
-    # 2026-Q2: months 4, 4 suppressed, both types released: their sum (8) is no small count
+    # 2026-Q2: months 4, 4 suppressed; releasing both types (6 + 12) would pin them: 10 - 18
+    # is -8, and two "<5" months making up 8 are 4 and 4 — so the types are suppressed
     "2026-04": {CONSUMPTION: 6, ILLEGAL: 4},
     "2026-05": {ILLEGAL: 4},
     "2026-06": {ILLEGAL: 4},
@@ -160,23 +161,41 @@ def test_no_difference_of_released_figures_reveals_a_suppressed_count(site: Site
     ]
     assert revealed == []
     names = {n for n, _, _ in figures}
-    assert "2026-Q2 cannabis.fit_out signals" in names  # the safe figures are still shown
+    assert "2026-Q1 cannabis.fit_out signals" in names  # the safe figures are still shown
     assert "2026-Q1 synthetic.fit_out signals" in names
+    assert "2026-Q2 cannabis.fit_out signals" not in names  # it would pin two months at 4
 
 
 @pytest.mark.parametrize(
     ("counts", "months", "shown"),
     [
-        ({ILLEGAL: 5, CONSUMPTION: 2}, 7, {}),  # 7 - 5 = 2 would be the suppressed type
-        ({ILLEGAL: 5, CONSUMPTION: 2}, 0, {ILLEGAL: 5}),  # months all suppressed: 0 - 5
-        ({ILLEGAL: 9, CONSUMPTION: 3}, 12, {}),  # 12 - 9 = 3: the 9 goes too
-        ({ILLEGAL: 6, METER: 5}, 8, {}),  # a suppressed month of 3: both go (8-11, 8-6)
-        ({ILLEGAL: 6, METER: 7}, 13, {ILLEGAL: 6, METER: 7}),  # nothing suppressed
-        ({ILLEGAL: 6, METER: 7, CONSUMPTION: 5}, 0, {ILLEGAL: 6, METER: 7, CONSUMPTION: 5}),
+        ({ILLEGAL: 5, CONSUMPTION: 2}, (7, 0, 0), {}),  # 7 - 5 = 2 would be the suppressed type
+        ({ILLEGAL: 5, CONSUMPTION: 2}, (3, 2, 2), {ILLEGAL: 5}),  # months all suppressed: 0 - 5
+        ({ILLEGAL: 9, CONSUMPTION: 3}, (12, 0, 0), {}),  # 12 - 9 = 3: the 9 goes too
+        ({ILLEGAL: 6, METER: 5}, (8, 3, 0), {}),  # a suppressed month of 3: both go (8-11, 8-6)
+        ({ILLEGAL: 6, METER: 7}, (13, 0, 0), {ILLEGAL: 6, METER: 7}),  # nothing suppressed
+        ({ILLEGAL: 6, METER: 7, CONSUMPTION: 5}, (6, 6, 6), {ILLEGAL: 6, METER: 7, CONSUMPTION: 5}),
     ],
 )
-def test_complementary_suppression(counts: dict[str, int], months: int, shown: dict[str, int]):
+def test_complementary_suppression(
+    counts: dict[str, int], months: tuple[int, ...], shown: dict[str, int]
+):
     assert release_by_type(counts, category_of, lambda _: months, 5) == shown
+
+
+def test_a_remainder_at_its_largest_does_not_pin_the_suppressed_types():
+    # months 6, 6, 6 all shown; types 10, 4, 4: 18 - 10 = 8 is >= 5, but two suppressed types
+    # of at most 4 each summing to 8 are both 4
+    counts = {ILLEGAL: 10, METER: 4, CONSUMPTION: 4}
+    assert release_by_type(counts, category_of, lambda _: (6, 6, 6), 5) == {}
+
+
+def test_a_remainder_at_its_smallest_does_not_pin_the_suppressed_months():
+    # coverage shows 20 and two "<5" months; the plan would show 14 + 14: 20 - 28 = -8, and
+    # two suppressed months of at most 4 each making up 8 are both 4
+    counts = {ILLEGAL: 14, METER: 14}
+    released = release_by_type(counts, category_of, lambda _: (4, 4, 20), 5)
+    assert sum(released.values()) != 28
 
 
 def test_the_api_names_what_each_sum_is_of(site: Site):
@@ -188,8 +207,8 @@ def test_the_api_names_what_each_sum_is_of(site: Site):
         kind="check", municipality=ALKMAAR, description="d", since=date(2026, 8, 1),
     )  # fmt: skip
     [barrier] = signed_in(site, "ana").get("/api/plan").json()["barriers"]
-    q2 = next(c for c in barrier["effect"] if c["quarter"] == "2026-Q2")
-    assert (q2["types"], q2["signals"]) == ({ILLEGAL: 12, METER: None}, 12)
+    q1 = next(c for c in barrier["effect"] if c["quarter"] == "2026-Q1")
+    assert (q1["types"], q1["signals"]) == ({ILLEGAL: None, METER: 9}, 9)
     q3 = next(c for c in barrier["effect"] if c["quarter"] == "2026-Q3")
     assert q3["types"] == {ILLEGAL: None, METER: None}  # 13 released in months - 11 = 2
     assert q3["signals"] is None

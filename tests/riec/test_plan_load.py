@@ -4,6 +4,7 @@ loading twice adds nothing; ``schakel riec load-barriers`` does it on the hub's 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,8 @@ def test_the_shipped_example_loads_is_audited_and_says_it_is_an_illustration(sit
         r for _, r in site.workplace.audit.records(limit=100_000) if r["action"] == "riec-barrier"
     ]
     assert sorted(r["riec"]["barrier"] for r in records) == sorted(b.id for b in barriers)
-    assert {r["riec"]["source"] for r in records} == {"example.yaml"}
+    digest = hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()[:24]
+    assert {r["riec"]["source"] for r in records} == {f"file sha256:{digest}"}
     again = load_plan_file(made, user(site, "ana"), EXAMPLE)
     assert (again.added, again.skipped) == (0, 3)
     assert len(made.barriers()) == 3
@@ -84,6 +86,45 @@ def test_one_bad_barrier_of_several_stores_none(site: Site, tmp_path: Path):
     with pytest.raises(PlanFileError, match="outside your RIEC's region"):
         load_plan_file(made, user(site, "other-riec"), EXAMPLE)  # another RIEC's analyst
     assert made.barriers() == []
+
+
+def test_the_file_name_is_free_text_and_stays_out_of_the_audit(site: Site, tmp_path: Path):
+    path = tmp_path / "Dorpsstraat 12 Alkmaar.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    load_plan_file(plan(site), user(site, "ana"), path)
+    [record] = [
+        r for _, r in site.workplace.audit.records(limit=100_000) if r["action"] == "riec-barrier"
+    ]
+    assert "Dorpsstraat" not in repr(record)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (GOOD.replace("Meter checks", "Meter\x00checks").encode(), "#x0000 is not allowed"),
+        (b"barriers: " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (GOOD.encode() + b"# " + b"x" * (1 << 20) + b"\n", "larger than 1 MiB"),
+        (
+            GOOD.replace("Meter checks", "!!python/object:os.system Dorpsstraat").encode(),
+            "could not determine a constructor",
+        ),
+    ],
+)
+def test_odd_bytes_are_a_named_problem_never_a_crash_nor_an_echo(
+    site: Site, tmp_path: Path, data: bytes, message: str
+):
+    path = tmp_path / "plan.yaml"
+    path.write_bytes(data)
+    with pytest.raises(PlanFileError) as raised:
+        load_plan_file(plan(site), user(site, "ana"), path)
+    assert message in str(raised.value) and str(path) in str(raised.value)
+    assert "Dorps" not in str(raised.value)  # the file's line is not quoted back
+    assert plan(site).barriers() == []
+
+
+def test_a_file_that_never_ends_is_read_only_to_the_limit(site: Site):
+    with pytest.raises(PlanFileError, match="larger than 1 MiB"):
+        load_plan_file(plan(site), user(site, "ana"), Path("/dev/zero"))
 
 
 def test_the_cli_loads_into_the_hubs_database(

@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from services.audit.errors import AuditStoreError
+from services.core.pseudonyms import Pseudonymiser
 from services.database.tables.riec import riec_case_entries, riec_item_events, riec_items
 from services.riec import retention
+from services.riec.locate import locator
 from services.riec.model import NotFoundError, QueueFilters, RiecError
 from services.riec.retention import Purged, purge
-from tests.riec.helpers import Site, user
+from tests.riec.helpers import RIEC, Site, user
 
 
 def test_due_cases_and_items_go_the_rest_stays(site: Site):
@@ -187,3 +189,23 @@ def test_two_purges_in_one_second_are_two_records(site: Site):
     )
     with pytest.raises(NotFoundError):
         site.workplace.item(ana, second.id)
+
+
+def test_a_feed_redelivered_after_the_purge_brings_nothing_back(site: Site):
+    # maintenance re-delivers feed messages: what was purged must not be stored again, nor be
+    # purged again under the record id of the first purge (the audit store would skip it)
+    ana = user(site, "ana")
+    everything = site.workplace.queue(ana, QueueFilters(), limit=10_000)
+    now = min(i.keep_until for i in everything) + timedelta(seconds=1)
+    due = [i for i in everything if i.keep_until < now and i.case_id is None]
+    assert due
+    site.workplace.clock = lambda: now
+    first = purge(site.workplace, now)
+    again = site.workplace.receive(RIEC, site.feed.messages, locator(Pseudonymiser(site.keys)))
+    assert again == 0
+    second = purge(site.workplace, now)
+    records = [
+        r for _, r in site.workplace.audit.records(limit=100_000)
+        if r["action"] == "riec-purge-items"
+    ]  # fmt: skip
+    assert sum(r["riec"]["items"] for r in records) == first.items + second.items == len(due)

@@ -93,12 +93,8 @@ def _tree(text: str, file: str, problems: list[Problem]) -> tuple[Any, dict[Path
     if len(text) > MAX_BYTES:
         problems.append(Problem(file, 0, "file is larger than 1 MiB", "split it"))
         return None, {}
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        problems.append(Problem(file, line, f"YAML syntax: {exc.problem}", "fix it"))
+    node = _compose(text, file, problems)
+    if problems:
         return None, {}
     if node is None:
         problems.append(Problem(file, 0, "file is empty", HINT))
@@ -109,10 +105,36 @@ def _tree(text: str, file: str, problems: list[Problem]) -> tuple[Any, dict[Path
     except _Unreadable as exc:
         problems.append(Problem(file, exc.line, exc.message, exc.hint))
         return None, {}
-    except yaml.YAMLError as exc:
-        problems.append(Problem(file, 0, f"YAML value: {exc}", "fix the value"))
+    except yaml.YAMLError as exc:  # the problem only: the message would quote the file's line
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problems.append(Problem(file, line, f"YAML value: {_what(exc)}", "fix the value"))
         return None, {}
     problems.extend(builder.problems)
     if not isinstance(data, dict):
         problems.append(Problem(file, 1, "a plan file must be a mapping", HINT))
     return data, builder.lines
+
+
+def _compose(text: str, file: str, problems: list[Problem]) -> yaml.Node | None:
+    """The file's YAML node tree (``None``: empty, or what is wrong is in ``problems``)."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        problems.append(Problem(file, 0, "YAML nested too deeply to read", HINT))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        problems.append(Problem(file, line, f"YAML syntax: {exc.problem}", "fix it"))
+    except yaml.YAMLError as exc:  # e.g. a NUL or other character YAML does not allow
+        problems.append(Problem(file, 0, f"YAML cannot read it: {_what(exc)}", "fix it"))
+    return None
+
+
+def _what(exc: yaml.YAMLError) -> str:
+    """What is wrong, without the excerpt of the file a YAML error message quotes."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        return exc.problem
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"character #x{exc.character:04x} is not allowed (position {exc.position})"
+    return type(exc).__name__

@@ -17,11 +17,18 @@ one type. The rule:
    anyone reading both pages. It must be 0 or at least the threshold either way; if not, the
    smallest released type count of the category is suppressed too, and again, until it is
    (or nothing of the category is released, when the plan says nothing about it).
+4. Nor may that remainder sit at the end of its range, where it pins the suppressed cells.
+   With ``k`` types and ``m`` months of the category suppressed (each at most threshold - 1),
+   a remainder of ``k x (threshold - 1)`` says every suppressed type is threshold - 1 (and
+   every suppressed month 0), one of ``-m x (threshold - 1)`` that every suppressed month of
+   the coverage page is threshold - 1: it is treated like a small one. ``k`` and ``m`` count
+   only the non-zero suppressed cells (a reader sees at least as many), so the check errs on
+   the side of suppressing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from services.core.coverage.facts import Category
 
@@ -29,12 +36,12 @@ from services.core.coverage.facts import Category
 def release_by_type(
     counts: Mapping[str, int],
     category_of: Callable[[str], Category | None],
-    released_months: Callable[[Category], int],
+    months: Callable[[Category], Sequence[int]],
     threshold: int,
 ) -> dict[str, int]:
     """The released count of each type in ``counts`` (true counts of one municipality and
-    quarter); a type left out is suppressed. ``released_months(category)`` is the sum of the
-    coverage page's released (unsuppressed) monthly counts of ``category`` in the quarter."""
+    quarter); a type left out is suppressed. ``months(category)`` are the true monthly counts
+    of ``category`` in the quarter, which the coverage page releases each on its own."""
     released = {t: n for t, n in counts.items() if n >= threshold}
     by_category: dict[Category, list[str]] = {}
     for signal_type in counts:
@@ -42,13 +49,31 @@ def release_by_type(
         if category is not None:
             by_category.setdefault(category, []).append(signal_type)
     for category, types in by_category.items():
+        monthly = months(category)
+        released_months = sum(n for n in monthly if n >= threshold)
+        suppressed_months = sum(1 for n in monthly if 0 < n < threshold)
         shown = sorted((released[t], t) for t in types if t in released)
         while shown:
-            difference = released_months(category) - sum(n for n, _ in shown)
-            if difference == 0 or abs(difference) >= threshold:
+            difference = released_months - sum(n for n, _ in shown)
+            suppressed_types = sum(1 for t in types if counts[t] > 0 and t not in released)
+            if _safe(difference, suppressed_types, suppressed_months, threshold):
                 break
             del released[shown.pop(0)[1]]
     return released
+
+
+def _safe(difference: int, types: int, months: int, threshold: int) -> bool:
+    """Whether a remainder ``difference`` (suppressed types minus suppressed months) of
+    ``types`` non-zero suppressed types and ``months`` non-zero suppressed months reveals no
+    suppressed cell (rules 3 and 4)."""
+    if difference == 0:
+        return True
+    if abs(difference) < threshold:
+        return False
+    most = threshold - 1
+    pinned_types = types > 0 and difference >= types * most
+    pinned_months = months > 0 and difference <= -months * most
+    return not (pinned_types or pinned_months)
 
 
 def released_sum(released: Mapping[str, int], types: list[str] | set[str]) -> int | None:
