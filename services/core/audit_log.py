@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -55,6 +56,14 @@ class AuditLogMessage:
     produced: list[tuple[str, int, int]] = field(default_factory=list)
     at: str = ""
     """When the router wrote it (ISO 8601, UTC): the feed copies' creation time."""
+
+    def written_at(self, otherwise: datetime) -> datetime:
+        """:attr:`at` as an aware time (naive: UTC); ``otherwise`` if it is not a time."""
+        try:
+            moment = datetime.fromisoformat(self.at)
+        except ValueError:
+            return otherwise
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def encode(

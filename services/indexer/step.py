@@ -85,7 +85,7 @@ def index(store: AuditStore, messages: Sequence[AuditLogMessage]) -> Indexed:
             recipient=feed.recipient,
             key=feed.key,
             value=feed.value,
-            created_at=_moment(message.at),
+            created_at=message.written_at(datetime.now(UTC)),
             partition=feed.partition,
             offset=feed.offset,
         )
@@ -97,11 +97,3 @@ def index(store: AuditStore, messages: Sequence[AuditLogMessage]) -> Indexed:
     if produced:
         store.mark_produced(produced)
     return Indexed(records=len(records), new=new, refused=0)
-
-
-def _moment(at: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return datetime.now(UTC)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

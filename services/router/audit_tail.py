@@ -80,7 +80,7 @@ class AuditTail:
             if record_id not in self._records:  # the first record stands, as in the index
                 self._records[record_id] = _kept(record)
                 ids.append(record_id)
-        created = _moment(message.at)
+        created = message.written_at(datetime.now(UTC))
         for feed in message.feeds:
             if feed.exchange_id not in self._copies:
                 self._copies[feed.exchange_id] = OutboxEntry(
@@ -145,11 +145,3 @@ def _kept(record: Mapping[str, Any]) -> dict[str, Any]:
         "result": record.get("result"),
         "partner_signature": {"leaf": leaf} if leaf is not None else None,
     }
-
-
-def _moment(at: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return datetime.now(UTC)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
