@@ -265,11 +265,14 @@ class RouterLoop(BatchLoop):
         decided = decided_ids(routed)
         if not decided:
             return Screened(routed, 0, 0)
+        if self.tail is not None:
+            await self.tail.follow()
+            # what the tail's bound forgot must be in the index before the index is read
+            await self.tail.until_complete()
         stored = await asyncio.to_thread(self._store.stored_records, decided)
         waiting = await asyncio.to_thread(self._store.unproduced, list(stored)) if stored else {}
         logged = {i: Logged(body, waiting.get(i)) for i, body in stored.items()}
         if self.tail is not None:
-            await self.tail.follow()
             for i, found in self.tail.tail.lookup(decided).items():
                 before = logged.get(i)
                 if before is None:

@@ -89,3 +89,16 @@ def test_a_start_up_without_an_indexer_commit_reads_from_the_log_start() -> None
     reader = TailReader(AuditTail(), topic.consumer(None), never)
     asyncio.run(reader.load(timeout_s=5))
     assert reader.read == 3
+
+
+def test_a_tail_that_forgot_unindexed_decisions_is_incomplete_until_the_indexer_passes_them() -> (
+    None
+):
+    tail = AuditTail(max_entries=2)
+    for n in range(4):
+        tail.add(n, decode(encode([record(n)], [], AT)[0]))
+    assert not tail.complete  # x-0 and x-1 went for the bound; the index does not hold them
+    tail.evict_below(1)
+    assert not tail.complete  # x-1 (offset 1) is not indexed yet
+    tail.evict_below(2)
+    assert tail.complete
