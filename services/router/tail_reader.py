@@ -79,6 +79,12 @@ class TailReader:
         start = (await consumer.beginning_offsets([self._tp]))[self._tp]
         indexed = await self._indexed_upto()
         consumer.seek(self._tp, max(start, indexed or 0))
+        await self.catch_up(timeout_s)
+
+    async def catch_up(self, timeout_s: float = LOAD_TIMEOUT_S) -> None:
+        """Read to the topic's current end (at start-up, and when the group gave this router
+        other partitions: what their previous owner logged last may not be fetched yet)."""
+        consumer = self._consumer
         end = (await consumer.end_offsets([self._tp]))[self._tp]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
