@@ -77,7 +77,7 @@ class TailReader:
             hold_empty_fetches(consumer, FETCH_WAIT_MS)  # noida answers empty fetches at once
         consumer.assign([self._tp])
         start = (await consumer.beginning_offsets([self._tp]))[self._tp]
-        indexed = await self._indexed_upto()
+        indexed = await self._indexed()
         consumer.seek(self._tp, max(start, indexed or 0))
         await self.catch_up(timeout_s)
 
@@ -106,9 +106,19 @@ class TailReader:
 
     async def evict(self) -> None:
         """Drop what the indexer has committed past (it is in the index)."""
-        indexed = await self._indexed_upto()
+        indexed = await self._indexed()
         if indexed is not None:
             self.tail.evict_below(indexed)
+
+    async def _indexed(self) -> int | None:
+        """The indexer's committed offset, or None where it committed past the topic's end
+        (the topic recreated, a broker that lost its tail): its consumer starts over from
+        the earliest offset there, and nothing the tail holds is indexed yet."""
+        indexed = await self._indexed_upto()
+        if indexed is None:
+            return None
+        end = (await self._consumer.end_offsets([self._tp]))[self._tp]
+        return indexed if indexed <= end else None
 
     async def until_complete(self) -> None:
         """Return once the tail and the index together hold every logged decision (at once,
@@ -117,7 +127,7 @@ class TailReader:
         if self.tail.complete:
             return  # the usual case: no broker request
         deadline = time.monotonic() + self._catch_up_s
-        while not self._complete_now(await self._indexed_upto()):
+        while not self._complete_now(await self._indexed()):
             if time.monotonic() >= deadline:
                 raise AuditTailIncompleteError(
                     f"the router's audit tail reached its bound of {self.tail.max_entries} "

@@ -102,3 +102,21 @@ def test_a_tail_that_forgot_unindexed_decisions_is_incomplete_until_the_indexer_
     assert not tail.complete  # x-1 (offset 1) is not indexed yet
     tail.evict_below(2)
     assert tail.complete
+
+
+def test_an_indexer_committed_past_the_end_evicts_nothing() -> None:
+    """The audit topic was recreated (or the broker lost its tail) and the indexer's old
+    committed offset lies past the new end: its consumer starts over from the earliest offset,
+    so nothing the tail holds is indexed yet and none of it may be forgotten."""
+    topic = MemoryAuditTopic()
+    for n in range(5):
+        topic.extend(encode([record(n)], [], AT))
+    topic.committed["indexer"] = 50
+
+    async def indexed() -> int | None:
+        return topic.committed.get("indexer")
+
+    reader = TailReader(AuditTail(), topic.consumer(None), indexed)
+    asyncio.run(reader.load(timeout_s=5))
+    asyncio.run(reader.evict())
+    assert set(reader.tail.lookup([f"x-{n}" for n in range(5)])) == {f"x-{n}" for n in range(5)}
