@@ -65,7 +65,7 @@ def screen_resends(routed: RoutedBatch, logged: Mapping[str, Logged], now: datet
     """``routed`` without what re-sent or re-read signals must not change or produce again
     (see the module docstring); ``logged`` are the batch's decisions the audit log or index
     already holds, by record id."""
-    if not logged:
+    if not logged and not routed.repeats:
         return Screened(routed, 0, 0)
     conflicting = _conflicting(routed, logged)
     out = RoutedBatch(
@@ -98,11 +98,23 @@ def screen_resends(routed: RoutedBatch, logged: Mapping[str, Logged], now: datet
         if before.copy is not None and signal is not None and signal not in conflicting:
             out.outbox.append(before.copy)  # never acknowledged: produce it as decided then
             resent.append(record_id)
-    for key, digest in sorted(conflicting.items()):
+    refusals = [(key, digest, routed.origins.get(key)) for key, digest in conflicting.items()]
+    # read again within this batch (route_batch decided only the first): other content is
+    # refused as a re-send after its decision is (the same content again is nothing new)
+    refusals += [
+        (r.key, r.digest, r.record)
+        for r in routed.repeats
+        if r.digest is not None and r.first is not None and r.digest != r.first
+    ]
+    refused: set[tuple[SignalKey, str]] = set()
+    for key, digest, origin in sorted(refusals, key=lambda r: (r[0], r[1])):
+        if (key, digest) in refused:
+            continue  # one refusal per distinct content, as the rejection id says
+        refused.add((key, digest))
         rejection = _rejection(key, digest, now)
         out.audit.append(rejection_record(rejection, actor=ACTOR))
-        out.dead_letters.append(_dead_letter(rejection, routed.origins.get(key), now))
-    return Screened(out, len(conflicting), repeated, tuple(resent))
+        out.dead_letters.append(_dead_letter(rejection, origin, now))
+    return Screened(out, len(refused), repeated, tuple(resent))
 
 
 def _conflicting(routed: RoutedBatch, logged: Mapping[str, Logged]) -> dict[SignalKey, str]:

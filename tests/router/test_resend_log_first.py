@@ -11,6 +11,7 @@ changed covenant — and, once indexed, the same audit records.
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -300,3 +301,25 @@ def test_a_changed_resend_of_a_decision_the_tail_bound_forgot_is_not_delivered()
     assert first and hub.producer.feed() == first  # the changed content never delivered
     [dead] = hub.producer.dead()
     assert (dead["code"], dead["signal_id"]) == (CONFLICTING_RESEND, signal["id"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_signal_sent_again_within_one_batch_is_decided_once(path: AuditPath) -> None:
+    """A partner sends a signal twice in quick succession (both land in one batch): once as
+    it was, once changed. The first stands; the same content adds nothing, other content is
+    refused as ``conflicting_resend`` — not delivered under the same exchange id."""
+    signal = delivered_signal()
+    once = Hub(path)
+    process(once.router(), [signal])
+    assert once.producer is not None
+    hub = Hub(path)
+    process(hub.router(), [signal, signal, changed(signal)])
+    assert hub.producer is not None
+    assert hub.producer.feed() == once.producer.feed()  # each feed message once, as first sent
+    [dead] = hub.producer.dead()
+    assert (dead["code"], dead["signal_id"]) == (CONFLICTING_RESEND, signal["id"])
+    assert orjson.loads(base64.b64decode(dead["original"])) == changed(signal)
+    records = [body for _, body in hub.indexed().records(limit=1000)]
+    decided = [r for r in records if r["action"] != "reject"]
+    assert len(decided) == len({r["record_id"] for r in decided})
+    assert len(records) == len(decided) + 1  # and the one refusal
