@@ -323,3 +323,19 @@ def test_a_signal_sent_again_within_one_batch_is_decided_once(path: AuditPath) -
     decided = [r for r in records if r["action"] != "reject"]
     assert len(decided) == len({r["record_id"] for r in decided})
     assert len(records) == len(decided) + 1  # and the one refusal
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_decided_content_again_after_a_changed_copy_in_one_batch_is_not_refused(
+    path: AuditPath,
+) -> None:
+    """Decided before; then one batch holds a changed copy and the original: only the
+    changed copy is refused (the original is the decision that stands)."""
+    hub = Hub(path)
+    loop = hub.router()
+    signal = delivered_signal()
+    process(loop, [signal])
+    process(loop, [changed(signal), signal])
+    assert hub.producer is not None
+    [dead] = hub.producer.dead()
+    assert orjson.loads(base64.b64decode(dead["original"])) == changed(signal)
