@@ -169,4 +169,7 @@ def _message(chunk: Mapping[str, list[bytes]], at: str) -> bytes:
 
 
 def _format_of(data: object) -> object:
-    return data.get("format") if isinstance(data, dict) else type(data).__name__
+    """The format a message names, for an error: a number or nothing, else only its type (a
+    string there may be anything, and errors and refusal records never carry content)."""
+    value = data.get("format") if isinstance(data, dict) else data
+    return value if value is None or isinstance(value, int | float) else type(value).__name__

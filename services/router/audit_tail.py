@@ -32,8 +32,9 @@ log = logging.getLogger("schakel.router")
 
 MAX_ENTRIES = 500_000
 """Decisions held at most (a few hundred bytes each); beyond it the oldest go, with a warning:
-the indexer is that far behind, and re-sends of those decisions are screened against the
-index only."""
+the indexer is that far behind. Until the indexer has committed past what went, the tail is
+not :attr:`AuditTail.complete` and the router decides nothing (a re-send of a forgotten
+decision would otherwise be decided again: :meth:`TailReader.until_complete`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +56,24 @@ class AuditTail:
         self._produced: set[str] = set()
         self._segments: deque[tuple[int, list[str]]] = deque()
         self._max = max_entries
+        self._blind_upto = -1
+        """The highest audit offset whose decisions went for the bound, not indexed yet."""
         self.own_offsets: set[int] = set()
         """Audit-topic offsets this router wrote (and added itself): not decoded again."""
 
+    @property
+    def max_entries(self) -> int:
+        return self._max
+
     def __len__(self) -> int:
         return len(self._records)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the tail and the index together hold every logged decision: False from
+        the moment the bound made the tail forget decisions the indexer had not committed
+        past, until it has."""
+        return self._blind_upto < 0
 
     def lookup(self, record_ids: Collection[str]) -> dict[str, Logged]:
         """The logged decisions among ``record_ids``."""
@@ -107,6 +121,8 @@ class AuditTail:
         """Forget decisions logged below ``offset`` (the indexer committed past them: the
         index has them); return how many."""
         gone = 0
+        if offset > self._blind_upto:
+            self._blind_upto = -1  # what the bound forgot is in the index now
         while self._segments and self._segments[0][0] < offset:
             _, ids = self._segments.popleft()
             gone += self._forget(ids)
@@ -120,7 +136,8 @@ class AuditTail:
         if ids:
             self._segments.append((offset, ids))
         while len(self._records) > self._max and self._segments:
-            _, oldest = self._segments.popleft()
+            at, oldest = self._segments.popleft()
+            self._blind_upto = max(self._blind_upto, at)
             log.warning(
                 "%d logged decisions forgotten before the audit indexer indexed them: the "
                 "indexer is more than %d decisions behind. Fix: check the audit indexer",

@@ -8,7 +8,7 @@ to the broker). Testing this function is testing the router's logic.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -40,6 +40,16 @@ class DeadLetter:
     value: bytes
 
 
+@dataclass(frozen=True)
+class Repeat:
+    """A signal id read again within one batch: its content digest and the first's."""
+
+    key: tuple[str, str]
+    digest: str | None
+    first: str | None
+    record: Consumed
+
+
 @dataclass
 class RoutedBatch:
     audit: list[dict[str, object]] = field(default_factory=list)
@@ -52,6 +62,9 @@ class RoutedBatch:
     """(source, signal id) → the record it came in (services/router/resend.py)."""
     signal_of_exchange: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Exchange id of each decision → its (source, signal id)."""
+    repeats: list[Repeat] = field(default_factory=list)
+    """Signals read again later in the same batch: not decided again (the first stands;
+    services/router/resend.py refuses one with other content)."""
 
     def feed_topic_of(self, entry: OutboxEntry) -> str:
         return feed_topic(entry.recipient)
@@ -62,6 +75,7 @@ def route_batch(
 ) -> RoutedBatch:
     """Decide every record; bad input becomes a dead letter and a rejection record."""
     out = RoutedBatch()
+    digests: dict[tuple[str, str], str | None] = {}
     for record in records:
         out.signals += 1
         partner = partner_of(record.topic)
@@ -92,6 +106,13 @@ def route_batch(
         signal = outcome.signal
         if signal is None:  # pragma: no cover - an outcome has a signal or a rejection
             continue
+        digest = _leaf(outcome.partner_signature)
+        keys = {(d.source, d.signal_id) for d in outcome.decisions}
+        if keys and keys <= digests.keys():  # decided earlier in this batch: that stands
+            key = min(keys)
+            out.repeats.append(Repeat(key, digest, digests[key], record))
+            continue
+        digests.update(dict.fromkeys(keys, digest))
         for decision in outcome.decisions:
             out.origins[(decision.source, decision.signal_id)] = record
             out.signal_of_exchange[decision.exchange_id] = (decision.source, decision.signal_id)
@@ -112,3 +133,9 @@ def route_batch(
                 )
             )
     return out
+
+
+def _leaf(signature: Mapping[str, object] | None) -> str | None:
+    """A signed signal's content digest (the signature's Merkle leaf)."""
+    leaf = signature.get("leaf") if signature is not None else None
+    return leaf if isinstance(leaf, str) else None

@@ -152,6 +152,8 @@ class RouterLoop(BatchLoop):
         self._metrics = metrics
         self._crash_point = crash_point
         self._open_tail = open_tail
+        self._assigned: set[TopicPartition] = set()
+        """The signal partitions the tail was last read to its end for."""
         self.tail: TailReader | None = None
         """What the audit log holds that the index may not (log-first paths; see
         :meth:`_screened`)."""
@@ -248,6 +250,16 @@ class RouterLoop(BatchLoop):
             )
             if self._metrics is not None:
                 self._metrics.polled(self._consumer.assignment())
+            if self.tail is not None and self._consumer.assignment() != self._assigned:
+                # other partitions: their previous owner's last decisions (logged, perhaps
+                # never produced or committed) must be in the tail before they are read again
+                self._assigned = set(self._consumer.assignment())
+                await self.tail.catch_up()
+            elif self.tail is not None:
+                # take what other routers logged, idle or not: aiokafka fetches the audit
+                # topic again only once its buffered records are taken, so a tail read only
+                # when a batch comes would hold one stale fetch for as long as it is idle
+                await self.tail.follow()
             if loop.time() >= next_reload:
                 await asyncio.to_thread(self._policies.maybe_reload)
                 if self.tail is not None:
@@ -265,11 +277,14 @@ class RouterLoop(BatchLoop):
         decided = decided_ids(routed)
         if not decided:
             return Screened(routed, 0, 0)
+        if self.tail is not None:
+            await self.tail.follow()
+            # what the tail's bound forgot must be in the index before the index is read
+            await self.tail.until_complete()
         stored = await asyncio.to_thread(self._store.stored_records, decided)
         waiting = await asyncio.to_thread(self._store.unproduced, list(stored)) if stored else {}
         logged = {i: Logged(body, waiting.get(i)) for i, body in stored.items()}
         if self.tail is not None:
-            await self.tail.follow()
             for i, found in self.tail.tail.lookup(decided).items():
                 before = logged.get(i)
                 if before is None:

@@ -65,7 +65,7 @@ def screen_resends(routed: RoutedBatch, logged: Mapping[str, Logged], now: datet
     """``routed`` without what re-sent or re-read signals must not change or produce again
     (see the module docstring); ``logged`` are the batch's decisions the audit log or index
     already holds, by record id."""
-    if not logged:
+    if not logged and not routed.repeats:
         return Screened(routed, 0, 0)
     conflicting = _conflicting(routed, logged)
     out = RoutedBatch(
@@ -98,11 +98,36 @@ def screen_resends(routed: RoutedBatch, logged: Mapping[str, Logged], now: datet
         if before.copy is not None and signal is not None and signal not in conflicting:
             out.outbox.append(before.copy)  # never acknowledged: produce it as decided then
             resent.append(record_id)
-    for key, digest in sorted(conflicting.items()):
+    refused = _refuse(out, routed, logged, conflicting, now)
+    return Screened(out, len(refused), repeated, tuple(resent))
+
+
+def _refuse(
+    out: RoutedBatch,
+    routed: RoutedBatch,
+    logged: Mapping[str, Logged],
+    conflicting: Mapping[SignalKey, str],
+    now: datetime,
+) -> set[tuple[SignalKey, str]]:
+    """Add a refusal record and dead letter to ``out`` for every distinct conflicting content:
+    against a decision made before, or against the first occurrence in this batch."""
+    refusals = [(key, digest, routed.origins.get(key)) for key, digest in conflicting.items()]
+    # read again within this batch (route_batch decided only the first): other content is
+    # refused as a re-send after its decision is (the same content again is nothing new)
+    before = _decided_digests(routed, logged)
+    for r in routed.repeats:
+        standing = before.get(r.key, r.first)  # the decision made before, else the first here
+        if r.digest is not None and standing is not None and r.digest != standing:
+            refusals.append((r.key, r.digest, r.record))
+    refused: set[tuple[SignalKey, str]] = set()
+    for key, digest, origin in sorted(refusals, key=lambda r: (r[0], r[1])):
+        if (key, digest) in refused:
+            continue  # one refusal per distinct content, as the rejection id says
+        refused.add((key, digest))
         rejection = _rejection(key, digest, now)
         out.audit.append(rejection_record(rejection, actor=ACTOR))
-        out.dead_letters.append(_dead_letter(rejection, routed.origins.get(key), now))
-    return Screened(out, len(conflicting), repeated, tuple(resent))
+        out.dead_letters.append(_dead_letter(rejection, origin, now))
+    return refused
 
 
 def _conflicting(routed: RoutedBatch, logged: Mapping[str, Logged]) -> dict[SignalKey, str]:
@@ -116,6 +141,17 @@ def _conflicting(routed: RoutedBatch, logged: Mapping[str, Logged]) -> dict[Sign
         if new is not None and old is not None and new != old:
             conflicting[(str(record["origin"]), str(record["signal_id"]))] = new
     return conflicting
+
+
+def _decided_digests(routed: RoutedBatch, logged: Mapping[str, Logged]) -> dict[SignalKey, str]:
+    """The content digest each of the batch's signals was decided with before, if it was."""
+    digests: dict[SignalKey, str] = {}
+    for record in routed.audit:
+        before = logged.get(str(record["record_id"]))
+        digest = _digest(before.record) if before is not None else None
+        if digest is not None and record["action"] != "reject":
+            digests[(str(record["origin"]), str(record["signal_id"]))] = digest
+    return digests
 
 
 def _digest(record: Mapping[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ short; a router started beside a lagging indexer reads that lag once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,9 +33,18 @@ log = logging.getLogger("schakel.router")
 IndexedUpto = Callable[[], Awaitable[int | None]]
 """The indexer group's committed offset on the audit topic (None if it never committed)."""
 LOAD_TIMEOUT_S = 120.0
+CATCH_UP_S = 10.0
+"""How long a batch waits for the indexer to index what the tail's bound forgot (below the
+consumer's poll interval) before the router stops, uncommitted."""
+CATCH_UP_EVERY_S = 0.5
 FETCH_WAIT_MS = 50
 """How long the tail's consumer waits in an empty fetch (it is read without waiting, before
 each batch; the wait only spaces its background fetches)."""
+
+
+class AuditTailIncompleteError(RuntimeError):
+    """The tail forgot decisions (its bound) that the indexer has not indexed yet: screening
+    could not see them, so nothing is decided."""
 
 
 class TailReader:
@@ -48,11 +58,13 @@ class TailReader:
         *,
         topic: str = AUDIT,
         close: Callable[[], Awaitable[None]] | None = None,
+        catch_up_s: float = CATCH_UP_S,
     ) -> None:
         self.tail = tail
         self._consumer = consumer
         self._indexed_upto = indexed_upto
         self._close = close
+        self._catch_up_s = catch_up_s
         self._tp = TopicPartition(topic, 0)
         self.read = 0
         """Messages read from the topic so far (a start-up reads only the unindexed span)."""
@@ -65,8 +77,14 @@ class TailReader:
             hold_empty_fetches(consumer, FETCH_WAIT_MS)  # noida answers empty fetches at once
         consumer.assign([self._tp])
         start = (await consumer.beginning_offsets([self._tp]))[self._tp]
-        indexed = await self._indexed_upto()
+        indexed = await self._indexed()
         consumer.seek(self._tp, max(start, indexed or 0))
+        await self.catch_up(timeout_s)
+
+    async def catch_up(self, timeout_s: float = LOAD_TIMEOUT_S) -> None:
+        """Read to the topic's current end (at start-up, and when the group gave this router
+        other partitions: what their previous owner logged last may not be fetched yet)."""
+        consumer = self._consumer
         end = (await consumer.end_offsets([self._tp]))[self._tp]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -88,9 +106,41 @@ class TailReader:
 
     async def evict(self) -> None:
         """Drop what the indexer has committed past (it is in the index)."""
-        indexed = await self._indexed_upto()
+        indexed = await self._indexed()
         if indexed is not None:
             self.tail.evict_below(indexed)
+
+    async def _indexed(self) -> int | None:
+        """The indexer's committed offset, or None where it committed past the topic's end
+        (the topic recreated, a broker that lost its tail): its consumer starts over from
+        the earliest offset there, and nothing the tail holds is indexed yet."""
+        indexed = await self._indexed_upto()
+        if indexed is None:
+            return None
+        end = (await self._consumer.end_offsets([self._tp]))[self._tp]
+        return indexed if indexed <= end else None
+
+    async def until_complete(self) -> None:
+        """Return once the tail and the index together hold every logged decision (at once,
+        unless the tail's bound forgot some the indexer has not indexed: then wait for the
+        indexer, and raise :class:`AuditTailIncompleteError` if it does not catch up in time)."""
+        if self.tail.complete:
+            return  # the usual case: no broker request
+        deadline = time.monotonic() + self._catch_up_s
+        while not self._complete_now(await self._indexed()):
+            if time.monotonic() >= deadline:
+                raise AuditTailIncompleteError(
+                    f"the router's audit tail reached its bound of {self.tail.max_entries} "
+                    "decisions and the audit indexer did not index the ones it forgot within "
+                    f"{self._catch_up_s:.1f} s; deciding now could decide a signal twice. Fix: "
+                    "check that the audit indexer runs and keeps up"
+                )
+            await asyncio.sleep(CATCH_UP_EVERY_S)
+
+    def _complete_now(self, indexed: int | None) -> bool:
+        if indexed is not None:
+            self.tail.evict_below(indexed)
+        return self.tail.complete
 
     async def stop(self) -> None:
         await self._consumer.stop()

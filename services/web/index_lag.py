@@ -114,10 +114,13 @@ def behind(
 ) -> int:
     """Messages between where the indexer reads next in each partition and its end: its
     committed offset, or the log start offset (``starts``, 0 if unknown) where it never
-    committed or committed below what the broker still holds."""
+    committed or committed outside what the broker holds — below the log start (retention)
+    or past the end (a topic recreated, a broker that lost its tail): the indexer's consumer
+    resets to the earliest offset there, so all of it is still to be indexed, not none."""
     starts = starts or {}
     total = 0
     for partition, end in ends.items():
         start = starts.get(partition, 0)
-        total += max(0, end - max(committed.get(partition, start), start))
+        at = committed.get(partition, start)
+        total += max(0, end - (at if start <= at <= end else start))
     return total

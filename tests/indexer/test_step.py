@@ -99,3 +99,16 @@ def test_a_replayed_step_adds_nothing_and_marks_where_feeds_landed() -> None:
     assert store.count() == 10
     [entry] = store.undelivered()
     assert (entry.exchange_id, entry.partition, entry.offset) == ("x-1", 2, 9)
+
+
+def test_a_refused_message_leaves_no_content_in_the_error_or_the_refusal_record() -> None:
+    raw = "8712345678901234567"  # an EAN-like value where the format belongs
+    value = orjson.dumps({"format": raw, "records": [], "feeds": [], "produced": [], "at": AT})
+    with pytest.raises(AuditLogError) as refused:
+        decode(value)
+    assert raw not in str(refused.value)
+    messages, _ = decode_all([(41, value)])
+    store = MemoryAuditStore()
+    index(store, messages)
+    kept = store.get("audit-topic-41-refused")
+    assert kept is not None and raw not in orjson.dumps(kept).decode()

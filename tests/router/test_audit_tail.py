@@ -89,3 +89,34 @@ def test_a_start_up_without_an_indexer_commit_reads_from_the_log_start() -> None
     reader = TailReader(AuditTail(), topic.consumer(None), never)
     asyncio.run(reader.load(timeout_s=5))
     assert reader.read == 3
+
+
+def test_a_tail_that_forgot_unindexed_decisions_is_incomplete_until_the_indexer_passes_them() -> (
+    None
+):
+    tail = AuditTail(max_entries=2)
+    for n in range(4):
+        tail.add(n, decode(encode([record(n)], [], AT)[0]))
+    assert not tail.complete  # x-0 and x-1 went for the bound; the index does not hold them
+    tail.evict_below(1)
+    assert not tail.complete  # x-1 (offset 1) is not indexed yet
+    tail.evict_below(2)
+    assert tail.complete
+
+
+def test_an_indexer_committed_past_the_end_evicts_nothing() -> None:
+    """The audit topic was recreated (or the broker lost its tail) and the indexer's old
+    committed offset lies past the new end: its consumer starts over from the earliest offset,
+    so nothing the tail holds is indexed yet and none of it may be forgotten."""
+    topic = MemoryAuditTopic()
+    for n in range(5):
+        topic.extend(encode([record(n)], [], AT))
+    topic.committed["indexer"] = 50
+
+    async def indexed() -> int | None:
+        return topic.committed.get("indexer")
+
+    reader = TailReader(AuditTail(), topic.consumer(None), indexed)
+    asyncio.run(reader.load(timeout_s=5))
+    asyncio.run(reader.evict())
+    assert set(reader.tail.lookup([f"x-{n}" for n in range(5)])) == {f"x-{n}" for n in range(5)}

@@ -11,6 +11,7 @@ changed covenant — and, once indexed, the same audit records.
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from aiokafka import TopicPartition
 
 from services.audit.testing import MemoryAuditStore
 from services.config import ROOT
-from services.core.audit_log import decode
+from services.core.audit_log import decode, encode
 from services.demo.keys import DemoSigner
 from services.indexer.step import index
 from services.indexer.testing import MemoryAuditTopic
@@ -31,7 +32,7 @@ from services.router.audit_tail import AuditTail
 from services.router.loop import AuditPath, LoopConfig, RouterLoop
 from services.router.policy_source import PolicySource
 from services.router.resend import CONFLICTING_RESEND
-from services.router.tail_reader import TailReader
+from services.router.tail_reader import AuditTailIncompleteError, TailReader
 from services.router.topics import (
     AUDIT,
     AUDIT_INDEXER_GROUP,
@@ -43,6 +44,8 @@ from tests.router.helpers import NOW, policy_source
 from tests.router.test_resend import delivered_signal
 
 pytestmark = pytest.mark.timeout(60)
+
+AT = "2026-11-22T12:00:00+00:00"
 
 PATHS: list[AuditPath] = ["sql", "audit-first", "transactional"]
 
@@ -267,3 +270,72 @@ def test_a_feed_the_log_says_was_acknowledged_is_not_produced_again_while_the_in
     assert hub.store.unproduced([str(r["record_id"]) for _, r in hub.store.records()])
     process(hub.router(), [signal])  # a restarted router: the log's tail from offset 0
     assert hub.producer.feed() == first
+
+
+def test_a_changed_resend_of_a_decision_the_tail_bound_forgot_is_not_delivered() -> None:
+    """The indexer is stopped and the router's audit tail overflows its bound: the oldest
+    decisions go before the index holds them. A changed re-send of one of them must not be
+    decided again (its changed content delivered while the index keeps the first record):
+    the router waits for the indexer and stops, uncommitted, if it does not come."""
+    hub = Hub("audit-first")
+    loop = hub.router()
+    loop.tail = TailReader(
+        AuditTail(max_entries=4), hub.log.consumer(None), hub._indexed_upto, catch_up_s=0.2
+    )
+    asyncio.run(loop.tail.load(timeout_s=5))
+    signal = delivered_signal()
+    start = hub.log.end
+    process(loop, [signal])
+    assert hub.producer is not None
+    first = hub.producer.feed()
+    model = decode(hub.log.values[start]).records[0]
+    for n in range(8):  # another router's decisions: more than the tail holds
+        hub.log.extend(encode([{**model, "record_id": f"other-{n}"}], [], AT))
+    ids = [str(r["record_id"]) for r in decode(hub.log.values[start]).records]
+    with pytest.raises(AuditTailIncompleteError):
+        process(loop, [changed(signal)])
+    assert ids and not loop.tail.tail.lookup(ids)  # forgotten, and not in the index either
+    assert hub.producer.feed() == first  # nothing decided while the tail is blind
+    hub.indexed()  # the indexer catches up: the forgotten decisions are in the index
+    process(loop, [changed(signal)])
+    assert first and hub.producer.feed() == first  # the changed content never delivered
+    [dead] = hub.producer.dead()
+    assert (dead["code"], dead["signal_id"]) == (CONFLICTING_RESEND, signal["id"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_signal_sent_again_within_one_batch_is_decided_once(path: AuditPath) -> None:
+    """A partner sends a signal twice in quick succession (both land in one batch): once as
+    it was, once changed. The first stands; the same content adds nothing, other content is
+    refused as ``conflicting_resend`` — not delivered under the same exchange id."""
+    signal = delivered_signal()
+    once = Hub(path)
+    process(once.router(), [signal])
+    assert once.producer is not None
+    hub = Hub(path)
+    process(hub.router(), [signal, signal, changed(signal)])
+    assert hub.producer is not None
+    assert hub.producer.feed() == once.producer.feed()  # each feed message once, as first sent
+    [dead] = hub.producer.dead()
+    assert (dead["code"], dead["signal_id"]) == (CONFLICTING_RESEND, signal["id"])
+    assert orjson.loads(base64.b64decode(dead["original"])) == changed(signal)
+    records = [body for _, body in hub.indexed().records(limit=1000)]
+    decided = [r for r in records if r["action"] != "reject"]
+    assert len(decided) == len({r["record_id"] for r in decided})
+    assert len(records) == len(decided) + 1  # and the one refusal
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_decided_content_again_after_a_changed_copy_in_one_batch_is_not_refused(
+    path: AuditPath,
+) -> None:
+    """Decided before; then one batch holds a changed copy and the original: only the
+    changed copy is refused (the original is the decision that stands)."""
+    hub = Hub(path)
+    loop = hub.router()
+    signal = delivered_signal()
+    process(loop, [signal])
+    process(loop, [changed(signal), signal])
+    assert hub.producer is not None
+    [dead] = hub.producer.dead()
+    assert orjson.loads(base64.b64decode(dead["original"])) == changed(signal)

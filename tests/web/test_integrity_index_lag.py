@@ -57,7 +57,9 @@ def test_a_broker_that_does_not_answer_is_shown_as_unknown(hub: Hub) -> None:
         ({0: 10}, {0: 7}, 3),
         ({0: 10}, {}, 10),  # the indexer never committed: everything is behind
         ({0: 10, 1: 4}, {0: 10, 1: 1}, 3),
-        ({0: 5}, {0: 9}, 0),  # a committed offset past a lost end is not a negative lag
+        # a committed offset past a lost end (the topic recreated): the indexer resets to the
+        # earliest offset, so all of it waits, and never a negative lag nor a false 0
+        ({0: 5}, {0: 9}, 5),
     ],
 )
 def test_behind_counts_messages_between_committed_and_end(
@@ -76,6 +78,7 @@ def test_behind_counts_messages_between_committed_and_end(
         ({0: 10}, {0: 8}, {0: 6}, 2),
         ({0: 10, 1: 5}, {1: 5}, {0: 9, 1: 0}, 1),
         ({0: 6}, {}, {0: 6}, 0),  # everything deleted: nothing to index
+        ({0: 10}, {0: 12}, {0: 6}, 4),  # committed past the end: from the log start
     ],
 )
 def test_behind_counts_from_the_log_start_offset_not_from_zero(
