@@ -415,6 +415,12 @@ class RouterLoop(BatchLoop):
         except CommitFailedError:
             await self._abort_and_rewind(offsets)
             return
+        if not set(offsets) <= consumer.assignment():
+            # aiokafka's TxnOffsetCommit (v0) carries no group generation, so a router whose
+            # partitions were given away mid-batch is not refused by the broker: it must not
+            # commit what the new owner reads again (narrows the window to this check)
+            await self._abort_and_rewind(offsets)
+            return
         self._crash("before-commit")
         await producer.commit_transaction()
         self._logged(routed, upto)

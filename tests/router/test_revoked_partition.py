@@ -59,3 +59,72 @@ def test_a_revoked_partitions_batch_is_counted_without_its_lag_and_without_a_cra
     }
     assert lag == {"0": 6.0}  # ours: high water 10 - next offset 4; the taken one: unknown
     assert metrics.batches._value.get() == 1
+
+
+class Producer:
+    """aiokafka's transactional producer as far as the commit step sees it."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    async def begin_transaction(self) -> None:
+        self.steps.append("begin")
+
+    async def send_offsets_to_transaction(self, offsets: object, group_id: str) -> None:
+        self.steps.append("offsets")  # accepted: aiokafka's v0 request names no generation
+
+    async def commit_transaction(self) -> None:
+        self.steps.append("commit")
+
+    async def abort_transaction(self) -> None:
+        self.steps.append("abort")
+
+
+class Rebalanced(Consumer):
+    def __init__(self) -> None:
+        self.seeks: list[TopicPartition] = []
+
+    async def committed(self, tp: TopicPartition) -> int:
+        return 2
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append(tp)
+
+
+@pytest.mark.parametrize(("batch", "committed"), [({OURS}, True), ({OURS, TAKEN}, False)])
+def test_a_batch_of_a_partition_given_away_meanwhile_is_aborted_not_committed(
+    batch: set[TopicPartition], committed: bool
+) -> None:
+    """The broker does not refuse the offsets of a router that lost a partition mid-batch
+    (no generation in aiokafka's TxnOffsetCommit), so the router checks before it commits: a
+    batch with a partition no longer its own is aborted, and its own partitions read again."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from services.router.batch import RoutedBatch
+
+    loop = RouterLoop(
+        KafkaSettings.local("127.0.0.1:9"),
+        NOTHING,
+        NOTHING,
+        LoopConfig(topics=["signals.a"]),
+        clock=NOTHING,
+    )
+    producer, consumer = Producer(), Rebalanced()
+    loop._producer = producer  # type: ignore[assignment]
+    loop._consumer = consumer  # type: ignore[assignment]
+
+    async def nothing_sent(*_: object) -> list[object]:
+        return []
+
+    async def audit_at(*_: object) -> int:
+        return 7
+
+    loop._send_feeds = nothing_sent  # type: ignore[method-assign,assignment]
+    loop._send_audit = audit_at  # type: ignore[method-assign,assignment]
+    loop._logged = lambda *_: None  # type: ignore[method-assign,assignment]
+    routed = RoutedBatch()
+    offsets = dict.fromkeys(batch, 4)
+    asyncio.run(loop._write_transactional(routed, offsets, datetime(2026, 12, 6, tzinfo=UTC)))
+    assert producer.steps == ["begin", "offsets", "commit" if committed else "abort"]
+    assert consumer.seeks == ([] if committed else [OURS])
