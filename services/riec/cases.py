@@ -188,7 +188,7 @@ class CaseFiles:
     def note(self, user: User, case_id: str, text: str, *, decision: bool = False) -> Event:
         """Add a note (or, with ``decision``, a decision) to an open case."""
         case = self._open_case(user, case_id)
-        body = clean("decision" if decision else "note", text, MAX_NOTE)
+        body = clean("decision" if decision else "note", text, MAX_NOTE, lines=True)
         return self._entry(user, case, "decision" if decision else "note", body)
 
     def reidentify(self, user: User, case_id: str, pseudonym: str, why: str) -> ReidRequest:
@@ -260,7 +260,7 @@ class CaseFiles:
         case = self._open_case(user, case_id)
         if outcome not in OUTCOMES:
             raise RiecError(f"outcome must be one of {', '.join(OUTCOMES)}.")
-        body = clean("outcome description", text, MAX_NOTE)
+        body = clean("outcome description", text, MAX_NOTE, lines=True)
         now = self.workplace.now()
         bundled = self.items(user, case_id)
         with self.workplace.engine.begin() as connection:

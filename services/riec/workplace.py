@@ -34,6 +34,7 @@ from services.riec.model import (
 )
 from services.riec.records import action_record
 from services.riec.scope import Reach, reach
+from services.riec.text import refused_character
 from services.web.users import User
 
 Clock = Callable[[], datetime]
@@ -42,12 +43,20 @@ MAX_REASON = 500
 PAGE = 50
 
 
-def clean(what: str, value: str, limit: int = MAX_REASON) -> str:
+def clean(what: str, value: str, limit: int = MAX_REASON, *, lines: bool = False) -> str:
+    """``value`` stripped, refused if empty, too long or holding a control or escape
+    character (``lines`` allows line breaks and tabs, for notes)."""
     value = value.strip()
     if not value:
         raise RiecError(f"a {what} is needed. Fix: give one.")
     if len(value) > limit:
         raise RiecError(f"the {what} is longer than {limit} characters. Fix: shorten it.")
+    refused = refused_character(value, lines=lines)
+    if refused:
+        raise RiecError(
+            f"the {what} holds a control character ({refused}). Fix: type plain text"
+            + (" (line breaks are allowed)." if lines else " on one line.")
+        )
     return value
 
 

@@ -120,6 +120,10 @@ def test_bad_barriers_are_refused(site: Site):
         ({"kind": "poster"}, "kind must be"),
         ({"municipality": "GM9999"}, "unknown municipality"),
         ({"description": " "}, "description is needed"),
+        ({"description": "ok\x1b[2J\x1b[31mforged"}, r"control character \(U\+001B\)"),
+        ({"description": "line\nbreak"}, r"control character \(U\+000A\)"),
+        ({"description": "abc\u202eevil"}, r"control character \(U\+202E\)"),
+        ({"description": "nul\x00"}, r"control character \(U\+0000\)"),
         ({"municipality": "GM0363"}, "GM0363 is outside your RIEC's region"),  # Amsterdam
         ({"partner": "campagne team"}, "unknown partner 'campagne team'"),
         ({"partner": "gemeente-amsterdam"}, "not a party of your covenants"),
