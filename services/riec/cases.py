@@ -13,6 +13,7 @@ reaches beyond what the feed delivered. An outcome is also written to the outcom
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -24,6 +25,7 @@ from services.outcomes.store import OutcomeStore
 from services.reid.model import ReidError
 from services.reid.model import Request as ReidRequest
 from services.reid.workflow import Reidentification
+from services.riec import audit_outbox
 from services.riec.case_rows import case_of, outcome_entry
 from services.riec.handover import MEASURES, HandedOver, HandOver, WithheldError
 from services.riec.model import (
@@ -263,15 +265,17 @@ class CaseFiles:
         body = clean("outcome description", text, MAX_NOTE, lines=True)
         now = self.workplace.now()
         bundled = self.items(user, case_id)
-        with self.workplace.engine.begin() as connection:
+
+        def close(connection: Connection) -> None:
             closed = connection.execute(
                 update(riec_cases)
                 .where(riec_cases.c.id == case_id, riec_cases.c.state == CaseState.OPEN.value)
                 .values(outcome=outcome, state=CaseState.CLOSED.value, closed_at=now)
             ).rowcount
-        if closed != 1:  # closed by someone else meanwhile: one outcome per case
-            raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")
-        self._entry(user, case, "outcome", f"{outcome}: {body}", bundled)
+            if closed != 1:  # closed by someone else meanwhile: one outcome per case
+                raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")
+
+        self._entry(user, case, "outcome", f"{outcome}: {body}", bundled, within=close)
         located = {loc for i in bundled for loc in self.workplace.locations(i.id)}
         if self.outcomes is not None and located:  # without a premises nothing can match it
             entry = outcome_entry(case, outcome, now, bundled, sorted(located))
@@ -287,22 +291,27 @@ class CaseFiles:
     def _entry(
         self, user: User, case: Case, step: str, text: str, bundled: list[Item] | None = None,
         *, extra: dict[str, Any] | None = None,
+        within: Callable[[Connection], None] | None = None,
     ) -> Event:  # fmt: skip
+        """Add the entry and stage its audit record in one transaction (``within`` runs in it
+        first: the case's own change), then flush the record to the audit store."""
         now = self.workplace.now()
         record_id = f"riec-{case.id}-{step}-{self.workplace.new_id()}"
+        located = [loc for i in bundled or [] for loc in self.workplace.locations(i.id)]
+        record = action_record(
+            record_id, step, actor=user.name, at=now, recipient=case.recipient,
+            covenant_id=case.covenant_id, object_kind="riec-case",
+            reference={"case": case.id, "entry_length": len(text), **(extra or {})},
+            locations=located,
+        )  # fmt: skip
         with self.workplace.engine.begin() as connection:
+            if within is not None:
+                within(connection)
             connection.execute(
                 insert(riec_case_entries),
                 {"case_id": case.id, "at": now, "author": user.name, "kind": step,
                  "text": text, "record_id": record_id},
             )  # fmt: skip
-        located = [loc for i in bundled or [] for loc in self.workplace.locations(i.id)]
-        self.workplace.write(
-            action_record(
-                record_id, step, actor=user.name, at=now, recipient=case.recipient,
-                covenant_id=case.covenant_id, object_kind="riec-case",
-                reference={"case": case.id, "entry_length": len(text), **(extra or {})},
-                locations=located,
-            )
-        )  # fmt: skip
+            audit_outbox.stage(connection, [record])
+        self.workplace.flush_audit()
         return Event(now, user.name, step, text, record_id)

@@ -31,6 +31,7 @@ from services.core.coverage.by_type import released_sum
 from services.core.coverage.facts import category_of
 from services.core.coverage.release import DEFAULT_THRESHOLD
 from services.database.tables.riec import riec_barriers
+from services.riec import audit_outbox
 from services.riec.effect import Cell, Quarter, findings_in, released_types
 from services.riec.model import BARRIER_KINDS, Barrier, RiecError
 from services.riec.records import action_record
@@ -98,26 +99,20 @@ class BarrierPlan:
         row = {**row, "raised_by": user.name, "created_at": now}
         with self.engine.begin() as connection:
             key = connection.execute(insert(riec_barriers), row).inserted_primary_key
-        barrier = _barrier({"id": int(key[0]) if key else 0, **row})
-        record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
-        reference: dict[str, Any] = {
-            "barrier": barrier.id, "model": model, "step": step, "kind": kind,
-            "municipality": municipality, "partner": row["partner"],
-        }  # fmt: skip
-        if source is not None:
-            reference["source"] = source
-        self.workplace.write(
-            action_record(
-                record_id,
-                "barrier",
-                actor=user.name,
-                at=now,
-                recipient=None,
-                covenant_id=None,
-                object_kind="riec-barrier",
-                reference=reference,
-            )
-        )
+            barrier = _barrier({"id": int(key[0]) if key else 0, **row})
+            record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
+            reference: dict[str, Any] = {
+                "barrier": barrier.id, "model": model, "step": step, "kind": kind,
+                "municipality": municipality, "partner": row["partner"],
+            }  # fmt: skip
+            if source is not None:
+                reference["source"] = source
+            record = action_record(
+                record_id, "barrier", actor=user.name, at=now, recipient=None,
+                covenant_id=None, object_kind="riec-barrier", reference=reference,
+            )  # fmt: skip
+            audit_outbox.stage(connection, [record])  # with the barrier, or neither
+        self.workplace.flush_audit()
         return barrier
 
     def check(
