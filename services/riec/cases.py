@@ -174,18 +174,16 @@ class CaseFiles:
                 f"case {case_id} is one of {case.recipient} under {case.covenant_id} (purpose "
                 "limitation). Fix: open a separate case for it."
             )
-        moved = self.workplace.move(
+        keep = max(item.keep_until, case.keep_until)
+
+        def join(connection: Connection) -> list[dict[str, Any]]:
+            still_open(connection, case_id, keep_until=keep)  # locks it: no purge meanwhile
+            return []
+
+        return self.workplace.move(
             user, item_id, "to-case", (ItemState.NEW, ItemState.ASSESSING), ItemState.CASE,
-            case_id=case_id,
+            case_id=case_id, within=join,
         )  # fmt: skip
-        if moved.keep_until > case.keep_until:
-            with self.workplace.engine.begin() as connection:
-                connection.execute(
-                    update(riec_cases)
-                    .where(riec_cases.c.id == case_id)
-                    .values(keep_until=moved.keep_until)
-                )
-        return moved
 
     def note(self, user: User, case_id: str, text: str, *, decision: bool = False) -> Event:
         """Add a note (or, with ``decision``, a decision) to an open case."""
@@ -307,6 +305,8 @@ class CaseFiles:
         with self.workplace.engine.begin() as connection:
             if within is not None:
                 within(connection)
+            else:
+                still_open(connection, case.id)
             connection.execute(
                 insert(riec_case_entries),
                 {"case_id": case.id, "at": now, "author": user.name, "kind": step,
@@ -315,3 +315,17 @@ class CaseFiles:
             audit_outbox.stage(connection, [record])
         self.workplace.flush_audit()
         return Event(now, user.name, step, text, record_id)
+
+
+def still_open(connection: Connection, case_id: str, **values: Any) -> None:
+    """Lock the case's row in ``connection``'s transaction (setting ``values``), or refuse if it
+    is no longer open (closed or purged meanwhile): a step on a case and the retention purge
+    of it cannot interleave."""
+    c = riec_cases.c
+    changed = connection.execute(
+        update(riec_cases)
+        .where(c.id == case_id, c.state == CaseState.OPEN.value)
+        .values(state=c.state, **values)
+    ).rowcount
+    if changed != 1:
+        raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")
