@@ -15,7 +15,8 @@ counts released are per signal type, each suppressed below the threshold (defaul
 own, with complementary suppression against the coverage page's monthly cells; a step's
 ``signals`` and the ``reports`` are sums of released type counts only. Cells are whole
 calendar quarters, the same whatever barrier asks. ``findings`` is one count per municipality
-and quarter, suppressed below the threshold.
+and quarter, suppressed below the threshold. The threshold is the stricter of 5 and what the
+covenants in force ask of coverage releases (:mod:`services.riec.plan_threshold`).
 """
 
 from __future__ import annotations
