@@ -13,6 +13,7 @@ reaches beyond what the feed delivered. An outcome is also written to the outcom
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -24,6 +25,7 @@ from services.outcomes.store import OutcomeStore
 from services.reid.model import ReidError
 from services.reid.model import Request as ReidRequest
 from services.reid.workflow import Reidentification
+from services.riec import audit_outbox
 from services.riec.case_rows import case_of, outcome_entry
 from services.riec.handover import MEASURES, HandedOver, HandOver, WithheldError
 from services.riec.model import (
@@ -172,23 +174,21 @@ class CaseFiles:
                 f"case {case_id} is one of {case.recipient} under {case.covenant_id} (purpose "
                 "limitation). Fix: open a separate case for it."
             )
-        moved = self.workplace.move(
+        keep = max(item.keep_until, case.keep_until)
+
+        def join(connection: Connection) -> list[dict[str, Any]]:
+            still_open(connection, case_id, keep_until=keep)  # locks it: no purge meanwhile
+            return []
+
+        return self.workplace.move(
             user, item_id, "to-case", (ItemState.NEW, ItemState.ASSESSING), ItemState.CASE,
-            case_id=case_id,
+            case_id=case_id, within=join,
         )  # fmt: skip
-        if moved.keep_until > case.keep_until:
-            with self.workplace.engine.begin() as connection:
-                connection.execute(
-                    update(riec_cases)
-                    .where(riec_cases.c.id == case_id)
-                    .values(keep_until=moved.keep_until)
-                )
-        return moved
 
     def note(self, user: User, case_id: str, text: str, *, decision: bool = False) -> Event:
         """Add a note (or, with ``decision``, a decision) to an open case."""
         case = self._open_case(user, case_id)
-        body = clean("decision" if decision else "note", text, MAX_NOTE)
+        body = clean("decision" if decision else "note", text, MAX_NOTE, lines=True)
         return self._entry(user, case, "decision" if decision else "note", body)
 
     def reidentify(self, user: User, case_id: str, pseudonym: str, why: str) -> ReidRequest:
@@ -260,18 +260,20 @@ class CaseFiles:
         case = self._open_case(user, case_id)
         if outcome not in OUTCOMES:
             raise RiecError(f"outcome must be one of {', '.join(OUTCOMES)}.")
-        body = clean("outcome description", text, MAX_NOTE)
+        body = clean("outcome description", text, MAX_NOTE, lines=True)
         now = self.workplace.now()
         bundled = self.items(user, case_id)
-        with self.workplace.engine.begin() as connection:
+
+        def close(connection: Connection) -> None:
             closed = connection.execute(
                 update(riec_cases)
                 .where(riec_cases.c.id == case_id, riec_cases.c.state == CaseState.OPEN.value)
                 .values(outcome=outcome, state=CaseState.CLOSED.value, closed_at=now)
             ).rowcount
-        if closed != 1:  # closed by someone else meanwhile: one outcome per case
-            raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")
-        self._entry(user, case, "outcome", f"{outcome}: {body}", bundled)
+            if closed != 1:  # closed by someone else meanwhile: one outcome per case
+                raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")
+
+        self._entry(user, case, "outcome", f"{outcome}: {body}", bundled, within=close)
         located = {loc for i in bundled for loc in self.workplace.locations(i.id)}
         if self.outcomes is not None and located:  # without a premises nothing can match it
             entry = outcome_entry(case, outcome, now, bundled, sorted(located))
@@ -287,22 +289,43 @@ class CaseFiles:
     def _entry(
         self, user: User, case: Case, step: str, text: str, bundled: list[Item] | None = None,
         *, extra: dict[str, Any] | None = None,
+        within: Callable[[Connection], None] | None = None,
     ) -> Event:  # fmt: skip
+        """Add the entry and stage its audit record in one transaction (``within`` runs in it
+        first: the case's own change), then flush the record to the audit store."""
         now = self.workplace.now()
         record_id = f"riec-{case.id}-{step}-{self.workplace.new_id()}"
+        located = [loc for i in bundled or [] for loc in self.workplace.locations(i.id)]
+        record = action_record(
+            record_id, step, actor=user.name, at=now, recipient=case.recipient,
+            covenant_id=case.covenant_id, object_kind="riec-case",
+            reference={"case": case.id, "entry_length": len(text), **(extra or {})},
+            locations=located,
+        )  # fmt: skip
         with self.workplace.engine.begin() as connection:
+            if within is not None:
+                within(connection)
+            else:
+                still_open(connection, case.id)
             connection.execute(
                 insert(riec_case_entries),
                 {"case_id": case.id, "at": now, "author": user.name, "kind": step,
                  "text": text, "record_id": record_id},
             )  # fmt: skip
-        located = [loc for i in bundled or [] for loc in self.workplace.locations(i.id)]
-        self.workplace.write(
-            action_record(
-                record_id, step, actor=user.name, at=now, recipient=case.recipient,
-                covenant_id=case.covenant_id, object_kind="riec-case",
-                reference={"case": case.id, "entry_length": len(text), **(extra or {})},
-                locations=located,
-            )
-        )  # fmt: skip
+            audit_outbox.stage(connection, [record])
+        self.workplace.flush_audit()
         return Event(now, user.name, step, text, record_id)
+
+
+def still_open(connection: Connection, case_id: str, **values: Any) -> None:
+    """Lock the case's row in ``connection``'s transaction (setting ``values``), or refuse if it
+    is no longer open (closed or purged meanwhile): a step on a case and the retention purge
+    of it cannot interleave."""
+    c = riec_cases.c
+    changed = connection.execute(
+        update(riec_cases)
+        .where(c.id == case_id, c.state == CaseState.OPEN.value)
+        .values(state=c.state, **values)
+    ).rowcount
+    if changed != 1:
+        raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")

@@ -15,7 +15,8 @@ counts released are per signal type, each suppressed below the threshold (defaul
 own, with complementary suppression against the coverage page's monthly cells; a step's
 ``signals`` and the ``reports`` are sums of released type counts only. Cells are whole
 calendar quarters, the same whatever barrier asks. ``findings`` is one count per municipality
-and quarter, suppressed below the threshold.
+and quarter, suppressed below the threshold. The threshold is the stricter of 5 and what the
+covenants in force ask of coverage releases (:mod:`services.riec.plan_threshold`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from services.core.coverage.by_type import released_sum
 from services.core.coverage.facts import category_of
 from services.core.coverage.release import DEFAULT_THRESHOLD
 from services.database.tables.riec import riec_barriers
+from services.riec import audit_outbox
 from services.riec.effect import Cell, Quarter, findings_in, released_types
 from services.riec.model import BARRIER_KINDS, Barrier, RiecError
 from services.riec.records import action_record
@@ -98,26 +100,20 @@ class BarrierPlan:
         row = {**row, "raised_by": user.name, "created_at": now}
         with self.engine.begin() as connection:
             key = connection.execute(insert(riec_barriers), row).inserted_primary_key
-        barrier = _barrier({"id": int(key[0]) if key else 0, **row})
-        record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
-        reference: dict[str, Any] = {
-            "barrier": barrier.id, "model": model, "step": step, "kind": kind,
-            "municipality": municipality, "partner": row["partner"],
-        }  # fmt: skip
-        if source is not None:
-            reference["source"] = source
-        self.workplace.write(
-            action_record(
-                record_id,
-                "barrier",
-                actor=user.name,
-                at=now,
-                recipient=None,
-                covenant_id=None,
-                object_kind="riec-barrier",
-                reference=reference,
-            )
-        )
+            barrier = _barrier({"id": int(key[0]) if key else 0, **row})
+            record_id = f"riec-barrier-{barrier.id}-{self.workplace.new_id()}"
+            reference: dict[str, Any] = {
+                "barrier": barrier.id, "model": model, "step": step, "kind": kind,
+                "municipality": municipality, "partner": row["partner"],
+            }  # fmt: skip
+            if source is not None:
+                reference["source"] = source
+            record = action_record(
+                record_id, "barrier", actor=user.name, at=now, recipient=None,
+                covenant_id=None, object_kind="riec-barrier", reference=reference,
+            )  # fmt: skip
+            audit_outbox.stage(connection, [record])  # with the barrier, or neither
+        self.workplace.flush_audit()
         return barrier
 
     def check(

@@ -5,18 +5,21 @@ message); a case as long as its longest-kept item. :func:`purge` deletes every c
 time with its entries and items — closing it first if it was open — and every item in no case
 past its time, with their histories. Each purged case is one audit record; the loose items one
 record per recipient, covenant and batch, with their number. The record is written before the
-delete it tells of, so no purge goes unrecorded. Nothing purged can be read back from the
+delete it tells of, so no purge goes unrecorded; the delete re-reads the case's contents
+under a lock on its row and, should an item or entry have joined meanwhile, deletes nothing
+and tries again under a record naming the new contents. Nothing purged can be read back from the
 workplace; the audit records say what was deleted and when, never what it held.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, update
 
 from services.core.errors import SchakelError
 from services.database.tables.riec import (
@@ -31,6 +34,9 @@ from services.riec.workplace import Workplace
 
 ACTOR = "retention"
 CHUNK = 500
+ATTEMPTS = 3
+"""How often a case whose contents change while it is purged is tried again in one run."""
+log = logging.getLogger("schakel.riec.retention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,29 +61,14 @@ def purge(workplace: Workplace, now: datetime) -> Purged:
     cases = 0
     items_purged = 0
     for case_id, recipient, covenant_id, state in due:
-        with workplace.engine.connect() as connection:
-            ids = list(connection.execute(select(i.id).where(i.case_id == case_id)).scalars())
-            entries = list(
-                connection.execute(
-                    select(riec_case_entries.c.id).where(riec_case_entries.c.case_id == case_id)
-                ).scalars()
-            )
-        _audit_first(
-            workplace,
-            action_record(
-                f"riec-{case_id}-purge", "purge", actor=ACTOR, at=now, recipient=recipient,
-                covenant_id=covenant_id, object_kind="riec-case",
-                reference={"case": case_id, "items": len(ids), "entries": len(entries),
-                           "was": state},
-                reason="retention of the case's contents passed",
-            ),
-        )  # fmt: skip
-        with workplace.engine.begin() as connection:
-            connection.execute(delete(riec_case_entries).where(riec_case_entries.c.id.in_(entries)))
-            _delete_items(connection, ids)
-            connection.execute(delete(riec_cases).where(c.id == case_id))
-        cases += 1
-        items_purged += len(ids)
+        for _attempt in range(ATTEMPTS):
+            deleted = _purge_case(workplace, now, case_id, recipient, covenant_id, state)
+            if deleted is not None:
+                cases += 1
+                items_purged += deleted
+                break
+        else:
+            log.warning("retention: a case kept changing while being purged; next run retries")
     while True:
         with workplace.engine.connect() as connection:
             rows = connection.execute(
@@ -106,6 +97,49 @@ def purge(workplace: Workplace, now: datetime) -> Purged:
         if len(rows) < CHUNK:
             break
     return Purged(cases, items_purged)
+
+
+def _contents(connection: Connection, case_id: str) -> tuple[list[str], list[int]]:
+    i, e = riec_items.c, riec_case_entries.c
+    ids = list(
+        connection.execute(select(i.id).where(i.case_id == case_id).order_by(i.id)).scalars()
+    )
+    entries = list(
+        connection.execute(select(e.id).where(e.case_id == case_id).order_by(e.id)).scalars()
+    )
+    return ids, entries
+
+
+def _purge_case(
+    workplace: Workplace, now: datetime, case_id: str, recipient: str, covenant_id: str,
+    state: str,
+) -> int | None:  # fmt: skip
+    """Audit, then delete one case with its entries and items; ``None`` if what it holds
+    changed in between (an item or entry added meanwhile): nothing is deleted, and the caller
+    tries again under a record naming the new contents. The delete locks the case's row first
+    (the workplace's steps on a case lock it too), so nothing can join it until it is gone."""
+    with workplace.engine.connect() as connection:
+        ids, entries = _contents(connection, case_id)
+    _audit_first(
+        workplace,
+        action_record(
+            f"riec-{case_id}-purge-{_digest([*ids, *map(str, entries)])}", "purge",
+            actor=ACTOR, at=now, recipient=recipient, covenant_id=covenant_id,
+            object_kind="riec-case",
+            reference={"case": case_id, "items": len(ids), "entries": len(entries),
+                       "was": state},
+            reason="retention of the case's contents passed",
+        ),
+    )  # fmt: skip
+    c = riec_cases.c
+    with workplace.engine.begin() as connection:
+        connection.execute(update(riec_cases).where(c.id == case_id).values(state=c.state))
+        if _contents(connection, case_id) != (ids, entries):
+            return None
+        connection.execute(delete(riec_case_entries).where(riec_case_entries.c.case_id == case_id))
+        _delete_items(connection, ids)
+        connection.execute(delete(riec_cases).where(c.id == case_id))
+    return len(ids)
 
 
 def _digest(ids: list[str]) -> str:

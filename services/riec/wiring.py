@@ -25,6 +25,7 @@ from services.riec.handover import HandOver
 from services.riec.items import Locate
 from services.riec.locate import locator
 from services.riec.plan import BarrierPlan
+from services.riec.plan_threshold import plan_threshold
 from services.riec.publish import kafka_publisher, riec_signer
 from services.riec.scope import regions
 from services.riec.workplace import Workplace
@@ -71,7 +72,9 @@ def barrier_plan(
     for covenant in covenants:
         ids = frozenset(covenant.parties)
         parties[covenant.covenant] = parties.get(covenant.covenant, frozenset()) | ids
-    return BarrierPlan(workplace, load_models(), names, parties=parties)
+    return BarrierPlan(
+        workplace, load_models(), names, parties=parties, threshold=plan_threshold(covenants)
+    )
 
 
 def hub_handover(keys: KeyStore, paths: Paths, kafka: KafkaSettings) -> HandOver | None:

@@ -34,6 +34,9 @@ log = logging.getLogger("schakel.riec")
 GROUP = "schakel-riec-workplace"
 PURGE_EVERY_S = 3600.0
 """How often the reader purges what is past its retention (services/riec/retention.py)."""
+FLUSH_EVERY_S = 30.0
+"""How often the reader writes the workplace's staged audit records the audit store refused
+before (services/riec/audit_outbox.py); it also does so once when it starts."""
 CLOSE_TIMEOUT_S = 10.0
 POLL_LIMIT_S = 2.0
 
@@ -51,6 +54,7 @@ class FeedReader:
         group_id: str = GROUP,
         batch_max: int = 1000,
         purge_every_s: float = PURGE_EVERY_S,
+        flush_every_s: float = FLUSH_EVERY_S,
     ) -> None:
         self._kafka = kafka
         self._workplace = workplace
@@ -60,6 +64,8 @@ class FeedReader:
         self._batch_max = batch_max
         self._purge_every_s = purge_every_s
         self._purged_at = float("-inf")
+        self._flush_every_s = flush_every_s
+        self._flushed_at = float("-inf")
         self.stored = 0
         self.skipped = 0
         self.purged = Purged(0, 0)
@@ -99,6 +105,9 @@ class FeedReader:
                     await asyncio.to_thread(self.store, found)
                 if batch:
                     await consumer.commit()
+                if time.monotonic() - self._flushed_at >= self._flush_every_s:
+                    self._flushed_at = time.monotonic()  # the first pass: at start
+                    await asyncio.to_thread(self._workplace.flush_audit)
                 if time.monotonic() - self._purged_at >= self._purge_every_s:
                     self._purged_at = time.monotonic()
                     self.purged = await asyncio.to_thread(

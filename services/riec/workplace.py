@@ -2,9 +2,9 @@
 up, dismiss it with a reason, take it up again — every step a history row and an audit record.
 
 A step is a conditional ``UPDATE`` (the item must still be in the state the step starts from,
-so two analysts cannot both take one item) and its history row in one transaction; the audit
-record follows, named by the history row, so a failed audit write is reported and a retried
-one is idempotent. Items outside the user's reach are "not found" — pages and API alike.
+so two analysts cannot both take one item), its history row and its audit record, staged, in
+one transaction; the staged record then goes to the audit store, and one the store refuses
+is written by a later flush (:mod:`services.riec.audit_outbox`) — never lost, never twice. Items outside the user's reach are "not found" — pages and API alike.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.audit.model import AuditStore
 from services.audit.queries import utc
-from services.core.errors import SchakelError
 from services.core.schema_registry import SchemaRegistry
 from services.database.tables.riec import create_schema, riec_item_events, riec_items
-from services.riec import items
+from services.riec import audit_outbox, items
 from services.riec.model import (
     Event,
     HeldError,
@@ -34,6 +33,7 @@ from services.riec.model import (
 )
 from services.riec.records import action_record
 from services.riec.scope import Reach, reach
+from services.riec.text import refused_character
 from services.web.users import User
 
 Clock = Callable[[], datetime]
@@ -42,12 +42,20 @@ MAX_REASON = 500
 PAGE = 50
 
 
-def clean(what: str, value: str, limit: int = MAX_REASON) -> str:
+def clean(what: str, value: str, limit: int = MAX_REASON, *, lines: bool = False) -> str:
+    """``value`` stripped, refused if empty, too long or holding a control or escape
+    character (``lines`` allows line breaks and tabs, for notes)."""
     value = value.strip()
     if not value:
         raise RiecError(f"a {what} is needed. Fix: give one.")
     if len(value) > limit:
         raise RiecError(f"the {what} is longer than {limit} characters. Fix: shorten it.")
+    refused = refused_character(value, lines=lines)
+    if refused:
+        raise RiecError(
+            f"the {what} holds a control character ({refused}). Fix: type plain text"
+            + (" (line breaks are allowed)." if lines else " on one line.")
+        )
     return value
 
 
@@ -207,6 +215,7 @@ class Workplace:
             values["case_id"] = case_id
         c = riec_items.c
         same_holder = c.holder.is_(None) if current.holder is None else c.holder == current.holder
+        located = self.locations(item_id)
         with self.engine.begin() as connection:
             first = within(connection) if within is not None else []
             moved = connection.execute(
@@ -217,17 +226,15 @@ class Workplace:
             if moved != 1:
                 raise RiecError(f"item {item_id} changed meanwhile. Fix: reload and try again.")
             record_id = self.event(connection, item_id, user.name, step, reason or case_id, now)
-        for record in first:
-            self.write(record)
-        self.write(
-            action_record(
+            own = action_record(
                 record_id, step, actor=user.name, at=now, recipient=current.recipient,
                 covenant_id=current.covenant_id, object_kind="riec-item",
                 reference={"item": item_id, **({"case": case_id} if case_id else {}),
                            **({"from": current.holder} if step == "takeover" else {})},
-                locations=self.locations(item_id), reason=reason,
-            )
-        )  # fmt: skip
+                locations=located, reason=reason,
+            )  # fmt: skip
+            audit_outbox.stage(connection, [*first, own])
+        self.flush_audit()
         return self.item(user, item_id)
 
     # -- shared by the case files ---------------------------------------------------------
@@ -256,12 +263,8 @@ class Workplace:
             ).scalar_one_or_none()
         return (found or "").split()
 
-    def write(self, record: dict[str, Any]) -> None:
-        try:
-            self.audit.record([record], [])
-        except SchakelError as error:
-            raise RiecError(
-                f"the step was stored but its audit record {record['record_id']} could not be "
-                f"written ({type(error).__name__}). Fix: repair the audit store; the step "
-                "stays recorded in the workplace history."
-            ) from None
+    def flush_audit(self) -> audit_outbox.Flushed:
+        """Write every staged audit record to the audit store (after each action, and in the
+        feed reader's loop); one the store refuses stays staged for the next flush, which is
+        logged without identifiers (:mod:`services.riec.audit_outbox`)."""
+        return audit_outbox.flush(self.engine, self.audit)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from services.riec.cases import CaseFiles
 from services.riec.model import HeldError, NotFoundError, RiecError
 from services.web.context import Viewer, WebContext
+from services.web.riec_ids import loggable_id
 from services.web.riec_steps import Done, UnknownStepError, case_step, item_step
 from services.web.routes_cases import case_json
 from services.web.routes_riec import RIEC_ROLES, item_json
@@ -60,6 +61,7 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
         viewer: Viewer = context.viewer(request, RIEC_ROLES)
         context.check_csrf(viewer, request.headers.get(CSRF_HEADER))
         route = f"api/riec-{step}"
+        logged_key = loggable_id(kind, key)  # the path segment is typed by anyone
         try:
             values = await _values(request)
             if kind == "item":
@@ -71,13 +73,13 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
         except UnknownStepError as error:
             return JSONResponse({"error": str(error)}, status_code=404)
         except NotFoundError as error:
-            context.logged(viewer, route, {kind: key, "refused": True})
+            context.logged(viewer, route, {kind: logged_key, "refused": True})
             return JSONResponse({"error": str(error)}, status_code=404)
         except RiecError as error:
-            context.logged(viewer, route, {kind: key, "refused": True})
+            context.logged(viewer, route, {kind: logged_key, "refused": True})
             status = 409 if isinstance(error, HeldError) else 400
             return JSONResponse({"error": str(error)}, status_code=status)
-        context.logged(viewer, route, {kind: key})
+        context.logged(viewer, route, {kind: logged_key})
         return JSONResponse(_done_json(done))
 
     @router.post("/api/riec/items/{item_id}/{step}")

@@ -339,11 +339,17 @@ def test_only_the_audit_writers_mount_the_witness_read_write_and_the_signing_key
             assert witness == [] and signing == [], f"{name} writes no audit checkpoint"
 
 
-def test_the_web_can_read_its_own_kafka_password_and_no_other(hub_services):
-    web = hub_services["web"]
-    user = web["environment"]["SCHAKEL_KAFKA_SASL_USERNAME"]
-    kafka = [str(v) for v in web["volumes"] if "kafka" in str(v).split(":")[0]]
-    assert kafka == [f"./secrets/kafka/{user}:/run/schakel/kafka/{user}:ro"]
+def test_every_service_can_read_its_own_kafka_password_and_no_other(hub_services):
+    """No hub service mounts the directory of every service user's password (a foothold in
+    one must not yield another's Kafka rights): each gets exactly its own file, read-only."""
+    assert {"web", "gateway", "maintenance", "riec", "router-1"} <= set(hub_services)
+    for name, service in hub_services.items():
+        user = service["environment"]["SCHAKEL_KAFKA_SASL_USERNAME"]
+        kafka = [str(v) for v in service.get("volumes", []) if "kafka" in str(v).split(":")[0]]
+        assert kafka == [f"./secrets/kafka/{user}:/run/schakel/kafka/{user}:ro"], name
+        assert service["environment"]["SCHAKEL_KAFKA_SASL_PASSWORD_FILE"] == (
+            f"/run/schakel/kafka/{user}"
+        ), name
 
 
 def test_only_the_services_that_pseudonymise_get_the_key_file(hub_services):

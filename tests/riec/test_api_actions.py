@@ -161,3 +161,27 @@ def test_a_refusal_on_an_item_outside_reach_is_a_clean_404(site: Site, signed_in
     )
     assert missing_case.status_code == 404 and "There is no case here" in missing_case.text
     assert site.workplace.item(user(site, "ana"), item_id).state is ItemState.NEW
+
+
+def test_the_access_log_holds_only_ids_never_text_typed_into_the_path(
+    site: Site, signed_in: Client
+):
+    from services.web.access_log import AccessLog
+
+    item_id = newest(site)
+    case = site.cases.open(user(site, "ana"), item_id, "barn")
+    ana = signed_in("ana")
+    token = csrf_of(ana)
+    typed = "Jan de Vries, Kerkstraat 12"
+    for path in (f"/api/riec/items/{typed}/take", f"/api/riec/cases/{typed}/note",
+                 f"/api/riec/cases/{case.id}x/note"):  # fmt: skip
+        answer = post(ana, path, {"text": "x"}, token)
+        assert answer.status_code == 404, path  # type: ignore[attr-defined]
+    assert post(ana, f"/api/riec/cases/{case.id}/note", {"text": "x"}, token).status_code == 200  # type: ignore[attr-defined]
+    other = newest(site, state=ItemState.NEW)
+    assert post(ana, f"/api/riec/items/{other}/take", {}, token).status_code == 200  # type: ignore[attr-defined]
+    logged = [e.detail for e in AccessLog(site.engine).entries(user="ana") if "api/riec" in e.route]
+    assert {"item": other} in logged and {"case": case.id} in logged
+    assert logged.count({"item": "<not an id>", "refused": True}) == 1
+    assert logged.count({"case": "<not an id>", "refused": True}) == 2
+    assert "Kerkstraat" not in str(AccessLog(site.engine).entries(limit=1000))

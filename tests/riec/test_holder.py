@@ -105,3 +105,25 @@ def test_an_opened_case_has_its_entry_and_both_records(site: Site):
     assert site.workplace.item(ana, item.id).case_id == case.id
     actions = [r["action"] for _, r in site.workplace.audit.records(limit=100_000)][-2:]
     assert actions == ["riec-open-case", "riec-to-case"]
+
+
+@pytest.mark.parametrize("typed", ["ok\x1b[2Jforged", "a\x00b", "one\ntwo", "x\u202ey", "\x7f"])
+def test_reasons_with_control_or_escape_characters_are_refused_by_name(site: Site, typed: str):
+    item_id = held_by_ana(site)
+    bo = user(site, "bo")
+    with pytest.raises(RiecError, match=r"reason holds a control character \(U\+"):
+        site.workplace.take_over(bo, item_id, typed)
+    with pytest.raises(RiecError, match=r"reason holds a control character \(U\+"):
+        site.workplace.dismiss(user(site, "ana"), item_id, typed)
+    assert [e.step for e in site.workplace.history(item_id)] == ["take"]
+
+
+def test_a_note_keeps_its_line_breaks_but_not_escapes(site: Site):
+    item_id = held_by_ana(site)
+    case = site.cases.open(user(site, "ana"), item_id, "barn")
+    site.cases.note(user(site, "ana"), case.id, "first line\r\n\tsecond line")
+    with pytest.raises(RiecError, match=r"note holds a control character \(U\+001B\)"):
+        site.cases.note(user(site, "ana"), case.id, "a\x1b[31mred")
+    fresh = site.workplace.queue(user(site, "ana"), QueueFilters(state=ItemState.NEW), limit=1)
+    with pytest.raises(RiecError, match=r"case title holds a control character"):
+        site.cases.open(user(site, "ana"), fresh[0].id, "a\tb")

@@ -5,10 +5,12 @@ municipalities link to the campaigns aimed at them."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from services.config import Paths
 from services.core.coverage.facts import Fact
 from services.core.outcomes.entries import Entries, OutcomeEntry
 from services.coverage.store import SqlCoverageStore
@@ -120,6 +122,10 @@ def test_bad_barriers_are_refused(site: Site):
         ({"kind": "poster"}, "kind must be"),
         ({"municipality": "GM9999"}, "unknown municipality"),
         ({"description": " "}, "description is needed"),
+        ({"description": "ok\x1b[2J\x1b[31mforged"}, r"control character \(U\+001B\)"),
+        ({"description": "line\nbreak"}, r"control character \(U\+000A\)"),
+        ({"description": "abc\u202eevil"}, r"control character \(U\+202E\)"),
+        ({"description": "nul\x00"}, r"control character \(U\+0000\)"),
         ({"municipality": "GM0363"}, "GM0363 is outside your RIEC's region"),  # Amsterdam
         ({"partner": "campagne team"}, "unknown partner 'campagne team'"),
         ({"partner": "gemeente-amsterdam"}, "not a party of your covenants"),
@@ -174,3 +180,37 @@ def test_the_plan_page_and_the_coverage_link(site: Site):
     coverage = officer.get("/coverage", params={"month": "2026-07"}).text
     assert f'href="/plan?municipality={ALKMAAR}">1 campaign</a>' in coverage
     assert f'href="/plan?municipality={BERGEN}"' not in coverage
+
+
+def stricter(covenant: Any, min_cell: int, *, party: bool) -> Any:
+    """``covenant`` with its coverage aggregates' (or, with ``party``, its aggregate-only
+    parties') ``min_cell`` raised to ``min_cell``."""
+    if party:
+        parties = {
+            k: p.model_copy(update={"aggregate_only": p.aggregate_only.model_copy(
+                update={"min_cell": min_cell})}) if p.aggregate_only else p
+            for k, p in covenant.parties.items()
+        }  # fmt: skip
+        return covenant.model_copy(update={"parties": parties})
+    aggregates = [a.model_copy(update={"min_cell": min_cell}) for a in covenant.aggregates]
+    return covenant.model_copy(update={"aggregates": aggregates})
+
+
+@pytest.mark.parametrize("party", [False, True])
+def test_the_plan_suppresses_as_strictly_as_the_covenants_in_force(site: Site, party: bool):
+    from services.riec.wiring import barrier_plan
+
+    seeded(site)
+    covenants = site.loaded.policy.covenants
+    assert any(c.aggregates for c in covenants)
+    strict = [stricter(c, 10, party=party) for c in covenants]
+    made = barrier_plan(site.workplace, Paths.from_env({}), strict)
+    assert made.threshold == 10
+    barrier = made.raise_barrier(
+        user(site, "ana"), model="cannabis", step=STEP, partner="pwn", kind="check",
+        municipality=ALKMAAR, description="d", since=date(2026, 5, 15),
+    )  # fmt: skip
+    cells = {str(c.quarter): c for c in made.effect(barrier)}
+    assert cells["2026-Q1"].counts == {"signals": None, "reports": None, "findings": None}  # 9
+    assert cells["2026-Q3"].counts == {"signals": 12, "reports": 12, "findings": None}  # 6
+    assert plan(site).threshold == 5  # the shipped covenants ask 5: never below it

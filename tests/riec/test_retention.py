@@ -209,3 +209,68 @@ def test_a_feed_redelivered_after_the_purge_brings_nothing_back(site: Site):
         if r["action"] == "riec-purge-items"
     ]  # fmt: skip
     assert sum(r["riec"]["items"] for r in records) == first.items + second.items == len(due)
+
+
+class JoinsDuringPurge:
+    """The site's audit store; while the purge's record of ``case_id`` is being written (between
+    the purge reading the case and deleting it), another transaction adds ``item_id`` to it."""
+
+    def __init__(self, inner: Any, engine: Any, case_id: str, item_id: str) -> None:
+        self.inner, self.engine, self.case_id, self.item_id = inner, engine, case_id, item_id
+        self.joined = False
+
+    def record(self, audit: Any, outbox: Any) -> int:
+        if not self.joined and any(r["action"] == "riec-purge" for r in audit):
+            self.joined = True
+            with self.engine.begin() as connection:
+                connection.execute(
+                    riec_items.update()
+                    .where(riec_items.c.id == self.item_id)
+                    .values(case_id=self.case_id, state="case")
+                )
+        return int(self.inner.record(audit, outbox))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_an_item_joining_a_case_while_it_is_purged_goes_with_it_not_left_pointing_at_nothing(
+    site: Site,
+):
+    ana = user(site, "ana")
+    everything = site.workplace.queue(ana, QueueFilters(), limit=10_000)
+    short = next(i for i in everything if i.message["retention_days"] == 180)
+    late = next(i for i in everything if i.message["retention_days"] >= 365)
+    case = site.cases.open(ana, short.id, "kept 180 days")
+    now = short.keep_until + timedelta(days=1)
+    real = site.workplace.audit
+    site.workplace.audit = JoinsDuringPurge(real, site.engine, case.id, late.id)  # type: ignore[assignment]
+
+    purge(site.workplace, now)
+
+    with site.engine.connect() as connection:
+        dangling = connection.execute(
+            select(riec_items.c.id).where(riec_items.c.case_id == case.id)
+        ).all()
+    assert dangling == []  # nothing points at the purged case
+    with pytest.raises(NotFoundError):
+        site.cases.get(ana, case.id)
+    records = [r for _, r in real.records(limit=100_000) if r["action"] == "riec-purge"]
+    assert records[-1]["riec"]["items"] == 2  # the record of the delete names both
+
+
+def test_a_step_on_a_purged_case_is_refused_not_left_dangling(site: Site):
+    ana = user(site, "ana")
+    everything = site.workplace.queue(ana, QueueFilters(), limit=10_000)
+    short = next(i for i in everything if i.message["retention_days"] == 180)
+    late = next(i for i in everything if i.message["retention_days"] >= 365)
+    case = site.cases.open(ana, short.id, "kept 180 days")
+    stale = site.cases.get(ana, case.id)
+    purge(site.workplace, short.keep_until + timedelta(days=1))
+    from services.riec.cases import still_open
+
+    with site.engine.begin() as connection, pytest.raises(RiecError, match="changed meanwhile"):
+        still_open(connection, stale.id)
+    with pytest.raises(NotFoundError):
+        site.cases.add(ana, case.id, late.id)
+    assert site.workplace.item(ana, late.id).case_id is None

@@ -16,11 +16,15 @@
 ``riec_case_entries``
     Notes, decisions, re-identification requests, hand-overs and outcomes of a case, each with
     its author, time and audit record.
+``riec_audit_pending``
+    The audit records of workplace actions not yet in the audit store: each is staged in the
+    transaction of the action it tells of and deleted once the store has it, so no action's
+    change persists without its record eventually existing (``services.riec.audit_outbox``).
 ``riec_barriers``
     The joint barrier plan: a barrier a partner raised against one barrier-model step, of
     which kind (a campaign, a check, ...), where (a municipality) and since when.
 
-Made by the audit migrations (revision ``0012``); :func:`create_schema` (``create_all``)
+Made by the audit migrations (revisions ``0012`` and ``0013``); :func:`create_schema` (``create_all``)
 still makes them on a database used without the store.
 """
 
@@ -115,6 +119,14 @@ riec_case_entries = Table(
     Column("text", Text, nullable=False),
     Column("record_id", String, nullable=False, unique=True),
     Index("ix_riec_case_entries_case_id", "case_id", "id"),
+)
+
+riec_audit_pending = Table(
+    "riec_audit_pending",
+    metadata,
+    Column("id", Key, primary_key=True, autoincrement=True),
+    Column("record_id", String, nullable=False, unique=True),
+    Column("record", Text, nullable=False),
 )
 
 riec_barriers = Table(
