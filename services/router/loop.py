@@ -415,7 +415,8 @@ class RouterLoop(BatchLoop):
         except CommitFailedError:
             await self._abort_and_rewind(offsets)
             return
-        if not set(offsets) <= consumer.assignment():
+        owned = consumer.assignment()
+        if not all(tp in owned for tp in offsets):
             # aiokafka's TxnOffsetCommit (v0) carries no group generation, so a router whose
             # partitions were given away mid-batch is not refused by the broker: it must not
             # commit what the new owner reads again (narrows the window to this check)

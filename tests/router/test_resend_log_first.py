@@ -86,11 +86,21 @@ class Producer:
         return [orjson.loads(v) for t, v in self.sent if t == DEAD_LETTER]
 
 
+class Owned:
+    """The assignment of the only router of a hub: every partition is its own."""
+
+    def __contains__(self, tp: object) -> bool:
+        return True
+
+
 class Consumer:
     highwater = None
 
     async def commit(self, offsets: object) -> None:
         return None
+
+    def assignment(self) -> Owned:
+        return Owned()
 
 
 @dataclass
