@@ -186,7 +186,7 @@ def _a_case_and_a_barrier(hub: Hub, riec: CaseFiles, plan: BarrierPlan) -> None:
     case = riec.open(analyst, first.id, "Barn on the dike: three partners, one location")
     riec.note(analyst, case.id, "Ask the grid operator whether the meter was replaced lately")
     plan.raise_barrier(
-        analyst, model="cannabis", step="cannabis.acquire_location", partner="lto-noord",
+        analyst, model="cannabis", step="cannabis.acquire_location", partner="gemeente-alkmaar",
         kind="campaign", municipality="GM0361", since=NOW.date(),
         description="Letters to farmers about renting out empty barns",
     )  # fmt: skip
