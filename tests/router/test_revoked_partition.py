@@ -9,6 +9,8 @@ then stayed with nobody until its session expired).
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from services.broker.settings import KafkaSettings
 from services.metrics.router import RouterMetrics
+from services.router.batch import RoutedBatch
 from services.router.loop import LoopConfig, RouterLoop
 
 pytestmark = pytest.mark.timeout(30)
@@ -38,14 +41,19 @@ class Consumer:
         return 10
 
 
-def test_a_revoked_partitions_batch_is_counted_without_its_lag_and_without_a_crash() -> None:
-    loop = RouterLoop(
+def _unconnected_router() -> RouterLoop:
+    """A router that never connects: the tests give it their own clients."""
+    return RouterLoop(
         KafkaSettings.local("127.0.0.1:9"),
         NOTHING,
         NOTHING,
         LoopConfig(topics=["signals.a"]),
         clock=NOTHING,
     )
+
+
+def test_a_revoked_partitions_batch_is_counted_without_its_lag_and_without_a_crash() -> None:
+    loop = _unconnected_router()
     loop._consumer = Consumer()  # type: ignore[assignment]
     registry = CollectorRegistry()
     metrics = RouterMetrics(registry)
@@ -98,18 +106,7 @@ def test_a_batch_of_a_partition_given_away_meanwhile_is_aborted_not_committed(
     """The broker does not refuse the offsets of a router that lost a partition mid-batch
     (no generation in aiokafka's TxnOffsetCommit), so the router checks before it commits: a
     batch with a partition no longer its own is aborted, and its own partitions read again."""
-    import asyncio
-    from datetime import UTC, datetime
-
-    from services.router.batch import RoutedBatch
-
-    loop = RouterLoop(
-        KafkaSettings.local("127.0.0.1:9"),
-        NOTHING,
-        NOTHING,
-        LoopConfig(topics=["signals.a"]),
-        clock=NOTHING,
-    )
+    loop = _unconnected_router()
     producer, consumer = Producer(), Rebalanced()
     loop._producer = producer  # type: ignore[assignment]
     loop._consumer = consumer  # type: ignore[assignment]
