@@ -185,3 +185,15 @@ class Scan:
                 self.allowed_hits += 1
             else:
                 self.hits[f"{where}: {canary}"] += 1
+
+
+def post_mortem(supervisor: Supervisor, log_dir: Path, missing: int, lines: int = 40) -> str:
+    """What a failed soak run shows about its workers: the supervisor's events, how many
+    expected records are missing, and the end of every worker log (the logs hold no raw
+    identifiers: the canary scan checks that on a run that gets that far)."""
+    out = [f"expected audit records missing: {missing}", "supervisor events:"]
+    out += [f"  {event}" for event in supervisor.events[-30:]]
+    for log in sorted(log_dir.rglob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out += [f"--- {log.relative_to(log_dir)} (last {len(tail)} lines)", *tail]
+    return "\n".join(out)

@@ -46,7 +46,14 @@ from tests.soak.hub import (
     restart_broker,
     start_hub,
 )
-from tests.soak.observe import Scan, Supervisor, database_cells, dead_letter_texts, read_topics
+from tests.soak.observe import (
+    Scan,
+    Supervisor,
+    database_cells,
+    dead_letter_texts,
+    post_mortem,
+    read_topics,
+)
 from tests.soak.observe import wait_for as wait
 from tests.soak.traffic import CANARY_PATTERN, Canaries, Published, build
 
@@ -237,6 +244,11 @@ def test_soak(broker_factory: Callable[..., EmbeddedBroker], tmp_path: Path) -> 
     supervisor = hub.start_workers(WORKERS, tmp_path / "logs")
     try:
         expected, kept, figures, metrics = run_faults(hub, supervisor, records, canaries)
+    except AssertionError:
+        every = expectations(hub, records, canaries)[0]
+        missing = len(every - {row[0] for row in hub.audit_rows()})
+        print(post_mortem(supervisor, tmp_path / "logs", missing))
+        raise
     finally:
         supervisor.stop()
         hub.stop()
