@@ -13,6 +13,7 @@ import orjson
 import typer
 from aiokafka import AIOKafkaConsumer
 
+from services.broker.aborted import drop_ended_aborts
 from services.broker.fetching import FEED_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.hub.state import client_settings
 from services.router.topics import feed_topic, recipient_group
@@ -49,6 +50,7 @@ async def _subscribe(recipient: str, *, from_beginning: bool, follow: bool, idle
     )
     await consumer.start()
     hold_empty_fetches(consumer, FEED_PATH_WAIT_MS)
+    drop_ended_aborts(consumer)  # noida lists aborts long ended
     seen: OrderedDict[str, None] = OrderedDict()
     out = sys.stdout.buffer
     stop = asyncio.Event()  # Ctrl-C or SIGTERM: stop after the current batch, committed

@@ -28,6 +28,7 @@ from aiokafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
+from services.broker.aborted import drop_ended_aborts
 from services.broker.fetching import BACKGROUND_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.config import Loaded, Paths, load_policy
@@ -114,6 +115,7 @@ class CoverageWorker:
         )
         await consumer.start()
         hold_empty_fetches(consumer, BACKGROUND_WAIT_MS)
+        drop_ended_aborts(consumer)  # noida lists aborts long ended
         self.metrics.state.started = time.monotonic()
         try:
             while not stop.is_set():

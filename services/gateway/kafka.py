@@ -18,6 +18,7 @@ import anyio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.broker.aborted import drop_ended_aborts
 from services.broker.fetching import SIDE_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.gateway.errors import GatewayError, UnknownTopic
@@ -118,6 +119,7 @@ class KafkaFeedSource:
         try:
             await _start(consumer, self._timeout_s)
             hold_empty_fetches(consumer, SIDE_PATH_WAIT_MS)
+            drop_ended_aborts(consumer)  # noida lists aborts long ended
             return await self._read(consumer, topic, positions, limit, wait_s)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise GatewayError(

@@ -31,6 +31,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.audit.model import AuditStore
+from services.broker.aborted import drop_ended_aborts
 from services.broker.batch_loop import BatchLoop
 from services.broker.fetching import hold_empty_fetches
 from services.broker.settings import KafkaSettings
@@ -104,6 +105,7 @@ class IndexerLoop(BatchLoop):
         await self._consumer.start()
         if isinstance(self._consumer, AIOKafkaConsumer):  # not the in-memory double
             hold_empty_fetches(self._consumer, self._config.fetch_max_wait_ms)
+            drop_ended_aborts(self._consumer)  # noida lists aborts long ended
 
     @property
     def consumer(self) -> AIOKafkaConsumer:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from services.broker.aborted import drop_ended_aborts
 from services.broker.fetching import BACKGROUND_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.riec.items import Locate
@@ -87,6 +88,7 @@ class FeedReader:
         )
         await consumer.start()
         hold_empty_fetches(consumer, BACKGROUND_WAIT_MS)
+        drop_ended_aborts(consumer)  # noida lists aborts long ended
         try:
             while not stop.is_set():
                 try:

@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.broker.aborted import drop_ended_aborts
 from services.broker.fetching import hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.core.audit_log import AuditLogError, decode
@@ -75,6 +76,7 @@ class TailReader:
         await consumer.start()
         if isinstance(consumer, AIOKafkaConsumer):  # not the in-memory double
             hold_empty_fetches(consumer, FETCH_WAIT_MS)  # noida answers empty fetches at once
+            drop_ended_aborts(consumer)  # noida lists aborts long ended
         consumer.assign([self._tp])
         start = (await consumer.beginning_offsets([self._tp]))[self._tp]
         indexed = await self._indexed()

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from services.audit.model import AuditStore
+from services.broker.aborted import drop_ended_aborts
 from services.broker.batch_loop import BatchLoop
 from services.broker.fetching import SIDE_PATH_WAIT_MS, fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
@@ -138,6 +139,7 @@ class StackingLoop(BatchLoop):
         await self._consumer.start()
         # beside the router on the same cores: no spinning on a broker that answers at once
         hold_empty_fetches(self._consumer, self._loop_config.fetch_max_wait_ms)
+        drop_ended_aborts(self._consumer)  # noida lists aborts long ended
 
     async def run(self) -> None:
         """Publish what a previous run left unpublished, then process batches until stop()."""
