@@ -26,13 +26,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from aiokafka.protocol.fetch import FetchRequest
-from aiokafka.record.control_record import ABORT_MARKER, ControlRecord
 from aiokafka.record.memory_records import MemoryRecords
 
 log = logging.getLogger(__name__)
 
 READ_COMMITTED = 1
+OFFSET_OUT_OF_RANGE = 1
 LOOKUP_BYTES = 1 << 20
 """Bytes per look-up fetch (a marker usually follows its transaction's first offset closely)."""
 
@@ -53,7 +54,15 @@ class _EndedAbortsClient:
     async def send(self, node_id: int, request: Any, **kwargs: Any) -> Any:
         response = await self._client.send(node_id, request, **kwargs)
         if isinstance(request, FetchRequest) and request._isolation_level == READ_COMMITTED:
-            await self._mend(node_id, request, response)
+            try:
+                await self._mend(node_id, request, response)
+            except KafkaError:
+                raise
+            except Exception as exc:
+                # aiokafka retries a fetch that failed with a KafkaError (after its backoff);
+                # anything else would end its fetch task, and a response left unmended could
+                # skip committed records: the fetch fails and is sent again
+                raise KafkaError(f"aborted-transaction look-up failed: {exc!r}") from exc
         return response
 
     async def _mend(self, node_id: int, request: Any, response: Any) -> None:
@@ -104,16 +113,22 @@ class _EndedAbortsClient:
     async def _find_marker(
         self, node_id: int, topic: str, partition: int, producer: int, first: int, upto: int
     ) -> int | None:
-        """Offset of ``producer``'s first abort marker in [first, upto), or None."""
+        """Offset of ``producer``'s first transaction marker in [first, upto), or None."""
         position = first
         while position < upto:
             request = FetchRequest(
                 0, 1, LOOKUP_BYTES, 0, [(topic, [(partition, position, LOOKUP_BYTES)])]
             )
             response = await self._client.send(node_id, request)
-            records = _records_of(response, topic, partition)
-            if records is None:
-                return None
+            error, log_start, records = _partition_of(response, topic, partition)
+            if error == OFFSET_OUT_OF_RANGE and log_start is not None and log_start > position:
+                position = log_start  # retention deleted the start: look from what is left
+                continue
+            if error != 0 or records is None:
+                raise KafkaError(
+                    f"aborted-transaction look-up on {topic}[{partition}] at {position}: "
+                    f"error code {error}"
+                )
             moved = position
             while records.has_next():
                 batch = records.next_batch()
@@ -121,7 +136,9 @@ class _EndedAbortsClient:
                     break
                 if batch.base_offset >= upto:
                     return None
-                if batch.is_control_batch and batch.producer_id == producer and _is_abort(batch):
+                if batch.is_control_batch and batch.producer_id == producer:
+                    # the producer's first marker after the first offset ends that transaction
+                    # (a producer has one open at a time)
                     return int(batch.base_offset)
                 moved = int(batch.next_offset)
             if moved == position:
@@ -130,18 +147,17 @@ class _EndedAbortsClient:
         return None
 
 
-def _is_abort(batch: Any) -> bool:
-    """Whether a control batch holds an abort marker (as aiokafka's fetcher reads it)."""
-    record = next(batch, None)
-    return record is not None and bool(ControlRecord.parse(record.key) == ABORT_MARKER)
-
-
-def _records_of(response: Any, topic: str, partition: int) -> MemoryRecords | None:
+def _partition_of(
+    response: Any, topic: str, partition: int
+) -> tuple[int, int | None, MemoryRecords | None]:
+    """(error code, log start offset if the version has it, records) of one partition."""
+    version = int(response.API_VERSION)
     for name, partitions in response.topics:
         for row in partitions:
-            if name == topic and int(row[0]) == partition and int(row[1]) == 0:
-                return MemoryRecords(bytes(row[-1]))
-    return None
+            if name == topic and int(row[0]) == partition:
+                log_start = int(row[4]) if version >= 5 else None
+                return int(row[1]), log_start, MemoryRecords(bytes(row[-1] or b""))
+    return -1, None, None
 
 
 def drop_ended_aborts(consumer: Any) -> bool:
