@@ -22,14 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from services.core.covenant.checker import CheckResult, check
-from services.core.covenant.compiler import compile_policy
-from services.core.covenant.loader import load_files
-from services.core.policy import Policy
-from services.core.pseudonyms import Pseudonymiser
 from services.core.regions import REFERENCE_FILE, ReferenceData
 from services.core.schema_registry import SchemaRegistry, default_schema_dir
+
+if TYPE_CHECKING:  # the checker and compiler are imported where covenants are loaded: every
+    # command and worker imports this module, and most never load covenants (≈ 0.35 s each)
+    from services.core.covenant.checker import CheckResult
+    from services.core.policy import Policy
+    from services.core.pseudonyms import Pseudonymiser
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_COVENANTS = ROOT / "covenants"
@@ -140,6 +142,9 @@ def check_covenants(
 ) -> tuple[SchemaRegistry, ReferenceData, CheckResult]:
     """Load and check covenant files (the work of ``schakel covenant check``); ``demo`` adds
     the demo's TEST keys and accepts them."""
+    from services.core.covenant.checker import check  # noqa: PLC0415 - see the imports
+    from services.core.covenant.loader import load_files  # noqa: PLC0415 - see the imports
+
     registry = SchemaRegistry.load(schemas)
     ref = ReferenceData.load(reference)
     return registry, ref, check(load_files(covenants, demo=demo), registry, ref, today=today)
@@ -156,6 +161,8 @@ def load_policy(
 ) -> Loaded:
     """Check covenants and compile them into a policy when they are free of errors (with
     ``demo``, in demo mode: TEST keys are loaded and accepted)."""
+    from services.core.covenant.compiler import compile_policy  # noqa: PLC0415 - see the imports
+
     registry, ref, checked = check_covenants(covenants, schemas, reference, today=today, demo=demo)
     policy = compile_policy(checked, registry, pseudonymiser) if checked.ok else None
     return Loaded(registry, ref, checked, policy)
