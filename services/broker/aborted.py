@@ -12,18 +12,24 @@ feed reader that fetched past the marker dropped everything that router wrote af
 (found by ``tests/router/test_workers_kafka.py``; ``tests/broker/test_aborted.py`` shows it
 on the bare broker).
 
-:func:`drop_ended_aborts` wraps the consumer's fetch client: a listed transaction whose first
-offset lies before the fetch offset is looked up once (a ``read_uncommitted`` fetch from its
-first offset, to its producer's abort marker or the fetch offset, whichever comes first). If
-its marker lies before the fetch offset, the entry is dropped from the response; otherwise
-(the transaction spans the fetch offset, as Kafka lists it) it stays. A consumer remembers the
-markers it looked up. On a broker that lists correctly, only transactions spanning a fetch
-offset are looked up, and they stay.
+:func:`drop_ended_aborts` wraps the consumer's fetch client and mends each response that
+brought records (the client reads no aborted list without them). A producer has one
+transaction open at a time, so of its listed transactions that began before the fetch offset
+only the latest can still be open there; the earlier ones are dropped as they are. The latest
+is dropped if its producer wrote a transaction marker between its first offset and the fetch
+offset: a ``read_uncommitted`` look-up reads back from the fetch offset (a window of
+:data:`WINDOW` offsets, each further one eight times wider, down to the first offset at most),
+as the nearest marker is usually a few batches back. Otherwise it spans the fetch offset, as
+Kafka lists it, and stays. A consumer remembers per partition and producer the marker it found,
+so it looks up once per producer and abort, whatever the number of aborts listed: noida never
+forgets one, and its fetches ignore ``max_bytes``, so a look-up reads from where it starts to
+the end of the partition.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -35,10 +41,13 @@ log = logging.getLogger(__name__)
 READ_COMMITTED = 1
 OFFSET_OUT_OF_RANGE = 1
 LOOKUP_BYTES = 1 << 20
-"""Bytes per look-up fetch (a marker usually follows its transaction's first offset closely)."""
+"""Bytes per look-up fetch, on a broker that honours it."""
+WINDOW = 1024
+"""Offsets before the fetch offset a look-up reads first."""
 
-Ended = dict[tuple[str, int, int, int], int]
-"""(topic, partition, producer id, first offset) -> offset of the transaction's abort marker."""
+Ended = dict[tuple[str, int, int], tuple[int, int]]
+"""(topic, partition, producer id) -> (first offset of an aborted transaction of it, offset of
+a marker of that producer at or after that transaction's abort marker)."""
 
 
 class _EndedAbortsClient:
@@ -72,50 +81,65 @@ class _EndedAbortsClient:
         at = 4 if version == 4 else 5  # v5 put log_start_offset before the aborted list
         fetched = {(topic, int(p[0])): int(p[1]) for topic, parts in request.topics for p in parts}
         mended = []
-        changed = False
         for topic, partitions in response.topics:
             rows = []
             for row in partitions:
-                aborted = row[at]
                 offset = fetched.get((topic, int(row[0])))
-                if aborted and offset is not None:
-                    kept = [
-                        entry
-                        for entry in aborted
-                        if not await self._ended_before(node_id, topic, int(row[0]), entry, offset)
-                    ]
-                    if len(kept) != len(aborted):
-                        rows.append((*row[:at], kept, *row[at + 1 :]))
-                        changed = True
-                        continue
-                rows.append(row)
+                if row[at] and row[-1] and offset is not None:
+                    kept = await self._kept(node_id, topic, int(row[0]), row[at], offset)
+                    rows.append((*row[:at], kept, *row[at + 1 :]))
+                else:
+                    rows.append(row)  # an empty fetch: the client reads no aborted list
             mended.append((topic, rows))
-        if changed:
-            response.topics = mended
+        response.topics = mended
 
-    async def _ended_before(
-        self, node_id: int, topic: str, partition: int, entry: Any, offset: int
+    async def _kept(
+        self, node_id: int, topic: str, partition: int, aborted: Sequence[Any], offset: int
+    ) -> list[Any]:
+        """The listed aborted transactions a fetch from ``offset`` may meet."""
+        latest: dict[int, int] = {}  # producer -> its latest first offset before the fetch
+        for producer, first in aborted:
+            if first < offset and first > latest.get(producer, -1):
+                latest[producer] = first
+        open_at = {
+            (producer, first)
+            for producer, first in latest.items()
+            if not await self._ended(node_id, topic, partition, producer, first, offset)
+        }
+        return [e for e in aborted if e[1] >= offset or (e[0], e[1]) in open_at]
+
+    async def _ended(
+        self, node_id: int, topic: str, partition: int, producer: int, first: int, offset: int
     ) -> bool:
-        """Whether the aborted transaction ``entry`` (producer id, first offset) has its abort
-        marker before ``offset``."""
-        producer, first = int(entry[0]), int(entry[1])
-        if first >= offset:
-            return False
-        key = (topic, partition, producer, first)
-        marker = self.ended.get(key)
+        """Whether ``producer``'s transaction from ``first`` ended before ``offset``."""
+        known = self.ended.get((topic, partition, producer))
+        if known is not None and known[0] == first and known[1] < offset:
+            return True
+        marker = await self._marker_before(node_id, topic, partition, producer, first, offset)
         if marker is None:
-            marker = await self._find_marker(node_id, topic, partition, producer, first, offset)
-            if marker is None:
-                return False  # spans the fetch offset: the client must skip it
-            self.ended[key] = marker
-        return marker < offset
+            return False  # spans the fetch offset: the client must skip the rest of it
+        self.ended[(topic, partition, producer)] = (first, marker)
+        return True
 
-    async def _find_marker(
+    async def _marker_before(
         self, node_id: int, topic: str, partition: int, producer: int, first: int, upto: int
     ) -> int | None:
-        """Offset of ``producer``'s first transaction marker in [first, upto), or None."""
-        position = first
-        while position < upto:
+        """Offset of a marker of ``producer`` in [first, upto), the nearest window first."""
+        end, width = upto, WINDOW
+        while end > first:  # at most ~20 windows: each is eight times wider
+            start = max(first, end - width)
+            marker = await self._marker_in(node_id, topic, partition, producer, start, end)
+            if marker is not None:
+                return marker
+            end, width = start, width * 8
+        return None
+
+    async def _marker_in(
+        self, node_id: int, topic: str, partition: int, producer: int, start: int, end: int
+    ) -> int | None:
+        """Offset of ``producer``'s first marker in [start, end), or None."""
+        position = start
+        while position < end:  # each fetch moves on, or this returns
             request = FetchRequest(
                 0, 1, LOOKUP_BYTES, 0, [(topic, [(partition, position, LOOKUP_BYTES)])]
             )
@@ -132,15 +156,11 @@ class _EndedAbortsClient:
             moved = position
             while records.has_next():
                 batch = records.next_batch()
-                if batch is None:
+                if batch is None or batch.base_offset >= end:
                     break
-                if batch.base_offset >= upto:
-                    return None
                 if batch.is_control_batch and batch.producer_id == producer:
-                    # the producer's first marker after the first offset ends that transaction
-                    # (a producer has one open at a time)
                     return int(batch.base_offset)
-                moved = int(batch.next_offset)
+                moved = max(moved, int(batch.next_offset))
             if moved == position:
                 return None  # nothing more to read
             position = moved

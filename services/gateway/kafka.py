@@ -10,12 +10,13 @@ state lives in the gateway and any gateway instance can serve the next page.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import anyio
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from services.broker.aborted import drop_ended_aborts
@@ -25,6 +26,10 @@ from services.gateway.errors import GatewayError, UnknownTopic
 from services.gateway.ports import FeedBatch, FeedRecord, Placed
 
 DEFAULT_TIMEOUT_S = 15.0
+Fetched = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+FETCH_STEP_S = 0.05
+"""How often a read waiting for records that are there looks whether only transaction
+markers and aborted records were (noida: a router's feed ends each transaction in a marker)."""
 
 
 class KafkaProducer:
@@ -169,10 +174,7 @@ class KafkaFeedSource:
             begin, end = starts[tp], ends[tp]
             after[tp.partition] = min(max(positions.get(tp.partition, begin), begin), end)
             consumer.seek(tp, after[tp.partition])
-        waiting = any(after[tp.partition] < ends[tp] for tp in tps)
-        # records are there: give the fetch time to bring them; otherwise long-poll
-        timeout = self._timeout_s if waiting else wait_s
-        fetched = await consumer.getmany(*tps, timeout_ms=int(timeout * 1000), max_records=limit)
+        fetched = await self._fetch(consumer, tps, ends, limit, wait_s)
         records = sorted(
             (
                 FeedRecord(tp.partition, message.offset, message.value or b"")
@@ -181,9 +183,43 @@ class KafkaFeedSource:
             ),
             key=lambda r: (r.partition, r.offset),
         )
+        for tp in tps:  # past transaction markers and aborted records too, not only records
+            after[tp.partition] = max(after[tp.partition], await consumer.position(tp))
         for record in records:
             after[record.partition] = max(after[record.partition], record.offset + 1)
         return FeedBatch(records, after)
+
+    async def _fetch(
+        self,
+        consumer: AIOKafkaConsumer,
+        tps: list[TopicPartition],
+        ends: Mapping[TopicPartition, int],
+        limit: int,
+        wait_s: float,
+    ) -> Fetched:
+        """While something is there past the positions, give the fetch up to the timeout to
+        bring it; what is there may be only transaction markers and aborted records, which
+        bring nothing but move the positions: once all are at the end, long-poll ``wait_s``."""
+        deadline = time.monotonic() + self._timeout_s
+        while await _behind(consumer, ends):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return {}
+            fetched: Fetched = await consumer.getmany(
+                *tps, timeout_ms=int(min(left, FETCH_STEP_S) * 1000), max_records=limit
+            )
+            if fetched:
+                return fetched
+        fetched = await consumer.getmany(*tps, timeout_ms=int(wait_s * 1000), max_records=limit)
+        return fetched
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]) -> bool:
+    """Whether some partition's position is before its end."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
 
 
 async def _start(consumer: AIOKafkaConsumer, timeout_s: float) -> None:

@@ -262,3 +262,47 @@ def test_ready_once_the_broker_answered_and_metrics_served(kafka_settings, tmp_p
             assert "process_cpu_seconds_total" in scraped
     finally:
         engine.dispose()
+
+
+def test_a_caught_up_reader_of_a_transactional_feed_is_answered_at_once(broker_pool):
+    """The router writes feeds in transactions (noida): each ends in a marker, and an aborted
+    one leaves records no reader gets. The positions a read handed back were the offset after
+    its last record, a marker: the next read without waiting ("records are there") waited the
+    whole fetch timeout (15 s) for records that never came, and an acknowledged cursor left a
+    lag of a marker per partition for ever. Positions now move past markers and aborted
+    records, and a read of a cursor at one answers as soon as it has fetched past it."""
+    settings = KafkaSettings.local(broker_pool.get("noida").bootstrap)
+    topic = f"feed.r{uuid.uuid4().hex[:8]}"
+    with KafkaTopicAdmin(settings) as admin:
+        admin.ensure_topics({topic: 2})
+
+    async def write() -> None:
+        producer = AIOKafkaProducer(
+            transactional_id=f"t-{topic}",
+            enable_idempotence=True,
+            **settings.client_kwargs_aiokafka(),
+        )
+        await producer.start()
+        try:
+            await producer.begin_transaction()
+            await producer.send_and_wait(topic, b"c0", partition=0)
+            await producer.send_and_wait(topic, b"c1", partition=1)
+            await producer.commit_transaction()
+            await producer.begin_transaction()
+            await producer.send_and_wait(topic, b"x2", partition=0)
+            await producer.abort_transaction()
+        finally:
+            await producer.stop()
+
+    asyncio.run(write())
+    # p0: c0 0, commit 1, x2 2, abort 3; p1: c1 0, commit 1
+    source = KafkaFeedSource(settings, timeout_s=10)
+    first = asyncio.run(source.read(topic, {}, limit=100, wait_s=0.0))
+    assert [r.value for r in first.records] == [b"c0", b"c1"]
+    assert first.positions == {0: 4, 1: 2}
+    for cursor in (first.positions, {0: 1, 1: 1}):  # and a cursor handed out before
+        started = time.monotonic()
+        again = asyncio.run(source.read(topic, cursor, limit=100, wait_s=0.0))
+        assert again.records == []
+        assert again.positions == {0: 4, 1: 2}
+        assert time.monotonic() - started < 3, cursor
