@@ -126,6 +126,9 @@ async def _events(
                     return
                 delivered[record.partition] = record.offset + 1
                 count += 1
+            for partition, after in batch.positions.items():
+                # past transaction markers too: the next read need not fetch them again
+                positions[partition] = max(positions.get(partition, 0), after)
             if not batch.records:
                 yield b": keep-alive\n\n"
             remaining = deadline - gateway.monotonic()
