@@ -66,7 +66,14 @@ def hold_empty_fetches(consumer: Any, wait_ms: int) -> bool:
     than ``wait_ms`` for the rest of that time (see the module docstring: noida answers empty
     fetches at once, and an idle consumer would otherwise spin). Returns whether it could: it
     wraps aiokafka's fetcher (``Fetcher._proc_fetch_request``, which returns whether the fetch
-    brought records), and an aiokafka without it is left as it is, with a warning."""
+    brought records), and an aiokafka without it is left as it is, with a warning.
+
+    A fetch cancelled while in flight is never held: aiokafka cancels its fetches at a new
+    assignment and awaits them, and swallows a cancellation of its fetcher that arrives
+    meanwhile. A cancelled fetch that still waited out its hold kept the fetcher there long
+    enough for ``consumer.stop()`` (waiting for a rejoin in flight, then cancelling the fetcher)
+    to be swallowed: the fetcher went on to wait for committed offsets nobody fetched any more
+    and ``stop()`` never returned (tests/broker/test_fetch_hold.py)."""
     if wait_ms < 1:
         raise ValueError("a fetch must wait at least 1 ms (0 makes an idle consumer spin)")
     fetcher = getattr(consumer, "_fetcher", None)
@@ -83,13 +90,16 @@ def hold_empty_fetches(consumer: Any, wait_ms: int) -> bool:
         started = time.monotonic()
         brought = await fetch(*args)
         rest = wait_s - (time.monotonic() - started)
-        if not brought and rest > 0:
-            try:
-                await asyncio.sleep(rest)
-            except asyncio.CancelledError:
-                # aiokafka cancels fetches in flight at close or a new assignment and awaits
-                # them; its own fetch then returns "nothing" rather than raising: so does this
-                return brought
+        task = asyncio.current_task()
+        if brought or rest <= 0 or (task is not None and task.cancelling()):
+            # a fetch cancelled in flight ends now, as aiokafka's own does: never held
+            return brought
+        try:
+            await asyncio.sleep(rest)
+        except asyncio.CancelledError:
+            # aiokafka cancels fetches in flight at close or a new assignment and awaits
+            # them; its own fetch then returns "nothing" rather than raising: so does this
+            return brought
         return brought
 
     fetcher._proc_fetch_request = held

@@ -11,6 +11,15 @@ in-memory storage engine. Known limits of this build, which callers must design 
 * ListOffsets reports the end offset as one past the *first* record of the last batch when
   that batch held more than one record (:meth:`KafkaTopicAdmin.end_offsets` corrects this);
 * a consumer-group join waits half the session timeout before the assignment arrives;
+* a group whose leader stops heartbeating without leaving (a static member, which never sends
+  LeaveGroup, killed or hung) is not cleared while another member (re)joins: each JoinGroup
+  names the gone leader again, the joiner's SyncGroup fails after ≈ 8 s, and so on for as
+  long as that instance stays away (measured: no assignment in 100 s, with the joiner static;
+  a member without an instance id got its assignment in 5 s). Members that keep heartbeating
+  see the gone member expired (≈ 17 s with a 10 s session timeout). One hung worker therefore
+  stalls the whole router group on Tansu, not just its own partitions: a batch loop's stop is
+  bounded (:mod:`services.broker.batch_loop`) so a worker whose loop failed always exits, and
+  its supervisor restarts it under the same instance id, which ends the stall;
 * topics auto-created by producing to an unknown topic get 4 partitions (the hub never relies
   on auto-creation: :meth:`KafkaTopicAdmin.ensure_topics` creates topics explicitly);
 * on SIGTERM it waits up to 5 s for connected clients to disconnect before exiting.

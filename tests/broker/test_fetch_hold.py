@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 
-from services.broker.fetching import hold_empty_fetches
+from services.broker.fetching import fetch_settings, hold_empty_fetches
 from services.broker.settings import KafkaSettings
 from services.broker.topics import KafkaTopicAdmin
 from services.indexer.loop import IndexerConfig, IndexerLoop
@@ -87,6 +88,40 @@ def test_a_held_fetch_cancelled_at_close_ends_quietly_as_aiokafkas_own_does() ->
         return await asyncio.wait_for(task, 5)
 
     assert asyncio.run(go()) is False
+
+
+class InFlight:
+    """aiokafka's fetcher as far as the hold sees it: a fetch the broker holds until it is
+    cancelled, which then returns "nothing" (aiokafka's ``_proc_fetch_request`` does)."""
+
+    async def _proc_fetch_request(self, *args: object) -> bool:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return False
+        return True  # pragma: no cover - never set
+
+
+def test_a_fetch_cancelled_in_flight_is_not_held_for_the_rest_of_the_wait() -> None:
+    """aiokafka awaits the fetches it cancels (at a new assignment and at close) and swallows
+    its own cancellation meanwhile: a cancelled fetch held for the rest of the wait kept the
+    fetcher there, and ``consumer.stop()`` hung (the broker test below)."""
+    fetcher = InFlight()
+    hold_empty_fetches(Consumer(fetcher), 10_000)
+
+    async def go() -> tuple[object, float]:
+        task = asyncio.create_task(fetcher._proc_fetch_request())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        started = time.monotonic()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        took = time.monotonic() - started
+        task.cancel()  # the old hold swallowed the first cancel: end it either way
+        return (task.result() if done else "still held"), took
+
+    brought, took = asyncio.run(go())
+    assert brought is False
+    assert took < 1.0
 
 
 def test_without_a_fetcher_nothing_is_changed_and_it_says_so(
@@ -216,3 +251,63 @@ def test_every_consumer_the_hub_starts_holds_its_empty_fetches() -> None:
         if made - commit_only.get(name, 0) > held:
             spinning.append(f"{name}: {made} consumers, {held} held")
     assert spinning == []
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+def test_a_held_consumer_stopped_while_its_group_rebalances_stops(
+    kafka_settings: KafkaSettings,
+    topic_admin: KafkaTopicAdmin,
+    unique_topic: Callable[[str], str],
+) -> None:
+    """The soak's hang: a router whose audit write failed while its group rebalanced never
+    exited. ``consumer.stop()`` waits for the rejoin in flight; the new assignment makes
+    aiokafka's fetcher cancel its fetches in flight and await them, and a cancellation of the
+    fetcher itself arriving meanwhile is swallowed there. A held fetch that, once cancelled,
+    still waited out the rest of its hold kept the fetcher in that spot for up to the wait:
+    ``stop()`` cancelled it there, and the fetcher went on to wait for committed offsets that
+    nobody fetches any more, so ``stop()`` never returned (the worker stayed alive, its loop
+    dead; on Tansu its group stalled with it). A wait of 500 ms makes the race certain on a
+    broker that holds empty fetches (Tansu); the router's 10 ms made it likely under load."""
+    topic = unique_topic("signals.rebalancing")
+    topic_admin.ensure_topics({topic: 4})
+    group = unique_topic("g")
+    wait_ms = 500
+
+    def consumer(instance: str) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic,
+            group_id=group,
+            group_instance_id=instance,
+            enable_auto_commit=False,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=500,
+            **fetch_settings(wait_ms),
+            **kafka_settings.client_kwargs_aiokafka(),
+        )
+
+    async def go() -> float:
+        first = consumer("first")
+        await first.start()  # returns once it has its partitions
+        hold_empty_fetches(first, wait_ms)
+        rejoining = asyncio.Event()
+        subscription = first._subscription
+        begin = subscription.begin_reassignment
+
+        def noted() -> None:  # the coordinator prepares to rejoin: a JoinGroup follows
+            rejoining.set()
+            begin()
+
+        subscription.begin_reassignment = noted
+        second = consumer("second")
+        joining = asyncio.create_task(second.start())
+        try:
+            await asyncio.wait_for(rejoining.wait(), 30)
+            started = time.monotonic()
+            await asyncio.wait_for(first.stop(), 40)
+            return time.monotonic() - started
+        finally:
+            await asyncio.wait_for(joining, 45)
+            await second.stop()
+
+    assert asyncio.run(go()) < 30  # the rejoin in flight (Tansu answers a join after 5 s)

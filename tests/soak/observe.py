@@ -188,10 +188,15 @@ class Scan:
 
 
 def post_mortem(supervisor: Supervisor, log_dir: Path, missing: int, lines: int = 40) -> str:
-    """What a failed soak run shows about its workers: the supervisor's events, how many
-    expected records are missing, and the end of every worker log (the logs hold no raw
+    """What a failed soak run shows about its workers: how many expected records are missing,
+    which workers are alive (one alive whose log ends in a failed loop is hung), the
+    supervisor's events, and the end of every worker log (the logs hold no raw
     identifiers: the canary scan checks that on a run that gets that far)."""
-    out = [f"expected audit records missing: {missing}", "supervisor events:"]
+    out = [
+        f"expected audit records missing: {missing}",
+        f"workers alive now (pids): {supervisor.pids()}",
+        "supervisor events:",
+    ]
     out += [f"  {event}" for event in supervisor.events[-30:]]
     for log in sorted(log_dir.rglob("*.log")):
         tail = log.read_text(errors="replace").splitlines()[-lines:]
