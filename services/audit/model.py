@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from services.audit.rows import AuditRow
 
 AUDIT_FILTERS = (
     "action",
@@ -55,6 +58,11 @@ class AuditStore(Protocol):
     def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
         """Store audit records and outbox entries in one transaction; return how many records
         were new. Records and entries whose id is already stored are skipped silently."""
+        ...
+
+    def record_rows(self, rows: Sequence[AuditRow], outbox: Sequence[OutboxEntry]) -> int:
+        """:meth:`record` of records already made into rows (:func:`services.audit.rows.
+        audit_row`), for a caller that built them to check the records first (the indexer)."""
         ...
 
     def mark_produced(self, produced: Sequence[tuple[str, int, int]]) -> None:

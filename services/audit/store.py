@@ -249,7 +249,10 @@ class SqlAuditStore:
             upgrade_schema(connection, self._url, adopt_unversioned)
 
     def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
-        rows = unique_rows(audit_row(record) for record in audit)
+        return self.record_rows([audit_row(record) for record in audit], outbox)
+
+    def record_rows(self, audit: Sequence[AuditRow], outbox: Sequence[OutboxEntry]) -> int:
+        rows = unique_rows(audit)
         entries = [outbox_row(entry) for entry in outbox]
         if not rows and not entries:
             self._check_open()

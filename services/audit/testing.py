@@ -31,6 +31,7 @@ from services.audit.memory_tables import (
 from services.audit.model import OutboxEntry
 from services.audit.retention import PurgeCommitment, PurgePlan, purge_record, signed_purge
 from services.audit.rows import (
+    AuditRow,
     audit_row,
     check_filters,
     check_limit,
@@ -54,7 +55,10 @@ class MemoryAuditStore:
         self._closed = False
 
     def record(self, audit: Sequence[Mapping[str, Any]], outbox: Sequence[OutboxEntry]) -> int:
-        rows = unique_rows(audit_row(record) for record in audit)
+        return self.record_rows([audit_row(record) for record in audit], outbox)
+
+    def record_rows(self, audit: Sequence[AuditRow], outbox: Sequence[OutboxEntry]) -> int:
+        rows = unique_rows(audit)
         entries = [outbox_entry(outbox_row(entry)) for entry in outbox]
         db = self._open()
         made: Checkpoint | None = None

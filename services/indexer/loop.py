@@ -138,8 +138,9 @@ class IndexerLoop(BatchLoop):
         if consumer is None:
             raise RuntimeError("IndexerLoop.process() before start()")
         values = [(m.offset, m.value or b"") for ms in polled.values() for m in ms]
-        messages, refused = decode_all(values)
-        done = await asyncio.to_thread(index, self._store, messages)
+        decoded = decode_all(values)
+        refused = decoded.refused
+        done = await asyncio.to_thread(index, self._store, decoded)
         if self._crash_point is not None:
             self._crash_point("sql-committed")
         offsets = {tp: ms[-1].offset + 1 for tp, ms in polled.items() if ms}

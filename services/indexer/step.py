@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from services.audit.errors import AuditStoreError
 from services.audit.model import AuditStore, OutboxEntry
-from services.audit.rows import audit_row
+from services.audit.rows import AuditRow, audit_row
 from services.core.audit_log import AuditLogError, AuditLogMessage, UnknownFormatError, decode
 
 log = logging.getLogger("schakel.indexer")
@@ -30,7 +30,19 @@ class Indexed:
     refused: int
 
 
-def decode_all(values: Sequence[tuple[int, bytes]]) -> tuple[list[AuditLogMessage], int]:
+@dataclass(frozen=True)
+class Decoded:
+    """Decoded audit-topic messages, their records made into store rows, and how many
+    messages were refused."""
+
+    messages: list[AuditLogMessage]
+    rows: list[AuditRow]
+    """Every record of :attr:`messages` as :func:`services.audit.rows.audit_row` made it, in
+    order: built once here, to check the records, and handed to the store as they are."""
+    refused: int
+
+
+def decode_all(values: Sequence[tuple[int, bytes]]) -> Decoded:
     """Decode ``(offset, value)`` pairs. A message that is not an audit-log message, or holds
     a record the store cannot take, is refused: logged by offset (never its content) and
     replaced by a refusal record of its own (:func:`refusal_record`), so the loss is in the
@@ -38,22 +50,25 @@ def decode_all(values: Sequence[tuple[int, bytes]]) -> tuple[list[AuditLogMessag
     after it. A message of another format version raises :class:`UnknownFormatError`: the loop
     stops without committing, as skipping would lose every record a newer router writes."""
     messages: list[AuditLogMessage] = []
+    rows: list[AuditRow] = []
     refused = 0
     for offset, value in values:
         try:
             message = decode(value)
-            for record in message.records:
-                audit_row(record)  # what the store would refuse, refused here, alone
+            made = [audit_row(record) for record in message.records]  # refused here, alone
         except UnknownFormatError:
             raise
         except (AuditLogError, AuditStoreError) as exc:
             refused += 1
             reason = str(exc).split(". Fix")[0]
             log.error("audit topic offset %d refused: %s", offset, reason)
-            messages.append(AuditLogMessage([refusal_record(offset, reason)], [], [], ""))
+            refusal = refusal_record(offset, reason)
+            messages.append(AuditLogMessage([refusal], [], [], ""))
+            rows.append(audit_row(refusal))
             continue
         messages.append(message)
-    return messages, refused
+        rows.extend(made)
+    return Decoded(messages, rows, refused)
 
 
 def refusal_record(offset: int, reason: str) -> dict[str, object]:
@@ -75,10 +90,10 @@ def refusal_record(offset: int, reason: str) -> dict[str, object]:
     }
 
 
-def index(store: AuditStore, messages: Sequence[AuditLogMessage]) -> Indexed:
-    """Write ``messages`` to ``store``: records and feed copies in one transaction, then where
-    feeds landed. Idempotent: a replay of the same messages adds nothing."""
-    records = [record for message in messages for record in message.records]
+def index(store: AuditStore, decoded: Decoded) -> Indexed:
+    """Write the decoded messages to ``store``: records and feed copies in one transaction,
+    then where feeds landed. Idempotent: a replay of the same messages adds nothing."""
+    messages = decoded.messages
     entries = [
         OutboxEntry(
             exchange_id=feed.exchange_id,
@@ -93,7 +108,7 @@ def index(store: AuditStore, messages: Sequence[AuditLogMessage]) -> Indexed:
         for feed in message.feeds
     ]
     produced = [entry for message in messages for entry in message.produced]
-    new = store.record(records, entries)
+    new = store.record_rows(decoded.rows, entries)
     if produced:
         store.mark_produced(produced)
-    return Indexed(records=len(records), new=new, refused=0)
+    return Indexed(records=len(decoded.rows), new=new, refused=decoded.refused)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -55,10 +57,10 @@ def test_messages_are_split_below_the_limit_and_round_trip() -> None:
 def test_anything_else_on_the_topic_is_refused_by_offset_and_recorded(value: bytes) -> None:
     with pytest.raises(AuditLogError):
         decode(value)
-    messages, refused = decode_all([(41, value), (42, encode([record(1)], [], AT)[0])])
-    assert refused == 1
+    decoded = decode_all([(41, value), (42, encode([record(1)], [], AT)[0])])
+    assert decoded.refused == 1
     store = MemoryAuditStore()
-    index(store, messages)
+    assert index(store, decoded).refused == 1
     kept = store.get("audit-topic-41-refused")  # the loss is in the chain, by offset
     assert kept is not None and kept["result"] == "refused" and "offset 41" in kept["reason"]
     assert store.get("r-1") is not None  # the records after it are indexed
@@ -72,14 +74,14 @@ def test_a_decodable_record_the_store_would_refuse_blocks_nothing() -> None:
     ]
     values = [(40 + n, encode([b], [], AT)[0]) for n, b in enumerate(bad)]
     values.append((50, encode([record(2)], [], AT)[0]))
-    messages, refused = decode_all(values)
-    assert refused == 2
+    decoded = decode_all(values)
+    assert decoded.refused == 2
     store = MemoryAuditStore()
-    index(store, messages)  # raises nothing: the step goes on
+    index(store, decoded)  # raises nothing: the step goes on
     assert store.get("r-2") is not None and store.get("r-x") is None
     assert store.get("audit-topic-40-refused") is not None
     assert store.get("audit-topic-41-refused") is not None
-    assert index(store, decode_all(values)[0]).new == 0  # a replay adds nothing
+    assert index(store, decode_all(values)).new == 0  # a replay adds nothing
 
 
 def test_another_format_version_stops_the_indexer_instead_of_skipping() -> None:
@@ -90,11 +92,12 @@ def test_another_format_version_stops_the_indexer_instead_of_skipping() -> None:
 
 def test_a_replayed_step_adds_nothing_and_marks_where_feeds_landed() -> None:
     store = MemoryAuditStore()
-    first = [decode(v) for v in encode([record(n) for n in range(10)], [copy(1)], AT)]
-    done = index(store, first)
+    first = list(enumerate(encode([record(n) for n in range(10)], [copy(1)], AT)))
+    done = index(store, decode_all(first))
     assert (done.records, done.new) == (10, 10)
     # the replay of the same batch (a crash before the offset commit), then its produced note
-    again = index(store, [*first, decode(encode([], [], AT, produced=[("x-1", 2, 9)])[0])])
+    note = encode([], [], AT, produced=[("x-1", 2, 9)])[0]
+    again = index(store, decode_all([*first, (len(first), note)]))
     assert again.new == 0
     assert store.count() == 10
     [entry] = store.undelivered()
@@ -107,8 +110,29 @@ def test_a_refused_message_leaves_no_content_in_the_error_or_the_refusal_record(
     with pytest.raises(AuditLogError) as refused:
         decode(value)
     assert raw not in str(refused.value)
-    messages, _ = decode_all([(41, value)])
     store = MemoryAuditStore()
-    index(store, messages)
+    index(store, decode_all([(41, value)]))
     kept = store.get("audit-topic-41-refused")
     assert kept is not None and raw not in orjson.dumps(kept).decode()
+
+
+def test_the_store_is_given_the_rows_the_step_checked_not_the_records_again() -> None:
+    """Each record is made into its row once (decode_all checks it so); the store takes those
+    rows, so a row the step refused never reaches it and none is built twice."""
+    decoded = decode_all(list(enumerate(encode([record(n) for n in range(3)], [], AT))))
+    assert [row.record_id for row in decoded.rows] == ["r-0", "r-1", "r-2"]
+    calls: list[str] = []
+
+    class Spy(MemoryAuditStore):
+        def record(self, audit: Any, outbox: Any) -> int:
+            calls.append("record")
+            return super().record(audit, outbox)
+
+        def record_rows(self, audit: Any, outbox: Any) -> int:
+            calls.append("record_rows")
+            return super().record_rows(audit, outbox)
+
+    store = Spy()
+    assert index(store, decoded).new == 3
+    assert calls == ["record_rows"]
+    assert store.get("r-1") == decoded.messages[0].records[1]
