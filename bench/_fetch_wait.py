@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.observe import process_cpu_s  # noqa: E402
+from bench.scratch import scratch_broker  # noqa: E402
 from bench.verify import Refused, refusing  # noqa: E402
 from services.broker.embedded import BrokerKind  # noqa: E402
-from services.broker.factory import make_broker  # noqa: E402
 from services.broker.fetching import fetch_settings  # noqa: E402
 from services.broker.settings import KafkaSettings  # noqa: E402
-from services.broker.topics import KafkaTopicAdmin  # noqa: E402
 
 
 def nearest_rank(values: list[float], q: float) -> float:
@@ -97,17 +95,10 @@ async def probe(
 
 
 async def measure(kind: BrokerKind, waits: list[int], args: argparse.Namespace) -> list[Any]:
-    with tempfile.TemporaryDirectory(prefix="schakel-fetch-") as tmp:
-        broker = make_broker(kind, Path(tmp) / "broker")
-        broker.start()
-        try:
-            settings = KafkaSettings.local(broker.bootstrap)
-            with KafkaTopicAdmin(settings) as admin:
-                admin.ensure_topics({f"probe-{w}": 4 for w in waits})
-            assert broker.pid is not None
-            return [{"broker": kind} | await probe(settings, broker.pid, w, args) for w in waits]
-        finally:
-            broker.stop()
+    topics = {f"probe-{w}": 4 for w in waits}
+    with scratch_broker(kind, topics, prefix="schakel-fetch-") as (broker, settings, _tmp):
+        assert broker.pid is not None
+        return [{"broker": kind} | await probe(settings, broker.pid, w, args) for w in waits]
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,12 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.observe import read_topics  # noqa: E402
+from bench.scratch import scratch_broker  # noqa: E402
 from bench.verify import Refused, refusing  # noqa: E402
 from services.broker.embedded import BrokerKind  # noqa: E402
-from services.broker.factory import make_broker  # noqa: E402
 from services.broker.partitioner import key_partitioner  # noqa: E402
 from services.broker.settings import KafkaSettings  # noqa: E402
-from services.broker.topics import KafkaTopicAdmin  # noqa: E402
 
 ROUNDS, WARM_UP = 60, 5
 FEEDS, AUDIT = 30, 10
@@ -107,17 +105,9 @@ async def _steps(
 
 
 async def measure(kind: BrokerKind, linger: int) -> dict[str, list[float]]:
-    with tempfile.TemporaryDirectory(prefix="schakel-steps-") as name:
-        broker = make_broker(kind, Path(name) / "broker")
-        broker.start()
-        try:
-            settings = KafkaSettings.local(broker.bootstrap)
-            with KafkaTopicAdmin(settings) as admin:
-                admin.ensure_topics(TOPICS)
-            steps, written = await _steps(kind, settings, linger)
-            found = len(await read_topics(settings, ["out", "audit"], expected=written))
-        finally:
-            broker.stop()
+    with scratch_broker(kind, TOPICS, prefix="schakel-steps-") as (_, settings, _tmp):
+        steps, written = await _steps(kind, settings, linger)
+        found = len(await read_topics(settings, ["out", "audit"], expected=written))
     if found != written:
         raise Refused(f"{kind} linger {linger}: {written} messages written, {found} read back")
     return steps

@@ -39,7 +39,6 @@ import math
 import multiprocessing
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.observe import audit_rows, exchange_ids, process_cpu_s, read_topics  # noqa: E402
+from bench.scratch import scratch_broker  # noqa: E402
 from bench.sides import JOIN_TIMEOUT_S, index, read_arrivals, serve  # noqa: E402
 from bench.verify import Counts, Expectation, Refused, check, check_exchanges, refusing  # noqa: E402
 from bench.workload import (  # noqa: E402
@@ -65,10 +65,8 @@ from bench.workload import (  # noqa: E402
 )
 from services.audit.store import SqlAuditStore  # noqa: E402
 from services.broker.embedded import BrokerKind, EmbeddedBroker  # noqa: E402
-from services.broker.factory import make_broker  # noqa: E402
 from services.broker.fetching import FEED_PATH_WAIT_MS  # noqa: E402
 from services.broker.settings import KafkaSettings  # noqa: E402
-from services.broker.topics import KafkaTopicAdmin  # noqa: E402
 from services.router.loop import AUDIT_PATHS, AuditPath  # noqa: E402
 from services.router.topics import DEAD_LETTER, TopicLayout, feed_topic, signals_topic  # noqa: E402
 from services.router.worker import audit_path_for_broker  # noqa: E402
@@ -173,20 +171,11 @@ def resolve_path(requested: str, broker: EmbeddedBroker) -> AuditPath:
 @contextmanager
 def fresh_broker(kind: BrokerKind) -> Iterator[tuple[EmbeddedBroker, KafkaSettings, Path]]:
     """A new broker with the hub's topics and the passthrough's, and a scratch directory."""
-    with tempfile.TemporaryDirectory(prefix="schakel-bench-") as name:
-        tmp = Path(name)
-        broker = make_broker(kind, tmp / "broker")
-        broker.start()
-        try:
-            settings = KafkaSettings.local(broker.bootstrap)
-            partners = sorted(policy_source().current.policy.suppliers)
-            spec = TopicLayout().spec(partners, RECIPIENTS)
-            spec.update({f"base.{r}": 4 for r in RECIPIENTS})
-            with KafkaTopicAdmin(settings) as admin:
-                admin.ensure_topics(spec)
-            yield broker, settings, tmp
-        finally:
-            broker.stop()
+    partners = sorted(policy_source().current.policy.suppliers)
+    spec = TopicLayout().spec(partners, RECIPIENTS)
+    spec.update({f"base.{r}": 4 for r in RECIPIENTS})
+    with scratch_broker(kind, spec) as started:
+        yield started
 
 
 def input_topics() -> list[str]:
