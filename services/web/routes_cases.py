@@ -81,7 +81,8 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
             "riec_case.html", viewer, status_code, case=case, items=bundled,
             pseudonyms=pseudonyms, candidates=cases.same_subject(viewer.user, case.id),
             entries=cases.entries(case.id), outcomes=list(OUTCOMES),
-            measures=cases.measures if cases.handover is not None else (), **values,
+            measures=cases.measures if cases.handover is not None else (),
+            staged=cases.staged_handovers(viewer.user, case.id), **values,
         )  # fmt: skip
 
     @router.get("/riec/cases/{case_id}", response_class=HTMLResponse)
@@ -101,7 +102,13 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
             for e in cases.entries(case.id)
         ]
         bundled = [item_json(i) for i in cases.items(viewer.user, case.id)]
-        return JSONResponse({**case_json(case), "items": bundled, "entries": entries})
+        staged = [
+            {"signal": s.signal_id, "measure": s.measure, "since": s.at.isoformat()}
+            for s in cases.staged_handovers(viewer.user, case.id)
+        ]
+        return JSONResponse(
+            {**case_json(case), "items": bundled, "entries": entries, "staged_handovers": staged}
+        )
 
     @router.post("/riec/cases/{case_id}/{step}", response_model=None)
     async def act(request: Request, case_id: str, step: str) -> Response:
