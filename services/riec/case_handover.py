@@ -99,7 +99,7 @@ def hand_over(
         raise
     if fresh:
         _stage(files, case, staged, prepared, located)
-    return _publish(files, handover, case, staged, prepared, located)
+    return _publish(files, handover, case, staged, prepared, located, author)
 
 
 def resume(files: CaseFiles) -> int:
@@ -129,7 +129,7 @@ def resume(files: CaseFiles) -> int:
             failed += 1
             continue
         try:
-            _publish(files, files.handover, case, staged, prepared, located)
+            _publish(files, files.handover, case, staged, prepared, located, staged.author)
         except RiecError:
             failed += 1
             continue
@@ -179,7 +179,9 @@ def _publish(
     staged: Staged,
     prepared: Prepared,
     located: list[str],
+    author: str,
 ) -> HandedOver:
+    """Publish, then mark it done with a ``handover`` entry by ``author`` (who finished it)."""
     try:
         handover.publish(prepared)
     except RiecError as error:
@@ -194,7 +196,7 @@ def _publish(
     )
     with files.workplace.engine.begin() as connection:
         if _mark(connection, staged, DONE):
-            _entry(files, connection, staged.author, case, "handover", text, staged, located)
+            _entry(files, connection, author, case, "handover", text, staged, located)
     files.workplace.flush_audit()
     return handed
 
