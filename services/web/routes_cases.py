@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from services.riec.cases import CaseFiles
 from services.riec.model import OUTCOMES, Case, NotFoundError, RiecError
 from services.web.context import Viewer, WebContext
+from services.web.riec_ids import loggable_id
 from services.web.riec_steps import UnknownStepError, case_step
 from services.web.routes_auth import field
 from services.web.routes_riec import RIEC_ROLES, item_json
@@ -121,11 +122,13 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
             case_step(cases, user, case_id, step, {k: field(form, k) for k in names})
         except UnknownStepError:
             return context.page("not_found.html", viewer, 404, what="step")
-        except NotFoundError as error:
-            context.logged(viewer, f"riec-{step}", {"case": case_id, "refused": True})
+        except NotFoundError as error:  # the path segment is typed by anyone: logged if an id
+            logged = {"case": loggable_id("case", case_id), "refused": True}
+            context.logged(viewer, f"riec-{step}", logged)
             return context.page("not_found.html", viewer, 404, what="case", detail=str(error))
         except RiecError as error:
-            context.logged(viewer, f"riec-{step}", {"case": case_id, "refused": True})
+            logged = {"case": loggable_id("case", case_id), "refused": True}
+            context.logged(viewer, f"riec-{step}", logged)
             try:
                 case = cases.get(user, case_id)
             except NotFoundError as missing:
