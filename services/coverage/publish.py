@@ -4,6 +4,8 @@ Like the router: the audit record and the outbox entry are written in one transa
 the message is produced to ``feed.<recipient>`` and its offset noted in the outbox. A failed
 send leaves the entry undelivered in the outbox (and the disclosure audited); publishing the
 same month again is the same exchange (same id), so it is produced again, not audited twice.
+Only a month that is over is published: one in progress grows day by day, and two releases of
+it would differ by the signals of the days between.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from services.audit.model import AuditStore, OutboxEntry
 from services.core.covenant.model import Covenant
 from services.core.coverage.errors import CoverageError
 from services.core.coverage.feed import aggregate_release, grounds
-from services.core.coverage.release import DEFAULT_THRESHOLD, release
+from services.core.coverage.release import DEFAULT_THRESHOLD, in_progress, release
 from services.coverage.store import CoverageStore
 from services.router.topics import feed_topic
 
@@ -67,6 +69,11 @@ def publish_month(
             f"threshold {threshold} is below {DEFAULT_THRESHOLD}: a release outside the hub "
             f"suppresses counts below at least {DEFAULT_THRESHOLD}. Fix: use "
             f"{DEFAULT_THRESHOLD} or more."
+        )
+    if in_progress([month], now.date()):
+        raise ReleaseRefused(
+            f"{month} is not over yet: its counts grow day by day, and two releases of it would "
+            "give the signals of the days between away. Fix: publish it once it is over."
         )
     basis = grounds(covenants, recipient)
     if basis is None:

@@ -1,5 +1,7 @@
 """One coverage query, the same for the CLI and the web page: a month's release and ranking,
-and the months before it for the trend."""
+and the months before it for the trend. A month not over yet releases no count (its figures
+grow day by day: comparing two days would give one day's signals away); shown unasked is the
+newest month that is over."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from services.core.coverage.release import (
     Gap,
     Release,
     gap_json,
+    in_progress,
     release,
     report_gap,
 )
@@ -60,17 +63,30 @@ def coverage_view(
     if month is None:
         month, chosen = default_month(store, known, today=today, threshold=threshold)
     months = months_until(month, trend_months)
-    published = release(store.counts(months), known, months, threshold)
+    still = in_progress(months, today)
+    published = release(store.counts(months), known, months, threshold, still)
+    if month in still:
+        chosen += (
+            f"; {month} is not over yet, so none of its counts is released: they grow day by "
+            "day, and comparing two days would give one day's signals away"
+        )
     return CoverageView(month, published, report_gap(published, month), chosen)
 
 
 def default_month(
     store: CoverageStore, known: Sequence[tuple[str, str]], *, today: date, threshold: int
 ) -> tuple[str, str]:
-    """The month to show unasked, and why: the newest with a count at or above the threshold
-    (a month just begun, or a demo's first minutes, has every count suppressed), else the
-    newest with any fact, else this month."""
-    stored = store.months()
+    """The month to show unasked, and why: the newest month that is over with a count at or
+    above the threshold, else the newest that is over with any fact, else this month (in
+    progress: nothing of it is released)."""
+    current = month_of(today.year, today.month)
+    every = store.months()
+    stored = [m for m in every if m < current]
+    ongoing = (
+        f"; {current} is in progress: none of its counts is released until it is over"
+        if len(stored) < len(every)
+        else ""
+    )
     for index in range(len(stored) - 1, -1, -1):
         month = stored[index]
         totals = release(store.counts([month]), known, [month], threshold).totals
@@ -82,7 +98,10 @@ def default_month(
                     f"; {', '.join(newer)} {'has' if len(newer) == 1 else 'have'} every count "
                     f"below {threshold} so far"
                 )
-            return month, why
+            return month, why + ongoing
     if stored:
-        return stored[-1], f"the newest month with data; every count in it is below {threshold}"
-    return month_of(today.year, today.month), "this month; nothing is counted yet"
+        return (
+            stored[-1],
+            f"the newest month with data; every count in it is below {threshold}{ongoing}",
+        )
+    return current, "this month; nothing is counted yet" if not every else "this month"

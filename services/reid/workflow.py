@@ -10,7 +10,10 @@ Rules, each checked where it applies:
 * a second, different user approves or rejects — an ``admin`` or a ``privacy-officer``
   scoped to that covenant;
 * only the requester reveals, only an approved request, only once, and only before the request
-  expires (:data:`~services.reid.model.REQUEST_TTL` after it was filed).
+  expires (:data:`~services.reid.model.REQUEST_TTL` after it was filed);
+* neither approved nor revealed once its purpose is over, as
+  :attr:`Reidentification.purpose_over` says (by default: a request filed from a RIEC case,
+  once the case is closed or purged, :mod:`services.reid.purpose`).
 
 Every step writes an event row and an audit record (action ``reidentify-<step>``, subjects the
 hub-internal pseudonym, never the value; record id ``reid-<request id>-<step>``, so a retried
@@ -24,6 +27,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Final
 
 from sqlalchemy import Engine
@@ -43,9 +47,12 @@ from services.reid.model import (
     State,
     UnknownRequestError,
 )
+from services.reid.purpose import case_over
 from services.web.users import ADMIN, PRIVACY_OFFICER, RIEC_ANALYST, User
 
 Clock = Callable[[], datetime]
+PurposeOver = Callable[[Request], str | None]
+"""Why a request's purpose is over (a sentence), or ``None`` while it holds."""
 
 MAX_PURPOSE: Final = 500
 MAX_CASE: Final = 100
@@ -111,6 +118,9 @@ class Reidentification:
         self._clock = clock
         self._ttl = ttl
         self._new_id = new_id
+        self.purpose_over: PurposeOver | None = partial(case_over, engine)
+        """Asked before a request is approved or revealed: by default, a request filed from a
+        RIEC case is spent once the case is closed or purged (:mod:`services.reid.purpose`)."""
 
     @property
     def engine(self) -> Engine:
@@ -212,6 +222,7 @@ class Reidentification:
                 "authorised user to approve it."
             )
         self._check_open(current, now)
+        self._check_purpose(current)
         check_in_force(self._covenants, current.covenant_id, current.recipient, now)
         domain = Domain(current.covenant_id, current.recipient, reversible=True)
         try:
@@ -281,6 +292,7 @@ class Reidentification:
             raise ReidError(f"request {request_id} is {current.state} already; it is decided once.")
         self._check_open(current, now)
         if to is State.APPROVED:
+            self._check_purpose(current)
             check_in_force(self._covenants, current.covenant_id, current.recipient, now)
         values = {
             "state": to.value,
@@ -304,6 +316,14 @@ class Reidentification:
             raise ReidError(
                 f"request {current.id} expired at {current.expires_at.isoformat()}. Fix: file "
                 "a new request."
+            )
+
+    def _check_purpose(self, current: Request) -> None:
+        over = self.purpose_over(current) if self.purpose_over is not None else None
+        if over is not None:
+            raise ReidError(
+                f"request {current.id}: {over}, so its purpose is over and the value is not "
+                "for it any more. Fix: a request for a purpose that still holds."
             )
 
     def _subject(self, domain: Domain, pseudonym: str) -> tuple[str, str]:

@@ -7,18 +7,22 @@ already, so a flush that dies between the write and the removal writes nothing t
 change therefore never persists without its record: if the store fails, the record waits in
 ``riec_audit_pending`` and the next flush — after the next action, or in the feed reader's loop
 (``schakel riec run``) — writes it. A failed flush is logged with its count and the error's
-type only, never a record id (it names an item or a case) or any text.
+type only, never a record id (it names an item or a case) or any text, and counted by the
+``on_failure`` a flush is given (the web workplace's ``schakel_riec_audit_flush_failures_total``);
+:func:`waiting` says how many records wait and since when (``schakel_riec_audit_pending`` and
+``..._oldest_seconds``, the integrity page).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
 
 from services.audit.model import AuditStore
 from services.core.errors import SchakelError
@@ -55,9 +59,45 @@ def pending(engine: Engine) -> int:
         )
 
 
-def flush(engine: Engine, audit: AuditStore, *, limit: int = 10_000) -> Flushed:
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Staged records the audit store does not have yet: how many, and the time of the
+    action the oldest tells of (``None`` when none wait)."""
+
+    count: int
+    oldest: datetime | None
+
+
+def waiting(engine: Engine) -> Waiting:
+    """How many records wait for the audit store, and since when (none on a database without
+    the workplace's tables)."""
+    if not inspect(engine).has_table(riec_audit_pending.name):
+        return Waiting(0, None)
+    t = riec_audit_pending.c
+    with engine.connect() as connection:
+        count = int(
+            connection.execute(select(func.count()).select_from(riec_audit_pending)).scalar_one()
+        )
+        text = connection.execute(select(t.record).order_by(t.id).limit(1)).scalar_one_or_none()
+    if text is None:
+        return Waiting(count, None)
+    try:
+        oldest = datetime.fromisoformat(str(orjson.loads(text)["timestamp"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        oldest = None  # not one the workplace staged: counted, its age unknown
+    return Waiting(count, oldest)
+
+
+def flush(
+    engine: Engine,
+    audit: AuditStore,
+    *,
+    limit: int = 10_000,
+    on_failure: Callable[[str], None] | None = None,
+) -> Flushed:
     """Write the staged records to ``audit``, oldest first, removing each the store took;
-    stops at the first failure (logged without identifiers) and reports it."""
+    stops at the first failure (logged without identifiers, passed to ``on_failure`` by the
+    error's type name) and reports it."""
     written = 0
     t = riec_audit_pending.c
     while written < limit:
@@ -77,6 +117,8 @@ def flush(engine: Engine, audit: AuditStore, *, limit: int = 10_000) -> Flushed:
                     "(%s); they are written by the next flush",
                     left, type(error).__name__,
                 )  # fmt: skip
+                if on_failure is not None:
+                    on_failure(type(error).__name__)
                 return Flushed(written, left, type(error).__name__)
             with engine.begin() as connection:
                 connection.execute(delete(riec_audit_pending).where(t.id == key))

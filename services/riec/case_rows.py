@@ -1,14 +1,18 @@
-"""Rows of the case files as data: a case row as a :class:`Case`, and the outcome index entry
-of a case closed with an outcome (issue 13's indicators count it)."""
+"""Rows of the case files as data: a case row as a :class:`Case`, the outcome index entry
+of a case closed with an outcome (issue 13's indicators count it), and the lock every step on a
+case takes on its row (:func:`still_open`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection, update
+
 from services.audit.queries import utc
 from services.core.outcomes.entries import OutcomeEntry
-from services.riec.model import OUTCOMES, Case, CaseState, Item
+from services.database.tables.riec import riec_cases
+from services.riec.model import OUTCOMES, Case, CaseState, Item, RiecError
 
 OUTCOME_KEEP = timedelta(days=730)
 
@@ -50,3 +54,17 @@ def outcome_entry(
         keep_until=now + OUTCOME_KEEP,
         locations=tuple(located),
     )
+
+
+def still_open(connection: Connection, case_id: str, **values: Any) -> None:
+    """Lock the case's row in ``connection``'s transaction (setting ``values``), or refuse if it
+    is no longer open (closed or purged meanwhile): a step on a case and the retention purge
+    of it cannot interleave."""
+    c = riec_cases.c
+    changed = connection.execute(
+        update(riec_cases)
+        .where(c.id == case_id, c.state == CaseState.OPEN.value)
+        .values(state=c.state, **values)
+    ).rowcount
+    if changed != 1:
+        raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")

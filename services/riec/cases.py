@@ -25,9 +25,9 @@ from services.outcomes.store import OutcomeStore
 from services.reid.model import ReidError
 from services.reid.model import Request as ReidRequest
 from services.reid.workflow import Reidentification
-from services.riec import audit_outbox
-from services.riec.case_rows import case_of, outcome_entry
-from services.riec.handover import MEASURES, HandedOver, HandOver, WithheldError
+from services.riec import audit_outbox, case_handover
+from services.riec.case_rows import case_of, outcome_entry, still_open
+from services.riec.handover import MEASURES, HandedOver, HandOver
 from services.riec.model import (
     OUTCOMES,
     Case,
@@ -216,7 +216,9 @@ class CaseFiles:
 
     def hand_over(self, user: User, case_id: str, pseudonym: str, measure: str) -> HandedOver:
         """Offer the case to a partner's own process for ``measure``, about the premises behind
-        one of the case's pseudonyms, as a signal under a covenant rule."""
+        one of the case's pseudonyms, as a signal under a covenant rule — staged first, so a
+        crash cannot part the published signal from its case entry; handing over again with
+        the same pseudonym and measure finishes a staged one (:mod:`.case_handover`)."""
         case = self._open_case(user, case_id)
         if self.handover is None:
             raise RiecError(
@@ -232,27 +234,18 @@ class CaseFiles:
         municipality = next((i.municipality for i in carrying if i.municipality), None)
         if municipality is None:
             raise RiecError("the case's items name no municipality to hand the case over in.")
-        try:
-            sent = self.handover.send(
-                case, pseudonym, measure, municipality, self.workplace.now(),
-                self.workplace.new_id(),
-            )  # fmt: skip
-        except WithheldError as withheld:  # deny by default, and the withholding is audited
-            self._entry(
-                user, case, "handover-withheld",
-                f"hand-over for {measure} in {municipality} withheld: no covenant rule allows "
-                f"it (signal {withheld.signal_id} not sent)", carrying,
-                extra={"measure": measure, "municipality": municipality,
-                       "signal": withheld.signal_id},
-            )  # fmt: skip
-            raise
-        to = ", ".join(sent.recipients)
-        self._entry(
-            user, case, "handover",
-            f"handed over for {measure} to {to} (signal {sent.signal_id}, rule "
-            f"{', '.join(sent.rules)})", carrying,
-        )  # fmt: skip
-        return sent
+        return case_handover.hand_over(
+            self, self.handover, user.name, case, pseudonym, measure, municipality, carrying
+        )
+
+    def staged_handovers(self, user: User, case_id: str) -> list[case_handover.Staged]:
+        """The case's hand-overs staged and not confirmed published yet."""
+        self.get(user, case_id)
+        return case_handover.staged(self, case_id)
+
+    def resume_handovers(self) -> int:
+        """Finish every staged hand-over (after a crash); how many were finished."""
+        return case_handover.resume(self)
 
     def outcome(self, user: User, case_id: str, outcome: str, text: str) -> Case:
         """Record the case's outcome (``finding``, ``no-finding``, ``measure``) and close it;
@@ -315,17 +308,3 @@ class CaseFiles:
             audit_outbox.stage(connection, [record])
         self.workplace.flush_audit()
         return Event(now, user.name, step, text, record_id)
-
-
-def still_open(connection: Connection, case_id: str, **values: Any) -> None:
-    """Lock the case's row in ``connection``'s transaction (setting ``values``), or refuse if it
-    is no longer open (closed or purged meanwhile): a step on a case and the retention purge
-    of it cannot interleave."""
-    c = riec_cases.c
-    changed = connection.execute(
-        update(riec_cases)
-        .where(c.id == case_id, c.state == CaseState.OPEN.value)
-        .values(state=c.state, **values)
-    ).rowcount
-    if changed != 1:
-        raise RiecError(f"case {case_id} changed meanwhile. Fix: reload and try again.")

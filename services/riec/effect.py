@@ -57,7 +57,7 @@ class Cell:
     """Quarters after the one the barrier was raised in (negative: before)."""
     counts: Mapping[str, int | None]
     complete: bool
-    """Whether the quarter is over (its counts will not grow)."""
+    """Whether the quarter is over; one in progress releases no count (every one ``None``)."""
     types: Mapping[str, int | None] = field(default_factory=dict)
     """The released count of each signal type informing the step (``None``: suppressed);
     ``signals`` is the sum of these."""

@@ -7,12 +7,18 @@ with the policy in force — the same pipeline the router runs. Only when a rule
 someone is it published on the RIEC's signals topic, where the router routes, pseudonymises
 and audits it like any other signal; otherwise nothing leaves the workplace and the analyst is
 told no rule allows it (deny by default).
+
+Building and deciding (:meth:`HandOver.prepare`) is apart from publishing
+(:meth:`HandOver.publish`): the case files stage the hand-over between the two
+(:mod:`services.riec.cases`). The signal's id and time are given, so preparing it again —
+a retry after a crash or a failed publish — builds the very same envelope, which the router
+takes as the same signal (its content digest excludes the signature).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -57,6 +63,16 @@ class HandedOver:
     rules: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A hand-over signal built, signed and decided, not published yet. ``raw`` holds the value
+    behind the pseudonym in the clear: it lives in memory only, never in a store or a log."""
+
+    source: str
+    raw: bytes = field(repr=False)
+    handed: HandedOver
+
+
 class HandOver:
     """Builds, checks and publishes hand-over signals."""
 
@@ -68,16 +84,20 @@ class HandOver:
         self._sign = sign
         self._publish = publish
 
-    def send(
+    def prepare(
         self,
         case: Case,
         pseudonym: str,
         measure: str,
         municipality: str,
-        now: datetime,
-        serial: str,
-    ) -> HandedOver:
-        """Hand ``case`` over for ``measure`` about the premises behind ``pseudonym``."""
+        at: datetime,
+        signal_id: str,
+        now: datetime | None = None,
+    ) -> Prepared:
+        """Build, sign and decide the hand-over of ``case`` for ``measure`` about the premises
+        behind ``pseudonym``, as signal ``signal_id`` of time ``at`` (decided with the
+        covenants in force at ``now``, default ``at``); :class:`WithheldError` if no rule
+        delivers it."""
         if measure not in MEASURES:
             raise RiecError(f"measure must be one of {', '.join(MEASURES)}.")
         domain = Domain(case.covenant_id, case.recipient, reversible=True)
@@ -93,10 +113,10 @@ class HandOver:
                 f"the pseudonym names a {kind}; a hand-over names premises by address or BAG id. "
                 "Fix: pick the case's address or BAG pseudonym."
             )
-        moment = now.isoformat().replace("+00:00", "Z")
+        moment = at.isoformat().replace("+00:00", "Z")
         envelope = {
             "specversion": "1.0",
-            "id": f"{case.id}-handover-{serial}",
+            "id": signal_id,
             "source": case.recipient,
             "type": HANDOVER_TYPE,
             "time": moment,
@@ -111,7 +131,7 @@ class HandOver:
         }
         raw = orjson.dumps(self._sign(envelope))
         registry, policy = self._rules()
-        decided = process(raw, registry, policy, now)
+        decided = process(raw, registry, policy, now or at)
         if decided.rejection is not None:
             raise RiecError(f"the hand-over signal was refused: {decided.rejection.code}.")
         delivered = [d for d in decided.decisions if d.delivered and d.rule is not None]
@@ -120,11 +140,16 @@ class HandOver:
                 f"no covenant rule lets {case.recipient} hand a case over for {measure} in "
                 f"{municipality}; nothing was sent (deny by default). Fix: a covenant manager "
                 "adds a hand-over rule, or pick another measure.",
-                str(envelope["id"]),
+                signal_id,
             )
-        self._publish(case.recipient, raw)
-        return HandedOver(
-            signal_id=str(envelope["id"]),
+        handed = HandedOver(
+            signal_id=signal_id,
             recipients=tuple(sorted({d.recipient for d in delivered})),
             rules=tuple(sorted({d.rule.rule_id for d in delivered if d.rule is not None})),
         )
+        return Prepared(case.recipient, raw, handed)
+
+    def publish(self, prepared: Prepared) -> None:
+        """Put the prepared signal on the RIEC's signals topic (:class:`RiecError` if the
+        broker does not acknowledge it)."""
+        self._publish(prepared.source, prepared.raw)

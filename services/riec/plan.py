@@ -167,13 +167,21 @@ class BarrierPlan:
         raised = Quarter.of(barrier.since)
         current = Quarter.of(today)
         types = self._types_of(barrier.step)
+        reports = sorted(t for t in self.workplace.registry.types() if category_of(t) == "reports")
         cells = []
         for offset in range(-QUARTERS_BEFORE, QUARTERS_AFTER + 1):
             quarter = raised.shifted(offset)
             if quarter.start.date() > today:
                 break
+            if quarter == current:  # in progress: nothing released until it is over
+                cells.append(
+                    Cell(
+                        quarter, offset, dict.fromkeys(MEASURES), complete=False,
+                        types=dict.fromkeys(types), report_types=dict.fromkeys(reports),
+                    )
+                )  # fmt: skip
+                continue
             released = released_types(self.engine, barrier.municipality, quarter, self.threshold)
-            reports = [t for t in self.workplace.registry.types() if category_of(t) == "reports"]
             findings = findings_in(self.engine, barrier.municipality, quarter)
             counts = {
                 "signals": released_sum(released, types),
@@ -182,9 +190,9 @@ class BarrierPlan:
             }
             cells.append(
                 Cell(
-                    quarter, offset, counts, complete=quarter != current,
+                    quarter, offset, counts, complete=True,
                     types={t: released.get(t) for t in types},
-                    report_types={t: released.get(t) for t in sorted(reports)},
+                    report_types={t: released.get(t) for t in reports},
                 )
             )  # fmt: skip
         return cells

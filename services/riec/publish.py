@@ -59,7 +59,7 @@ def riec_signer(*, demo: bool, environ: Mapping[str, str] | None = None) -> Sign
 
 def kafka_publisher(settings: KafkaSettings) -> Publish:
     """Publish to ``signals.<source>`` on ``settings``' cluster; a failed send raises
-    :class:`RiecError` (the case entry is not written: nothing was handed over)."""
+    :class:`RiecError` (the hand-over stays staged: a retry sends the same signal)."""
     lock = threading.Lock()
     made: list[Any] = []
 
@@ -75,8 +75,8 @@ def kafka_publisher(settings: KafkaSettings) -> Publish:
             producer.send(signals_topic(source), raw).get(timeout=SEND_TIMEOUT_S)
         except KafkaError as error:
             raise RiecError(
-                f"the hand-over could not be published ({type(error).__name__}); nothing was "
-                "handed over. Fix: check the broker (schakel status), then try again."
+                f"the broker did not confirm the hand-over ({type(error).__name__}). Fix: check "
+                "the broker (schakel status), then try again."
             ) from None
 
     return publish

@@ -24,6 +24,7 @@ RESULTS: Final = {
     "note": "noted",
     "decision": "decided",
     "reid": "filed",
+    "handing-over": "staged",
     "handover": "offered",
     "handover-withheld": "withheld",
     "outcome": "recorded",

@@ -2,8 +2,8 @@
 
 An item may be kept as long as the rule that delivered it says (``retention_days`` of the feed
 message); a case as long as its longest-kept item. :func:`purge` deletes every case past its
-time with its entries and items — closing it first if it was open — and every item in no case
-past its time, with their histories. Each purged case is one audit record; the loose items one
+time with its entries, hand-overs and items — closing it first if it was open — and every item
+in no case past its time, with their histories. Each purged case is one audit record; the loose items one
 record per recipient, covenant and batch, with their number. The record is written before the
 delete it tells of, so no purge goes unrecorded; the delete re-reads the case's contents
 under a lock on its row and, should an item or entry have joined meanwhile, deletes nothing
@@ -25,6 +25,7 @@ from services.core.errors import SchakelError
 from services.database.tables.riec import (
     riec_case_entries,
     riec_cases,
+    riec_handovers,
     riec_item_events,
     riec_items,
 )
@@ -137,6 +138,7 @@ def _purge_case(
         if _contents(connection, case_id) != (ids, entries):
             return None
         connection.execute(delete(riec_case_entries).where(riec_case_entries.c.case_id == case_id))
+        connection.execute(delete(riec_handovers).where(riec_handovers.c.case_id == case_id))
         _delete_items(connection, ids)
         connection.execute(delete(riec_cases).where(c.id == case_id))
     return len(ids)

@@ -80,6 +80,9 @@ class Workplace:
         self.regions = dict(regions)
         self.clock = clock
         self.new_id = new_id
+        self.flush_failed: Callable[[str], None] | None = None
+        """Told the error type of every flush the audit store refused (the web workplace
+        counts them: ``schakel_riec_audit_flush_failures_total``)."""
 
     def create_schema(self) -> None:
         create_schema(self.engine)
@@ -267,4 +270,4 @@ class Workplace:
         """Write every staged audit record to the audit store (after each action, and in the
         feed reader's loop); one the store refuses stays staged for the next flush, which is
         logged without identifiers (:mod:`services.riec.audit_outbox`)."""
-        return audit_outbox.flush(self.engine, self.audit)
+        return audit_outbox.flush(self.engine, self.audit, on_failure=self.flush_failed)

@@ -16,6 +16,7 @@ app's "not found" page, or with a JSON error under ``/api/``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import partial
 
 from fastapi import FastAPI, Request
@@ -29,9 +30,11 @@ from services.audit.model import AuditStore
 from services.audit.witness import Witness
 from services.core.keys import KeyStore
 from services.metrics.http import health_routes
+from services.metrics.riec import RiecAuditMetrics
 from services.metrics.settings import MetricsSettings
 from services.metrics.wiring import web_observability
 from services.reid.workflow import Reidentification
+from services.riec import audit_outbox
 from services.riec.cases import CaseFiles
 from services.riec.plan import BarrierPlan
 from services.web import (
@@ -74,6 +77,16 @@ SECURITY_HEADERS = {
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+def waiting_audit(engine: Engine) -> Callable[[], tuple[int, datetime | None]]:
+    """How many RIEC workplace audit records wait for the audit store, and since when."""
+
+    def read() -> tuple[int, datetime | None]:
+        found = audit_outbox.waiting(engine)
+        return found.count, found.oldest
+
+    return read
 
 
 def create_web_app(
@@ -139,6 +152,8 @@ def create_web_app(
         if riec.workplace.engine is not engine:
             raise ValueError("the RIEC workplace must use the web app's engine")
         riec.workplace.create_schema()
+        # the workplace's audit records that wait for the audit store, and refused flushes
+        riec.workplace.flush_failed = RiecAuditMetrics(registry, waiting_audit(engine)).failed
         context.templates.globals["riec_enabled"] = True
         app.include_router(routes_riec.routes(context, riec.workplace, riec))
         app.include_router(routes_cases.routes(context, riec))

@@ -94,6 +94,8 @@ class WebContext:
         index_lag: IndexLagSource = no_kafka,
     ) -> None:
         self.engine = engine
+        self.clock = clock
+        """What time it is (sessions, integrity runs, which month is in progress)."""
         self.index_lag = index_lag
         """How far the audit index is behind the audit log (the integrity page)."""
         self.keys = keys

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from services.riec.cases import CaseFiles
 from services.riec.model import OUTCOMES, Case, NotFoundError, RiecError
 from services.web.context import Viewer, WebContext
+from services.web.riec_ids import loggable_id
 from services.web.riec_steps import UnknownStepError, case_step
 from services.web.routes_auth import field
 from services.web.routes_riec import RIEC_ROLES, item_json
@@ -81,7 +82,8 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
             "riec_case.html", viewer, status_code, case=case, items=bundled,
             pseudonyms=pseudonyms, candidates=cases.same_subject(viewer.user, case.id),
             entries=cases.entries(case.id), outcomes=list(OUTCOMES),
-            measures=cases.measures if cases.handover is not None else (), **values,
+            measures=cases.measures if cases.handover is not None else (),
+            staged=cases.staged_handovers(viewer.user, case.id), **values,
         )  # fmt: skip
 
     @router.get("/riec/cases/{case_id}", response_class=HTMLResponse)
@@ -101,7 +103,13 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
             for e in cases.entries(case.id)
         ]
         bundled = [item_json(i) for i in cases.items(viewer.user, case.id)]
-        return JSONResponse({**case_json(case), "items": bundled, "entries": entries})
+        staged = [
+            {"signal": s.signal_id, "measure": s.measure, "since": s.at.isoformat()}
+            for s in cases.staged_handovers(viewer.user, case.id)
+        ]
+        return JSONResponse(
+            {**case_json(case), "items": bundled, "entries": entries, "staged_handovers": staged}
+        )
 
     @router.post("/riec/cases/{case_id}/{step}", response_model=None)
     async def act(request: Request, case_id: str, step: str) -> Response:
@@ -114,11 +122,13 @@ def routes(context: WebContext, cases: CaseFiles) -> APIRouter:
             case_step(cases, user, case_id, step, {k: field(form, k) for k in names})
         except UnknownStepError:
             return context.page("not_found.html", viewer, 404, what="step")
-        except NotFoundError as error:
-            context.logged(viewer, f"riec-{step}", {"case": case_id, "refused": True})
+        except NotFoundError as error:  # the path segment is typed by anyone: logged if an id
+            logged = {"case": loggable_id("case", case_id), "refused": True}
+            context.logged(viewer, f"riec-{step}", logged)
             return context.page("not_found.html", viewer, 404, what="case", detail=str(error))
         except RiecError as error:
-            context.logged(viewer, f"riec-{step}", {"case": case_id, "refused": True})
+            logged = {"case": loggable_id("case", case_id), "refused": True}
+            context.logged(viewer, f"riec-{step}", logged)
             try:
                 case = cases.get(user, case_id)
             except NotFoundError as missing:

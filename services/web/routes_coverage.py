@@ -4,7 +4,8 @@ Shows the month's report-gap ranking, bar charts per municipality, the trend ove
 months and a tile grid of the municipalities by safety region (not a geographic map: the
 project ships no geometry). Everything on it comes from the suppressed release
 (:mod:`services.core.coverage.release`): counts below the threshold show as "<5" and never
-enter a total. Open to every role; the numbers are the same for everyone — a per-scope count
+enter a total; a month not over yet shows "in progress", none of its counts. Open to every
+role; the numbers are the same for everyone — a per-scope count
 would let two users subtract their views and learn a small count. Each view is access-logged.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -141,7 +141,7 @@ def routes(context: WebContext, reference: ReferenceData | None = None) -> APIRo
     def build(request: Request, viewer: Viewer, route: str) -> CoverageView:
         month = request.query_params.get("month") or None
         view = coverage_view(
-            store, known, month=month, today=datetime.now(UTC).date(), threshold=DEFAULT_THRESHOLD
+            store, known, month=month, today=context.clock().date(), threshold=DEFAULT_THRESHOLD
         )
         context.logged(viewer, route, {"month": view.month})
         return view
@@ -185,7 +185,9 @@ def routes(context: WebContext, reference: ReferenceData | None = None) -> APIRo
             campaigns=campaign_counts(context.engine),
             total=next(x for x in view.release.totals if x.month == view.month),
             charts=charts,
-            trend=trend_chart(view.release.totals),
+            trend=trend_chart(
+                [x for x in view.release.totals if x.month not in view.release.in_progress]
+            ),
             grid=tile_grid(ref, view.ranking),
             heat=HEAT,
         )

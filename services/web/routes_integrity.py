@@ -13,6 +13,9 @@ lets a privacy officer run one on demand).
 Both the page and ``GET /api/integrity`` also say how far the audit index — the store a
 verification reads — is behind the audit log on the broker (:mod:`services.web.index_lag`),
 or that this is unknown and why: records the indexer has not written yet are not verified.
+They also say how many audit records of RIEC workplace actions wait to be written to the audit
+log, and since when (:func:`services.riec.audit_outbox.waiting`): the audit store refused them;
+the actions stand and their records are written, under their own ids, once it takes them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from services.audit.verification import StoreVerifier
 from services.audit.verify import Verification
 from services.audit.witness import Witness
 from services.core.keys import KeyStore
+from services.riec import audit_outbox
 from services.web.context import WebContext
 from services.web.routes_auth import field
 from services.web.users import ROLES
@@ -59,6 +63,7 @@ def routes(context: WebContext) -> APIRouter:
             running=running,
             refresh=REFRESH_SECONDS,
             index=index,
+            waiting=audit_outbox.waiting(context.engine),
         )
 
     @router.post("/integrity/verify", response_model=None)
@@ -80,6 +85,7 @@ def routes(context: WebContext) -> APIRouter:
                 "last": last.to_json() if last else None,
                 "running": running.to_json() if running else None,
                 "index": index.to_json(),
+                "riec_audit_waiting": waiting_json(audit_outbox.waiting(context.engine)),
             }
         )
 
@@ -92,3 +98,10 @@ def routes(context: WebContext) -> APIRouter:
         return JSONResponse({"run": run.to_json(), "started": started}, status_code=202)
 
     return router
+
+
+def waiting_json(waiting: audit_outbox.Waiting) -> dict[str, object]:
+    return {
+        "records": waiting.count,
+        "oldest": None if waiting.oldest is None else waiting.oldest.isoformat(),
+    }

@@ -19,6 +19,7 @@ from services.riec.workplace import Workplace
 from services.web.context import Viewer, WebContext
 from services.web.forms import FormError
 from services.web.riec_forms import QUEUE_FIELDS, queue_filters
+from services.web.riec_ids import loggable_id
 from services.web.riec_steps import UnknownStepError, item_step
 from services.web.routes_auth import field
 from services.web.users import ADMIN, RIEC_ANALYST
@@ -60,7 +61,7 @@ def routes(context: WebContext, workplace: Workplace, cases: CaseFiles) -> APIRo
     router = APIRouter()
 
     def queue(viewer: Viewer, values: dict[str, str]) -> tuple[list[Item], Any, str | None]:
-        filters, before = queue_filters(values)
+        filters, before = queue_filters(values, _steps(workplace), workplace.registry.types())
         found = workplace.queue(viewer.user, filters, before=before, limit=PAGE)
         detail = {**filters.as_log(), "rows": len(found)}
         context.logged(viewer, "riec-queue", detail)
@@ -161,11 +162,13 @@ def _item_routes(
             done = item_step(workplace, cases, viewer.user, item_id, step, values)
         except UnknownStepError:
             return context.page("not_found.html", viewer, 404, what="step")
-        except NotFoundError as error:
-            context.logged(viewer, f"riec-{step}", {"item": item_id, "refused": True})
+        except NotFoundError as error:  # the path segment is typed by anyone: logged if an id
+            logged = {"item": loggable_id("item", item_id), "refused": True}
+            context.logged(viewer, f"riec-{step}", logged)
             return context.page("not_found.html", viewer, 404, what=_what(error), detail=str(error))
         except RiecError as error:
-            context.logged(viewer, f"riec-{step}", {"item": item_id, "refused": True})
+            logged = {"item": loggable_id("item", item_id), "refused": True}
+            context.logged(viewer, f"riec-{step}", logged)
             try:
                 item = workplace.item(viewer.user, item_id)
             except NotFoundError as missing:  # the item itself is out of reach

@@ -6,16 +6,20 @@ use), so sessions survive a restart and no secret lives in the code or the envir
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit.hub_store import hub_witness
 from services.broker.settings import KafkaSettings
+from services.core.errors import SchakelError
 from services.core.keys import KeyStore
 from services.reid.workflow import Reidentification
 from services.riec.cases import CaseFiles
@@ -24,6 +28,7 @@ from services.web.app import create_web_app
 from services.web.context import WebSettings
 from services.web.index_lag import KafkaIndexLag, no_kafka
 
+log = logging.getLogger("schakel.web")
 SECRET_FILE = "web-secret"  # noqa: S105 (a file name, not a secret)
 DEFAULT_PORT = 8470
 
@@ -69,7 +74,22 @@ def serve(
         plan=plan,
         kafka=kafka,
     )
+    if riec is not None and riec.handover is not None:
+        # hand-overs a crash left staged are finished (the same signals, sent once)
+        threading.Thread(target=resume_handovers, args=(riec,), daemon=True).start()
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def resume_handovers(riec: CaseFiles) -> None:
+    """Finish the hand-overs a previous process left staged; one that fails stays staged
+    (the case page offers to finish it), a failure is logged by its type only."""
+    try:
+        finished = riec.resume_handovers()
+    except (SchakelError, SQLAlchemyError) as error:
+        log.warning("staged hand-overs not resumed: %s", type(error).__name__)
+        return
+    if finished:
+        log.info("finished %d hand-over(s) a previous run left staged", finished)
 
 
 def web_app(

@@ -821,6 +821,7 @@ def test_migrations_go_down_and_up_with_the_alembic_command(sql_url: str):
         "riec_case_entries",
         "riec_barriers",
         "riec_audit_pending",
+        "riec_handovers",
     }
     command.upgrade(config, "head")
     store = SqlAuditStore.open(sql_url)

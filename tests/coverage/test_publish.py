@@ -171,3 +171,19 @@ def test_the_covenant_min_cell_is_the_default_threshold_and_a_floor(covenants, k
     assert data["threshold"] == 10
     [row] = [r for r in data["rows"] if r["municipality"] == "GM0361"]
     assert row["indicators"] is None  # 7 < 10: suppressed, though 5 would have shown it
+
+
+def test_a_month_in_progress_is_never_published(covenants, known):
+    """Its counts grow day by day: two releases of it, days apart, would differ by the signals
+    of the days between — a count of 1 or 2 the suppression is there to hide."""
+    store, audit, producer = MemoryCoverageStore(), MemoryAuditStore(), MemoryFeedProducer()
+    store.add(
+        [Fact("p", f"s{n}", "2026-11", "GM0361", "energy.x.v1", "indicators") for n in range(9)]
+    )
+    with pytest.raises(ReleaseRefused, match="2026-11 is not over yet"):
+        _publish(store, audit, producer, covenants, known, month="2026-11")
+    with pytest.raises(ReleaseRefused, match="not over yet"):
+        _publish(store, audit, producer, covenants, known, month="2027-01")
+    assert producer.sent == [] and list(audit.records()) == []
+    done = _publish(store, audit, producer, covenants, known, month="2026-10")
+    assert done.new and len(producer.sent) == 1

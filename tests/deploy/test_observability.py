@@ -21,6 +21,7 @@ from services.keys.testing import MemoryKeyStore
 from services.metrics.audit import AuditMetrics
 from services.metrics.gateway import GatewayMetrics
 from services.metrics.health import router_health
+from services.metrics.riec import RiecAuditMetrics
 from services.metrics.router import RouterMetrics
 from services.metrics.settings import MetricsSettings
 from services.metrics.wiring import web_observability
@@ -50,6 +51,7 @@ def exported(tmp_path_factory) -> set[str]:
     verification = Verification(1, 1, 1, 1, 0, (), 0)
     AuditMetrics(engine, verify=lambda: verification).register(registry).run_verification()
     web_registry, _ = web_observability(engine, None, MetricsSettings(verify_every_s=0))
+    RiecAuditMetrics(web_registry, lambda: (1, None)).failed("AuditStoreError")
     maintenance, _, _ = maintenance_registry(["riec-nh"], interval_s=5.0)
     gateway = GatewayMetrics()
     gateway.signal("liander", "energy.consumption_anomaly.v1", "accepted")

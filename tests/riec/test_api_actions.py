@@ -185,3 +185,31 @@ def test_the_access_log_holds_only_ids_never_text_typed_into_the_path(
     assert logged.count({"item": "<not an id>", "refused": True}) == 1
     assert logged.count({"case": "<not an id>", "refused": True}) == 2
     assert "Kerkstraat" not in str(AccessLog(site.engine).entries(limit=1000))
+
+
+def test_form_steps_and_queue_filters_log_no_text_typed_into_them(site: Site, signed_in: Client):
+    """The pages' own POSTs and the queue's filters enter the access log too: a refused step
+    on a path segment that is no id, or a filter that is no known value, must not carry what
+    was typed (a name, an address) into it."""
+    from services.web.access_log import AccessLog
+
+    item_id = newest(site)
+    case = site.cases.open(user(site, "ana"), item_id, "barn")
+    ana = signed_in("ana")
+    token = csrf_of(ana)
+    typed = "Jan de Vries, Kerkstraat 12"
+    for path in (f"/riec/items/{typed}/take", f"/riec/items/{typed}/dismiss",
+                 f"/riec/cases/{typed}/note", f"/riec/cases/{case.id}x/note"):  # fmt: skip
+        answer = ana.post(path, data={"csrf": token, "text": "x", "reason": "x"})
+        assert answer.status_code == 404, path
+    for name in ("municipality", "step", "type"):
+        for route in ("/riec", "/api/riec/items"):
+            refused = ana.get(route, params={name: typed})
+            assert refused.status_code == 400, (route, name)
+    assert ana.get("/api/riec/items", params={"municipality": "GM0363"}).status_code == 200
+    assert ana.get("/api/riec/items", params={"step": "cannabis.fit_out"}).status_code == 200
+    entries = AccessLog(site.engine).entries(limit=1000)
+    assert "Kerkstraat" not in str(entries)
+    logged = [e.detail for e in entries if e.route.startswith("riec-")]
+    assert {"item": "<not an id>", "refused": True} in logged
+    assert logged.count({"case": "<not an id>", "refused": True}) == 2

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from services.audit.errors import AuditStoreError
 from services.audit.model import AuditStore, OutboxEntry
+from services.metrics.riec import RiecAuditMetrics
+from services.metrics.testing import value
 from services.riec import audit_outbox
 from services.riec.model import ItemState, QueueFilters
 from tests.riec.helpers import Site, plan, user
@@ -103,3 +106,53 @@ def test_case_entries_and_barriers_wait_for_a_failing_store_and_are_written_once
         assert times_stored(site, record_id) == 1
     barriers = [r for _, r in failing.store.records(limit=100_000) if r["action"] == "riec-barrier"]
     assert [r["riec"]["barrier"] for r in barriers] == [barrier.id]
+
+
+def test_waiting_records_are_a_metric_and_on_the_integrity_page(site: Site):
+    """Records the store keeps refusing are visible where operators look — the web's
+    ``/metrics`` (how many, since when, refused flushes) and the integrity page — by count,
+    never by an item, case or person."""
+    from tests.riec.test_plan import signed_in
+
+    client = signed_in(site, "drugs-officer")
+    registry = client.app.state.metrics_registry  # type: ignore[attr-defined]
+    assert value(registry, "schakel_riec_audit_pending") == 0
+    assert "riec-audit-waiting" not in client.get("/integrity").text
+    ana = user(site, "ana")
+    item = site.workplace.queue(ana, QueueFilters(state=ItemState.NEW), limit=1)[0]
+    fail(site, 1_000)
+    site.workplace.take(ana, item.id)
+    site.workplace.dismiss(ana, item.id, "checked the meter")  # refused again: two wait
+    assert value(registry, "schakel_riec_audit_pending") == 2
+    failures = {"error": "audit_store_error"}
+    assert value(registry, "schakel_riec_audit_flush_failures_total", failures) == 2
+    exposition = client.get("/metrics").text
+    assert "schakel_riec_audit_pending 2.0" in exposition
+    page = client.get("/integrity").text
+    assert 'id="riec-audit-waiting"' in page and "2 audit records of RIEC workplace" in page
+    assert "2026-11-01 12:00:00 UTC" in page  # the oldest's action time (the site's clock)
+    api = client.get("/api/integrity").json()["riec_audit_waiting"]
+    assert api == {"records": 2, "oldest": "2026-11-01T12:00:00+00:00"}
+    named = [item.id, "checked the meter", *(e.record_id for e in site.workplace.history(item.id))]
+    for shown in (exposition, page, str(api)):
+        assert not [n for n in named if n in shown]
+    site.workplace.audit = site.workplace.audit.store  # type: ignore[attr-defined]
+    site.workplace.flush_audit()
+    assert value(registry, "schakel_riec_audit_pending") == 0
+    assert "riec-audit-waiting" not in client.get("/integrity").text
+
+
+def test_the_oldest_waiting_records_age():
+    registry = CollectorRegistry()
+    since = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    metrics = RiecAuditMetrics(registry, lambda: (3, since), wall=lambda: since.timestamp() + 400.0)
+    assert value(registry, "schakel_riec_audit_pending") == 3
+    assert value(registry, "schakel_riec_audit_pending_oldest_seconds") == 400.0
+    metrics.failed("OperationalError")
+    error = {"error": "operational_error"}
+    assert value(registry, "schakel_riec_audit_flush_failures_total", error) == 1
+    metrics.failed("Error 1811AB12")  # never an identifier as a label value
+    assert value(registry, "schakel_riec_audit_flush_failures_total", {"error": "other"}) == 1
+    empty = CollectorRegistry()
+    RiecAuditMetrics(empty, lambda: (0, None))
+    assert value(empty, "schakel_riec_audit_pending_oldest_seconds") == 0

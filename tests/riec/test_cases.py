@@ -161,3 +161,35 @@ def test_two_outcomes_at_once_record_one(site: Site, monkeypatch: pytest.MonkeyP
         site.cases.outcome(ana, case.id, "no-finding", "second")
     assert [e.step for e in site.cases.entries(case.id)].count("outcome") == 1
     assert site.cases.get(ana, case.id).outcome == "finding"
+
+
+def test_a_request_from_a_case_is_spent_once_the_case_is_closed_or_purged(site: Site):
+    """The case is the purpose: once its outcome is recorded (or it is purged), the value
+    behind its pseudonym is no longer for anything — not approved, not revealed, through
+    the workplace's flow or ``schakel reid`` alike (a workflow the case files never saw)."""
+    from services.reid.workflow import Reidentification
+    from services.riec.retention import purge
+    from tests.stacking.helpers import NOW
+
+    ana, officer = user(site, "ana"), user(site, "drugs-officer")
+    alerts = site.workplace.queue(ana, QueueFilters(signal_type=ALERT), limit=2)
+    closed = site.cases.open(ana, alerts[0].id, "closed before the reveal")
+    approved = site.cases.reidentify(ana, closed.id, alerts[0].pseudonyms[0], "site visit")
+    site.reid.approve(approved.id, officer)
+    waiting = site.cases.reidentify(ana, closed.id, alerts[0].pseudonyms[0], "another look")
+    site.cases.outcome(ana, closed.id, "no-finding", "nothing there")
+    cli = Reidentification(
+        site.engine, site.reid.audit, Pseudonymiser(site.keys), site.loaded.policy.covenants,
+        clock=lambda: NOW,
+    )  # fmt: skip  # as `schakel reid show` builds it
+    for flow in (site.reid, cli):
+        with pytest.raises(ReidError, match=f"case {closed.id} it was filed from is closed"):
+            flow.reveal(approved.id, ana)
+        with pytest.raises(ReidError, match="purpose is over"):
+            flow.approve(waiting.id, officer)
+    purged = site.cases.open(ana, alerts[1].id, "purged before the reveal")
+    late = site.cases.reidentify(ana, purged.id, alerts[1].pseudonyms[0], "site visit")
+    site.reid.approve(late.id, officer)
+    purge(site.workplace, purged.keep_until.replace(year=purged.keep_until.year + 1))
+    with pytest.raises(ReidError, match="is purged"):
+        site.reid.reveal(late.id, ana)

@@ -8,16 +8,22 @@ that differ only in suppressed cells give exactly the same release, for every mo
 query asks: no difference between two releases (a month total minus the other
 municipalities, two overlapping month ranges) can reveal a suppressed count. Totals are
 therefore "of the published counts" and say so.
+
+A month **in progress** releases nothing: its counts grow day by day, so two days' pages would
+differ by the signals of one day — a count of 1 or 2, exactly what suppression hides. Its
+cells are withheld (``None``) and left out of every total until the month is over
+(:func:`in_progress`); the barrier plan withholds its current quarter likewise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final
 
 from services.core.coverage.errors import CoverageError
-from services.core.coverage.facts import CATEGORIES, Category
+from services.core.coverage.facts import CATEGORIES, Category, month_of
 
 DEFAULT_THRESHOLD: Final = 5
 
@@ -52,6 +58,8 @@ class Release:
     rows: tuple[Row, ...]
     """Every known municipality for every month, municipality order as given."""
     totals: tuple[MonthTotal, ...]
+    in_progress: tuple[str, ...] = ()
+    """Months not over yet: every cell withheld (``None``), nothing in the totals."""
 
     def rows_of(self, month: str) -> list[Row]:
         return [row for row in self.rows if row.month == month]
@@ -60,8 +68,10 @@ class Release:
         return {
             "threshold": self.threshold,
             "note": f"counts below {self.threshold} are suppressed (null); totals are sums of "
-            "the published counts only",
+            "the published counts only; a month in progress releases no count (null) until it "
+            "is over",
             "months": list(self.months),
+            "in_progress": list(self.in_progress),
             "rows": [
                 {
                     "month": r.month,
@@ -84,8 +94,10 @@ def release(
     municipalities: Sequence[tuple[str, str]],
     months: Sequence[str],
     threshold: int = DEFAULT_THRESHOLD,
+    in_progress: Collection[str] = (),
 ) -> Release:
-    """The release of ``counts`` for ``months`` over ``municipalities`` (code, name).
+    """The release of ``counts`` for ``months`` over ``municipalities`` (code, name); the
+    months ``in_progress`` (:func:`in_progress`) release no count.
 
     Counts of municipalities not listed are left out (they are not part of the release).
     """
@@ -93,6 +105,8 @@ def release(
         raise CoverageError(f"threshold {threshold} is below 1. Fix: use 1 or more (default 5).")
 
     def shown(code: str, month: str, category: Category) -> int | None:
+        if month in in_progress:
+            return None
         count = counts.get((code, month, category), 0)
         return count if count >= threshold else None
 
@@ -109,7 +123,14 @@ def release(
         )
         for month in months
     )
-    return Release(threshold, tuple(months), rows, totals)
+    still = tuple(m for m in months if m in in_progress)
+    return Release(threshold, tuple(months), rows, totals, still)
+
+
+def in_progress(months: Sequence[str], today: date) -> tuple[str, ...]:
+    """The ``months`` not over on ``today`` (this month and any later one)."""
+    current = month_of(today.year, today.month)
+    return tuple(m for m in months if m >= current)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,4 +194,12 @@ def gap_json(gaps: Sequence[Gap]) -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["CATEGORIES", "DEFAULT_THRESHOLD", "CoverageError", "Release", "release", "report_gap"]
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_THRESHOLD",
+    "CoverageError",
+    "Release",
+    "in_progress",
+    "release",
+    "report_gap",
+]

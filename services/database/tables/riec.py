@@ -20,11 +20,17 @@
     The audit records of workplace actions not yet in the audit store: each is staged in the
     transaction of the action it tells of and deleted once the store has it, so no action's
     change persists without its record eventually existing (``services.riec.audit_outbox``).
+``riec_handovers``
+    Hand-overs of a case, keyed by the signal id: staged (``handing-over``) with the case
+    entry that tells of them, in one transaction, *before* the signal is published, and
+    marked ``handed-over`` after; what a retry needs to publish the very same signal again
+    (the RIEC's own pseudonym, the measure, the municipality, the signal's time) — never the
+    value behind the pseudonym.
 ``riec_barriers``
     The joint barrier plan: a barrier a partner raised against one barrier-model step, of
     which kind (a campaign, a check, ...), where (a municipality) and since when.
 
-Made by the audit migrations (revisions ``0012`` and ``0013``); :func:`create_schema` (``create_all``)
+Made by the audit migrations (revisions ``0012``, ``0013`` and ``0014``); :func:`create_schema` (``create_all``)
 still makes them on a database used without the store.
 """
 
@@ -127,6 +133,21 @@ riec_audit_pending = Table(
     Column("id", Key, primary_key=True, autoincrement=True),
     Column("record_id", String, nullable=False, unique=True),
     Column("record", Text, nullable=False),
+)
+
+riec_handovers = Table(
+    "riec_handovers",
+    metadata,
+    Column("signal_id", String, primary_key=True),
+    Column("case_id", String, nullable=False),
+    Column("author", String, nullable=False),
+    Column("at", Moment, nullable=False),
+    Column("pseudonym", String, nullable=False),
+    Column("measure", String, nullable=False),
+    Column("municipality", String, nullable=False),
+    Column("state", String, nullable=False),
+    Index("ix_riec_handovers_case_id", "case_id"),
+    Index("ix_riec_handovers_state", "state"),
 )
 
 riec_barriers = Table(
