@@ -26,7 +26,7 @@ from services.audit.testing import MemoryAuditStore
 from services.config import ROOT
 from services.core.audit_log import decode, encode
 from services.demo.keys import DemoSigner
-from services.indexer.step import index
+from services.indexer.step import decode_all, index
 from services.indexer.testing import MemoryAuditTopic
 from services.router.audit_tail import AuditTail
 from services.router.loop import AuditPath, LoopConfig, RouterLoop
@@ -143,8 +143,8 @@ class Hub:
         """The audit records as the store holds them once everything is indexed."""
         if self.path != "sql":
             start = self.log.committed.get(AUDIT_INDEXER_GROUP, 0)
-            messages = [decode(self.log.values[o]) for o in range(start, self.log.end)]
-            index(self.store, messages)
+            values = [(o, self.log.values[o]) for o in range(start, self.log.end)]
+            index(self.store, decode_all(values))
             self.log.committed[AUDIT_INDEXER_GROUP] = self.log.end
         return self.store
 
@@ -276,7 +276,7 @@ def test_a_feed_the_log_says_was_acknowledged_is_not_produced_again_while_the_in
     assert hub.producer is not None
     first = hub.producer.feed()
     copies = [o for o in range(hub.log.end) if decode(hub.log.values[o]).feeds]
-    index(hub.store, [decode(hub.log.values[o]) for o in copies])  # not the "produced" one
+    index(hub.store, decode_all([(o, hub.log.values[o]) for o in copies]))  # not "produced"
     assert hub.store.unproduced([str(r["record_id"]) for _, r in hub.store.records()])
     process(hub.router(), [signal])  # a restarted router: the log's tail from offset 0
     assert hub.producer.feed() == first
