@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, NoReturn, cast
 
 import orjson
 
@@ -71,7 +71,12 @@ def utc(moment: datetime, what: str) -> datetime:
         raise AuditStoreError(
             f"{what} has no time zone. Fix: pass an aware datetime, e.g. datetime.now(UTC)."
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, or 9999 west of it
+        raise AuditStoreError(
+            f"{what} has no time in UTC (beyond the calendar). Fix: pass a time in UTC."
+        ) from None
 
 
 def audit_row(record: Mapping[str, Any]) -> AuditRow:
@@ -115,8 +120,22 @@ def audit_row(record: Mapping[str, Any]) -> AuditRow:
         rule_id,
         body.decode(),
     )
+    for name, value in zip(AUDIT_COLUMNS[1:-1], columns[1:-1], strict=True):
+        if value is not None and (type(value) is not str or "\x00" in value):
+            _refuse_column(record_id, name)
+    if "\x00" in record_id:
+        _refuse_column(record_id, "record_id")
     return AuditRow(
         columns, _timestamp(record_id, get("timestamp")), _subjects(record_id, get("subjects"))
+    )
+
+
+def _refuse_column(record_id: str, name: str) -> NoReturn:
+    """A searchable column must be text a database can hold (PostgreSQL text holds no NUL);
+    the error names the column, never its value (nor, for a bad record_id, the id)."""
+    shown = "with a bad record_id" if name == "record_id" else record_id
+    raise AuditStoreError(
+        f"audit record {shown}: {name} must be text without NUL characters, or null. {_BUILD_HINT}"
     )
 
 
@@ -199,7 +218,7 @@ def _subjects(record_id: str, subjects: object) -> tuple[str, ...]:
     if isinstance(subjects, dict | Mapping):
         pseudonyms = tuple(dict.fromkeys(subjects.values()))
         for pseudonym in pseudonyms:
-            if type(pseudonym) is not str or not pseudonym:
+            if type(pseudonym) is not str or not pseudonym or "\x00" in pseudonym:
                 break
         else:
             return pseudonyms

@@ -29,6 +29,10 @@ import orjson
 FORMAT = 1
 """Version of the message layout; the indexer refuses any other (fix: upgrade the indexer)."""
 MAX_MESSAGE_BYTES = 512 * 1024
+PARTITION_MAX = 2**31 - 1
+"""The largest partition number Kafka has (int32), and the outbox's column holds."""
+OFFSET_MAX = 2**63 - 1
+"""The largest offset Kafka has (int64), and the outbox's column holds."""
 
 
 class AuditLogError(ValueError):
@@ -61,9 +65,12 @@ class AuditLogMessage:
         """:attr:`at` as an aware time (naive: UTC); ``otherwise`` if it is not a time."""
         try:
             moment = datetime.fromisoformat(self.at)
-        except ValueError:
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=UTC)
+            moment.astimezone(UTC)  # a time at the edge of the calendar may have no UTC
+        except (ValueError, OverflowError):
             return otherwise
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return moment
 
 
 def encode(
@@ -120,7 +127,10 @@ def decode(value: bytes) -> AuditLogMessage:
     try:
         records = [dict(record) for record in data["records"]]
         feeds = [_feed(item) for item in data["feeds"]]
-        produced = [(str(e), int(p), int(o)) for e, p, o in data["produced"]]
+        produced = [
+            (_name(e), _number(p, PARTITION_MAX), _number(o, OFFSET_MAX))
+            for e, p, o in data["produced"]
+        ]
         at = str(data["at"])
     except (KeyError, TypeError, ValueError) as exc:
         raise AuditLogError(f"audit-log message is malformed ({exc.__class__.__name__})") from None
@@ -150,13 +160,29 @@ def _feed_json(feed: FeedCopy) -> bytes:
 def _feed(item: Any) -> FeedCopy:
     exchange_id, recipient, key, value, partition, offset = item
     return FeedCopy(
-        str(exchange_id),
-        str(recipient),
+        _name(exchange_id),
+        _name(recipient),
         str(key).encode("utf-8"),
         str(value).encode("utf-8"),
-        None if partition is None else int(partition),
-        None if offset is None else int(offset),
+        None if partition is None else _number(partition, PARTITION_MAX),
+        None if offset is None else _number(offset, OFFSET_MAX),
     )
+
+
+def _name(value: object) -> str:
+    """An exchange id or recipient as the outbox can hold it: text, not empty, no NUL."""
+    text = str(value)
+    if not text or "\x00" in text:
+        raise ValueError("an exchange id or recipient is empty or holds NUL")
+    return text
+
+
+def _number(value: Any, top: int) -> int:
+    """A Kafka partition or offset as the outbox can hold it: 0 to ``top``."""
+    number = int(value)  # TypeError or ValueError refuses what is no number
+    if not 0 <= number <= top:
+        raise ValueError("a partition or offset is out of range")
+    return number
 
 
 def _message(chunk: Mapping[str, list[bytes]], at: str) -> bytes:
