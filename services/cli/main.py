@@ -107,7 +107,7 @@ VERBS: dict[str, Verb] = {
 }
 """Every verb of ``schakel``, in the order ``schakel --help`` lists them."""
 
-_GROUP_PARTS: dict[str, tuple[str, ...]] = {
+GROUP_PARTS: dict[str, tuple[str, ...]] = {
     "audit": (
         "services.cli.audit_prove",
         "services.cli.audit_query",
@@ -128,7 +128,7 @@ def load(name: str) -> click.Command:
     target: Any = getattr(importlib.import_module(verb.module), verb.attribute)
     command: click.Command
     if isinstance(target, typer.Typer):
-        for part in _GROUP_PARTS.get(name, ()):
+        for part in GROUP_PARTS.get(name, ()):
             importlib.import_module(part).register(target)
         command = typer.main.get_group(target)
     else:
