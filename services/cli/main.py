@@ -11,12 +11,13 @@ paragraph of the verb's own help, and that the light verbs stay light.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import typer
 from typer import _click as click  # typer 0.29 vendors click; its commands are these classes
+from typer._click.shell_completion import CompletionItem
 from typer.core import TyperCommand, TyperGroup
 
 
@@ -145,23 +146,58 @@ def listed(name: str) -> click.Command:
     return _loaded.get(name) or TyperCommand(name=name, help=VERBS[name].summary)
 
 
+class LoadOnUse(MutableMapping[str, click.Command]):
+    """The verbs as a group's ``commands``: every name in :data:`VERBS`, each imported when
+    it is looked up (by click resolving the verb to run, or by anyone walking the group)."""
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in VERBS:
+            raise KeyError(name)
+        return load(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(VERBS)
+
+    def __len__(self) -> int:
+        return len(VERBS)
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        raise TypeError(f"add verb {name!r} to VERBS in services/cli/main.py")
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError(f"verb {name!r} is listed in VERBS in services/cli/main.py")
+
+
 class LazyVerbs(TyperGroup):
-    """The ``schakel`` group: lists :data:`VERBS`, imports a verb's module only to run it."""
+    """The ``schakel`` group: its verbs load on use; its help lists them from their summaries
+    (so ``schakel --help`` imports none of them)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LoadOnUse()
+        self._listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(VERBS)
+        return list(VERBS)  # (TyperGroup's walks commands.items(), which would load them)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return listed(cmd_name) if cmd_name in VERBS else None
+        if self._listing and cmd_name in VERBS:
+            return listed(cmd_name)
+        return super().get_command(ctx, cmd_name)
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        """The verb to run (or to show the help of), imported now."""
-        if args and args[0] in VERBS:
-            return args[0], load(args[0]), args[1:]
-        self.commands = {name: listed(name) for name in VERBS}  # "did you mean" suggestions
-        return super().resolve_command(ctx, args)
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        self._listing = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self._listing = False
 
 
 app = typer.Typer(
