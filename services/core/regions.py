@@ -12,8 +12,11 @@ import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from services.core.covenant.model import RegionSelector
+if TYPE_CHECKING:  # an annotation only: services.config imports this module for every
+    # command and worker, and the covenant model (pydantic) costs ≈ 0.1 s to import
+    from services.core.covenant.model import RegionSelector
 
 REFERENCE_FILE = (
     Path(__file__).resolve().parents[2] / "covenants" / "reference" / "municipalities_nh.csv"

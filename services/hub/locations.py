@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
-from services.audit.witness import WITNESS_ENV
 from services.config import DATABASE_URL_ENV, KEYS_ENV, Paths
-from services.database.engine import masked
+
+# SQLAlchemy and the audit package are imported where the locations are worked out (by
+# `schakel up` only): `schakel status` imports this module for durability() alone (≈ 0.2 s)
 
 PERSISTENT = (
     "persistent: topics, feed messages and committed offsets are kept across a stop and start"
@@ -53,6 +51,9 @@ def _inside(path: Path, directory: Path) -> bool:
 
 def _database_inside(url: str, directory: Path) -> bool:
     """Whether ``url`` is a SQLite file in ``directory``."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - see the imports
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415 - see the imports
+
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -68,6 +69,9 @@ def state_locations(
 ) -> list[Location]:
     """Where the state directory, key file, audit database, witness, broker data and logs
     are (absolute); ``broker_data`` None means an external cluster keeps the messages."""
+    from services.audit.witness import WITNESS_ENV  # noqa: PLC0415 - see the imports
+    from services.database.engine import masked  # noqa: PLC0415 - see the imports
+
     where = paths.absolute()
     state = where.state
     if broker_data is None:

@@ -32,7 +32,6 @@ from services.audit.testing import MemoryWitness
 from services.audit.verification import verify_store
 from services.audit.verify import Verification
 from services.cli.audit import EXIT_FINDING
-from services.cli.main import _register
 from services.cli.main import app as cli
 from services.core.keys import SigningKey
 from services.database.engine import make_engine
@@ -249,7 +248,6 @@ def test_the_recipient_rewrite_of_the_issue_is_found_by_schakel_audit_verify(
     log = build(f"sqlite:///{tmp_path}/audit.db")
     log.store.close()
     log.engine.dispose()
-    _register()
     runner = CliRunner()
     database = f"sqlite:///{tmp_path}/audit.db"
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.audit.queries import Scope
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import Paths
 from services.core.barriers.loader import load_models, parse_model
 from services.core.barriers.matrix import NO_RECIPIENT, NO_SOURCE, barrier_matrix
@@ -129,7 +129,6 @@ runner = CliRunner()
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch, web_hub):
     monkeypatch.delenv("SCHAKEL_COVENANTS", raising=False)
-    _register()
     return str(web_hub.engine.url)
 
 

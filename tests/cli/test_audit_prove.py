@@ -19,7 +19,7 @@ from services.audit.checkpoint import CheckpointPolicy, KeyStoreSigner
 from services.audit.checkpointer import Checkpointer
 from services.audit.store import SqlAuditStore
 from services.audit.witness import FileWitness
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import ROOT
 from services.core import signing
 from services.core.batch_signing import sign_batch
@@ -90,7 +90,6 @@ class Audited:
 def audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Audited:
     monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("SCHAKEL_AUDIT_WITNESS", raising=False)
-    _register()
     return Audited(tmp_path)
 
 
@@ -180,7 +179,6 @@ def test_the_privacy_officer_doc_example_runs_as_printed(tmp_path, monkeypatch):
     runs in a folder holding the files it names; each line after it appears in its output."""
     monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("SCHAKEL_AUDIT_WITNESS", raising=False)
-    _register()
     audited = Audited(tmp_path, key_id="liander-2026")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SCHAKEL_DATABASE_URL", audited.url)

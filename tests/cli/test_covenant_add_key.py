@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from services.cli import key_verify
 from services.cli import publish as publish_cli
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import ROOT
 from services.core.batch_signing import sign_batch
 from services.core.covenant.key_edit import KeyEditError, add_key_text
@@ -43,7 +43,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("SCHAKEL_DEMO", raising=False)
     monkeypatch.delenv("SCHAKEL_KAFKA_BOOTSTRAP", raising=False)
-    _register()
     return tmp_path
 
 

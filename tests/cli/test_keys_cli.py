@@ -152,11 +152,6 @@ def test_without_configuration_the_store_is_var_keys_json(tmp_path, monkeypatch)
 
 
 def _main_app() -> typer.Typer:
-    # services.cli.keys imported fine above, so an ImportError here is another verb group's.
-    try:
-        cli_main._register()
-    except ImportError as error:
-        pytest.skip(f"another verb group of the schakel CLI does not import yet: {error}")
     return cli_main.app
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from services.cli import keys as keys_cli
 from services.cli import publish as publish_cli
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.cli.partner_key import read_partner_key
 from services.core.errors import KeyStoreError
 from services.core.signing import canonical_envelope, parse_signature, verifies
@@ -113,7 +113,6 @@ def test_publish_signs_each_line_with_the_key_file(tmp_path: Path, sent, monkeyp
     signals = tmp_path / "signals.jsonl"
     good = [anomaly(signal_id=f"s-{i}") for i in range(3)]
     signals.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in good) + b"{broken\n")
-    _register()
     args = ["publish", str(signals), "--as", "liander", "--sign-with", str(key_path)]
     result = runner.invoke(app, [*args, "--single-signatures"])
     assert result.exit_code == 1  # the broken line was refused
@@ -134,7 +133,6 @@ def test_publish_refuses_another_partners_key_and_warns_about_unsigned(
     key_path, _ = make_key(tmp_path)
     signals = tmp_path / "signals.jsonl"
     signals.write_bytes(orjson.dumps(anomaly(source="pwn")) + b"\n")
-    _register()
     wrong = runner.invoke(
         app, ["publish", str(signals), "--as", "pwn", "--sign-with", str(key_path)]
     )

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from services.cli import publish as publish_cli
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.cli.partner_key import read_partner_key
 from services.core.batch_signing import parse_batch
 from services.core.covenant.keyring import Keyring
@@ -51,7 +51,6 @@ def _publish(
 ) -> tuple[int, str, Path]:
     signals = tmp_path / "signals.jsonl"
     signals.write_bytes(b"".join(line + b"\n" for line in lines))
-    _register()
     result = runner.invoke(
         app, ["publish", str(signals), "--as", "liander", "--sign-with", str(key_path), *args]
     )

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import publish as publish_cli
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import Paths, load_policy
 from services.core.envelope import peek
 from services.core.pipeline import process
@@ -35,7 +35,6 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[bytes]]]:
 
     monkeypatch.setattr(publish_cli, "_send", capture)
     monkeypatch.setenv("SCHAKEL_DEMO", "1")  # the examples are signed with the TEST keys
-    _register()
     return calls
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.demo.keys import DemoSigner
 from tests.cli.test_partner_keys_cli import make_key, registered, runner, sent
 from tests.core.attacks import ATTACKS
@@ -44,7 +44,6 @@ def test_publish_refuses_each_line_that_means_two_things(
         monkeypatch.setenv("SCHAKEL_DEMO", "1")
     lines = [good, *(ATTACKS[name].raw for name in REFUSED), _ahead()]
     signals.write_bytes(b"".join(line + b"\n" for line in lines))
-    _register()
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     for number, name in enumerate(REFUSED, start=2):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.core.batch_signing import sign_batch
 from services.core.signature_proof import check
 from services.demo.keys import DemoSigner, demo_private_key
@@ -27,7 +27,6 @@ def test_replay_of_batch_signed_signals(tmp_path, monkeypatch):
     lines = [*signed, *forged, tampered]
     source = tmp_path / "signals.jsonl"
     source.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in lines))
-    _register()
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,

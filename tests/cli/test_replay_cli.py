@@ -7,7 +7,7 @@ import re
 import orjson
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import ROOT
 
 EXAMPLES = ROOT / "examples" / "signals.jsonl"
@@ -15,7 +15,6 @@ EXAMPLES = ROOT / "examples" / "signals.jsonl"
 
 def test_replay_of_the_examples_writes_feeds_audit_and_dead_letters(tmp_path, monkeypatch):
     monkeypatch.setenv("SCHAKEL_KEYS", str(tmp_path / "keys.json"))
-    _register()
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
@@ -64,7 +63,6 @@ def test_without_demo_mode_the_test_keys_of_the_examples_count_for_nothing(tmp_p
     """A hub not in demo mode (how every deployment runs) refuses every TEST-signed signal."""
     monkeypatch.setenv("SCHAKEL_KEYS", str(tmp_path / "keys.json"))
     monkeypatch.delenv("SCHAKEL_DEMO", raising=False)
-    _register()
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
@@ -87,7 +85,6 @@ def test_replay_refuses_covenants_with_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("SCHAKEL_KEYS", str(tmp_path / "keys.json"))
     broken = tmp_path / "broken.yaml"
     broken.write_text("covenant: x\nversion: '1'\n")
-    _register()
     result = CliRunner().invoke(
         app,
         [

@@ -179,9 +179,8 @@ def test_version_keeps_its_written_form():
 def test_check_cli_exit_codes(tmp_path):
     from typer.testing import CliRunner
 
-    from services.cli.main import _register, app
+    from services.cli.main import app
 
-    _register()
     good = tmp_path / "good.yaml"
     good.write_text(covenant_text(ANOMALY_RULE))
     bad = tmp_path / "bad.yaml"

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.core.covenant.checker import check
 from services.core.records import audit_record
 from services.core.schema_registry import SchemaRegistry, default_schema_dir
@@ -122,7 +122,6 @@ def test_an_object_shared_whole_may_not_carry_an_identifier_out(tmp_path):
 
 
 def test_covenant_check_lists_the_rules_that_disclose_in_plain(tmp_path):
-    _register()
     path = tmp_path / "plain.yaml"
     path.write_text(covenant_text(PLAIN_RULE), encoding="utf-8")
     runner = CliRunner()

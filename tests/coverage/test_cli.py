@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.coverage.store import SqlCoverageStore
 from services.database.engine import make_engine
 from services.web.access_log import AccessLog
@@ -29,7 +29,6 @@ def database(tmp_path, monkeypatch, raw):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     signals = tmp_path / "signals.jsonl"
     signals.write_bytes(b"\n".join(raw) + b"\nnot json\n")
-    _register()
     result = runner.invoke(app, ["coverage", "ingest", str(signals), "--database", url])
     assert result.exit_code == 0, result.output
     assert f"{len(raw) + 1} signals read" in result.output

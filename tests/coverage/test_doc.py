@@ -8,7 +8,7 @@ import shlex
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import ROOT
 
 DOC = (ROOT / "docs" / "coverage.md").read_text(encoding="utf-8")
@@ -27,7 +27,6 @@ def test_the_doc_shows_commands():
 @pytest.mark.parametrize("command", COMMANDS)
 def test_each_command_parses(command):
     """``--help`` after the arguments: typer then checks the verb and every option name."""
-    _register()
     args = shlex.split(command)
     words = [a for a in args if not a.startswith("-")]
     verb = words[: 2 if len(words) > 1 and words[1] in {"ingest", "publish", "run"} else 1]

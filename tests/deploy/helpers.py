@@ -11,7 +11,7 @@ from typing import Any
 import typer.main
 import yaml
 
-from services.cli.main import _register, app
+from services.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -34,7 +34,6 @@ def env_read_by_code() -> set[str]:
 
 
 def cli() -> Any:
-    _register()
     return typer.main.get_command(app)
 
 

@@ -14,7 +14,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import ROOT
 from services.core import strict_json
 from services.core.covenant.checker import CONDITION_VARIABLES
@@ -73,7 +73,6 @@ def test_console_examples_are_the_real_output_of_the_commands_as_printed(tmp_pat
     monkeypatch.setenv("SCHAKEL_COVENANTS", str(tmp_path / "covenants"))
     monkeypatch.setenv("SCHAKEL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("SCHAKEL_DEMO", raising=False)
-    _register()
     consoles = blocks("console")
     assert len(consoles) >= 2
     ran = 0

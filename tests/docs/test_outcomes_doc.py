@@ -12,7 +12,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import ROOT
 from services.core.covenant.model import Rule
 from tests.core.builders import REGISTRY, checked
@@ -101,7 +101,6 @@ def test_console_examples_are_the_real_output_of_the_commands(tmp_path, monkeypa
     monkeypatch.setenv("SCHAKEL_DATABASE_URL", f"sqlite:///{tmp_path / 'hub.db'}")
     monkeypatch.setenv("SCHAKEL_DEMO", "1")
     monkeypatch.delenv("SCHAKEL_KAFKA_BOOTSTRAP", raising=False)
-    _register()
     ran = 0
     for block in blocks("console"):
         for step in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import orjson
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import ROOT, Paths, load_policy
 from services.core.pipeline import process
 from services.core.pseudonyms import Pseudonymiser
@@ -95,7 +95,6 @@ def test_console_examples_are_the_real_output_of_the_commands(tmp_path, monkeypa
     monkeypatch.setenv("SCHAKEL_DATABASE_URL", f"sqlite:///{tmp_path / 'hub.db'}")
     monkeypatch.setenv("SCHAKEL_DEMO", "1")
     monkeypatch.delenv("SCHAKEL_KAFKA_BOOTSTRAP", raising=False)
-    _register()
     made = CliRunner().invoke(app, ["keys", "init"])  # what `schakel up` does on first start
     assert made.exit_code == 0, made.output
     ran = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.gateway.errors import GatewayError
 from services.gateway.tokens import TokenStore
 from tests.gateway.helpers import NOW
@@ -44,7 +44,6 @@ def test_tokens_differ_every_time(migrated_engine):
 
 
 def test_the_cli_shows_a_token_once_and_manages_it(tmp_path):
-    _register()
     database = f"sqlite:///{tmp_path / 'audit.db'}"
     runner = CliRunner()
     issued = runner.invoke(

@@ -35,7 +35,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.broker.process import free_loopback_port
-from services.cli.main import _register, app
+from services.cli.main import app
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -232,7 +232,6 @@ def check_runs(command: str, hub: Hub, cwd: Path) -> None:
 def check_synopsis(command: str) -> None:
     verb = verbs(command)
     assert verb, command
-    _register()
     shown = CliRunner().invoke(app, [*verb, "--help"], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, f"{command}: {shown.output}"
     for option in re.findall(r"--[a-z][a-z-]*", command):

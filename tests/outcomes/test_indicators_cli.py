@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.audit.store import SqlAuditStore
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.config import ROOT
 from services.database.engine import make_engine
 from services.demo.generator import generate, to_jsonl
@@ -52,7 +52,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         file = tmp / "demo.jsonl"
         file.write_bytes(to_jsonl(traffic))
         url = f"sqlite:///{tmp / 'hub.db'}"
-        _register()
         result = runner.invoke(app, ["outcomes", "ingest", str(file), "--database", url])
         assert result.exit_code == 0, result.output
         assert "signals indexed" in result.output

@@ -8,12 +8,11 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from tests.conftest import ROOT
 
 
 def check(path: Path) -> tuple[int, list[dict[str, object]]]:
-    _register()
     result = CliRunner().invoke(app, ["covenant", "check", str(path), "--format", "json"])
     return result.exit_code, orjson.loads(result.stdout)["problems"]
 

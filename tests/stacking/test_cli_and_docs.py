@@ -10,7 +10,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import _register, app
+from services.cli.main import app
 from services.core.stacking.config import parse_stacking
 from services.database.engine import make_engine
 from services.demo.generator import generate
@@ -33,7 +33,6 @@ def test_alerts_are_listed_by_pseudonym_municipality_and_score(
     store.write(hub.step().run(records(traffic.signals), NOW).changes)
     expected = store.alerts()
     store.close()
-    _register()
     runner = CliRunner()
     result = runner.invoke(app, ["stacking", "alerts", "--format", "json"])
     assert result.exit_code == 0, result.output

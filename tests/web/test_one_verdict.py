@@ -24,7 +24,6 @@ from services.audit.checkpointer import Checkpointer
 from services.audit.hub_store import hub_signer, hub_witness
 from services.audit.store import SqlAuditStore
 from services.audit.verification import public_keys, verify_store
-from services.cli.main import _register
 from services.cli.main import app as cli
 from services.cli.web import web_command
 from services.database.engine import make_engine
@@ -100,7 +99,6 @@ def _metrics_verdict(client: TestClient) -> float:
 def _cli_verdict(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     monkeypatch.setenv("SCHAKEL_STATE_DIR", str(hub.state))
     monkeypatch.delenv("SCHAKEL_AUDIT_WITNESS", raising=False)
-    _register()
     result = CliRunner().invoke(
         cli, ["audit", "verify", "--database", hub.url, "--keys", str(hub.keys_path)]
     )
