@@ -9,6 +9,8 @@ token once; only its hash is stored. ``revoke TOKEN_ID`` and ``list`` manage the
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import orjson
@@ -163,7 +165,7 @@ def _who(partner: str | None, recipient: str | None) -> tuple[Kind, str]:
 
 def _engine(database: str | None) -> Engine:
     from services.database.engine import make_engine
-    from services.gateway.serve import prepare_tables
+    from services.gateway.tables import prepare_tables
 
     engine = make_engine(database)
     prepare_tables(engine)
@@ -172,10 +174,9 @@ def _engine(database: str | None) -> Engine:
 
 def _tokens(database: str | None) -> TokenStore:
     from services.gateway.errors import GatewayError
-    from services.gateway.serve import utc_now
     from services.gateway.tokens import TokenStore
 
     try:
-        return TokenStore(_engine(database), utc_now)
+        return TokenStore(_engine(database), partial(datetime.now, UTC))
     except GatewayError as exc:
         raise typer.BadParameter(str(exc)) from None

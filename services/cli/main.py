@@ -11,7 +11,7 @@ paragraph of the verb's own help, and that the light verbs stay light.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,80 +31,91 @@ class Verb:
     """The first paragraph of the verb's help, as ``schakel --help`` lists it."""
 
 
-def _command(name: str) -> Callable[[str], Verb]:
-    return lambda summary: Verb(f"services.cli.{name}", f"{name}_command", summary)
+def _command(name: str, summary: str) -> Verb:
+    """A verb that is one command: ``<name>_command`` in ``services/cli/<name>.py``."""
+    return Verb(f"services.cli.{name}", f"{name}_command", summary)
 
 
-def _group(name: str) -> Callable[[str], Verb]:
-    return lambda summary: Verb(f"services.cli.{name}", "app", summary)
+def _group(name: str, summary: str) -> Verb:
+    """A verb that is a group of commands: ``app`` in ``services/cli/<name>.py``."""
+    return Verb(f"services.cli.{name}", "app", summary)
 
 
 VERBS: dict[str, Verb] = {
-    "barriers": _command("barriers")(
-        "Which business-process steps have signal sources, covenant rules and recipients."
+    "barriers": _command(
+        "barriers",
+        "Which business-process steps have signal sources, covenant rules and recipients.",
     ),
-    "indexer": _command("indexer")(
+    "indexer": _command(
+        "indexer",
         "Read the audit topic and write the audit records, their hash chain and signed\n"
-        "checkpoints to the audit database (the single writer; run exactly one per hub)."
+        "checkpoints to the audit database (the single writer; run exactly one per hub).",
     ),
-    "maintenance": _command("maintenance")(
-        "Keep deliveries whole in a deployment where routers run as separate services."
+    "maintenance": _command(
+        "maintenance",
+        "Keep deliveries whole in a deployment where routers run as separate services.",
     ),
-    "replay": _command("replay")(
-        "Run a file of signals through the covenants exactly as the router would."
+    "replay": _command(
+        "replay", "Run a file of signals through the covenants exactly as the router would."
     ),
-    "router": _command("router")(
-        "Consume every partner's signals topic, apply the covenants, write feeds and audit."
+    "router": _command(
+        "router",
+        "Consume every partner's signals topic, apply the covenants, write feeds and audit.",
     ),
-    "up": _command("up")(
+    "up": _command(
+        "up",
         "Start broker (embedded unless SCHAKEL_KAFKA_BOOTSTRAP is set), topics, audit store and\n"
-        "router workers; print where everything is; stop cleanly on Ctrl-C."
+        "router workers; print where everything is; stop cleanly on Ctrl-C.",
     ),
-    "web": _command("web")("Serve the web workplace and its /metrics, /healthz and /readyz."),
-    "publish": _command("publish")(
-        "Send each valid signal to signals.<partner>; report each invalid line with its reason."
+    "web": _command("web", "Serve the web workplace and its /metrics, /healthz and /readyz."),
+    "publish": _command(
+        "publish",
+        "Send each valid signal to signals.<partner>; report each invalid line with its reason.",
     ),
-    "subscribe": _command("subscribe")(
+    "subscribe": _command(
+        "subscribe",
         "Reads feed.<recipient> in the recipient's consumer group and commits what it printed,\n"
         "so the hub knows what was consumed (and re-delivers the rest if the broker loses data).\n"
-        "Ctrl-C stops it after the current batch (exit 0)."
+        "Ctrl-C stops it after the current batch (exit 0).",
     ),
-    "status": _command("status")("Show what the hub's broker holds and who is consuming it."),
-    "audit": _group("audit")(
-        "Verify and export the tamper-evident audit log (hash chain with signed checkpoints)."
+    "status": _command("status", "Show what the hub's broker holds and who is consuming it."),
+    "audit": _group(
+        "audit",
+        "Verify and export the tamper-evident audit log (hash chain with signed checkpoints).",
     ),
-    "covenant": _group("covenant")("Check and inspect covenant files; register partner keys."),
-    "coverage": _group("coverage")(
-        "NH Drugsalert coverage: reports against indicators per municipality and month."
+    "covenant": _group("covenant", "Check and inspect covenant files; register partner keys."),
+    "coverage": _group(
+        "coverage", "NH Drugsalert coverage: reports against indicators per municipality and month."
     ),
-    "demo": _group("demo")(
-        "Simulated partners: realistic, deterministic demo signal traffic (test data only)."
+    "demo": _group(
+        "demo", "Simulated partners: realistic, deterministic demo signal traffic (test data only)."
     ),
-    "gateway": _group("gateway")(
-        "The HTTPS gateway: POST /v1/signals for partners, GET /v1/feed for recipients."
+    "gateway": _group(
+        "gateway", "The HTTPS gateway: POST /v1/signals for partners, GET /v1/feed for recipients."
     ),
-    "indicators": _group("indicators")(
-        "Indicators tested against outcomes: precision, lead time, stacking replays."
+    "indicators": _group(
+        "indicators", "Indicators tested against outcomes: precision, lead time, stacking replays."
     ),
-    "keys": _group("keys")(
+    "keys": _group(
+        "keys",
         "Manage the key store: pseudonym keys (versioned, rotated) and the checkpoint signing"
         " key. The key file is --path, else $SCHAKEL_KEYS, else ./var/keys.json; it lists the"
         " public signing keys only. The private signing key is in its own file,"
         " $SCHAKEL_SIGNING_KEY, else beside the key file (keys.signing.json), for the audit"
         " writers only. `keys partner NAME` makes a partner's signal-signing key pair;"
-        " `keys verify KEYFILE` confirms it is registered and valid today."
+        " `keys verify KEYFILE` confirms it is registered and valid today.",
     ),
-    "outcomes": _group("outcomes")(
-        "Outcomes: the matching index and the returns to partners (docs/outcomes.md)."
+    "outcomes": _group(
+        "outcomes", "Outcomes: the matching index and the returns to partners (docs/outcomes.md)."
     ),
-    "reid": _group("reid")(
-        "Re-identification on request: request, approve or reject (four eyes), show once."
+    "reid": _group(
+        "reid", "Re-identification on request: request, approve or reject (four eyes), show once."
     ),
-    "riec": _group("riec")(
-        "The RIEC workplace: alert triage, case files, the barrier plan (docs/riec.md)."
+    "riec": _group(
+        "riec", "The RIEC workplace: alert triage, case files, the barrier plan (docs/riec.md)."
     ),
-    "stacking": _group("stacking")("IIPSy stacking: the worker and its alerts."),
-    "users": _group("users")("Manage the users of the privacy officer's web workplace."),
+    "stacking": _group("stacking", "IIPSy stacking: the worker and its alerts."),
+    "users": _group("users", "Manage the users of the privacy officer's web workplace."),
 }
 """Every verb of ``schakel``, in the order ``schakel --help`` lists them."""
 

@@ -2,7 +2,7 @@
 and ``schakel up``.
 
 The gateway's tables live in the audit database (Alembic revision ``0006``);
-:func:`prepare_tables` brings the database to the newest schema first. The producer is started
+:func:`~services.gateway.tables.prepare_tables` brings the database to the newest schema first. The producer is started
 by the app's lifespan, an hourly task prunes the idempotency record, and a broker watch keeps
 ``/readyz`` informed (:mod:`services.gateway.probes`). Signatures are checked against the keys
 of the covenant files (:mod:`services.gateway.signatures`).
@@ -22,12 +22,10 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, ProcessCollector
 from sqlalchemy import Engine
 
-from services.audit.store import SqlAuditStore
 from services.broker.settings import KafkaSettings
 from services.config import Paths
 from services.core.policy import LOCAL_TIME
 from services.core.schema_registry import SchemaRegistry
-from services.database.tables.gateway import metadata
 from services.gateway.accepted import DEFAULT_RETENTION, AcceptedIds
 from services.gateway.app import Lifespan, create_gateway_app
 from services.gateway.closing import Closing
@@ -35,6 +33,7 @@ from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.kafka import KafkaFeedSource, KafkaProducer
 from services.gateway.probes import BrokerWatch, gateway_health, watching
 from services.gateway.signatures import CovenantKeys, KeySource
+from services.gateway.tables import prepare_tables
 from services.gateway.tokens import TokenStore
 from services.metrics.gateway import GatewayMetrics
 from services.metrics.http import MetricsServer
@@ -48,12 +47,6 @@ PRUNE_EVERY = timedelta(hours=1)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def prepare_tables(engine: Engine) -> None:
-    """Create or upgrade the audit database's schema, gateway tables included."""
-    SqlAuditStore(engine).create_schema()
-    metadata.create_all(engine)  # a no-op once revision 0006 made them
 
 
 def kafka_app(

@@ -90,6 +90,15 @@ def test_status_imports_neither_the_web_stack_nor_sqlalchemy_nor_the_covenant_co
     }
 
 
+def test_issuing_a_gateway_token_does_not_import_the_web_server(tmp_path: Path):
+    """`schakel gateway token issue` (run many times by the hub tests) writes a row in the
+    audit database: the gateway's server (FastAPI, uvicorn) is not needed for that."""
+    modules, err = modules_after(["gateway", "token", "issue", "--partner", "liander"], tmp_path)
+    assert "token " in err and "for partner liander" in err, err  # it issued one
+    assert heavy(modules, WEB_STACK_AND_STREAMS) == []
+    assert "services.gateway.serve" not in modules
+
+
 def test_no_verb_module_imports_the_web_stack_or_a_stream_engine_at_import(tmp_path: Path):
     """Every verb's module (and the group parts) imported in one process: together they must
     not pull in FastAPI, uvicorn or faust, which a verb imports when it serves or runs."""

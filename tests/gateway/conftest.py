@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from services.database.engine import make_engine
 from services.gateway.app import create_gateway_app
 from services.gateway.context import Gateway
-from services.gateway.serve import prepare_tables
+from services.gateway.tables import prepare_tables
 from services.gateway.testing import MemoryBroker
 from tests.gateway.helpers import Monotonic, issue_all, make_gateway, memory_broker, sqlite_engine
 

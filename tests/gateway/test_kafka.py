@@ -26,7 +26,8 @@ from services.broker.topics import KafkaTopicAdmin
 from services.database.engine import make_engine
 from services.gateway.cursor import decode_cursor
 from services.gateway.kafka import KafkaFeedSource
-from services.gateway.serve import kafka_app, metrics_server, prepare_tables
+from services.gateway.serve import kafka_app, metrics_server
+from services.gateway.tables import prepare_tables
 from services.gateway.tokens import TokenStore
 from services.metrics.settings import MetricsSettings
 from services.router.topics import gateway_group, recipient_group

@@ -20,7 +20,8 @@ from services.database.engine import make_engine
 from services.gateway.app import create_gateway_app
 from services.gateway.context import Gateway, GatewaySettings
 from services.gateway.probes import BrokerWatch, gateway_health, watching
-from services.gateway.serve import metrics_server, prepare_tables
+from services.gateway.serve import metrics_server
+from services.gateway.tables import prepare_tables
 from services.gateway.testing import MemoryBroker
 from services.metrics.gateway import GatewayMetrics
 from services.metrics.settings import MetricsSettings
