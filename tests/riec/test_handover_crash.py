@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -63,6 +64,18 @@ def audited(site: Site, action: str) -> list[dict[str, object]]:
     return [r for _, r in site.workplace.audit.records(limit=100_000) if r["action"] == action]
 
 
+def crashed_before_publishing(site: Site) -> tuple[Any, Any, str, list[bytes]]:
+    """Analyst ana's case whose hand-over died before its signal was published: (ana, the
+    case, its pseudonym, the topic the signal would have gone to)."""
+    ana = user(site, "ana")
+    item, pseudonym = address_item(site, mayor=True)
+    case = site.cases.open(ana, item.id, "closure procedure")
+    topic = dies(site, after_publishing=False)
+    with pytest.raises(Crash):
+        site.cases.hand_over(ana, case.id, pseudonym, "closure_13b")
+    return ana, case, pseudonym, topic
+
+
 def test_a_crash_after_publishing_leaves_the_hand_over_on_file_and_a_retry_sends_it_once(
     site: Site,
 ):
@@ -91,12 +104,7 @@ def test_a_crash_after_publishing_leaves_the_hand_over_on_file_and_a_retry_sends
 
 
 def test_a_crash_before_publishing_claims_nothing_and_the_restart_finishes_it(site: Site):
-    ana = user(site, "ana")
-    item, pseudonym = address_item(site, mayor=True)
-    case = site.cases.open(ana, item.id, "closure procedure")
-    topic = dies(site, after_publishing=False)
-    with pytest.raises(Crash):
-        site.cases.hand_over(ana, case.id, pseudonym, "closure_13b")
+    ana, case, _pseudonym, topic = crashed_before_publishing(site)
     assert topic == []
     steps = [e.step for e in site.cases.entries(case.id)]
     assert steps == ["open-case", "handing-over"]  # no "handover": nothing was sent
@@ -147,12 +155,7 @@ def test_a_broker_that_refuses_leaves_it_staged_and_a_retry_uses_the_same_id(sit
 def test_a_staged_hand_over_no_rule_allows_any_more_is_withheld_on_retry(
     site: Site, tmp_path: Path
 ):
-    ana = user(site, "ana")
-    item, pseudonym = address_item(site, mayor=True)
-    case = site.cases.open(ana, item.id, "closure procedure")
-    topic = dies(site, after_publishing=False)
-    with pytest.raises(Crash):
-        site.cases.hand_over(ana, case.id, pseudonym, "closure_13b")
+    ana, case, _pseudonym, topic = crashed_before_publishing(site)
     paths = Paths.from_env({})
     [shipped] = paths.covenants
     changed = tmp_path / "covenants"
@@ -179,12 +182,7 @@ def test_a_staged_hand_over_no_rule_allows_any_more_is_withheld_on_retry(
 
 
 def test_a_staged_hand_over_is_purged_with_its_case(site: Site):
-    ana = user(site, "ana")
-    item, pseudonym = address_item(site, mayor=True)
-    case = site.cases.open(ana, item.id, "closure procedure")
-    dies(site, after_publishing=False)
-    with pytest.raises(Crash):
-        site.cases.hand_over(ana, case.id, pseudonym, "closure_13b")
+    _ana, case, _, _ = crashed_before_publishing(site)
     purge(site.workplace, case.keep_until.replace(year=case.keep_until.year + 1))
     with site.engine.connect() as connection:
         assert connection.execute(select(riec_handovers)).all() == []
@@ -207,12 +205,7 @@ def test_prepare_is_deterministic(site: Site):
 def test_the_case_page_offers_to_finish_a_staged_hand_over(site: Site):
     from tests.riec.test_plan import csrf_of, signed_in
 
-    ana = user(site, "ana")
-    item, pseudonym = address_item(site, mayor=True)
-    case = site.cases.open(ana, item.id, "closure procedure")
-    topic = dies(site, after_publishing=False)
-    with pytest.raises(Crash):
-        site.cases.hand_over(ana, case.id, pseudonym, "closure_13b")
+    ana, case, pseudonym, topic = crashed_before_publishing(site)
     client = signed_in(site, "ana")
     page = client.get(f"/riec/cases/{case.id}").text
     [waiting] = site.cases.staged_handovers(ana, case.id)
